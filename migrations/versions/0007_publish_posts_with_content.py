@@ -1,0 +1,27 @@
+"""Data: publish the posts that have content
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-11-25 10:00:00
+
+"""
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0007"
+down_revision: str | Sequence[str] | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# A lightweight table: the data migration must not depend on today's models.
+posts = sa.table("posts", sa.column("status", sa.String(length=20)), sa.column("content", sa.Text()))
+
+
+def upgrade() -> None:
+    op.execute(posts.update().where(posts.c.content.is_not(None)).values(status="published"))
+
+
+def downgrade() -> None:
+    op.execute(posts.update().where(posts.c.status == "published").values(status="draft"))

@@ -1,0 +1,122 @@
+"""Settings: plain Python modules chosen per environment, as in Django.
+
+`--settings=prod`, `--settings=settings.prod` or any importable module; otherwise the
+`SETTINGS_MODULE` environment variable; otherwise `dev`. A `.env` file at the project root is
+read first; variables already in the environment win.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import pkgutil
+import sys
+from types import ModuleType
+from typing import Any
+
+from project import ROOT
+
+ENVIRONMENT_VARIABLE = "SETTINGS_MODULE"
+DEFAULT_SETTINGS = "dev"
+SETTINGS_PACKAGE = "settings"
+
+
+class ImproperlyConfigured(Exception):
+    """The selected settings cannot be used as they are."""
+
+
+def available_settings() -> list[str]:
+    """Names of the environment modules in the settings package (base excluded)."""
+    package = importlib.import_module(SETTINGS_PACKAGE)
+    names = (m.name for m in pkgutil.iter_modules(package.__path__))
+    return sorted(n for n in names if n != "base" and not n.startswith("_"))
+
+
+def resolve_module_name(name: str) -> str:
+    """`prod` -> `settings.prod`; a dotted path or any importable module is taken as it is."""
+    if "." not in name and _module_exists(f"{SETTINGS_PACKAGE}.{name}"):
+        return f"{SETTINGS_PACKAGE}.{name}"
+    if _module_exists(name):
+        return name
+    raise ImproperlyConfigured(
+        f"Unknown settings '{name}'. Available: {', '.join(available_settings())} "
+        f"(or a dotted path to an importable module)."
+    )
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def read_dotenv() -> None:
+    # override=False: a variable set in the real environment beats the file.
+    from dotenv import load_dotenv
+
+    load_dotenv(ROOT / ".env", override=False)
+
+
+class Settings:
+    """The UPPERCASE names of one settings module, read-only."""
+
+    def __init__(self, module: ModuleType, name: str):
+        self._module = module
+        self.name = name
+        self.module_name = module.__name__
+
+    def __getattr__(self, key: str) -> Any:
+        if not key.isupper():
+            raise AttributeError(key)
+        try:
+            return getattr(self._module, key)
+        except AttributeError:
+            raise AttributeError(f"Setting {key} is not defined in {self.module_name}") from None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self._module, key, default)
+
+    def __repr__(self) -> str:
+        return f"<Settings {self.module_name}>"
+
+
+def load_settings(name: str | None = None) -> Settings:
+    """Import the settings module picked by `name`, $SETTINGS_MODULE or the default."""
+    read_dotenv()
+    name = name or os.environ.get(ENVIRONMENT_VARIABLE) or DEFAULT_SETTINGS
+    module_name = resolve_module_name(name)
+    if module_name in sys.modules:
+        # Loading again must see the environment as it is now (tests switch URLs).
+        module = importlib.reload(sys.modules[module_name])
+    else:
+        module = importlib.import_module(module_name)
+    return Settings(module, name.rsplit(".", 1)[-1])
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """An environment variable, empty counted as unset."""
+    value = os.environ.get(name)
+    return value if value else default
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = env(name)
+    if value is None:
+        return default
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r} is not a boolean: use 1/0, true/false, yes/no or on/off.")
+
+
+def require_env(name: str, example: str) -> str:
+    value = env(name)
+    if value is None:
+        raise ImproperlyConfigured(
+            f"{name} is not set: these settings need it (e.g. {name}={example}); "
+            f"set it in the environment or in .env."
+        )
+    return value

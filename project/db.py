@@ -1,0 +1,38 @@
+"""Engines built from settings. One engine per application; migrations get their own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.pool import NullPool
+
+
+def create_engine_for(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
+    """An engine for `url` with the fixes each dialect needs.
+
+    SQLite: pysqlite would otherwise not BEGIN before DDL, so a failed revision could leave
+    half its DDL behind; SQLAlchemy's documented recipe hands transaction control to us.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        kwargs.setdefault("poolclass", NullPool)
+        engine = create_engine(parsed, echo=echo, **kwargs)
+        _make_sqlite_transactional(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(parsed, echo=echo, **kwargs)
+
+
+def _make_sqlite_transactional(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+
+def engine_from_settings(settings: Any, **kwargs: Any) -> Engine:
+    return create_engine_for(settings.DATABASE_URL, echo=bool(settings.get("SQL_ECHO", False)), **kwargs)

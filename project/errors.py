@@ -1,0 +1,106 @@
+"""Turn any failure into one line a person can act on, with every password masked."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from project.conf import ImproperlyConfigured
+
+
+def mask_url(url: Any) -> str:
+    """The URL as text with its password replaced by ***."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", str(url))
+
+
+def _password(settings: Any) -> str | None:
+    url = settings.get("DATABASE_URL") if settings is not None else None
+    if not url:
+        return None
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).password
+    except Exception:
+        match = re.search(r"://[^:/@]*:([^@]*)@", str(url))
+        return match.group(1) if match else None
+
+
+def mask_secrets(text: str, settings: Any = None) -> str:
+    password = _password(settings)
+    if password:
+        text = text.replace(str(password), "***")
+    # Any URL that slipped into a driver message.
+    return re.sub(r"(\w+(?:\+\w+)?://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
+
+
+def _where(settings: Any) -> str:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.DATABASE_URL)
+    if url.get_backend_name() == "sqlite":
+        return f"SQLite database {url.database or ':memory:'}"
+    return f"{url.get_backend_name()} server {url.host or 'localhost'}:{url.port or _default_port(url)}"
+
+
+def _default_port(url: Any) -> int:
+    return {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}.get(url.get_backend_name(), 0)
+
+
+def describe(exc: BaseException, settings: Any = None) -> tuple[str, int]:
+    """(one-line message, exit status) for an exception raised by a command."""
+    message, code = _describe(exc, settings)
+    first_line = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
+    return mask_secrets(first_line, settings), code
+
+
+def _describe(exc: BaseException, settings: Any) -> tuple[str, int]:
+    from project.management.base import CommandError
+
+    if isinstance(exc, CommandError):
+        return str(exc), exc.returncode
+    if isinstance(exc, ImproperlyConfigured):
+        return str(exc), 2
+    if isinstance(exc, ModuleNotFoundError) and exc.name in {"psycopg2", "pymysql", "MySQLdb", "psycopg"}:
+        return f"The database driver '{exc.name}' is not installed: pip install it or change DATABASE_URL.", 1
+
+    try:
+        from alembic.util.exc import CommandError as AlembicCommandError
+        from sqlalchemy import exc as sa_exc
+    except ImportError:  # pragma: no cover - both are dependencies
+        return f"{type(exc).__name__}: {exc}", 1
+
+    if isinstance(exc, AlembicCommandError):
+        return str(exc), 1
+    if isinstance(exc, sa_exc.ArgumentError):
+        return f"DATABASE_URL is malformed ({exc}); expected dialect+driver://user:password@host:port/database.", 2
+    if isinstance(exc, sa_exc.NoSuchModuleError):
+        return f"Unknown database dialect or driver in DATABASE_URL: {exc}.", 2
+    if isinstance(exc, sa_exc.OperationalError) and settings is not None:
+        return _describe_operational(exc, settings), 1
+    if isinstance(exc, sa_exc.DBAPIError):
+        return f"The database refused a statement: {str(exc.orig).strip()}", 1
+    return f"{type(exc).__name__}: {exc} (run with --traceback for details)", 1
+
+
+def _describe_operational(exc: Any, settings: Any) -> str:
+    detail = " ".join(str(exc.orig).split())
+    where = _where(settings)
+    lowered = detail.lower()
+    if "password authentication failed" in lowered or "access denied" in lowered:
+        return f"Login refused by {where}: wrong user or password ({detail}). Check DATABASE_URL."
+    if "does not exist" in lowered or "unknown database" in lowered:
+        return f"The database does not exist on {where} ({detail}). Create it first."
+    if any(s in lowered for s in ("connection refused", "can't connect", "could not connect", "timed out",
+                                  "could not translate host", "name or service not known")):
+        return f"Cannot reach {where}: {detail}. Is the server running, and is DATABASE_URL right?"
+    if "unable to open database file" in lowered:
+        return f"Cannot open {where}: its directory is missing or not writable."
+    if "readonly database" in lowered or "read-only" in lowered:
+        return f"{where} is read-only: {detail}."
+    return f"{where}: {detail}"

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from typing import Any
+
+from project.management.base import BaseCommand, CommandParser
+
+
+class Command(BaseCommand):
+    help = "List every revision in apply order, [X] when applied to the selected database."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--plan", "-p", action="store_true", help="Show the revisions as a plan, with parents.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from project import migrator
+
+        script = migrator.script_directory()
+        with migrator.connect(self.settings) as connection:
+            heads = migrator.current_heads(connection)
+        applied: set[str] = set()
+        for head in heads:
+            applied.update(s.revision for s in script.iterate_revisions(head, "base"))
+        revisions = list(reversed(list(script.walk_revisions())))
+        if not options["plan"]:
+            self.stdout.write("migrations", self.style.HEADING)
+        if not revisions:
+            self.stdout.write(" (no migrations)")
+        for rev in revisions:
+            mark = "X" if rev.revision in applied else " "
+            title = (rev.doc or "").strip().splitlines()[0] if rev.doc else ""
+            if options["plan"]:
+                parents = ", ".join(rev._versioned_down_revisions)
+                suffix = f" ... (parent: {parents})" if parents and options["verbosity"] >= 2 else ""
+                self.stdout.write(f"[{mark}]  {rev.revision} {title}{suffix}")
+            else:
+                self.stdout.write(f" [{mark}] {rev.revision} {title}")

@@ -1,0 +1,215 @@
+"""What every caller of the migrations shares: manage.py commands, the app's lifespan, tests.
+
+A thin layer over Alembic: it builds the Config from settings, works out the plan with
+ScriptDirectory, and runs `alembic.command` on a connection it owns.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import Script, ScriptDirectory
+from alembic.util.exc import CommandError as AlembicCommandError
+from sqlalchemy import Connection
+
+from project import ROOT
+from project.conf import Settings
+from project.db import engine_from_settings
+
+ALEMBIC_INI = ROOT / "alembic.ini"
+
+
+class MigrationError(Exception):
+    """A migration request that cannot be carried out (bad target, several heads...)."""
+
+
+def alembic_config(
+    settings: Settings | None = None,
+    *,
+    connection: Connection | None = None,
+    dialect_name: str | None = None,
+    stdout: TextIO | None = None,
+    output_buffer: TextIO | None = None,
+    **configure_options: Any,
+) -> Config:
+    """Alembic's Config for these settings; env.py reads everything it needs from `attributes`."""
+    cfg = Config(str(ALEMBIC_INI), stdout=stdout or sys.stdout, output_buffer=output_buffer)
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    if settings is not None:
+        cfg.attributes["settings"] = settings
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    if dialect_name is not None:
+        cfg.attributes["dialect_name"] = dialect_name
+    cfg.attributes["configure_options"] = configure_options
+    return cfg
+
+
+def script_directory(cfg: Config | None = None) -> ScriptDirectory:
+    return ScriptDirectory.from_config(cfg or alembic_config())
+
+
+def single_head(script: ScriptDirectory) -> str:
+    heads = script.get_heads()
+    if len(heads) > 1:
+        raise MigrationError(
+            f"The history has {len(heads)} heads ({', '.join(sorted(heads))}): "
+            "run `manage.py makemigrations --merge` to join them."
+        )
+    if not heads:
+        raise MigrationError("The history has no revisions yet: run `manage.py makemigrations`.")
+    return heads[0]
+
+
+def current_heads(connection: Connection) -> tuple[str, ...]:
+    """The revisions recorded in alembic_version; () on an empty database. Leaves no transaction open."""
+    try:
+        return tuple(MigrationContext.configure(connection).get_current_heads())
+    finally:
+        if connection.in_transaction():
+            connection.rollback()
+
+
+def resolve_revision(script: ScriptDirectory, target: str) -> str | None:
+    """A revision id for `target`: head, zero/base (None), an id or a unique prefix of one."""
+    if target in {"zero", "base"}:
+        return None
+    if target == "head":
+        return single_head(script)
+    try:
+        rev = script.get_revision(target)
+    except AlembicCommandError as exc:
+        raise MigrationError(f"{exc}. `manage.py showmigrations` lists the revisions.") from None
+    if rev is None:
+        raise MigrationError(f"Unknown revision '{target}'. `manage.py showmigrations` lists the revisions.")
+    return rev.revision
+
+
+@dataclass
+class Step:
+    script: Script
+    forwards: bool
+
+    @property
+    def revision(self) -> str:
+        return self.script.revision
+
+    @property
+    def message(self) -> str:
+        return (self.script.doc or "").strip().splitlines()[0] if self.script.doc else ""
+
+    def __str__(self) -> str:
+        return f"{self.revision} {self.message}".strip()
+
+
+@dataclass
+class Plan:
+    current: str | None
+    target: str | None
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def forwards(self) -> bool:
+        return all(step.forwards for step in self.steps)
+
+
+def make_plan(script: ScriptDirectory, heads: tuple[str, ...], target: str) -> Plan:
+    """The revisions to apply (forwards) or unapply (backwards) to get from `heads` to `target`."""
+    if len(heads) > 1:
+        raise MigrationError(f"The database records several heads ({', '.join(heads)}); migrate each branch.")
+    current = heads[0] if heads else None
+    target_rev = resolve_revision(script, target)
+    if current is not None and _lookup(script, current) is None:
+        raise MigrationError(
+            f"The database is at revision {current}, which no version file defines: "
+            "is this checkout older than the database?"
+        )
+    if target_rev == current:
+        return Plan(current, target_rev)
+    # The target is behind the current revision exactly when it is one of its ancestors: downgrade.
+    if current is not None and (target_rev is None or _is_ancestor(script, target_rev, current)):
+        down = list(script.iterate_revisions(current, target_rev or "base"))
+        return Plan(current, target_rev, [Step(s, False) for s in down if s.revision != target_rev])
+    up = list(script.iterate_revisions(target_rev, current or "base"))
+    return Plan(current, target_rev, [Step(s, True) for s in reversed(up) if s.revision != current])
+
+
+def _lookup(script: ScriptDirectory, rev: str) -> Script | None:
+    try:
+        return script.get_revision(rev)
+    except AlembicCommandError:
+        return None
+
+
+def _is_ancestor(script: ScriptDirectory, candidate: str, descendant: str) -> bool:
+    return any(s.revision == candidate for s in script.iterate_revisions(descendant, "base"))
+
+
+@contextmanager
+def connect(settings: Settings) -> Iterator[Connection]:
+    engine = engine_from_settings(settings)
+    try:
+        with engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
+StepCallback = Callable[[Step, float], None]
+
+
+def run_plan(
+    settings: Settings,
+    connection: Connection,
+    plan: Plan,
+    *,
+    fake: bool = False,
+    on_start: StepCallback | None = None,
+    on_done: StepCallback | None = None,
+) -> None:
+    """Carry out `plan` on `connection`, one transaction per revision where the engine allows it."""
+    if not plan.steps:
+        return
+    pending = list(plan.steps)
+    clock = [time.perf_counter()]
+
+    def on_version_apply(*, step: Any, **_: Any) -> None:
+        done = pending.pop(0)
+        if on_done:
+            on_done(done, time.perf_counter() - clock[0])
+        clock[0] = time.perf_counter()
+        if pending and on_start:
+            on_start(pending[0], 0.0)
+
+    target = plan.target or "base"
+    if fake:
+        # Django's --fake: record the target without running anything (stamp moves in one step).
+        command.stamp(alembic_config(settings, connection=connection), target)
+        for step in plan.steps:
+            if on_done:
+                on_done(step, 0.0)
+        return
+    cfg = alembic_config(settings, connection=connection, on_version_apply=on_version_apply)
+    if on_start:
+        on_start(pending[0], 0.0)
+    if plan.forwards:
+        command.upgrade(cfg, target)
+    else:
+        command.downgrade(cfg, target)
+
+
+def migrate(settings: Settings, target: str = "head", **kwargs: Any) -> Plan:
+    """Bring the settings' database to `target`; the programmatic form of `manage.py migrate`."""
+    script = script_directory()
+    with connect(settings) as connection:
+        plan = make_plan(script, current_heads(connection), target)
+        run_plan(settings, connection, plan, **kwargs)
+    return plan

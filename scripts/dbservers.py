@@ -1,0 +1,402 @@
+"""Throwaway PostgreSQL and MariaDB servers on loopback, for tests and benchmarks.
+
+Each server gets its own data directory, a free TCP port on 127.0.0.1 and a
+random password. Servers are stopped (and their data removed) by `Server.stop()`
+or, at the latest, when the Python process exits.
+
+    python scripts/dbservers.py   # start both, print their URLs, wait for Ctrl-C
+"""
+
+from __future__ import annotations
+
+import atexit
+import glob
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg2
+import pymysql
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.pool import NullPool
+
+STARTUP_TIMEOUT = 60.0  # seconds until a server must accept logins
+STOP_TIMEOUT = 30.0  # seconds of graceful shutdown before SIGKILL
+ADMIN_DATABASE = {"postgresql": "postgres", "mysql": "mysql"}
+DRIVER = {"postgresql": "postgresql+psycopg2", "mysql": "mysql+pymysql"}
+# sun_path is 108 bytes; leave room for the socket file name.
+MAX_SOCKET_DIR_LEN = 80
+
+_running: list[Server] = []
+
+
+@dataclass(eq=False)  # identity semantics: each Server is one running process
+class Server:
+    kind: str  # "postgresql" or "mysql"
+    host: str
+    port: int
+    user: str
+    password: str
+    base_dir: Path  # owned by this server; removed by stop()
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    log_path: Path | None = field(default=None, repr=False)
+
+    def url(self, database: str) -> str:
+        query = {"charset": "utf8mb4"} if self.kind == "mysql" else {}
+        return URL.create(
+            DRIVER[self.kind],
+            username=self.user,
+            password=self.password,
+            host=self.host,
+            port=self.port,
+            database=database,
+            query=query,
+        ).render_as_string(hide_password=False)
+
+    def create_database(self, name: str) -> str:
+        """Create an empty database `name` (replacing any old one); return its URL."""
+        self.drop_database(name)
+        charset = " CHARACTER SET utf8mb4" if self.kind == "mysql" else ""
+        self._admin_execute([f"CREATE DATABASE {self._quote(name)}{charset}"])
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        """Drop `name` even if clients are still connected to it."""
+        if self.kind == "postgresql":
+            self._admin_execute([f"DROP DATABASE IF EXISTS {self._quote(name)} WITH (FORCE)"])
+            return
+        # MariaDB has no FORCE: DROP would wait on metadata locks held by
+        # leftover connections, so kill those first.
+        kill_sessions = "SELECT id FROM information_schema.processlist WHERE db = :db AND id <> CONNECTION_ID()"
+        with self._admin_connection() as conn:
+            conn.exec_driver_sql("SET SESSION lock_wait_timeout = 10")
+            for (session_id,) in conn.execute(text(kill_sessions), {"db": name}):
+                conn.exec_driver_sql(f"KILL {int(session_id)}")
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {self._quote(name)}")
+
+    def stop(self) -> None:
+        """Shut down fast and delete the data directory. Idempotent, bounded in time."""
+        if self.process is not None:
+            _terminate(self.process, signal.SIGINT if self.kind == "postgresql" else signal.SIGTERM)
+            self.process = None
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+        if self in _running:
+            _running.remove(self)
+
+    def _quote(self, name: str) -> str:
+        # Names come from our own tests; refuse anything needing real escaping.
+        if not re.fullmatch(r"[A-Za-z0-9_]+", name):
+            raise ValueError(f"unsupported database name: {name!r}")
+        return f"`{name}`" if self.kind == "mysql" else f'"{name}"'
+
+    def _admin_connection(self) -> Connection:
+        engine = create_engine(self.url(ADMIN_DATABASE[self.kind]), poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        return engine.connect()
+
+    def _admin_execute(self, statements: list[str]) -> None:
+        with self._admin_connection() as conn:
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+
+
+def find_free_port() -> int:
+    # The port is free now; there is a small race until the server binds it.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_postgres(base_dir: Path) -> Server:
+    return _retry_on_port_clash(lambda: _start_postgres_once(base_dir))
+
+
+def start_mariadb(base_dir: Path) -> Server:
+    return _retry_on_port_clash(lambda: _start_mariadb_once(base_dir))
+
+
+def _retry_on_port_clash(start: Callable[[], Server], attempts: int = 3) -> Server:
+    # Another process may grab the free port before the server binds it.
+    for attempt in range(attempts):
+        try:
+            return start()
+        except RuntimeError as error:
+            if "Address already in use" not in str(error) or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_postgres_once(base_dir: Path) -> Server:
+    bin_dir = _postgres_bin_dir()
+    # PostgreSQL refuses to run as root, so run it as the `postgres` OS user.
+    run_as = _ensure_postgres_user() if os.geteuid() == 0 else None
+    work_dir = _make_work_dir(base_dir, "postgresql-", run_as)
+    data_dir, log_path = work_dir / "data", work_dir / "server.log"
+    server = Server("postgresql", "127.0.0.1", find_free_port(), "postgres", _password(), work_dir)
+    server.log_path = log_path
+
+    pwfile = work_dir / "pwfile"
+    pwfile.write_text(server.password + "\n")
+    _chown(pwfile, run_as)
+    initdb = [
+        str(bin_dir / "initdb"), "-D", str(data_dir), "--username=postgres",
+        f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
+        "-E", "UTF8", "--locale=C.UTF-8", "--no-sync", "--no-instructions",
+    ]  # fmt: skip
+    _run(initdb, log_path, run_as)
+    pwfile.unlink()
+
+    postgres = [
+        str(bin_dir / "postgres"), "-D", str(data_dir), "-p", str(server.port),
+        "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={work_dir}",
+        # Durability is pointless for throwaway data; these make DDL much faster.
+        "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+    ]  # fmt: skip
+    _launch(server, postgres, run_as)
+
+    def login() -> None:
+        psycopg2.connect(
+            host=server.host, port=server.port, user=server.user, password=server.password,
+            dbname="postgres", connect_timeout=5,
+        ).close()  # fmt: skip
+
+    _wait_until_ready(server, login)
+    return server
+
+
+def _start_mariadb_once(base_dir: Path) -> Server:
+    mariadbd = _find_binary("mariadbd", "mariadb-server", extra_dirs=["/usr/sbin"])
+    install_db = _find_binary("mariadb-install-db", "mariadb-server")
+    work_dir = _make_work_dir(base_dir, "mariadb-", None)
+    data_dir, log_path = work_dir / "data", work_dir / "server.log"
+    socket_path = work_dir / "mysqld.sock"
+    server = Server("mysql", "127.0.0.1", find_free_port(), "root", _password(), work_dir)
+    server.log_path = log_path
+
+    # mariadbd refuses to run as root unless told to.
+    as_root = ["--user=root"] if os.geteuid() == 0 else []
+    install = [
+        install_db, "--no-defaults", f"--datadir={data_dir}", "--skip-test-db",
+        "--skip-name-resolve", "--auth-root-authentication-method=normal", *as_root,
+    ]  # fmt: skip
+    _run(install, log_path, None)
+
+    command = [
+        mariadbd, "--no-defaults", f"--datadir={data_dir}", f"--port={server.port}",
+        "--bind-address=127.0.0.1", f"--socket={socket_path}",
+        f"--pid-file={work_dir / 'mariadbd.pid'}", f"--tmpdir={work_dir}", *as_root,
+        # With skip-name-resolve, TCP clients from 127.0.0.1 match host '127.0.0.1'.
+        "--skip-name-resolve", "--skip-log-bin",
+        "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
+        # Durability is pointless for throwaway data.
+        "--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0",
+        # Native AIO (io_uring/libaio) is often unavailable in containers.
+        "--innodb-use-native-aio=0",
+    ]  # fmt: skip
+    _launch(server, command, None)
+
+    def socket_login() -> None:
+        # Root has no password yet and can log in over the unix socket.
+        pymysql.connect(unix_socket=str(socket_path), user="root", connect_timeout=5).close()
+
+    _wait_until_ready(server, socket_login)
+    _secure_mariadb(server, socket_path)
+    return server
+
+
+def _secure_mariadb(server: Server, socket_path: Path) -> None:
+    """Give every root account the password and drop anonymous accounts."""
+    conn = pymysql.connect(unix_socket=str(socket_path), user="root", autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT User, Host FROM mysql.user WHERE User = ''")
+            for user, host in cur.fetchall():
+                cur.execute("DROP USER %s@%s", (user, host))
+            for host in ("localhost", "127.0.0.1", "::1"):
+                cur.execute("CREATE USER IF NOT EXISTS 'root'@%s", (host,))
+                cur.execute("ALTER USER 'root'@%s IDENTIFIED BY %s", (host, server.password))
+                cur.execute("GRANT ALL PRIVILEGES ON *.* TO 'root'@%s WITH GRANT OPTION", (host,))
+    finally:
+        conn.close()
+
+    def tcp_login(password: str) -> None:
+        pymysql.connect(host=server.host, port=server.port, user="root", password=password, connect_timeout=5).close()
+
+    tcp_login(server.password)
+    try:
+        tcp_login(server.password + "-wrong")
+    except pymysql.err.OperationalError:
+        return
+    server.stop()
+    raise RuntimeError("MariaDB accepted a wrong root password; refusing to continue")
+
+
+# --- helpers -----------------------------------------------------------------
+
+
+def _password() -> str:
+    # Includes URL-special characters so quoting bugs show up in tests.
+    return secrets.token_urlsafe(12) + "@/%:"
+
+
+def _find_binary(name: str, package: str, extra_dirs: list[str] | None = None) -> str:
+    for directory in extra_dirs or []:
+        candidate = Path(directory) / name
+        if os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name} not found: install the Debian package '{package}'")
+    return found
+
+
+def _postgres_bin_dir() -> Path:
+    def version(path: str) -> float:
+        try:
+            return float(Path(path).parent.parent.name)
+        except ValueError:
+            return 0.0
+
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=version)
+    if candidates:
+        return Path(candidates[-1]).parent
+    return Path(_find_binary("initdb", "postgresql")).parent
+
+
+def _ensure_postgres_user() -> str:
+    if subprocess.run(["id", "-u", "postgres"], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--system", "--no-create-home", "postgres"], check=True)
+    return "postgres"
+
+
+def _make_work_dir(base_dir: Path, prefix: str, owner: str | None) -> Path:
+    """Create the server's private directory, normally inside `base_dir`.
+
+    Falls back to the system temp dir when `owner` cannot reach `base_dir`
+    (pytest's tmp dirs are 0700 root) or when the socket path would be too long.
+    """
+    base_dir.mkdir(parents=True, exist_ok=True)
+    usable = len(str(base_dir)) < MAX_SOCKET_DIR_LEN and (owner is None or _can_enter(base_dir, owner))
+    work_dir = Path(tempfile.mkdtemp(prefix=prefix, dir=base_dir if usable else None))
+    _chown(work_dir, owner)
+    return work_dir
+
+
+def _can_enter(directory: Path, user: str) -> bool:
+    check = ["test", "-x", str(directory)]
+    return subprocess.run(check, user=user, capture_output=True).returncode == 0
+
+
+def _chown(path: Path, owner: str | None) -> None:
+    if owner is not None:
+        shutil.chown(path, owner, owner)
+
+
+def _user_kwargs(run_as: str | None) -> dict[str, object]:
+    # extra_groups=[] drops root's supplementary groups in the child.
+    return {} if run_as is None else {"user": run_as, "group": run_as, "extra_groups": []}
+
+
+def _run(command: list[str], log_path: Path, run_as: str | None) -> None:
+    with log_path.open("ab") as log:
+        result = subprocess.run(
+            command, stdout=log, stderr=subprocess.STDOUT, timeout=STARTUP_TIMEOUT,
+            **_user_kwargs(run_as),  # type: ignore[arg-type]
+        )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"{Path(command[0]).name} failed:\n{_log_tail(log_path)}")
+
+
+def _launch(server: Server, command: list[str], run_as: str | None) -> None:
+    assert server.log_path is not None
+    with server.log_path.open("ab") as log:
+        # A new session keeps terminal Ctrl-C away from the server and lets us
+        # kill its whole process group as a last resort.
+        server.process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, **_user_kwargs(run_as),  # type: ignore[arg-type]
+        )  # fmt: skip
+    _running.append(server)
+
+
+def _wait_until_ready(server: Server, login: Callable[[], None]) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        try:
+            login()
+            return
+        except Exception as error:  # any failure means "not yet"
+            last_error = error
+        assert server.process is not None
+        if server.process.poll() is not None:
+            reason = f"exited with code {server.process.returncode}"
+        elif time.monotonic() > deadline:
+            reason = f"did not accept logins within {STARTUP_TIMEOUT:.0f}s ({last_error})"
+        else:
+            time.sleep(0.1)
+            continue
+        tail = _log_tail(server.log_path)
+        server.stop()
+        raise RuntimeError(f"{server.kind} server on port {server.port} {reason}:\n{tail}")
+
+
+def _terminate(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """Ask the server to shut down; SIGKILL its process group if it takes too long."""
+    if process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        # The group id is still valid because the leader is not yet reaped;
+        # killing the group also takes out worker processes (postgres backends).
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=STOP_TIMEOUT)
+
+
+def _log_tail(log_path: Path | None, lines: int = 30) -> str:
+    if log_path is None or not log_path.exists():
+        return "(no log)"
+    return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@atexit.register
+def _stop_all() -> None:
+    for server in list(_running):
+        server.stop()
+
+
+def main() -> None:
+    base_dir = Path(tempfile.mkdtemp(prefix="dbservers-"))
+    base_dir.chmod(0o711)  # let the postgres OS user reach its directory inside
+    # Turn SIGTERM into a normal exit so the finally block runs; restore Ctrl-C,
+    # which shells ignore for background jobs.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        pg = start_postgres(base_dir)
+        print(f"POSTGRES_URL={pg.url('postgres')}", flush=True)
+        mysql = start_mariadb(base_dir)
+        print(f"MYSQL_URL={mysql.url('mysql')}", flush=True)
+        print("Servers running; press Ctrl-C to stop.", file=sys.stderr, flush=True)
+        while True:
+            signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _stop_all()
+        shutil.rmtree(base_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install the database servers/clients the test suite needs (Debian/Ubuntu).
+# Idempotent: when everything is present it does nothing, not even apt-get update.
+set -euo pipefail
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+missing=()
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+have psql || missing+=(postgresql-client)
+# mariadbd lives in /usr/sbin, which is not on every user's PATH.
+{ [ -x /usr/sbin/mariadbd ] || have mariadbd; } || missing+=(mariadb-server)
+have mariadb || missing+=(mariadb-client)
+have sqlite3 || missing+=(sqlite3)
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "missing packages, run as root: apt-get install ${missing[*]}" >&2
+    exit 1
+fi
+
+# The packages' own services may fail to start (e.g. policy-rc.d denies it in
+# containers); that's fine, tests start their own servers on free ports.
+apt-get update
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"

@@ -1,0 +1,1 @@
+"""Per-environment settings modules: dev (SQLite), test (MySQL/MariaDB), prod (PostgreSQL)."""

@@ -1,0 +1,11 @@
+"""Development: a SQLite file at the project root, found by absolute path from any directory."""
+
+from project.conf import env, env_bool
+
+from settings.base import *  # noqa: F403
+from settings.base import BASE_DIR
+
+DEBUG = True
+DATABASE_URL = env("DEV_DATABASE_URL", f"sqlite:///{BASE_DIR / 'dev.sqlite3'}")
+MIGRATE_ON_STARTUP = env_bool("MIGRATE_ON_STARTUP", True)
+CONFIRM_DESTRUCTIVE = env_bool("CONFIRM_DESTRUCTIVE", False)
