@@ -22,7 +22,7 @@ class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
-class PostStatus(str, enum.Enum):
+class PostStatus(enum.StrEnum):
     draft = "draft"
     published = "published"
 

@@ -51,3 +51,40 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         server.drop_database(name)
     except Exception as error:  # cleanup must not mask the test result
         print(f"warning: could not drop test database {name}: {error}", file=sys.stderr)
+
+
+# --- project settings and the manage.py CLI ----------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def settings(db_url: str, monkeypatch: pytest.MonkeyPatch):
+    """The dev settings pointed at this test's database, loaded as manage.py loads them."""
+    from project.conf import load_settings
+
+    monkeypatch.setenv("DEV_DATABASE_URL", db_url)
+    monkeypatch.setenv("SETTINGS_MODULE", "dev")
+    return load_settings("dev")
+
+
+def run_manage(*args: str, env: dict[str, str] | None = None, timeout: float = 120, **kwargs):
+    """`python manage.py ARGS` in a subprocess from the project root; returns the CompletedProcess."""
+    import os
+    import subprocess
+
+    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        cwd=kwargs.pop("cwd", ROOT), env=full_env, capture_output=True, text=True, timeout=timeout, **kwargs,
+    )
+
+
+@pytest.fixture
+def manage(db_url: str):
+    """run_manage with DEV_DATABASE_URL (and the dev settings) pointed at this test's database."""
+
+    def run(*args: str, env: dict[str, str] | None = None, **kwargs):
+        return run_manage(*args, env={"DEV_DATABASE_URL": db_url, "SETTINGS_MODULE": "dev", **(env or {})}, **kwargs)
+
+    return run

@@ -15,7 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("target", nargs="?", default="head", help="head (default), zero, or a revision id/prefix.")
         parser.add_argument("--plan", action="store_true", help="Show what would run; change nothing.")
         parser.add_argument("--fake", action="store_true", help="Record the target revision without running SQL.")
-        parser.add_argument("--check", action="store_true", help="Exit 1 when migrations are unapplied; change nothing.")
+        parser.add_argument("--check", action="store_true", help="Exit 1 when migrations are unapplied.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         from project import migrator
