@@ -8,7 +8,7 @@ $SETTINGS_MODULE, default dev).
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy import make_url
+from sqlalchemy import Engine, make_url
 
 from project.models import Base
 
@@ -52,6 +52,12 @@ def run_migrations_offline() -> None:
 
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
+    if isinstance(connection, Engine):
+        # pytest-alembic hands over an Engine for some commands.
+        with connection.connect() as conn:
+            _run_on(conn)
+            conn.commit()
+        return
     if connection is not None:
         _run_on(connection)
         return
