@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 
@@ -36,3 +37,9 @@ def _make_sqlite_transactional(engine: Engine) -> None:
 
 def engine_from_settings(settings: Any, **kwargs: Any) -> Engine:
     return create_engine_for(settings.DATABASE_URL, echo=bool(settings.get("SQL_ECHO", False)), **kwargs)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for the application's engine (2.0 style). The app keeps one; requests use it via SessionDep."""
+    # expire_on_commit=False: a response can still read the row it just committed without a new query.
+    return sessionmaker(engine, expire_on_commit=False)

@@ -84,13 +84,16 @@ def resolve_revision(script: ScriptDirectory, target: str) -> str | None:
         return None
     if target == "head":
         return single_head(script)
-    try:
-        rev = script.get_revision(target)
-    except AlembicCommandError as exc:
-        raise MigrationError(f"{exc}. `manage.py showmigrations` lists the revisions.") from None
-    if rev is None:
-        raise MigrationError(f"Unknown revision '{target}'. `manage.py showmigrations` lists the revisions.")
-    return rev.revision
+    ids = [rev.revision for rev in script.walk_revisions()]
+    if target in ids:
+        return target
+    matches = sorted(i for i in ids if i.startswith(target))
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        shown = ", ".join(matches[:4]) + (", ..." if len(matches) > 4 else "")
+        raise MigrationError(f"Ambiguous revision prefix '{target}': it matches {shown}. Give more characters.")
+    raise MigrationError(f"Unknown revision '{target}'. `manage.py showmigrations` lists the revisions.")
 
 
 @dataclass
@@ -163,6 +166,32 @@ def connect(settings: Settings) -> Iterator[Connection]:
         engine.dispose()
 
 
+DEFAULT_LOCK_TIMEOUT = 300.0
+
+
+@contextmanager
+def locked_connection(settings: Settings, timeout: float | None = None) -> Iterator[Connection]:
+    """A migration connection holding the database's migration lock (project/locks.py).
+
+    Whoever waits reads the current revision only after the holder has finished, so the
+    second of two concurrent migrates finds nothing left to do. The connection comes with no
+    transaction open. The lock dies with the session or process, so a killed migrate never
+    blocks the next one; waiting longer than `timeout` (default: MIGRATE_LOCK_TIMEOUT) raises
+    MigrationError.
+    """
+    from project.errors import mask_url
+    from project.locks import LockTimeout, migration_lock
+
+    if timeout is None:
+        timeout = float(settings.get("MIGRATE_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT))
+    with connect(settings) as connection:
+        try:
+            with migration_lock(connection, timeout, where=mask_url(settings.DATABASE_URL)):
+                yield connection
+        except LockTimeout as exc:
+            raise MigrationError(str(exc)) from None
+
+
 StepCallback = Callable[[Step, float], None]
 
 
@@ -207,9 +236,13 @@ def run_plan(
 
 
 def migrate(settings: Settings, target: str = "head", **kwargs: Any) -> Plan:
-    """Bring the settings' database to `target`; the programmatic form of `manage.py migrate`."""
+    """Bring the settings' database to `target`; the programmatic form of `manage.py migrate`.
+
+    Runs under the migration lock, so any number of processes may call it at once.
+    `project.migrate_database(settings)` is the same function.
+    """
     script = script_directory()
-    with connect(settings) as connection:
+    with locked_connection(settings) as connection:
         plan = make_plan(script, current_heads(connection), target)
         run_plan(settings, connection, plan, **kwargs)
     return plan

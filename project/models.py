@@ -33,7 +33,8 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(sa.String(255), unique=True)
     name: Mapped[str | None] = mapped_column(sa.String(200))
-    is_active: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.true())
+    # "1" rather than sa.true(): the same text on every engine, and SQLite can ALTER it in (see 0002).
+    is_active: Mapped[bool] = mapped_column(sa.Boolean, server_default="1")
 
     posts: Mapped[list[Post]] = relationship(back_populates="author", cascade="all, delete-orphan")
 

@@ -17,8 +17,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # A plain-string default ("1": true on all three engines) lets SQLite add the column with
+    # ALTER TABLE; an expression such as sa.true() would make batch mode copy the whole table.
     with op.batch_alter_table("users") as batch_op:
-        batch_op.add_column(sa.Column("is_active", sa.Boolean(), server_default=sa.true(), nullable=False))
+        batch_op.add_column(sa.Column("is_active", sa.Boolean(), server_default="1", nullable=False))
 
 
 def downgrade() -> None:

@@ -16,6 +16,8 @@ class Command(BaseCommand):
         parser.add_argument("--plan", action="store_true", help="Show what would run; change nothing.")
         parser.add_argument("--fake", action="store_true", help="Record the target revision without running SQL.")
         parser.add_argument("--check", action="store_true", help="Exit 1 when migrations are unapplied.")
+        parser.add_argument("--allow-destructive", action="store_true",
+                            help="Run steps that drop or narrow data even when CONFIRM_DESTRUCTIVE is on.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         from project import migrator
@@ -24,15 +26,17 @@ class Command(BaseCommand):
         verbosity = options["verbosity"]
         script = migrator.script_directory()
         try:
-            with migrator.connect(self.settings) as connection:
+            with migrator.locked_connection(self.settings) as connection:
                 plan = migrator.make_plan(script, migrator.current_heads(connection), options["target"])
                 if options["check"]:
                     if plan.steps:
                         raise CommandError(f"{len(plan.steps)} migration(s) unapplied: run `manage.py migrate`.")
                     return
                 if options["plan"]:
-                    self._print_plan(plan)
+                    self._print_plan(plan, connection.dialect.name)
                     return
+                if not options["fake"] and not options["allow_destructive"]:
+                    self._refuse_destructive(plan, connection.dialect.name)
                 if verbosity >= 1:
                     self.stdout.write("Operations to perform:", self.style.HEADING)
                     self.stdout.write(f"  Database: {mask_url(self.settings.DATABASE_URL)}")
@@ -51,13 +55,34 @@ class Command(BaseCommand):
         except migrator.MigrationError as exc:
             raise CommandError(str(exc)) from None
 
-    def _print_plan(self, plan: Any) -> None:
+    def _print_plan(self, plan: Any, dialect: str) -> None:
+        from project import safety
+
         self.stdout.write("Planned operations:", self.style.HEADING)
         if not plan.steps:
             self.stdout.write("  No planned migration operations.")
         for step in plan.steps:
             verb = "Apply" if step.forwards else "Unapply"
             self.stdout.write(f"  {verb} {step}")
+            findings = safety.classify_revision(step.script, step.forwards, dialect)
+            if findings:
+                self.stdout.write(f"  DESTRUCTIVE: {safety.summary(findings)}", self.style.WARNING)
+
+    def _refuse_destructive(self, plan: Any, dialect: str) -> None:
+        """CONFIRM_DESTRUCTIVE: refuse, before anything runs, a plan with a step that destroys data."""
+        from project import safety
+
+        if not self.settings.get("CONFIRM_DESTRUCTIVE", False):
+            return
+        destructive = safety.classify_plan(plan, dialect)
+        if destructive:
+            steps = "; ".join(
+                f"{'apply' if s.forwards else 'unapply'} {s.revision} {safety.summary(f)}" for s, f in destructive
+            )
+            raise CommandError(
+                f"Refusing to run destructive steps (CONFIRM_DESTRUCTIVE is on): {steps}. "
+                "Review them with `manage.py migrate --plan`, then re-run with --allow-destructive."
+            )
 
     def _on_start(self, step: Any, _elapsed: float) -> None:
         verb = "Applying" if step.forwards else "Unapplying"

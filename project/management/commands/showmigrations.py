@@ -17,6 +17,7 @@ class Command(BaseCommand):
         script = migrator.script_directory()
         with migrator.connect(self.settings) as connection:
             heads = migrator.current_heads(connection)
+            dialect = connection.dialect.name
         applied: set[str] = set()
         for head in heads:
             applied.update(s.revision for s in script.iterate_revisions(head, "base"))
@@ -32,5 +33,15 @@ class Command(BaseCommand):
                 parents = ", ".join(rev._versioned_down_revisions)
                 suffix = f" ... (parent: {parents})" if parents and options["verbosity"] >= 2 else ""
                 self.stdout.write(f"[{mark}]  {rev.revision} {title}{suffix}")
+                if rev.revision not in applied:
+                    self._mark_destructive(rev, dialect)
             else:
                 self.stdout.write(f" [{mark}] {rev.revision} {title}")
+
+    def _mark_destructive(self, rev: Any, dialect: str) -> None:
+        """A pending revision that destroys data when applied says what it drops."""
+        from project import safety
+
+        findings = safety.classify_revision(rev, True, dialect)
+        if findings:
+            self.stdout.write(f"      DESTRUCTIVE: {safety.summary(findings)}", self.style.WARNING)
