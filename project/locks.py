@@ -1,0 +1,180 @@
+"""The migration lock: one `migrate` at a time per database, whoever starts it.
+
+Alembic has no lock of its own (alembic #633), so several workers or replicas migrating at
+start-up would race. Each engine gets a lock that dies with its holder, so a process killed
+while migrating never blocks the next one:
+
+- PostgreSQL: a session-level `pg_advisory_lock` (per database), released when the session ends.
+- MySQL/MariaDB: `GET_LOCK(name, timeout)`, named after the database (the names are server-wide),
+  released when the session ends.
+- SQLite: `flock` on a `<database>.migrate-lock` file beside the database, released by the kernel
+  when the process dies. An in-memory database belongs to one connection and needs no lock.
+
+Every wait is bounded: after `timeout` seconds the caller gets `LockTimeout`, not a hang.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import time
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
+
+# One constant key: advisory locks are already scoped to the current PostgreSQL database.
+PG_LOCK_KEY = zlib.crc32(b"fastapi-manage:migrate")
+MYSQL_NAME_LIMIT = 64
+SQLITE_LOCK_SUFFIX = ".migrate-lock"
+SQLITE_POLL_SECONDS = 0.05
+
+
+class LockTimeout(Exception):
+    """Another process held the migration lock for longer than we were willing to wait."""
+
+
+@contextmanager
+def migration_lock(connection: Connection, timeout: float, where: str = "the database") -> Iterator[None]:
+    """Hold the migration lock for the block. The connection is handed back with no transaction open.
+
+    `where` names the database in the timeout message (pass a masked URL).
+    """
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        lock: Any = _PostgresLock(connection)
+    elif dialect in {"mysql", "mariadb"}:
+        lock = _MySQLLock(connection)
+    elif dialect == "sqlite":
+        lock = _SQLiteLock(connection)
+    else:  # pragma: no cover - the project supports the three engines above
+        raise LockTimeout(f"No migration lock for the {dialect} dialect.")
+    if not lock.acquire(timeout):
+        raise LockTimeout(
+            f"another migrate is running on {where}; waited {timeout:g} s for its lock "
+            "(MIGRATE_LOCK_TIMEOUT). Try again when it has finished."
+        )
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _end_transaction(connection: Connection) -> None:
+    # SQLAlchemy 2 autobegins: leave the connection clean for the caller (and for the unlock
+    # statement after a failed migration, which PostgreSQL would refuse in an aborted transaction).
+    if connection.in_transaction():
+        connection.rollback()
+
+
+class _PostgresLock:
+    def __init__(self, connection: Connection):
+        self.connection = connection
+
+    def acquire(self, timeout: float) -> bool:
+        conn = self.connection
+        _end_transaction(conn)
+        try:
+            # lock_timeout bounds the wait; SET LOCAL ends with this transaction, the lock does not.
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {max(1, int(timeout * 1000))}")
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": PG_LOCK_KEY})
+        except DBAPIError as exc:
+            conn.rollback()
+            if _sqlstate(exc) == "55P03":  # lock_not_available
+                return False
+            raise
+        conn.commit()
+        return True
+
+    def release(self) -> None:
+        _release(self.connection, text("SELECT pg_advisory_unlock(:key)"), {"key": PG_LOCK_KEY})
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    orig = exc.orig
+    return getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
+
+
+class _MySQLLock:
+    def __init__(self, connection: Connection):
+        self.connection = connection
+        self.name = mysql_lock_name(connection.exec_driver_sql("SELECT DATABASE()").scalar() or "")
+
+    def acquire(self, timeout: float) -> bool:
+        conn = self.connection
+        _end_transaction(conn)
+        got = conn.execute(
+            text("SELECT GET_LOCK(:name, :timeout)"), {"name": self.name, "timeout": math.ceil(max(timeout, 0))}
+        ).scalar()
+        conn.commit()
+        if got is None:  # NULL: an error such as the session being killed
+            raise LockTimeout(f"GET_LOCK('{self.name}') failed on the server.")
+        return bool(got)
+
+    def release(self) -> None:
+        _release(self.connection, text("SELECT RELEASE_LOCK(:name)"), {"name": self.name})
+
+
+def mysql_lock_name(database: str) -> str:
+    """GET_LOCK names are server-wide: include the database, and keep within MySQL's 64 characters."""
+    name = f"migrate:{database}"
+    if len(name) > MYSQL_NAME_LIMIT:
+        name = "migrate:" + hashlib.sha1(database.encode()).hexdigest()
+    return name
+
+
+def _release(connection: Connection, statement: Any, params: dict[str, Any]) -> None:
+    try:
+        _end_transaction(connection)
+        connection.execute(statement, params)
+        connection.commit()
+    except DBAPIError:
+        # The session is gone (server restart, killed connection): so is its lock.
+        pass
+
+
+class _SQLiteLock:
+    def __init__(self, connection: Connection):
+        database = connection.engine.url.database or ""
+        memory = database in {"", ":memory:"} or "mode=memory" in database
+        self.path = None if memory else sqlite_lock_path(database)
+        self.fd: int | None = None
+
+    def acquire(self, timeout: float) -> bool:
+        if self.path is None:
+            return True
+        import fcntl
+
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except PermissionError:
+            # A read-only directory: lock the database file itself (SQLite uses fcntl locks, not flock).
+            self.fd = os.open(self.path[: -len(SQLITE_LOCK_SUFFIX)], os.O_RDONLY)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(self.fd)
+                    self.fd = None
+                    return False
+                time.sleep(SQLITE_POLL_SECONDS)
+
+    def release(self) -> None:
+        # Closing the descriptor drops the flock. The file stays: deleting it would let a waiter
+        # lock an unlinked inode while a newcomer locks a fresh file.
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def sqlite_lock_path(database: str) -> str:
+    if database.startswith("file:"):
+        database = database[len("file:"):].split("?", 1)[0]
+    return os.path.abspath(database) + SQLITE_LOCK_SUFFIX
