@@ -68,6 +68,13 @@ def _describe(exc: BaseException, settings: Any) -> tuple[str, int]:
         return str(exc), 2
     if isinstance(exc, ModuleNotFoundError) and exc.name in {"psycopg2", "pymysql", "MySQLdb", "psycopg"}:
         return f"The database driver '{exc.name}' is not installed: pip install it or change DATABASE_URL.", 1
+    if isinstance(exc, ModuleNotFoundError) and _url_driver(settings):
+        # e.g. postgresql+asyncpg://: SQLAlchemy knows the dialect, but its driver module is missing.
+        return (f"The module '{exc.name}' is not installed, and DATABASE_URL's driver "
+                f"'{_url_driver(settings)}' needs it: pip install it or pick an installed driver "
+                "(postgresql+psycopg2, mysql+pymysql, sqlite).", 1)
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{_relative(exc.filename)}:{exc.lineno}: syntax error: {exc.msg}. Fix the file.", 1
 
     try:
         from alembic.util.exc import CommandError as AlembicCommandError
@@ -77,15 +84,37 @@ def _describe(exc: BaseException, settings: Any) -> tuple[str, int]:
 
     if isinstance(exc, AlembicCommandError):
         return str(exc), 1
+    # NoSuchModuleError is an ArgumentError: the more precise message first.
+    if isinstance(exc, sa_exc.NoSuchModuleError):
+        return (f"Unknown database dialect or driver in DATABASE_URL ({exc}): use e.g. postgresql+psycopg2, "
+                "mysql+pymysql or sqlite.", 2)
     if isinstance(exc, sa_exc.ArgumentError):
         return f"DATABASE_URL is malformed ({exc}); expected dialect+driver://user:password@host:port/database.", 2
-    if isinstance(exc, sa_exc.NoSuchModuleError):
-        return f"Unknown database dialect or driver in DATABASE_URL: {exc}.", 2
     if isinstance(exc, sa_exc.OperationalError) and settings is not None:
         return _describe_operational(exc, settings), 1
     if isinstance(exc, sa_exc.DBAPIError):
         return f"The database refused a statement: {str(exc.orig).strip()}", 1
     return f"{type(exc).__name__}: {exc} (run with --traceback for details)", 1
+
+
+def _url_driver(settings: Any) -> str | None:
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(settings.DATABASE_URL).drivername
+    except Exception:
+        return None
+
+
+def _relative(path: str) -> str:
+    from pathlib import Path
+
+    from project import ROOT
+
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return path
 
 
 def _describe_operational(exc: Any, settings: Any) -> str:

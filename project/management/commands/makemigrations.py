@@ -20,12 +20,16 @@ class Command(BaseCommand):
         parser.add_argument("--empty", action="store_true", help="Write an empty revision to fill by hand.")
         parser.add_argument("--check", action="store_true", help="Exit 1 when the models have unmigrated changes.")
         parser.add_argument("--dry-run", action="store_true", help="Show the operations; write nothing.")
+        parser.add_argument("--merge", action="store_true", help="Write a revision that joins the history's heads.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         from alembic import command
 
         from project import migrator
 
+        if options["merge"]:
+            self._merge(options)
+            return
         script = migrator.script_directory()
         rev_id = next_revision_id(script)
         if options["empty"]:
@@ -56,6 +60,26 @@ class Command(BaseCommand):
                 self.stdout.write(render_python_code(upgrade_ops, render_as_batch=True))
                 return
             self._written(command.revision(cfg, message=message, autogenerate=True, rev_id=rev_id))
+
+    def _merge(self, options: Any) -> None:
+        """Django's --merge: one empty revision whose parents are all the current heads (alembic merge)."""
+        from alembic import command
+
+        from project import migrator
+        from project.conf import ImproperlyConfigured, load_settings
+
+        try:  # only for MIGRATIONS_DIR: settings that need a database URL are not required here
+            settings = load_settings(options.get("settings"))
+        except ImproperlyConfigured:
+            settings = None
+        cfg = migrator.alembic_config(settings)
+        script = migrator.script_directory(cfg)
+        heads = sorted(script.get_heads())
+        if len(heads) < 2:
+            self.stdout.write("No conflicts detected to merge.")
+            return
+        message = options["message"] or f"merge {' and '.join(heads)}"
+        self._written(command.merge(cfg, heads, message=message, rev_id=next_revision_id(script)))
 
     def _written(self, script: Any) -> None:
         path = Path(script.path)

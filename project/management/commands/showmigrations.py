@@ -14,7 +14,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         from project import migrator
 
-        script = migrator.script_directory()
+        script = migrator.script_directory(migrator.alembic_config(self.settings))
         with migrator.connect(self.settings) as connection:
             heads = migrator.current_heads(connection)
             dialect = connection.dialect.name

@@ -1,0 +1,505 @@
+"""`manage.py check`: problems found before they bite, one line each, with file:line where there is one.
+
+- graph: several heads, a down_revision no file defines, a revision id used twice, a file that does not
+  parse. Read from the version files with `ast`, so one broken file cannot hide the others.
+- models: changes the models have that no migration covers (what `makemigrations --check` finds).
+- portability: version-file habits that work on one engine and fail on another (shared/PITFALLS.md).
+- database (--database): the live schema against the schema its recorded revision should have.
+- deploy (--deploy): production settings sanity and passwords in committed files.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from project import ROOT
+
+MAX_IDENTIFIER = 63  # PostgreSQL's limit (MySQL: 64)
+
+# Functions or keywords in server_default text that only some engines know. Read with sqlglot's tokenizer.
+NON_PORTABLE_DEFAULT_WORDS = {
+    "NOW", "GEN_RANDOM_UUID", "UUID_GENERATE_V4", "GETDATE", "SYSDATE", "NEWID", "UUID", "NEXTVAL",
+    "AUTOINCREMENT", "AUTO_INCREMENT", "SERIAL", "CURDATE", "DATETIME", "STRFTIME", "UNIX_TIMESTAMP",
+    "LOCALTIMESTAMP", "CLOCK_TIMESTAMP", "STATEMENT_TIMESTAMP",
+}
+# Ops SQLite cannot run outside batch mode (it has no ALTER for them).
+SQLITE_NEEDS_BATCH = {
+    "alter_column", "drop_column", "drop_constraint", "create_foreign_key", "create_unique_constraint",
+    "create_check_constraint", "create_primary_key",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    message: str
+    path: Path | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        if self.path is None:
+            return self.message
+        where = _relative(self.path) + (f":{self.line}" if self.line else "")
+        return f"{where}: {self.message}"
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+# --- version files -------------------------------------------------------------------------------
+
+
+@dataclass
+class VersionFile:
+    path: Path
+    tree: ast.Module | None
+    revision: str | None = None
+    revision_line: int | None = None
+    down_revisions: tuple[str, ...] = ()
+    down_line: int | None = None
+    error: Problem | None = None
+
+
+def versions_dir(settings: Any = None) -> Path:
+    from project import migrator
+
+    return Path(migrator.alembic_config(settings).get_main_option("script_location")) / "versions"
+
+
+def read_version_files(directory: Path) -> list[VersionFile]:
+    files = []
+    for path in sorted(directory.glob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        try:
+            tree = ast.parse(source, filename=str(path))
+        except SyntaxError as exc:
+            files.append(VersionFile(path, None, error=Problem(f"syntax error: {exc.msg}", path, exc.lineno)))
+            continue
+        files.append(_with_identity(VersionFile(path, tree)))
+    return files
+
+
+def _with_identity(vf: VersionFile) -> VersionFile:
+    assert vf.tree is not None
+    for node in vf.tree.body:
+        target, value = _assignment(node)
+        if target == "revision" and value is not None:
+            vf.revision, vf.revision_line = _literal(value), node.lineno
+        elif target == "down_revision" and value is not None:
+            down = _literal(value)
+            vf.down_revisions = tuple(down) if isinstance(down, (tuple, list)) else ((down,) if down else ())
+            vf.down_line = node.lineno
+    return vf
+
+
+def _assignment(node: ast.stmt) -> tuple[str | None, ast.expr | None]:
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return node.target.id, node.value
+    if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        return node.targets[0].id, node.value
+    return None, None
+
+
+def _literal(node: ast.expr) -> Any:
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        return None
+
+
+def graph_problems(files: list[VersionFile]) -> list[Problem]:
+    problems = [vf.error for vf in files if vf.error]
+    by_id: dict[str, list[VersionFile]] = {}
+    for vf in files:
+        if vf.tree is not None and not vf.revision:
+            problems.append(Problem("no `revision = \"...\"` found: is this a revision file?", vf.path, 1))
+        elif vf.revision:
+            by_id.setdefault(vf.revision, []).append(vf)
+    for rev, owners in by_id.items():
+        if len(owners) > 1:
+            others = ", ".join(_relative(o.path) for o in owners[1:])
+            problems.append(Problem(f"revision id {rev} is used twice (also in {others}): give one file a new id",
+                                    owners[0].path, owners[0].revision_line))
+    parents = {p for vf in files for p in vf.down_revisions}
+    for vf in files:
+        for parent in vf.down_revisions:
+            if parent not in by_id:
+                problems.append(Problem(f"down_revision {parent!r} is not defined by any version file: "
+                                        "restore it or point down_revision at an existing revision",
+                                        vf.path, vf.down_line))
+    heads = sorted(rev for rev in by_id if rev not in parents)
+    if len(heads) > 1 and not any(vf.error for vf in files):
+        problems.append(Problem(f"the history has {len(heads)} heads ({', '.join(heads)}): "
+                                "run `manage.py makemigrations --merge` to join them"))
+    return problems
+
+
+# --- portability lint ------------------------------------------------------------------------------
+
+
+def portability_problems(files: list[VersionFile]) -> list[Problem]:
+    problems: list[Problem] = []
+    for vf in files:
+        if vf.tree is not None:
+            problems.extend(_lint(vf.path, vf.tree))
+    return problems
+
+
+def _lint(path: Path, tree: ast.Module) -> Iterator[Problem]:
+    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    downgrade = functions.get("downgrade")
+    if downgrade is None:
+        yield Problem("no downgrade(): write one so the revision can be unapplied", path, 1)
+    elif _is_empty(downgrade) and not _is_merge(tree):  # a merge point has nothing to undo
+        yield Problem("downgrade() does nothing: write it, or raise NotImplementedError to say it cannot be "
+                      "undone", path, downgrade.lineno)
+    for node, guarded in _walk_with_guard(tree, False):
+        if isinstance(node, ast.Call):
+            yield from _lint_call(path, node, guarded)
+
+
+def _is_merge(tree: ast.Module) -> bool:
+    down = _with_identity(VersionFile(Path(), tree)).down_revisions
+    return len(down) > 1
+
+
+def _is_empty(function: ast.FunctionDef) -> bool:
+    body = [n for n in function.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
+    return all(isinstance(n, ast.Pass) for n in body)
+
+
+def _walk_with_guard(node: ast.AST, guarded: bool) -> Iterator[tuple[ast.AST, bool]]:
+    """Every node, with whether it sits inside an `if` that tests the dialect (a dialect guard)."""
+    yield node, guarded
+    if isinstance(node, ast.If) and _mentions_dialect(node.test):
+        for child in node.body + node.orelse:
+            yield from _walk_with_guard(child, True)
+        return
+    for child in ast.iter_child_nodes(node):
+        yield from _walk_with_guard(child, guarded)
+
+
+def _mentions_dialect(test: ast.expr) -> bool:
+    for node in ast.walk(test):
+        if isinstance(node, ast.Attribute) and node.attr == "dialect":
+            return True
+        if isinstance(node, ast.Name) and "dialect" in node.id:
+            return True
+    return False
+
+
+def _call_name(call: ast.Call) -> tuple[str | None, str | None]:
+    """(receiver, name) for `op.execute(...)` -> ("op", "execute"); `String()` -> (None, "String")."""
+    func = call.func
+    if isinstance(func, ast.Attribute):
+        receiver = func.value.id if isinstance(func.value, ast.Name) else None
+        return receiver, func.attr
+    if isinstance(func, ast.Name):
+        return None, func.id
+    return None, None
+
+
+def _kwarg(call: ast.Call, name: str) -> ast.expr | None:
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def _lint_call(path: Path, call: ast.Call, guarded: bool) -> Iterator[Problem]:
+    receiver, name = _call_name(call)
+    line = call.lineno
+    if receiver == "op" and name == "execute" and not guarded and call.args and _raw_sql(call.args[0]):
+        yield Problem("op.execute with raw SQL and no dialect guard: use SQLAlchemy constructs, or put it under "
+                      "`if op.get_bind().dialect.name == ...`", path, line)
+    if receiver == "op" and name in SQLITE_NEEDS_BATCH and not guarded:
+        yield Problem(f"op.{name} outside batch_alter_table fails on SQLite: use "
+                      f"`with op.batch_alter_table(...) as batch_op: batch_op.{name}(...)`", path, line)
+    if name in {"String", "VARCHAR", "Unicode", "NVARCHAR"} and not call.args and _kwarg(call, "length") is None:
+        yield Problem(f"{name}() without a length: MySQL rejects VARCHAR without one; give length=...", path, line)
+    if name == "Enum" and _kwarg(call, "name") is None and not _is_false(_kwarg(call, "native_enum")):
+        yield Problem("Enum without name=: PostgreSQL needs a type name; give name=...", path, line)
+    default = _kwarg(call, "server_default")
+    if default is not None:
+        text = _default_text(default)
+        words = _non_portable_words(text) if text else []
+        if words:
+            yield Problem(f"server_default {text!r} is dialect-specific ({', '.join(words)}): use e.g. "
+                          "sa.text(\"(CURRENT_TIMESTAMP)\") or a constant", path, line)
+    for value in [*call.args, *(k.value for k in call.keywords if k.arg in {"name", "new_column_name"})]:
+        if isinstance(value, ast.Constant) and isinstance(value.value, str) and value.value.isidentifier() \
+                and len(value.value) > MAX_IDENTIFIER:
+            yield Problem(f"identifier {value.value[:20]}... is {len(value.value)} characters: PostgreSQL "
+                          f"truncates names beyond {MAX_IDENTIFIER} (MySQL rejects beyond 64)", path, line)
+
+
+def _is_false(node: ast.expr | None) -> bool:
+    return isinstance(node, ast.Constant) and node.value is False
+
+
+def _raw_sql(node: ast.expr) -> bool:
+    """A SQL string: a literal, an f-string, or sa.text("...")."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) or isinstance(node, ast.JoinedStr):
+        return True
+    if isinstance(node, ast.BinOp):  # "..." + "..."
+        return _raw_sql(node.left) or _raw_sql(node.right)
+    if isinstance(node, ast.Call) and _call_name(node)[1] == "text":
+        return True
+    return False
+
+
+def _default_text(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Call) and _call_name(node)[1] == "text" and node.args:
+        arg = node.args[0]
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+            return arg.value
+    return None
+
+
+def _non_portable_words(text: str) -> list[str]:
+    from sqlglot.tokens import Tokenizer, TokenType
+
+    try:
+        tokens = Tokenizer().tokenize(text)
+    except Exception:
+        return []
+    words = []
+    for token in tokens:
+        if token.token_type == TokenType.DCOLON:
+            words.append("::")
+        elif token.token_type != TokenType.STRING and token.text.upper() in NON_PORTABLE_DEFAULT_WORDS:
+            words.append(token.text)
+    return words
+
+
+# --- models vs migrations -------------------------------------------------------------------------
+
+
+def model_problems(settings: Any = None) -> list[Problem]:
+    """What `makemigrations --check` finds: replays the history into a scratch SQLite, diffs the models."""
+    from alembic import command
+
+    from project import migrator
+    from project.management.commands.makemigrations import autogenerate_ops, describe_ops, scratch_database
+
+    with scratch_database() as connection:
+        command.upgrade(migrator.alembic_config(settings, connection=connection), "head")
+        ops = autogenerate_ops(connection)
+    return [Problem(f"models: the models need '{phrase}', which no migration covers: run "
+                    "`manage.py makemigrations`") for phrase in describe_ops(ops)]
+
+
+# --- live database --------------------------------------------------------------------------------
+
+
+def database_problems(settings: Any) -> list[Problem]:
+    """The live database against the schema its recorded revision should have."""
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from project import migrator
+    from project.management.commands.makemigrations import scratch_database
+
+    with migrator.connect(settings) as connection:
+        heads = migrator.current_heads(connection)
+        script = migrator.script_directory(migrator.alembic_config(settings))
+        known = {rev.revision for rev in script.walk_revisions()}
+        unknown = [h for h in heads if h not in known]
+        if unknown:
+            return [Problem(f"database: recorded revision {', '.join(unknown)} is not in the history: "
+                            "is this checkout older than the database?")]
+        live = _schema(inspect(connection))
+        if connection.in_transaction():
+            connection.rollback()
+    with scratch_database() as scratch:
+        target = heads[0] if len(heads) == 1 else ("heads" if heads else "base")
+        if heads:
+            command.upgrade(migrator.alembic_config(settings, connection=scratch), target)
+        expected = _schema(inspect(scratch))
+    where = f"database at {', '.join(heads) or 'zero'}"
+    return [Problem(f"{where}: {diff}") for diff in compare_schemas(expected, live)]
+
+
+def _schema(inspector: Any) -> dict[str, dict[str, Any]]:
+    """Names and shapes only, comparable across engines."""
+    schema = {}
+    for table in inspector.get_table_names():
+        if table == "alembic_version":
+            continue
+        columns = {c["name"]: (bool(c["nullable"]), _family(c["type"]), _length(c["type"]))
+                   for c in inspector.get_columns(table)}
+        fks = inspector.get_foreign_keys(table)
+        fk_names = {fk["name"] for fk in fks if fk.get("name")}
+        named: dict[str, tuple[tuple[str, ...], bool]] = {}
+        for uq in inspector.get_unique_constraints(table):
+            if uq.get("name"):
+                named[uq["name"]] = (tuple(uq["column_names"]), True)
+        for ix in inspector.get_indexes(table):
+            # MySQL backs each foreign key (and unique constraint) with an index of the same name.
+            if ix.get("name") and ix["name"] not in fk_names and ix["name"] not in named:
+                named[ix["name"]] = (tuple(ix["column_names"]), bool(ix.get("unique")))
+        schema[table] = {
+            "columns": columns,
+            "pk": tuple(inspector.get_pk_constraint(table).get("constrained_columns") or ()),
+            "fks": {(tuple(fk["constrained_columns"]), fk["referred_table"], tuple(fk["referred_columns"]))
+                    for fk in fks},
+            "indexes": named,
+        }
+    return schema
+
+
+def _family(type_: Any) -> str:
+    import sqlalchemy as sa
+
+    # MySQL stores Boolean as TINYINT(1): count it with the integers.
+    from sqlalchemy.sql.sqltypes import _Binary
+
+    for family, kinds in (("integer", (sa.Integer, sa.Boolean)), ("string", (sa.String, sa.Enum)),
+                          ("numeric", (sa.Numeric,)), ("datetime", (sa.DateTime,)), ("date", (sa.Date,)),
+                          ("time", (sa.Time,)), ("binary", (_Binary,)), ("json", (sa.JSON,))):
+        if isinstance(type_, kinds):
+            return family
+    return type(type_).__name__.lower()
+
+
+def _length(type_: Any) -> int | None:
+    import sqlalchemy as sa
+
+    if isinstance(type_, sa.String) and not isinstance(type_, (sa.Text, sa.Enum)):
+        return type_.length
+    return None
+
+
+def compare_schemas(expected: dict[str, Any], live: dict[str, Any]) -> list[str]:
+    diffs = [f"table {t} is missing" for t in sorted(set(expected) - set(live))]
+    diffs += [f"table {t} exists but no migration creates it" for t in sorted(set(live) - set(expected))]
+    for table in sorted(set(expected) & set(live)):
+        diffs += _compare_table(table, expected[table], live[table])
+    return diffs
+
+
+def _compare_table(table: str, want: dict[str, Any], have: dict[str, Any]) -> list[str]:
+    diffs = [f"column {table}.{c} is missing" for c in want["columns"] if c not in have["columns"]]
+    diffs += [f"column {table}.{c} exists but no migration creates it"
+              for c in have["columns"] if c not in want["columns"]]
+    for name in want["columns"].keys() & have["columns"].keys():
+        (w_null, w_family, w_len), (h_null, h_family, h_len) = want["columns"][name], have["columns"][name]
+        if w_null != h_null:
+            diffs.append(f"column {table}.{name} is {'NULL' if h_null else 'NOT NULL'}, expected "
+                         f"{'NULL' if w_null else 'NOT NULL'}")
+        if w_family != h_family:
+            diffs.append(f"column {table}.{name} is a {h_family} column, expected {w_family}")
+        elif w_len and h_len and w_len != h_len:
+            diffs.append(f"column {table}.{name} has length {h_len}, expected {w_len}")
+    if want["pk"] != have["pk"]:
+        diffs.append(f"primary key of {table} is ({', '.join(have['pk'])}), expected ({', '.join(want['pk'])})")
+    for fk in sorted(want["fks"] - have["fks"]):
+        diffs.append(f"foreign key {table}({', '.join(fk[0])}) -> {fk[1]} is missing")
+    for fk in sorted(have["fks"] - want["fks"]):
+        diffs.append(f"foreign key {table}({', '.join(fk[0])}) -> {fk[1]} exists but no migration creates it")
+    for name in sorted(want["indexes"].keys() - have["indexes"].keys()):
+        diffs.append(f"index or unique constraint {name} on {table} is missing")
+    for name in sorted(have["indexes"].keys() - want["indexes"].keys()):
+        diffs.append(f"index or unique constraint {name} on {table} exists but no migration creates it")
+    for name in sorted(want["indexes"].keys() & have["indexes"].keys()):
+        if want["indexes"][name] != have["indexes"][name]:
+            diffs.append(f"index or unique constraint {name} on {table} differs: "
+                         f"{_ix(have['indexes'][name])}, expected {_ix(want['indexes'][name])}")
+    return diffs
+
+
+def _ix(shape: tuple[tuple[str, ...], bool]) -> str:
+    return f"{'unique ' if shape[1] else ''}({', '.join(shape[0])})"
+
+
+# --- deploy ---------------------------------------------------------------------------------------
+
+PLACEHOLDER_PASSWORDS = {"password", "***", "secret", "changeme", "xxx", "..."}
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+# Names reserved for documentation and tests (RFC 2606, RFC 6761): never a real server.
+RESERVED_DOMAINS = (".invalid", ".example", ".test", ".localhost", "example.com", "example.org", "example.net")
+# Test code holds made-up URLs on purpose; only the real production password is looked for there.
+HEURISTIC_SKIP_DIRS = {"tests"}
+
+
+def deploy_problems(settings_name: str = "prod") -> list[Problem]:
+    from sqlalchemy.engine import make_url
+
+    from project.conf import ImproperlyConfigured, load_settings
+
+    try:
+        settings = load_settings(settings_name)
+    except ImproperlyConfigured as exc:
+        return [Problem(f"deploy: {exc}")]
+    problems = []
+    url = make_url(settings.DATABASE_URL)
+    if url.get_backend_name() == "sqlite":
+        problems.append(Problem(f"deploy: {settings.module_name}.DATABASE_URL is SQLite: production needs a "
+                                "server database (PROD_DATABASE_URL=postgresql+psycopg2://...)"))
+    if settings.get("DEBUG"):
+        problems.append(Problem(f"deploy: DEBUG is on in {settings.module_name}: turn it off in production"))
+    if not settings.get("CONFIRM_DESTRUCTIVE"):
+        problems.append(Problem(f"deploy: CONFIRM_DESTRUCTIVE is off in {settings.module_name}: a migrate could "
+                                "drop data without asking (set CONFIRM_DESTRUCTIVE=1)"))
+    problems += committed_secret_problems(url.password)
+    return problems
+
+
+def tracked_files(root: Path = ROOT) -> list[Path]:
+    try:
+        out = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    return [root / name for name in out.split("\0") if name]
+
+
+def committed_secret_problems(password: str | None = None, root: Path = ROOT) -> list[Problem]:
+    """Tracked files that hold a database password: the production one, or any URL with an inline password.
+
+    Placeholders (PASSWORD, ***...), loopback hosts (a throwaway local server's default), reserved example
+    domains (db.invalid, db.example.com) and made-up URLs under tests/ do not count.
+    The password itself is never printed.
+    """
+    problems = []
+    for path in tracked_files(root):
+        if path.name == ".env":
+            problems.append(Problem("deploy: .env is committed: remove it from git (keep .env.example)", path))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        for number, line in enumerate(text.splitlines(), 1):
+            if password and len(password) >= 4 and password in line:
+                problems.append(Problem("deploy: the production database password is in a committed file",
+                                        path, number))
+            elif path.relative_to(root).parts[0] not in HEURISTIC_SKIP_DIRS and _inline_password(line):
+                problems.append(Problem("deploy: a database URL with an inline password is committed: "
+                                        "read it from the environment instead", path, number))
+    return problems
+
+
+def _inline_password(line: str) -> bool:
+    from sqlalchemy.engine import make_url
+
+    for word in line.replace('"', " ").replace("'", " ").replace("=", " ").split():
+        if "://" not in word or "@" not in word:
+            continue
+        try:
+            url = make_url(word.strip("(),;"))
+        except Exception:
+            continue
+        password = url.password
+        host = (url.host or "").lower()
+        if not password or host in LOOPBACK_HOSTS or host.endswith(RESERVED_DOMAINS):
+            continue
+        if password.lower() in PLACEHOLDER_PASSWORDS or password.startswith(("$", "<", "{")):
+            continue
+        return True
+    return False

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from typing import Any
+
+from project.management.base import BaseCommand, CommandError, CommandParser
+
+
+class Command(BaseCommand):
+    help = (
+        "Inspect the project for problems, one line each (file:line where there is one); exit 1 if any.\n"
+        "Always: the migration graph, models vs migrations, portability of the version files.\n"
+        "--database: also the live database against the schema of its recorded revision.\n"
+        "--deploy: also production settings (default: prod) and passwords in committed files."
+    )
+    # --deploy reports unloadable prod settings as a problem instead of failing on them.
+    requires_settings = False
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--database", action="store_true", help="Compare the live database with its revision.")
+        parser.add_argument("--deploy", action="store_true", help="Check production settings and committed files.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from project import checks
+
+        settings = self._load_settings(options["settings"], options["deploy"])
+        files = checks.read_version_files(checks.versions_dir(settings))
+        problems = checks.graph_problems(files)
+        problems += checks.portability_problems(files)
+        if problems:
+            # A broken history cannot be replayed: models vs migrations must wait for it.
+            pass
+        else:
+            problems += self._guarded("models", lambda: checks.model_problems(settings), settings)
+        if options["database"]:
+            if settings is None:
+                raise CommandError("--database needs settings that load; see the deploy problems above.")
+            problems += self._guarded("database", lambda: checks.database_problems(settings), settings)
+        if options["deploy"]:
+            problems += checks.deploy_problems(options["settings"] or "prod")
+        for problem in problems:
+            self.stdout.write(str(problem), self.style.ERROR)
+        if problems:
+            raise CommandError(f"System check identified {len(problems)} issue{'s' if len(problems) > 1 else ''}.")
+        self.stdout.write("System check identified no issues.", self.style.SUCCESS)
+
+    def _load_settings(self, name: str | None, deploy: bool) -> Any:
+        from project.conf import ImproperlyConfigured, load_settings
+
+        try:
+            self._settings = load_settings(name or ("prod" if deploy else None))
+        except ImproperlyConfigured:
+            if not deploy:
+                raise
+            self._settings = None
+        return self._settings
+
+    def _guarded(self, what: str, check: Any, settings: Any) -> list[Any]:
+        """Run one check; its failure (a revision that raises, a database that refuses) is one problem."""
+        from project import checks
+        from project.errors import describe
+
+        try:
+            return check()
+        except Exception as exc:
+            if isinstance(exc, CommandError):
+                raise
+            message, _ = describe(exc, settings)
+            return [checks.Problem(f"{what}: could not be checked: {message}")]
