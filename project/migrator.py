@@ -18,7 +18,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
 from alembic.util.exc import CommandError as AlembicCommandError
-from sqlalchemy import Connection
+from sqlalchemy import Connection, event
 
 from project import ROOT
 from project.conf import Settings
@@ -42,7 +42,9 @@ def alembic_config(
 ) -> Config:
     """Alembic's Config for these settings; env.py reads everything it needs from `attributes`."""
     cfg = Config(str(ALEMBIC_INI), stdout=stdout or sys.stdout, output_buffer=output_buffer)
-    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    # MIGRATIONS_DIR (optional setting): another migrations directory, e.g. a copy in a test.
+    location = settings.get("MIGRATIONS_DIR") if settings is not None else None
+    cfg.set_main_option("script_location", str(location or ROOT / "migrations"))
     if settings is not None:
         cfg.attributes["settings"] = settings
     if connection is not None:
@@ -203,8 +205,13 @@ def run_plan(
     fake: bool = False,
     on_start: StepCallback | None = None,
     on_done: StepCallback | None = None,
+    script: ScriptDirectory | None = None,
 ) -> None:
-    """Carry out `plan` on `connection`, one transaction per revision where the engine allows it."""
+    """Carry out `plan` on `connection`, one transaction per revision where the engine allows it.
+
+    Pass the ScriptDirectory the plan was made from: Alembic then runs on it instead of loading
+    (importing) every version file a second time.
+    """
     if not plan.steps:
         return
     pending = list(plan.steps)
@@ -226,13 +233,85 @@ def run_plan(
             if on_done:
                 on_done(step, 0.0)
         return
-    cfg = alembic_config(settings, connection=connection, on_version_apply=on_version_apply)
+    executed: list[str] = []
+
+    def statement_done(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        executed.append(statement)
+
+    def version_applied(**kwargs: Any) -> None:
+        executed.clear()  # what ran so far belongs to the revision just recorded
+        on_version_apply(**kwargs)
+
+    cfg = alembic_config(settings, connection=connection, on_version_apply=version_applied)
     if on_start:
         on_start(pending[0], 0.0)
-    if plan.forwards:
-        command.upgrade(cfg, target)
-    else:
-        command.downgrade(cfg, target)
+    # after_cursor_execute fires only for statements that completed: exactly "what already ran".
+    event.listen(connection, "after_cursor_execute", statement_done)
+    try:
+        _upgrade_or_downgrade(cfg, script or script_directory(cfg), target, plan.forwards)
+    except Exception as exc:
+        if not pending or _environment_failure(connection, executed, exc):
+            raise  # errors.describe() words it (read-only database, lost server...): not the revision's fault
+        raise _step_failed(connection, plan, pending[0], executed, exc) from exc
+    finally:
+        event.remove(connection, "after_cursor_execute", statement_done)
+
+
+def _upgrade_or_downgrade(cfg: Config, script: ScriptDirectory, target: str, forwards: bool) -> None:
+    """alembic.command.upgrade/downgrade, on a ScriptDirectory whose revision map is already loaded."""
+    from alembic.runtime.environment import EnvironmentContext
+
+    def revisions(rev: Any, _context: Any) -> Any:
+        # The very calls alembic.command.upgrade/downgrade make.
+        return script._upgrade_revs(target, rev) if forwards else script._downgrade_revs(target, rev)
+
+    with EnvironmentContext(cfg, script, fn=revisions, as_sql=False, destination_rev=target):
+        script.run_env()
+
+
+def _step_failed(connection: Connection, plan: Plan, step: Step, executed: list[str], exc: Exception) -> MigrationError:
+    """One line: which revision failed, why, and what of it is left in the database."""
+    from sqlalchemy.exc import DBAPIError
+
+    cause = str(exc.orig) if isinstance(exc, DBAPIError) else f"{type(exc).__name__}: {exc}"
+    cause = " ".join(cause.split())
+    verb = "Applying" if step.forwards else "Unapplying"
+    before = plan.current if step is plan.steps[0] else plan.steps[plan.steps.index(step) - 1].revision
+    if not step.forwards:
+        before = step.revision
+    recorded = f"the database stays recorded at {before or 'zero'}"
+    ran = [" ".join(s.split()) for s in executed if _is_schema_statement(s)]
+    if connection.dialect.name in {"mysql", "mariadb"} and ran:
+        return MigrationError(
+            f"{verb} {step} failed: {cause}. MySQL/MariaDB cannot roll back DDL, and these statements of it "
+            f"already ran: {'; '.join(ran)}. {recorded.capitalize()}: undo them by hand (or make the revision "
+            "tolerate them), fix the file, then re-run migrate."
+        )
+    return MigrationError(f"{verb} {step} failed: {cause}. Nothing of it was kept and {recorded}; "
+                          "fix the revision, then re-run migrate.")
+
+
+def _environment_failure(connection: Connection, executed: list[str], exc: Exception) -> bool:
+    """The database, not the revision, failed, and nothing of the revision is left to report."""
+    from sqlalchemy.exc import OperationalError
+
+    partial = connection.dialect.name in {"mysql", "mariadb"} and any(map(_is_schema_statement, executed))
+    return isinstance(exc, OperationalError) and not partial and _looks_environmental(str(exc))
+
+
+def _looks_environmental(message: str) -> bool:
+    lowered = message.lower()
+    return any(s in lowered for s in ("readonly", "read-only", "disk", "lost connection", "server closed",
+                                      "connection refused", "unable to open"))
+
+
+def _is_schema_statement(statement: str) -> bool:
+    """A statement the revision itself ran: not a read, not Alembic's bookkeeping of alembic_version."""
+    words = statement.split()
+    if not words or words[0].upper() in {"SELECT", "SHOW", "PRAGMA", "DESCRIBE", "EXPLAIN", "BEGIN", "COMMIT",
+                                         "ROLLBACK", "SET"}:
+        return False
+    return "alembic_version" not in statement.lower()
 
 
 def migrate(settings: Settings, target: str = "head", **kwargs: Any) -> Plan:
@@ -241,8 +320,8 @@ def migrate(settings: Settings, target: str = "head", **kwargs: Any) -> Plan:
     Runs under the migration lock, so any number of processes may call it at once.
     `project.migrate_database(settings)` is the same function.
     """
-    script = script_directory()
+    script = script_directory(alembic_config(settings))
     with locked_connection(settings) as connection:
         plan = make_plan(script, current_heads(connection), target)
-        run_plan(settings, connection, plan, **kwargs)
+        run_plan(settings, connection, plan, script=script, **kwargs)
     return plan

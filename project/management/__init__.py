@@ -81,7 +81,8 @@ def execute_from_command_line(argv: list[str] | None = None) -> None:
     rest.remove(subcommand)
     # Keep --settings for the command's own parser too (it is validated there).
     extra = [f"--settings={known.settings}"] if known.settings else []
-    command.run_from_argv([prog_name, subcommand, *rest, *extra])
+    # Right after the subcommand: anything after a `--` belongs to the command (dbshell's client).
+    command.run_from_argv([prog_name, subcommand, *extra, *rest])
 
 
 def _run(func: Any) -> Any:
