@@ -287,7 +287,7 @@ def model_problems(settings: Any = None) -> list[Problem]:
     from alembic import command
 
     from project import migrator
-    from project.management.commands.makemigrations import autogenerate_ops, describe_ops, scratch_database
+    from project.autogen import autogenerate_ops, describe_ops, scratch_database
 
     with scratch_database() as connection:
         command.upgrade(migrator.alembic_config(settings, connection=connection), "head")
@@ -305,7 +305,7 @@ def database_problems(settings: Any) -> list[Problem]:
     from sqlalchemy import inspect
 
     from project import migrator
-    from project.management.commands.makemigrations import scratch_database
+    from project.autogen import scratch_database
 
     with migrator.connect(settings) as connection:
         heads = migrator.current_heads(connection)

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from project.autogen import autogenerate_ops, default_message, describe_ops, scratch_database
 from project.management.base import BaseCommand, CommandError, CommandParser
 
 
@@ -97,60 +97,3 @@ def next_revision_id(script: Any) -> str | None:
     if not all(i.isdigit() for i in ids):
         return None
     return f"{max((int(i) for i in ids), default=0) + 1:04d}"
-
-
-class scratch_database:  # noqa: N801 - used as a context manager
-    """A throwaway SQLite file: the history is replayed into it, then compared with the models."""
-
-    def __enter__(self) -> Any:
-        from project.db import create_engine_for
-
-        self._dir = tempfile.TemporaryDirectory(prefix="makemigrations-")
-        self._engine = create_engine_for(f"sqlite:///{Path(self._dir.name) / 'scratch.sqlite3'}")
-        self._connection = self._engine.connect()
-        return self._connection
-
-    def __exit__(self, *exc: Any) -> None:
-        self._connection.close()
-        self._engine.dispose()
-        self._dir.cleanup()
-
-
-def autogenerate_ops(connection: Any) -> Any:
-    from alembic.autogenerate import produce_migrations
-    from alembic.runtime.migration import MigrationContext
-
-    from project.models import Base
-
-    context = MigrationContext.configure(connection, opts={"compare_type": True, "render_as_batch": True})
-    try:
-        return produce_migrations(context, Base.metadata).upgrade_ops
-    finally:
-        if connection.in_transaction():
-            connection.rollback()
-
-
-def _flatten(ops: Any) -> list[Any]:
-    out = []
-    for op in ops.ops:
-        out.extend(_flatten(op) if hasattr(op, "ops") else [op])
-    return out
-
-
-def describe_ops(upgrade_ops: Any) -> list[str]:
-    """Short phrases for people: 'add column users.nickname', 'create table tags'..."""
-    phrases = []
-    for op in _flatten(upgrade_ops):
-        kind = type(op).__name__.removesuffix("Op")
-        words = "".join(f" {c.lower()}" if c.isupper() else c for c in kind).strip()
-        table = getattr(op, "table_name", None)
-        column = getattr(getattr(op, "column", None), "name", None) or getattr(op, "column_name", None)
-        target = f"{table}.{column}" if table and column else (table or getattr(op, "index_name", None) or "")
-        phrases.append(f"{words} {target}".strip())
-    return phrases
-
-
-def default_message(upgrade_ops: Any) -> str:
-    phrases = describe_ops(upgrade_ops)
-    text = " and ".join(phrases[:2]) + (" and more" if len(phrases) > 2 else "")
-    return text.replace(".", " ")
