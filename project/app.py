@@ -48,7 +48,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = engine_from_settings(settings)
     app.state.engine = engine
     app.state.sessionmaker = session_factory(engine)
-    app.state.migrations = await run_in_threadpool(health.MigrationState.load)
+    app.state.migrations = await run_in_threadpool(health.MigrationState.load, settings)
     try:
         yield
     finally:

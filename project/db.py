@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, make_url
-from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 
 def create_engine_for(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
@@ -17,7 +18,7 @@ def create_engine_for(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        kwargs.setdefault("poolclass", NullPool)
+        # SQLAlchemy's default pool for a SQLite file keeps connections open between requests.
         engine = create_engine(parsed, echo=echo, **kwargs)
         _make_sqlite_transactional(engine)
         return engine
@@ -41,5 +42,8 @@ def engine_from_settings(settings: Any, **kwargs: Any) -> Engine:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions for the application's engine (2.0 style). The app keeps one; requests use it via SessionDep."""
+    # The ORM is imported here, not at the top: manage.py commands that only migrate never load it.
+    from sqlalchemy.orm import sessionmaker
+
     # expire_on_commit=False: a response can still read the row it just committed without a new query.
     return sessionmaker(engine, expire_on_commit=False)

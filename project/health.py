@@ -29,8 +29,8 @@ class MigrationState:
     problem: str | None = None
 
     @classmethod
-    def load(cls) -> MigrationState:
-        script = migrator.script_directory()
+    def load(cls, settings: Any = None) -> MigrationState:
+        script = migrator.script_directory(migrator.alembic_config(settings))
         try:
             # single_head builds the revision map; ScriptDirectory keeps it for later requests.
             return cls(script, migrator.single_head(script))

@@ -27,20 +27,21 @@ class Command(BaseCommand):
 
         from project import migrator
 
+        settings = optional_settings(options.get("settings"))
         if options["merge"]:
-            self._merge(options)
+            self._merge(settings, options)
             return
-        script = migrator.script_directory()
+        script = migrator.script_directory(migrator.alembic_config(settings))
         rev_id = next_revision_id(script)
         if options["empty"]:
             if options["check"] or options["dry_run"]:
                 raise CommandError("--empty writes a file: it does not combine with --check or --dry-run.", 2)
             message = options["message"] or "empty"
-            self._written(command.revision(migrator.alembic_config(), message=message, rev_id=rev_id))
+            self._written(command.revision(migrator.alembic_config(settings), message=message, rev_id=rev_id))
             return
 
         with scratch_database() as connection:
-            cfg = migrator.alembic_config(connection=connection)
+            cfg = migrator.alembic_config(settings, connection=connection)
             migrator.single_head(script)
             command.upgrade(cfg, "head")
             upgrade_ops = autogenerate_ops(connection)
@@ -61,17 +62,12 @@ class Command(BaseCommand):
                 return
             self._written(command.revision(cfg, message=message, autogenerate=True, rev_id=rev_id))
 
-    def _merge(self, options: Any) -> None:
+    def _merge(self, settings: Any, options: Any) -> None:
         """Django's --merge: one empty revision whose parents are all the current heads (alembic merge)."""
         from alembic import command
 
         from project import migrator
-        from project.conf import ImproperlyConfigured, load_settings
 
-        try:  # only for MIGRATIONS_DIR: settings that need a database URL are not required here
-            settings = load_settings(options.get("settings"))
-        except ImproperlyConfigured:
-            settings = None
         cfg = migrator.alembic_config(settings)
         script = migrator.script_directory(cfg)
         heads = sorted(script.get_heads())
@@ -97,3 +93,23 @@ def next_revision_id(script: Any) -> str | None:
     if not all(i.isdigit() for i in ids):
         return None
     return f"{max((int(i) for i in ids), default=0) + 1:04d}"
+
+
+def optional_settings(name: str | None) -> Any:
+    """The settings, for MIGRATIONS_DIR only: this command never uses their database, so settings
+    that cannot load without a URL (prod) are not an error here."""
+    import os
+
+    from project.conf import (
+        DEFAULT_SETTINGS,
+        ENVIRONMENT_VARIABLE,
+        ImproperlyConfigured,
+        load_settings,
+        resolve_module_name,
+    )
+
+    resolve_module_name(name or os.environ.get(ENVIRONMENT_VARIABLE) or DEFAULT_SETTINGS)  # unknown: an error
+    try:
+        return load_settings(name)
+    except ImproperlyConfigured:
+        return None
