@@ -8,6 +8,7 @@ PYTHON := .venv/bin/python
 run: install
 	$(PYTHON) manage.py migrate
 	$(PYTHON) manage.py showmigrations
+	$(PYTHON) manage.py runserver
 
 install:
 	bash scripts/venv.sh
@@ -19,6 +20,11 @@ install-test:
 test: install-test
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m pytest
+
+# The benchmark suite (bench/run.py): real servers, peers side by side, writes bench/RESULTS.md + results.json.
+bench: install-test
+	bash scripts/venv.sh test,bench
+	$(PYTHON) bench/run.py
 
 lint:
 	$(PYTHON) -m ruff check .

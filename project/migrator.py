@@ -86,9 +86,11 @@ def resolve_revision(script: ScriptDirectory, target: str) -> str | None:
         return None
     if target == "head":
         return single_head(script)
-    ids = [rev.revision for rev in script.walk_revisions()]
-    if target in ids:
+    exact = _lookup(script, target)
+    if exact is not None and exact.revision == target:
+        # A full id is a dict lookup: /health/ready resolves the head on every request.
         return target
+    ids = [rev.revision for rev in script.walk_revisions()]
     matches = sorted(i for i in ids if i.startswith(target))
     if len(matches) == 1:
         return matches[0]
