@@ -1,28 +1,9 @@
-"""Autogenerate against the history itself: a scratch SQLite database built by replaying the
-version files, compared with the models. Shared by makemigrations and check; needs no server."""
+"""Autogenerate against the history itself: the models compared with a scratch SQLite database
+built by replaying the version files (project.scratch). Shared by makemigrations and check; needs no server."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
-
-
-class scratch_database:  # noqa: N801 - used as a context manager
-    """A throwaway SQLite file: the history is replayed into it, then compared with the models."""
-
-    def __enter__(self) -> Any:
-        from project.db import create_engine_for
-
-        self._dir = tempfile.TemporaryDirectory(prefix="makemigrations-")
-        self._engine = create_engine_for(f"sqlite:///{Path(self._dir.name) / 'scratch.sqlite3'}")
-        self._connection = self._engine.connect()
-        return self._connection
-
-    def __exit__(self, *exc: Any) -> None:
-        self._connection.close()
-        self._engine.dispose()
-        self._dir.cleanup()
 
 
 def autogenerate_ops(connection: Any) -> Any:

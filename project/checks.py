@@ -284,13 +284,11 @@ def _non_portable_words(text: str) -> list[str]:
 
 def model_problems(settings: Any = None) -> list[Problem]:
     """What `makemigrations --check` finds: replays the history into a scratch SQLite, diffs the models."""
-    from alembic import command
 
-    from project import migrator
-    from project.autogen import autogenerate_ops, describe_ops, scratch_database
+    from project.autogen import autogenerate_ops, describe_ops
+    from project.scratch import scratch_sqlite
 
-    with scratch_database() as connection:
-        command.upgrade(migrator.alembic_config(settings, connection=connection), "head")
+    with scratch_sqlite(settings, "head") as connection:
         ops = autogenerate_ops(connection)
     return [Problem(f"models: the models need '{phrase}', which no migration covers: run "
                     "`manage.py makemigrations`") for phrase in describe_ops(ops)]
@@ -301,11 +299,10 @@ def model_problems(settings: Any = None) -> list[Problem]:
 
 def database_problems(settings: Any) -> list[Problem]:
     """The live database against the schema its recorded revision should have."""
-    from alembic import command
     from sqlalchemy import inspect
 
     from project import migrator
-    from project.autogen import scratch_database
+    from project.scratch import scratch_sqlite
 
     with migrator.connect(settings) as connection:
         heads = migrator.current_heads(connection)
@@ -318,10 +315,8 @@ def database_problems(settings: Any) -> list[Problem]:
         live = _schema(inspect(connection))
         if connection.in_transaction():
             connection.rollback()
-    with scratch_database() as scratch:
-        target = heads[0] if len(heads) == 1 else ("heads" if heads else "base")
-        if heads:
-            command.upgrade(migrator.alembic_config(settings, connection=scratch), target)
+    target = heads[0] if len(heads) == 1 else ("heads" if heads else None)
+    with scratch_sqlite(settings, target) as scratch:
         expected = _schema(inspect(scratch))
     where = f"database at {', '.join(heads) or 'zero'}"
     return [Problem(f"{where}: {diff}") for diff in compare_schemas(expected, live)]

@@ -237,13 +237,10 @@ def _sqlite_online(rng: Range, settings: Any) -> OfflineSQL:
     from alembic import command
 
     from project import migrator
+    from project.scratch import scratch_sqlite
 
-    with scratch_sqlite() as connection:
-        if rng.start is not None:
-            # Bring the scratch database to the start. A cache of this state (keyed by the revision and
-            # the version files' mtimes, restored with sqlite3's backup API) would slot in here.
-            command.upgrade(migrator.alembic_config(settings, connection=connection), rng.start)
-            _commit(connection)
+    # At the range's start; a replay of the earlier revisions comes from project.scratch's cache.
+    with scratch_sqlite(settings, rng.start) as connection:
         tables = _columns(connection)
         events: list[tuple[str, Any]] = []
         with _capturing(connection, events):
@@ -259,19 +256,6 @@ def _sqlite_online(rng: Range, settings: Any) -> OfflineSQL:
             else:
                 command.downgrade(cfg, rng.end or "base")
     return OfflineSQL("sqlite", rng, _split_online(events, rng), tables)
-
-
-@contextmanager
-def scratch_sqlite() -> Iterator[Any]:
-    """A connection to a fresh in-memory SQLite database, set up as real runs set SQLite up."""
-    from project.db import create_engine_for
-
-    engine = create_engine_for("sqlite://")
-    try:
-        with engine.connect() as connection:
-            yield connection
-    finally:
-        engine.dispose()
 
 
 def _commit(connection: Any) -> None:

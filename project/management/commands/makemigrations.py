@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from project.autogen import autogenerate_ops, default_message, describe_ops, scratch_database
+from project.autogen import autogenerate_ops, default_message, describe_ops
 from project.management.base import BaseCommand, CommandError, CommandParser
 
 
@@ -40,10 +40,11 @@ class Command(BaseCommand):
             self._written(command.revision(migrator.alembic_config(settings), message=message, rev_id=rev_id))
             return
 
-        with scratch_database() as connection:
+        from project.scratch import scratch_sqlite
+
+        migrator.single_head(script)
+        with scratch_sqlite(settings, "head") as connection:
             cfg = migrator.alembic_config(settings, connection=connection)
-            migrator.single_head(script)
-            command.upgrade(cfg, "head")
             upgrade_ops = autogenerate_ops(connection)
             if upgrade_ops.is_empty():
                 if options["verbosity"] >= 1:
