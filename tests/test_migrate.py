@@ -140,3 +140,21 @@ def test_showmigrations(settings, manage) -> None:
     assert lines[2].startswith(" [X] 0002")
     assert lines[3].startswith(" [ ] 0003")
     assert len([line for line in lines if line.startswith(" [")]) == 8
+
+
+def test_closed_output_pipe_does_not_abort_migrate(settings, engine) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    env = {**os.environ, "DEV_DATABASE_URL": settings.DATABASE_URL, "SETTINGS_MODULE": "dev", "NO_COLOR": "1"}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "migrate"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline().startswith(b"Operations to perform")
+    proc.stdout.close()  # as `manage.py migrate | head -1` does
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert b"Traceback" not in err and b"BrokenPipe" not in err
+    assert version(engine) == [(HEAD,)]

@@ -53,8 +53,21 @@ class OutputWrapper:
     def write(self, msg: str = "", style_func: Any = None, ending: str = "\n") -> None:
         if ending and not msg.endswith(ending):
             msg += ending
-        self._out.write(style_func(msg) if style_func else msg)
-        self._out.flush()
+        try:
+            self._out.write(style_func(msg) if style_func else msg)
+            self._out.flush()
+        except BrokenPipeError:
+            # The reader went away (`migrate | head`): losing our output must not abort a migration
+            # half-way, so the rest of the output goes nowhere and the work carries on.
+            self._discard()
+
+    def _discard(self) -> None:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._out.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._out, name)
