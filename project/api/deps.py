@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Query, Request, status
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+
+T = TypeVar("T")
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -45,5 +47,9 @@ def commit_or_conflict(session: Session, detail: str) -> None:
         raise HTTPException(status.HTTP_409_CONFLICT, detail) from None
 
 
-def not_found(kind: str, id_: int) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, f"{kind} {id_} does not exist.")
+def get_or_404(session: Session, model: type[T], id_: int) -> T:
+    """The row with primary key `id_`, or a 404 naming what is missing."""
+    row = session.get(model, id_)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{model.__name__} {id_} does not exist.")
+    return row

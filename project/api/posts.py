@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from sqlalchemy import func, select
 
-from project.api.deps import PaginationDep, SessionDep, commit_or_conflict, not_found
+from project.api.deps import PaginationDep, SessionDep, commit_or_conflict, get_or_404
 from project.models import Post, User
 from project.schemas import Page, PostCreate, PostRead, PostUpdate
 
@@ -42,17 +42,13 @@ def create_post(body: PostCreate, session: SessionDep) -> Post:
 
 @router.get("/{post_id}", response_model=PostRead)
 def get_post(post_id: int, session: SessionDep) -> Post:
-    post = session.get(Post, post_id)
-    if post is None:
-        raise not_found("Post", post_id)
+    post = get_or_404(session, Post, post_id)
     return post
 
 
 @router.patch("/{post_id}", response_model=PostRead)
 def update_post(post_id: int, body: PostUpdate, session: SessionDep) -> Post:
-    post = session.get(Post, post_id)
-    if post is None:
-        raise not_found("Post", post_id)
+    post = get_or_404(session, Post, post_id)
     for field, value in body.model_dump(exclude_unset=True).items():
         setattr(post, field, value)
     commit_or_conflict(session, "The post conflicts with existing data.")
@@ -61,9 +57,7 @@ def update_post(post_id: int, body: PostUpdate, session: SessionDep) -> Post:
 
 @router.delete("/{post_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_post(post_id: int, session: SessionDep) -> Response:
-    post = session.get(Post, post_id)
-    if post is None:
-        raise not_found("Post", post_id)
+    post = get_or_404(session, Post, post_id)
     session.delete(post)
     session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 from sqlalchemy import func, select
 
-from project.api.deps import PaginationDep, SessionDep, commit_or_conflict, not_found
+from project.api.deps import PaginationDep, SessionDep, commit_or_conflict, get_or_404
 from project.models import User
 from project.schemas import Page, UserCreate, UserRead, UserUpdate
 
@@ -29,17 +29,13 @@ def create_user(body: UserCreate, session: SessionDep) -> User:
 
 @router.get("/{user_id}", response_model=UserRead)
 def get_user(user_id: int, session: SessionDep) -> User:
-    user = session.get(User, user_id)
-    if user is None:
-        raise not_found("User", user_id)
+    user = get_or_404(session, User, user_id)
     return user
 
 
 @router.patch("/{user_id}", response_model=UserRead)
 def update_user(user_id: int, body: UserUpdate, session: SessionDep) -> User:
-    user = session.get(User, user_id)
-    if user is None:
-        raise not_found("User", user_id)
+    user = get_or_404(session, User, user_id)
     for field, value in body.model_dump(exclude_unset=True).items():
         setattr(user, field, value)
     commit_or_conflict(session, f"A user with email {body.email} already exists.")
@@ -48,9 +44,7 @@ def update_user(user_id: int, body: UserUpdate, session: SessionDep) -> User:
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_user(user_id: int, session: SessionDep) -> Response:
-    user = session.get(User, user_id)
-    if user is None:
-        raise not_found("User", user_id)
+    user = get_or_404(session, User, user_id)
     # The relationship cascades: the user's posts go too, on every engine (SQLite does not
     # enforce foreign keys unless told to, so the ORM does it).
     session.delete(user)
