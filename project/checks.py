@@ -11,9 +11,12 @@
 from __future__ import annotations
 
 import ast
+import hashlib
+import json
+import os
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +63,13 @@ def _relative(path: Path) -> str:
 @dataclass
 class VersionFile:
     path: Path
-    tree: ast.Module | None
+    parsed: bool
     revision: str | None = None
     revision_line: int | None = None
     down_revisions: tuple[str, ...] = ()
     down_line: int | None = None
     error: Problem | None = None
+    lint: list[Problem] = field(default_factory=list)
 
 
 def versions_dir(settings: Any = None) -> Path:
@@ -74,30 +78,76 @@ def versions_dir(settings: Any = None) -> Path:
     return Path(migrator.alembic_config(settings).get_main_option("script_location")) / "versions"
 
 
+# What a file's analysis depends on: its text and these rules. Parsing and linting a long history is
+# most of what `check` costs, so the results are kept per file text (.cache/, like project.scratch).
+FACTS_CACHE = ROOT / ".cache" / "check-files.json"
+
+
 def read_version_files(directory: Path) -> list[VersionFile]:
+    """Every version file's identity (revision, down_revision) and portability problems."""
+    rules = hashlib.sha256(Path(__file__).read_bytes()).digest()
+    cached = _load_facts()
+    seen: dict[str, dict[str, Any]] = {}
     files = []
     for path in sorted(directory.glob("*.py")):
-        source = path.read_text(encoding="utf-8")
-        try:
-            tree = ast.parse(source, filename=str(path))
-        except SyntaxError as exc:
-            files.append(VersionFile(path, None, error=Problem(f"syntax error: {exc.msg}", path, exc.lineno)))
-            continue
-        files.append(_with_identity(VersionFile(path, tree)))
+        data = path.read_bytes()
+        key = hashlib.sha256(rules + data).hexdigest()
+        facts = cached.get(key) or _analyse(path, data.decode("utf-8"))
+        seen[key] = facts
+        files.append(_from_facts(path, facts))
+    if seen.keys() - cached.keys():
+        _store_facts({**cached, **seen} if len(cached) < 4 * len(seen) + 100 else seen)
     return files
 
 
-def _with_identity(vf: VersionFile) -> VersionFile:
-    assert vf.tree is not None
-    for node in vf.tree.body:
+def _analyse(path: Path, source: str) -> dict[str, Any]:
+    try:
+        tree = ast.parse(source, filename=str(path))
+    except SyntaxError as exc:
+        return {"parsed": False, "error": [f"syntax error: {exc.msg}", exc.lineno], "lint": []}
+    facts: dict[str, Any] = {"parsed": True, "error": None, **_identity(tree)}
+    facts["lint"] = [[p.message, p.line] for p in _lint(path, tree)]
+    return facts
+
+
+def _from_facts(path: Path, facts: dict[str, Any]) -> VersionFile:
+    error = facts.get("error")
+    return VersionFile(
+        path, facts["parsed"], facts.get("revision"), facts.get("revision_line"),
+        tuple(facts.get("down_revisions", ())), facts.get("down_line"),
+        Problem(error[0], path, error[1]) if error else None,
+        [Problem(message, path, line) for message, line in facts["lint"]],
+    )
+
+
+def _load_facts() -> dict[str, dict[str, Any]]:
+    try:
+        return json.loads(FACTS_CACHE.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _store_facts(facts: dict[str, dict[str, Any]]) -> None:
+    try:
+        FACTS_CACHE.parent.mkdir(parents=True, exist_ok=True)
+        tmp = FACTS_CACHE.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(facts))
+        os.replace(tmp, FACTS_CACHE)  # atomic for concurrent checks; a read-only checkout just skips it
+    except OSError:
+        pass
+
+
+def _identity(tree: ast.Module) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for node in tree.body:
         target, value = _assignment(node)
         if target == "revision" and value is not None:
-            vf.revision, vf.revision_line = _literal(value), node.lineno
+            found["revision"], found["revision_line"] = _literal(value), node.lineno
         elif target == "down_revision" and value is not None:
             down = _literal(value)
-            vf.down_revisions = tuple(down) if isinstance(down, (tuple, list)) else ((down,) if down else ())
-            vf.down_line = node.lineno
-    return vf
+            found["down_revisions"] = list(down) if isinstance(down, (tuple, list)) else ([down] if down else [])
+            found["down_line"] = node.lineno
+    return found
 
 
 def _assignment(node: ast.stmt) -> tuple[str | None, ast.expr | None]:
@@ -119,7 +169,7 @@ def graph_problems(files: list[VersionFile]) -> list[Problem]:
     problems = [vf.error for vf in files if vf.error]
     by_id: dict[str, list[VersionFile]] = {}
     for vf in files:
-        if vf.tree is not None and not vf.revision:
+        if vf.parsed and not vf.revision:
             problems.append(Problem("no `revision = \"...\"` found: is this a revision file?", vf.path, 1))
         elif vf.revision:
             by_id.setdefault(vf.revision, []).append(vf)
@@ -146,11 +196,7 @@ def graph_problems(files: list[VersionFile]) -> list[Problem]:
 
 
 def portability_problems(files: list[VersionFile]) -> list[Problem]:
-    problems: list[Problem] = []
-    for vf in files:
-        if vf.tree is not None:
-            problems.extend(_lint(vf.path, vf.tree))
-    return problems
+    return [problem for vf in files for problem in vf.lint]
 
 
 def _lint(path: Path, tree: ast.Module) -> Iterator[Problem]:
@@ -167,8 +213,7 @@ def _lint(path: Path, tree: ast.Module) -> Iterator[Problem]:
 
 
 def _is_merge(tree: ast.Module) -> bool:
-    down = _with_identity(VersionFile(Path(), tree)).down_revisions
-    return len(down) > 1
+    return len(_identity(tree).get("down_revisions", ())) > 1
 
 
 def _is_empty(function: ast.FunctionDef) -> bool:

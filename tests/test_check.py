@@ -173,3 +173,24 @@ def test_passwords_in_committed_files(tmp_path: Path) -> None:
         "notes.txt:1: deploy: the production database password is in a committed file",
     ]
     assert not any("S3cret-Prod-Pw" in line or "hunter2real" in line for line in found)
+
+
+def test_file_facts_cache(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(checks, "FACTS_CACHE", tmp_path / "facts.json")
+    copy = MigrationsCopy(tmp_path)
+    bad = copy.add("0009", "0008", upgrade='op.add_column("users", sa.Column("nick", sa.String()))')
+    first = [str(p) for p in checks.portability_problems(checks.read_version_files(copy.versions))]
+    assert len(first) == 1 and "String() without a length" in first[0]
+
+    def no_parsing(*args):
+        raise AssertionError("an unchanged file was parsed again")
+
+    monkeypatch.setattr(checks, "_analyse", no_parsing)
+    files = checks.read_version_files(copy.versions)
+    assert [str(p) for p in checks.portability_problems(files)] == first
+    assert [f.revision for f in files] == [f"000{i}" for i in range(1, 10)]
+
+    monkeypatch.undo()
+    monkeypatch.setattr(checks, "FACTS_CACHE", tmp_path / "facts.json")
+    bad.write_text(bad.read_text().replace("sa.String()", "sa.String(20)"))  # fixed: the cache must not answer
+    assert checks.portability_problems(checks.read_version_files(copy.versions)) == []
