@@ -217,16 +217,6 @@ def run_plan(
     if not plan.steps:
         return
     pending = list(plan.steps)
-    clock = [time.perf_counter()]
-
-    def on_version_apply(*, step: Any, **_: Any) -> None:
-        done = pending.pop(0)
-        if on_done:
-            on_done(done, time.perf_counter() - clock[0])
-        clock[0] = time.perf_counter()
-        if pending and on_start:
-            on_start(pending[0], 0.0)
-
     target = plan.target or "base"
     if fake:
         # Django's --fake: record the target without running anything (stamp moves in one step).
@@ -236,13 +226,20 @@ def run_plan(
                 on_done(step, 0.0)
         return
     executed: list[str] = []
+    started = time.perf_counter()
 
     def statement_done(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         executed.append(statement)
 
-    def version_applied(**kwargs: Any) -> None:
+    def version_applied(**_: Any) -> None:
+        nonlocal started
         executed.clear()  # what ran so far belongs to the revision just recorded
-        on_version_apply(**kwargs)
+        done = pending.pop(0)
+        if on_done:
+            on_done(done, time.perf_counter() - started)
+        started = time.perf_counter()
+        if pending and on_start:
+            on_start(pending[0], 0.0)
 
     cfg = alembic_config(settings, connection=connection, on_version_apply=version_applied)
     if on_start:

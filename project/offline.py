@@ -417,15 +417,20 @@ def render_review(sql: OfflineSQL) -> str:
     for r, revision in enumerate(sql.revisions):
         title = f"-- Running {revision.label}" + (f": {revision.message}" if revision.message else "")
         blocks.append(title)
-        if transactional:
-            blocks.append("BEGIN;")
-        blocks.extend(_terminated(s) for s in revision.setup)
-        blocks.extend(_marked(s, marks.get((r, i))) for i, s in enumerate(revision.statements))
-        if transactional:
-            blocks.append("COMMIT;")
+        prelude = [_terminated(s) for s in revision.setup]
+        blocks.extend(_revision_body(revision, marks, r, transactional, prelude))
     if not sql.revisions:
         blocks.append(f"-- No migrations between {sql.range.label}.")
     return "\n\n".join(blocks) + "\n"
+
+
+def _revision_body(
+    revision: RevisionSQL, marks: dict[tuple[int, int], list[str]], index: int, transactional: bool,
+    prelude: list[str],
+) -> list[str]:
+    """One revision's blocks: [BEGIN;] the prelude, its statements (destructive ones marked), [COMMIT;]."""
+    body = [*prelude, *(_marked(s, marks.get((index, i))) for i, s in enumerate(revision.statements))]
+    return ["BEGIN;", *body, "COMMIT;"] if transactional else body
 
 
 def _marked(statement: str, findings: list[str] | None) -> str:
@@ -477,14 +482,9 @@ def render_script(
     for r, revision in enumerate(sql.revisions):
         title = f"{revision.label}" + (f": {revision.message}" if revision.message else "")
         blocks.append(f"-- {'-' * 96}\n-- {title}\n-- {'-' * 96}")
-        if transactional:
-            blocks.append("BEGIN;")
         # Online runs skip the CREATE when the table exists (emptied by a downgrade to base).
-        blocks.extend(_terminated(_if_not_exists(s)) for s in revision.setup)
-        blocks.append(guard(dialect, revision))
-        blocks.extend(_marked(s, marks.get((r, i))) for i, s in enumerate(revision.statements))
-        if transactional:
-            blocks.append("COMMIT;")
+        prelude = [*(_terminated(_if_not_exists(s)) for s in revision.setup), guard(dialect, revision)]
+        blocks.extend(_revision_body(revision, marks, r, transactional, prelude))
     if not sql.revisions:
         blocks.append(f"-- No migrations between {sql.range.label}: nothing to do.")
     return "\n\n".join(blocks) + "\n"

@@ -65,7 +65,8 @@ class Command(BaseCommand):
                     migrator.run_plan(
                         self.settings, connection, plan, fake=options["fake"], script=script,
                         on_start=progress.start if progress else None,
-                        on_done=progress.done if progress else self._on_done(True) if verbosity >= 1 else None,
+                        # No progress means --fake (recorded, not run) or -v0.
+                        on_done=progress.done if progress else self._faked if verbosity >= 1 else None,
                     )
         except migrator.MigrationError as exc:
             raise CommandError(str(exc)) from None
@@ -115,15 +116,9 @@ class Command(BaseCommand):
                 "Review them with `manage.py migrate --plan`, then re-run with --allow-destructive."
             )
 
-    def _on_done(self, fake: bool) -> Any:
-        def done(step: Any, elapsed: float) -> None:
-            if fake:
-                verb = "Applying" if step.forwards else "Unapplying"
-                self.stdout.write(f"  {verb} {step}... " + self.style.SUCCESS("FAKED"))
-            else:
-                self.stdout.write(" " + self.style.SUCCESS("OK") + f" ({elapsed:.3f}s)")
-
-        return done
+    def _faked(self, step: Any, _elapsed: float) -> None:
+        verb = "Applying" if step.forwards else "Unapplying"
+        self.stdout.write(f"  {verb} {step}... " + self.style.SUCCESS("FAKED"))
 
 
 class _Progress:
