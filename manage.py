@@ -7,7 +7,7 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("SETTINGS_MODULE", "dev")
-    from project.management import execute_from_command_line
+    from project.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)
 

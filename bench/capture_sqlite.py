@@ -22,9 +22,9 @@ def main() -> None:
     from alembic import command
     from sqlalchemy import event
 
-    from project import migrator
-    from project.conf import load_settings
-    from project.db import create_engine_for
+    from project.core import migrator
+    from project.core.conf import load_settings
+    from project.core.db import create_engine_for
 
     settings = load_settings("dev")
     engine = create_engine_for(f"sqlite:///{db_path}")

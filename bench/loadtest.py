@@ -69,7 +69,7 @@ async def run_load(tree: Path, env: dict[str, str], db: Any, requests: int, conc
                    rounds: int) -> dict[str, Any]:
     port = dbservers.find_free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "project.asgi:app", "--host", "127.0.0.1", "--port", str(port),
+        [sys.executable, "-m", "uvicorn", "project.app.asgi:app", "--host", "127.0.0.1", "--port", str(port),
          "--no-access-log", "--log-level", "warning"],
         cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )

@@ -57,7 +57,7 @@ def alembic(path: str, kind: str) -> tuple[float, list[str]]:
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import event
 
-    from project.db import create_engine_for
+    from project.core.db import create_engine_for
 
     engine = create_engine_for(f"sqlite:///{path}")
     statements: list[str] = []

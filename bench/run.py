@@ -540,7 +540,7 @@ class Bench:
             "if k != 'env.py'), len([k for k in seen if k != 'env.py']))))\n"
         )
         result = {}
-        for label, tail in (("manage.py migrate", "from project.management import execute_from_command_line; "
+        for label, tail in (("manage.py migrate", "from project.core.management import execute_from_command_line; "
                                                   "execute_from_command_line(['manage.py', 'migrate', '-v', '0'])"),
                             ("alembic upgrade head", "from alembic.config import main; main(['upgrade', 'head'])")):
             db.reset()

@@ -10,10 +10,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import Engine, make_url
 
-from project.models import Base
-
 config = context.config
-target_metadata = Base.metadata
 
 if config.cmd_opts is not None and config.config_file_name is not None:
     # Plain `alembic ...` on the command line: log like Alembic does. manage.py, pytest-alembic
@@ -24,15 +21,23 @@ if config.cmd_opts is not None and config.config_file_name is not None:
 def get_settings():
     """The caller's settings, else $SETTINGS_MODULE's: loaded only when a URL is needed."""
     if "settings" not in config.attributes:
-        from project.conf import load_settings
+        from project.core.conf import load_settings
 
         config.attributes["settings"] = load_settings()
     return config.attributes["settings"]
 
 
+def target_metadata():
+    """The MetaData named by the TARGET_METADATA setting (autogenerate compares against it); None if unset."""
+    from project.core.conf import import_string
+
+    path = get_settings().get("TARGET_METADATA")
+    return import_string(path) if path else None
+
+
 def configure_options(dialect_name: str) -> dict:
     return {
-        "target_metadata": target_metadata,
+        "target_metadata": target_metadata(),
         # Batch mode rebuilds tables on SQLite only; on MySQL/PostgreSQL it is a plain ALTER.
         "render_as_batch": dialect_name == "sqlite",
         "transaction_per_migration": True,
@@ -61,7 +66,7 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run_on(connection)
         return
-    from project.db import engine_from_settings
+    from project.core.db import engine_from_settings
 
     engine = engine_from_settings(get_settings())
     try:

@@ -1,9 +1,22 @@
 """Settings shared by every environment. Environment modules import * from here and override."""
 
-from project import ROOT
-from project.conf import env, env_bool
+from pathlib import Path
 
-BASE_DIR = ROOT
+from project.core.conf import env, env_bool
+
+# The project root: alembic.ini, migrations/, .env and .cache/ live here.
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Alembic's script location (env.py and versions/).
+MIGRATIONS_DIR = BASE_DIR / "migrations"
+
+# What the tool needs from the application, by dotted path (imported only by the commands that use it):
+# the MetaData that makemigrations and check compare the history with,
+TARGET_METADATA = "project.app.models:Base.metadata"
+# the ASGI application that runserver serves,
+ASGI_APPLICATION = "project.app.asgi:app"
+# and packages of extra management commands (one module per command, as project/core/management/commands).
+COMMAND_PACKAGES = ["project.app.management.commands"]
 
 DEBUG = False
 

@@ -1,6 +1,6 @@
 """Development: a SQLite file at the project root, found by absolute path from any directory."""
 
-from project.conf import env, env_bool
+from project.core.conf import env, env_bool
 from settings.base import *  # noqa: F403
 from settings.base import BASE_DIR
 

@@ -1,6 +1,6 @@
 """Production: PostgreSQL. Refuses to load without PROD_DATABASE_URL."""
 
-from project.conf import env_bool, require_env
+from project.core.conf import env_bool, require_env
 from settings.base import *  # noqa: F403
 
 DEBUG = False

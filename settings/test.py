@@ -1,6 +1,6 @@
 """Test/staging: MySQL (MariaDB locally) through PyMySQL."""
 
-from project.conf import env, env_bool
+from project.core.conf import env, env_bool
 from settings.base import *  # noqa: F403
 
 DATABASE_URL = env("TEST_DATABASE_URL", "mysql+pymysql://app:app@127.0.0.1:3306/app?charset=utf8mb4")

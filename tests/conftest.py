@@ -61,7 +61,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def settings(db_url: str, monkeypatch: pytest.MonkeyPatch):
     """The dev settings pointed at this test's database, loaded as manage.py loads them."""
-    from project.conf import load_settings
+    from project.core.conf import load_settings
 
     monkeypatch.setenv("DEV_DATABASE_URL", db_url)
     monkeypatch.setenv("SETTINGS_MODULE", "dev")

@@ -76,9 +76,9 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 @contextmanager
 def uvicorn_app(db_url: str, tmp_path: Path, *, migrate_on_startup: bool, workers: int = 1,
                 name: str = "uvicorn") -> Iterator[Running]:
-    """`python -m uvicorn project.asgi:app` on a free loopback port, with the dev settings on db_url."""
+    """`python -m uvicorn project.app.asgi:app` on a free loopback port, with the dev settings on db_url."""
     port = find_free_port()
-    args = [sys.executable, "-m", "uvicorn", "project.asgi:app", "--host", "127.0.0.1", "--port", str(port),
+    args = [sys.executable, "-m", "uvicorn", "project.app.asgi:app", "--host", "127.0.0.1", "--port", str(port),
             "--workers", str(workers)]
     with serve(args, app_env(db_url, migrate_on_startup), tmp_path / f"{name}.log", port) as running:
         yield running

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from conftest import run_manage
 from migcopy import MigrationsCopy
 
-from project import checks
-from project.db import create_engine_for
+from project.core import checks
+from project.core.db import create_engine_for
 
 
 def _problems(result) -> list[str]:

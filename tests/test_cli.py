@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import ROOT, run_manage
 
-from project.conf import ImproperlyConfigured, load_settings
+from project.core.conf import ImproperlyConfigured, load_settings
 
 HEAVY = ("sqlalchemy", "alembic", "fastapi", "uvicorn", "starlette", "pydantic")
 # A URL nobody can use: wrong password, a host that cannot resolve (.invalid is reserved).
@@ -98,7 +98,8 @@ def test_dotenv_is_read_and_environment_wins(tmp_path) -> None:
         env_file.write_text(
             "DEV_DATABASE_URL=sqlite:////from/dotenv.sqlite3\nTEST_DATABASE_URL=mysql+pymysql://x:y@h/dotenv\n"
         )
-        code = "from project.conf import load_settings as ls; print(ls('dev').DATABASE_URL, ls('test').DATABASE_URL)"
+        code = ("from project.core.conf import load_settings as ls; "
+                "print(ls('dev').DATABASE_URL, ls('test').DATABASE_URL)")
         env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
         env["TEST_DATABASE_URL"] = "mysql+pymysql://x:y@h/real"
         out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True).stdout

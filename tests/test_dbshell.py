@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from conftest import ROOT, run_manage
 from sqlalchemy.engine import make_url
 
-from project.management.commands.dbshell import client_command
+from project.core.management.commands.dbshell import client_command
 
 CLIENT_NAMES = {"sqlite3", "mariadb", "mysql", "psql"}
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from conftest import run_manage
 from migcopy import MigrationsCopy, one_clean_line
 
-from project.db import create_engine_for
+from project.core.db import create_engine_for
 
 PASSWORD = "Pw-d0-not-print-7f3a"
 
@@ -29,7 +29,7 @@ def _closed_port() -> int:
 
 
 def _state(url: str) -> tuple[set[str], tuple[str, ...]]:
-    from project import migrator
+    from project.core import migrator
 
     engine = create_engine_for(url)
     try:

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from conftest import ROOT
 from migcopy import MigrationsCopy, one_clean_line
 
-from project import migrator
-from project.db import create_engine_for
+from project.core import migrator
+from project.core.db import create_engine_for
 
 HALF_WAY = """
 op.create_table("fault_t", sa.Column("id", sa.Integer(), primary_key=True))

@@ -8,9 +8,9 @@ import pytest
 import sqlalchemy as sa
 from conftest import ROOT, run_manage
 
-from project.management import call_command
-from project.management.base import CommandError
-from project.models import Base
+from project.app.models import Base
+from project.core.management import call_command
+from project.core.management.base import CommandError
 
 
 def test_committed_models_match_history() -> None:

@@ -8,9 +8,9 @@ from io import StringIO
 import pytest
 import sqlalchemy as sa
 
-from project.db import create_engine_for
-from project.management import call_command
-from project.management.base import CommandError
+from project.core.db import create_engine_for
+from project.core.management import call_command
+from project.core.management.base import CommandError
 
 HEAD = "0008"
 

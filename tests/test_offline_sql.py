@@ -242,8 +242,8 @@ def test_sqlmigrate_sqlite_is_what_online_migrate_executes(
     from sqlalchemy.engine import Engine as SAEngine
 
     from project import migrate_database
-    from project.conf import load_settings
-    from project.offline import inline_parameters
+    from project.core.conf import load_settings
+    from project.core.offline import inline_parameters
 
     result = run_manage("sqlmigrate", spec, "--dialect", "sqlite", "--settings=dev", env=UNREACHABLE["sqlite"][1])
     assert result.returncode == 0, result.stderr
@@ -307,7 +307,7 @@ def test_migrate_sql_never_connects_and_has_a_header() -> None:
 
 
 def test_inline_parameters_skips_quoted_text() -> None:
-    from project.offline import inline_parameters
+    from project.core.offline import inline_parameters
 
     statement = "UPDATE t SET a = ?, b = '?', \"c?\" = ? -- ?\nWHERE d = :x"
     assert inline_parameters(statement, ("it's", None)) == (

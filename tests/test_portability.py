@@ -6,10 +6,10 @@ from io import StringIO
 
 import sqlalchemy as sa
 
-from project.conf import load_settings
-from project.db import create_engine_for
-from project.management import call_command
-from project.models import Base
+from project.app.models import Base
+from project.core.conf import load_settings
+from project.core.db import create_engine_for
+from project.core.management import call_command
 
 
 def type_family(type_: sa.types.TypeEngine, model_type: sa.types.TypeEngine | None) -> str:

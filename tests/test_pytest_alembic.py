@@ -9,8 +9,8 @@ from pytest_alembic.tests import (  # noqa: F401 - collected as tests of this mo
     test_upgrade,
 )
 
-from project.db import create_engine_for
-from project.migrator import alembic_config as project_alembic_config
+from project.core.db import create_engine_for
+from project.core.migrator import alembic_config as project_alembic_config
 
 
 @pytest.fixture

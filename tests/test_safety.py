@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 from migcopy import MigrationsCopy, one_clean_line
 
-from project import migrator, safety
+from project.core import migrator, safety
 
 DIALECTS = ["sqlite", "mysql", "postgresql"]
 
@@ -146,7 +146,7 @@ def _settings_for(copy: MigrationsCopy):
 
     sys.path.insert(0, copy.pythonpath)
     try:
-        from project.conf import Settings
+        from project.core.conf import Settings
 
         return Settings(importlib.import_module(copy.module), copy.module)
     finally:
@@ -157,7 +157,7 @@ def _settings_for(copy: MigrationsCopy):
 
 
 def _version(db_url: str) -> tuple[str, ...]:
-    from project.db import create_engine_for
+    from project.core.db import create_engine_for
 
     engine = create_engine_for(db_url)
     try:
@@ -168,7 +168,7 @@ def _version(db_url: str) -> tuple[str, ...]:
 
 
 def _tables(db_url: str) -> set[str]:
-    from project.db import create_engine_for
+    from project.core.db import create_engine_for
 
     engine = create_engine_for(db_url)
     try:
@@ -220,7 +220,7 @@ def test_confirm_destructive_refuses_before_touching_anything(manage, db_url: st
 
 
 def _columns(db_url: str, table: str) -> list[dict]:
-    from project.db import create_engine_for
+    from project.core.db import create_engine_for
 
     engine = create_engine_for(db_url)
     try:

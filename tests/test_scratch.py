@@ -8,8 +8,8 @@ import types
 import sqlalchemy as sa
 from migcopy import MigrationsCopy
 
-from project import scratch
-from project.conf import Settings
+from project.core import scratch
+from project.core.conf import Settings
 
 
 def _schema(connection) -> dict:

@@ -16,7 +16,7 @@ from servers import ROOT, table_names, uvicorn_app, version_rows, wait_until_up
 from sqlalchemy.engine import make_url
 
 import project
-from project import migrator
+from project.core import migrator
 
 WORKERS = 4
 MIGRATES = 8
@@ -86,8 +86,8 @@ def test_lock_wait_ends_with_a_clear_error(settings, db_url: str) -> None:
 
 HOLDER = textwrap.dedent("""
     import time
-    from project import migrator
-    from project.conf import load_settings
+    from project.core import migrator
+    from project.core.conf import load_settings
 
     with migrator.locked_connection(load_settings("dev")):
         print("locked", flush=True)

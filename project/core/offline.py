@@ -5,7 +5,7 @@ PostgreSQL and MySQL/MariaDB: Alembic's own offline mode (``--sql``), with only 
 SQLite: Alembic's offline mode cannot render a batch "move and copy" rebuild, because it needs the
 table's current definition. Reconstructing that definition from the operations would be a second,
 partial implementation of Alembic. Instead the history runs ONLINE against a scratch in-memory SQLite
-database (built with the same engine recipe as real runs, project.db), brought to the range's start
+database (built with the same engine recipe as real runs, project.core.db), brought to the range's start
 first, and every statement the range executes is captured. The rebuild SQL is then by construction
 what online mode runs on a database with that history. Read-only introspection (PRAGMA reads, SELECTs
 on sqlite_master, the version lookups) is dropped; DDL, INSERT...SELECT copies, data changes and the
@@ -31,7 +31,7 @@ from typing import Any
 DIALECTS = ("postgresql", "mysql", "sqlite")
 VERSION_TABLE = "alembic_version"
 # Engines whose DDL can be rolled back: each revision runs in its own transaction. SQLite's DDL is
-# transactional too, and our online runs use it (project.db), although Alembic's SQLite impl says False.
+# transactional too, and our online runs use it (project.core.db), although Alembic's SQLite impl says False.
 TRANSACTIONAL = {"postgresql": True, "sqlite": True, "mysql": False, "mariadb": False}
 GUARD_TABLE = "_migration_guard"
 GUARD_CONSTRAINT = "alembic_version_mismatch"
@@ -87,7 +87,7 @@ class OfflineSQL:
 
 
 def _resolve(script: Any, token: str) -> str | None:
-    from project import migrator
+    from project.core import migrator
 
     try:
         return migrator.resolve_revision(script, token)
@@ -97,7 +97,7 @@ def _resolve(script: Any, token: str) -> str | None:
 
 def between(script: Any, start: str, end: str) -> Range:
     """The range from revision `start` (base/zero allowed) to `end`; a downgrade when end is behind."""
-    from project import migrator
+    from project.core import migrator
 
     start_rev, end_rev = _resolve(script, start), _resolve(script, end)
     try:
@@ -169,7 +169,7 @@ def _alembic_offline(dialect: str, rng: Range, settings: Any) -> OfflineSQL:
     """Alembic's --sql for a dialect name, split into revisions."""
     from alembic import command
 
-    from project import migrator
+    from project.core import migrator
 
     events: list[tuple[str, Any]] = []
     cfg = migrator.alembic_config(
@@ -236,10 +236,10 @@ def _revision(
 def _sqlite_online(rng: Range, settings: Any) -> OfflineSQL:
     from alembic import command
 
-    from project import migrator
-    from project.scratch import scratch_sqlite
+    from project.core import migrator
+    from project.core.scratch import scratch_sqlite
 
-    # At the range's start; a replay of the earlier revisions comes from project.scratch's cache.
+    # At the range's start; a replay of the earlier revisions comes from project.core.scratch's cache.
     with scratch_sqlite(settings, rng.start) as connection:
         tables = _columns(connection)
         events: list[tuple[str, Any]] = []
@@ -394,9 +394,9 @@ def destructive_marks(sql: OfflineSQL) -> dict[tuple[int, int], list[str]]:
     """{(revision index, statement index): findings} for the statements that can lose data.
 
     The alembic_version bookkeeping is left out (moving the version is not data loss); SQLite's
-    batch rebuilds are judged by project.safety, which knows which columns a rebuild copies.
+    batch rebuilds are judged by project.core.safety, which knows which columns a rebuild copies.
     """
-    from project.safety import destructive_script
+    from project.core.safety import destructive_script
 
     keys: list[tuple[int, int]] = []
     statements: list[str] = []
@@ -549,7 +549,7 @@ def deploy_script(settings: Any, target: str, from_revision: str = "base", *, di
     """
     from sqlalchemy import make_url
 
-    from project import migrator
+    from project.core import migrator
 
     dialect = dialect or make_url(settings.DATABASE_URL).get_backend_name()
     script = migrator.script_directory(migrator.alembic_config(settings))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from project.management.base import BaseCommand, CommandError, CommandParser
+from project.core.management.base import BaseCommand, CommandError, CommandParser
 
 DIALECTS = ("sqlite", "mysql", "postgresql")
 
@@ -24,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--dialect", choices=(*DIALECTS, "all"), help="Emit SQL for this engine (or all).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from project import migrator, offline
+        from project.core import migrator, offline
 
         dialect = options["dialect"] or self._settings_dialect(options.get("settings"))
         settings = self._settings or self._optional_settings(options.get("settings"))
@@ -42,14 +42,14 @@ class Command(BaseCommand):
         # Only the URL's dialect name is read: no connection, so a wrong password or host doesn't matter.
         from sqlalchemy import make_url
 
-        from project.conf import load_settings
+        from project.core.conf import load_settings
 
         self._settings = load_settings(name)
         return make_url(self._settings.DATABASE_URL).get_backend_name()
 
     def _optional_settings(self, name: str | None) -> Any:
         """With --dialect the settings are optional: they only choose the migrations directory."""
-        from project.conf import ImproperlyConfigured, load_settings
+        from project.core.conf import ImproperlyConfigured, load_settings
 
         try:
             return load_settings(name)

@@ -6,7 +6,7 @@ from typing import Annotated, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from project.models import PostStatus
+from project.app.models import PostStatus
 
 
 def _not_null(value: object) -> object:

@@ -20,9 +20,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from project import ROOT
+from project.core.conf import cache_dir
 
-CACHE_DIR = ROOT / ".cache" / "scratch"
+CACHE_DIR: Path | None = None  # default: <BASE_DIR>/.cache/scratch
 KEEP = 32  # cached databases kept; the oldest go first
 
 
@@ -30,10 +30,10 @@ KEEP = 32  # cached databases kept; the oldest go first
 def scratch_sqlite(settings: Any = None, revision: str | None = None) -> Iterator[Any]:
     """A connection to a fresh in-memory SQLite database at `revision` (None: empty, nothing run).
 
-    The database is set up as real runs set SQLite up (project.db). `settings` only chooses the
+    The database is set up as real runs set SQLite up (project.core.db). `settings` only chooses the
     migrations directory (MIGRATIONS_DIR); its database is never used.
     """
-    from project.db import create_engine_for
+    from project.core.db import create_engine_for
 
     engine = create_engine_for("sqlite://")
     try:
@@ -48,10 +48,10 @@ def scratch_sqlite(settings: Any = None, revision: str | None = None) -> Iterato
 def _bring_to(connection: Any, settings: Any, revision: str) -> None:
     from alembic import command
 
-    from project import migrator
+    from project.core import migrator
 
     cfg = migrator.alembic_config(settings, connection=connection)
-    cached = CACHE_DIR / f"{cache_key(cfg, revision)}.sqlite3"
+    cached = (CACHE_DIR or cache_dir(settings) / "scratch") / f"{cache_key(cfg, revision)}.sqlite3"
     raw = connection.connection.dbapi_connection
     if cached.exists():
         try:

@@ -1,7 +1,8 @@
 """What every caller of the migrations shares: manage.py commands, the app's lifespan, tests.
 
 A thin layer over Alembic: it builds the Config from settings, works out the plan with
-ScriptDirectory, and runs `alembic.command` on a connection it owns.
+ScriptDirectory, and runs `alembic.command` on a connection it owns. `migrate()` is the one
+sequence every caller goes through: lock, plan, destructive-step policy, run.
 """
 
 from __future__ import annotations
@@ -20,15 +21,16 @@ from alembic.script import Script, ScriptDirectory
 from alembic.util.exc import CommandError as AlembicCommandError
 from sqlalchemy import Connection, event
 
-from project import ROOT
-from project.conf import Settings
-from project.db import engine_from_settings
-
-ALEMBIC_INI = ROOT / "alembic.ini"
+from project.core.conf import Settings, base_dir, migrations_dir
+from project.core.db import engine_from_settings
 
 
 class MigrationError(Exception):
     """A migration request that cannot be carried out (bad target, several heads...)."""
+
+
+class DestructiveStepsRefused(MigrationError):
+    """CONFIRM_DESTRUCTIVE is on and the plan has a step that destroys data."""
 
 
 def alembic_config(
@@ -41,10 +43,8 @@ def alembic_config(
     **configure_options: Any,
 ) -> Config:
     """Alembic's Config for these settings; env.py reads everything it needs from `attributes`."""
-    cfg = Config(str(ALEMBIC_INI), stdout=stdout or sys.stdout, output_buffer=output_buffer)
-    # MIGRATIONS_DIR (optional setting): another migrations directory, e.g. a copy in a test.
-    location = settings.get("MIGRATIONS_DIR") if settings is not None else None
-    cfg.set_main_option("script_location", str(location or ROOT / "migrations"))
+    cfg = Config(str(base_dir(settings) / "alembic.ini"), stdout=stdout or sys.stdout, output_buffer=output_buffer)
+    cfg.set_main_option("script_location", str(migrations_dir(settings)))
     if settings is not None:
         cfg.attributes["settings"] = settings
     if connection is not None:
@@ -183,8 +183,8 @@ def locked_connection(settings: Settings, timeout: float | None = None) -> Itera
     blocks the next one; waiting longer than `timeout` (default: MIGRATE_LOCK_TIMEOUT) raises
     MigrationError.
     """
-    from project.errors import mask_url
-    from project.locks import LockTimeout, migration_lock
+    from project.core.errors import mask_url
+    from project.core.locks import LockTimeout, migration_lock
 
     if timeout is None:
         timeout = float(settings.get("MIGRATE_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT))
@@ -313,14 +313,72 @@ def _is_schema_statement(statement: str) -> bool:
     return "alembic_version" not in statement.lower()
 
 
-def migrate(settings: Settings, target: str = "head", **kwargs: Any) -> Plan:
-    """Bring the settings' database to `target`; the programmatic form of `manage.py migrate`.
+PlanCallback = Callable[[Plan, Connection], None]
 
-    Runs under the migration lock, so any number of processes may call it at once.
-    `project.migrate_database(settings)` is the same function.
+
+def migrate(
+    settings: Settings,
+    target: str = "head",
+    *,
+    fake: bool = False,
+    allow_destructive: bool = False,
+    on_plan: PlanCallback | None = None,
+    on_start: StepCallback | None = None,
+    on_done: StepCallback | None = None,
+) -> Plan:
+    """Bring the settings' database to `target`: `manage.py migrate`, start-up migrations and
+    `project.migrate_database()` are all this function.
+
+    Under the migration lock (any number of processes may call it at once): read the current revision,
+    make the plan, refuse it before anything runs when CONFIRM_DESTRUCTIVE is on and a step destroys
+    data (unless `allow_destructive`; `fake` runs nothing and so is never refused), then run it.
+    `on_plan(plan, connection)` is called once the plan has passed the policy, before the first step.
     """
     script = script_directory(alembic_config(settings))
     with locked_connection(settings) as connection:
         plan = make_plan(script, current_heads(connection), target)
-        run_plan(settings, connection, plan, script=script, **kwargs)
+        if not fake and not allow_destructive:
+            refuse_destructive(settings, plan, connection.dialect.name)
+        if on_plan is not None:
+            on_plan(plan, connection)
+        run_plan(settings, connection, plan, fake=fake, on_start=on_start, on_done=on_done, script=script)
     return plan
+
+
+def refuse_destructive(settings: Settings, plan: Plan, dialect: str) -> None:
+    """CONFIRM_DESTRUCTIVE: raise DestructiveStepsRefused for a plan with a step that destroys data."""
+    if not settings.get("CONFIRM_DESTRUCTIVE", False):
+        return
+    from project.core import safety
+
+    destructive = safety.classify_plan(plan, dialect)
+    if destructive:
+        steps = "; ".join(
+            f"{'apply' if s.forwards else 'unapply'} {s.revision} {safety.summary(f)}" for s, f in destructive
+        )
+        target = plan.target or "zero"
+        raise DestructiveStepsRefused(
+            f"Refusing to run destructive steps (CONFIRM_DESTRUCTIVE is on): {steps}. Review them with "
+            f"`manage.py migrate {target} --plan`, then apply them with "
+            f"`manage.py migrate {target} --allow-destructive`."
+        )
+
+
+@dataclass
+class Preview:
+    """What a migrate would do now, read without waiting for the migration lock."""
+
+    plan: Plan
+    dialect: str
+    running: bool  # another migrate holds the lock at this moment
+
+
+def preview(settings: Settings, target: str = "head") -> Preview:
+    """The plan to `target` as of now, and whether a migrate is running: `migrate --plan` and `--check`
+    only read, so they answer at once instead of queueing behind a migrate that holds the lock."""
+    from project.core.locks import migration_running
+
+    script = script_directory(alembic_config(settings))
+    with connect(settings) as connection:
+        plan = make_plan(script, current_heads(connection), target)
+        return Preview(plan, connection.dialect.name, migration_running(connection))

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from project.management.base import BaseCommand, CommandError, CommandParser
+from project.core.management.base import BaseCommand, CommandError, CommandParser
 
 # client programs to look for, in order, and the Debian package that provides them
 CLIENTS = {

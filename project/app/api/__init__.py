@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from project.api import posts, users
+from project.app.api import posts, users
 
 router = APIRouter()
 router.include_router(users.router)

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any, TextIO
 
-from project.conf import ImproperlyConfigured, Settings, load_settings
+from project.core.conf import ImproperlyConfigured, Settings, load_settings
 
 
 class CommandError(Exception):
@@ -123,7 +123,7 @@ class BaseCommand:
         except Exception as exc:
             if options.traceback:
                 raise
-            from project.errors import describe
+            from project.core.errors import describe
 
             message, returncode = describe(exc, self._settings)
             self.stderr.write(f"CommandError: {message}", self.style.ERROR)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from project.management.base import BaseCommand, CommandParser
+from project.core.management.base import BaseCommand, CommandParser
 
 
 class Command(BaseCommand):
@@ -12,7 +12,7 @@ class Command(BaseCommand):
         parser.add_argument("--plan", "-p", action="store_true", help="Show the revisions as a plan, with parents.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from project import migrator
+        from project.core import migrator
 
         script = migrator.script_directory(migrator.alembic_config(self.settings))
         with migrator.connect(self.settings) as connection:
@@ -40,7 +40,7 @@ class Command(BaseCommand):
 
     def _mark_destructive(self, rev: Any, dialect: str) -> None:
         """A pending revision that destroys data when applied says what it drops."""
-        from project import safety
+        from project.core import safety
 
         findings = safety.classify_revision(rev, True, dialect)
         if findings:

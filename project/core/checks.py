@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from project import ROOT
+from project.core.conf import cache_dir, project_dir
 
 MAX_IDENTIFIER = 63  # PostgreSQL's limit (MySQL: 64)
 
@@ -52,7 +52,7 @@ class Problem:
 
 def _relative(path: Path) -> str:
     try:
-        return str(path.resolve().relative_to(ROOT))
+        return str(path.resolve().relative_to(project_dir()))
     except ValueError:
         return str(path)
 
@@ -73,14 +73,18 @@ class VersionFile:
 
 
 def versions_dir(settings: Any = None) -> Path:
-    from project import migrator
+    from project.core import migrator
 
     return Path(migrator.alembic_config(settings).get_main_option("script_location")) / "versions"
 
 
 # What a file's analysis depends on: its text and these rules. Parsing and linting a long history is
-# most of what `check` costs, so the results are kept per file text (.cache/, like project.scratch).
-FACTS_CACHE = ROOT / ".cache" / "check-files.json"
+# most of what `check` costs, so the results are kept per file text (.cache/, like project.core.scratch).
+FACTS_CACHE: Path | None = None  # default: <BASE_DIR>/.cache/check-files.json
+
+
+def _facts_path() -> Path:
+    return FACTS_CACHE or cache_dir() / "check-files.json"
 
 
 def read_version_files(directory: Path) -> list[VersionFile]:
@@ -122,17 +126,18 @@ def _from_facts(path: Path, facts: dict[str, Any]) -> VersionFile:
 
 def _load_facts() -> dict[str, dict[str, Any]]:
     try:
-        return json.loads(FACTS_CACHE.read_text())
+        return json.loads(_facts_path().read_text())
     except (OSError, ValueError):
         return {}
 
 
 def _store_facts(facts: dict[str, dict[str, Any]]) -> None:
     try:
-        FACTS_CACHE.parent.mkdir(parents=True, exist_ok=True)
-        tmp = FACTS_CACHE.with_suffix(f".{os.getpid()}.tmp")
+        path = _facts_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(facts))
-        os.replace(tmp, FACTS_CACHE)  # atomic for concurrent checks; a read-only checkout just skips it
+        os.replace(tmp, path)  # atomic for concurrent checks; a read-only checkout just skips it
     except OSError:
         pass
 
@@ -330,11 +335,11 @@ def _non_portable_words(text: str) -> list[str]:
 def model_problems(settings: Any = None) -> list[Problem]:
     """What `makemigrations --check` finds: replays the history into a scratch SQLite, diffs the models."""
 
-    from project.autogen import autogenerate_ops, describe_ops
-    from project.scratch import scratch_sqlite
+    from project.core.autogen import autogenerate_ops, describe_ops
+    from project.core.scratch import scratch_sqlite
 
     with scratch_sqlite(settings, "head") as connection:
-        ops = autogenerate_ops(connection)
+        ops = autogenerate_ops(connection, settings)
     return [Problem(f"models: the models need '{phrase}', which no migration covers: run "
                     "`manage.py makemigrations`") for phrase in describe_ops(ops)]
 
@@ -346,8 +351,8 @@ def database_problems(settings: Any) -> list[Problem]:
     """The live database against the schema its recorded revision should have."""
     from sqlalchemy import inspect
 
-    from project import migrator
-    from project.scratch import scratch_sqlite
+    from project.core import migrator
+    from project.core.scratch import scratch_sqlite
 
     with migrator.connect(settings) as connection:
         heads = migrator.current_heads(connection)
@@ -472,7 +477,7 @@ HEURISTIC_SKIP_DIRS = {"tests"}
 def deploy_problems(settings_name: str = "prod") -> list[Problem]:
     from sqlalchemy.engine import make_url
 
-    from project.conf import ImproperlyConfigured, load_settings
+    from project.core.conf import ImproperlyConfigured, load_settings
 
     try:
         settings = load_settings(settings_name)
@@ -492,7 +497,8 @@ def deploy_problems(settings_name: str = "prod") -> list[Problem]:
     return problems
 
 
-def tracked_files(root: Path = ROOT) -> list[Path]:
+def tracked_files(root: Path | None = None) -> list[Path]:
+    root = root or project_dir()
     try:
         out = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
@@ -500,13 +506,14 @@ def tracked_files(root: Path = ROOT) -> list[Path]:
     return [root / name for name in out.split("\0") if name]
 
 
-def committed_secret_problems(password: str | None = None, root: Path = ROOT) -> list[Problem]:
+def committed_secret_problems(password: str | None = None, root: Path | None = None) -> list[Problem]:
     """Tracked files that hold a database password: the production one, or any URL with an inline password.
 
     Placeholders (PASSWORD, ***...), loopback hosts (a throwaway local server's default), reserved example
     domains (db.invalid, db.example.com) and made-up URLs under tests/ do not count.
     The password itself is never printed.
     """
+    root = root or project_dir()
     problems = []
     for path in tracked_files(root):
         if path.name == ".env":

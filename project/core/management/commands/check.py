@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from project.management.base import BaseCommand, CommandError, CommandParser
+from project.core.management.base import BaseCommand, CommandError, CommandParser
 
 
 class Command(BaseCommand):
@@ -20,7 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--deploy", action="store_true", help="Check production settings and committed files.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from project import checks
+        from project.core import checks
 
         settings = self._load_settings(options["settings"], options["deploy"])
         files = checks.read_version_files(checks.versions_dir(settings))
@@ -44,7 +44,7 @@ class Command(BaseCommand):
         self.stdout.write("System check identified no issues.", self.style.SUCCESS)
 
     def _load_settings(self, name: str | None, deploy: bool) -> Any:
-        from project.conf import ImproperlyConfigured, load_settings
+        from project.core.conf import ImproperlyConfigured, load_settings
 
         try:
             self._settings = load_settings(name or ("prod" if deploy else None))
@@ -56,8 +56,8 @@ class Command(BaseCommand):
 
     def _guarded(self, what: str, check: Any, settings: Any) -> list[Any]:
         """Run one check; its failure (a revision that raises, a database that refuses) is one problem."""
-        from project import checks
-        from project.errors import describe
+        from project.core import checks
+        from project.core.errors import describe
 
         try:
             return check()

@@ -64,6 +64,30 @@ def migration_lock(connection: Connection, timeout: float, where: str = "the dat
         lock.release()
 
 
+def migration_running(connection: Connection) -> bool:
+    """Whether some session holds the migration lock right now; never waits, takes nothing.
+
+    For read-only callers (`migrate --plan`, `--check`), which answer at once and say so.
+    """
+    dialect = connection.dialect.name
+    try:
+        if dialect == "postgresql":
+            # pg_advisory_lock(bigint) files the key's high half as classid, the low half as objid.
+            return bool(connection.execute(text(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND classid::bigint = 0 AND objid::bigint = :key AND objsubid = 1 "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
+            ), {"key": PG_LOCK_KEY}).scalar())
+        if dialect in {"mysql", "mariadb"}:
+            name = _MySQLLock(connection).name
+            return connection.execute(text("SELECT IS_USED_LOCK(:name)"), {"name": name}).scalar() is not None
+        if dialect == "sqlite":
+            return _SQLiteLock(connection).held_elsewhere()
+        return False
+    finally:
+        _end_transaction(connection)
+
+
 def _end_transaction(connection: Connection) -> None:
     # SQLAlchemy 2 autobegins: leave the connection clean for the caller (and for the unlock
     # statement after a failed migration, which PostgreSQL would refuse in an aborted transaction).
@@ -165,6 +189,20 @@ class _SQLiteLock:
                     self.fd = None
                     return False
                 time.sleep(SQLITE_POLL_SECONDS)
+
+    def held_elsewhere(self) -> bool:
+        if self.path is None or not os.path.exists(self.path):
+            return False
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # drops the flock if we took it
 
     def release(self) -> None:
         # Closing the descriptor drops the flock. The file stays: deleting it would let a waiter

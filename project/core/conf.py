@@ -3,6 +3,9 @@
 `--settings=prod`, `--settings=settings.prod` or any importable module; otherwise the
 `SETTINGS_MODULE` environment variable; otherwise `dev`. A `.env` file at the project root is
 read first; variables already in the environment win.
+
+The tool knows the application only through settings: BASE_DIR, MIGRATIONS_DIR, TARGET_METADATA,
+ASGI_APPLICATION and COMMAND_PACKAGES name what it needs, as Django's settings do.
 """
 
 from __future__ import annotations
@@ -12,10 +15,9 @@ import importlib.util
 import os
 import pkgutil
 import sys
+from pathlib import Path
 from types import ModuleType
 from typing import Any
-
-from project import ROOT
 
 ENVIRONMENT_VARIABLE = "SETTINGS_MODULE"
 DEFAULT_SETTINGS = "dev"
@@ -52,11 +54,60 @@ def _module_exists(name: str) -> bool:
         return False
 
 
+def project_dir() -> Path:
+    """The folder that holds the settings package: the project root (where manage.py and .env live).
+
+    Only what runs before any settings are loaded needs this; everything else reads BASE_DIR.
+    """
+    spec = importlib.util.find_spec(SETTINGS_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return Path.cwd()
+    return Path(list(spec.submodule_search_locations)[0]).resolve().parent
+
+
+def base_dir(settings: Any = None) -> Path:
+    """BASE_DIR of `settings`, else the project root."""
+    value = settings.get("BASE_DIR") if settings is not None else None
+    return Path(value) if value else project_dir()
+
+
+def migrations_dir(settings: Any = None) -> Path:
+    """MIGRATIONS_DIR of `settings` (Alembic's script location), else `<BASE_DIR>/migrations`."""
+    value = settings.get("MIGRATIONS_DIR") if settings is not None else None
+    return Path(value) if value else base_dir(settings) / "migrations"
+
+
+def cache_dir(settings: Any = None) -> Path:
+    """Where check and the scratch database keep what they can recompute (git-ignored, safe to delete)."""
+    return base_dir(settings) / ".cache"
+
+
+def import_string(path: str) -> Any:
+    """`package.module:attr.attr` (or `package.module.attr`) -> the object, as Django's import_string."""
+    module_name, sep, attrs = path.partition(":")
+    if not sep:
+        module_name, _, attrs = path.rpartition(".")
+    if not module_name or not attrs:
+        raise ImproperlyConfigured(f"'{path}' is not a dotted path such as 'package.module:name'.")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise ImproperlyConfigured(f"Cannot import '{module_name}' (named by '{path}'): no such module.") from None
+        raise
+    for attr in attrs.split("."):
+        try:
+            obj = getattr(obj, attr)
+        except AttributeError:
+            raise ImproperlyConfigured(f"'{module_name}' has no attribute '{attrs}' (named by '{path}').") from None
+    return obj
+
+
 def read_dotenv() -> None:
     # override=False: a variable set in the real environment beats the file.
     from dotenv import load_dotenv
 
-    load_dotenv(ROOT / ".env", override=False)
+    load_dotenv(project_dir() / ".env", override=False)
 
 
 class Settings:
@@ -93,6 +144,13 @@ def load_settings(name: str | None = None) -> Settings:
     else:
         module = importlib.import_module(module_name)
     return Settings(module, name.rsplit(".", 1)[-1])
+
+
+def shared_settings() -> Settings:
+    """The settings every environment shares (`settings.base`): the project's paths and what the tool
+    needs from the app, for commands that never touch a database when the chosen environment cannot
+    load (prod without its URL, say)."""
+    return load_settings(f"{SETTINGS_PACKAGE}.base")
 
 
 def env(name: str, default: str | None = None) -> str | None:

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from sqlalchemy import func, select
 
-from project.api.deps import PaginationDep, SessionDep, commit_or_conflict, get_or_404
-from project.models import Post, User
-from project.schemas import Page, PostCreate, PostRead, PostUpdate
+from project.app.api.deps import PaginationDep, SessionDep, commit_or_conflict, get_or_404
+from project.app.models import Post, User
+from project.app.schemas import Page, PostCreate, PostRead, PostUpdate
 
 router = APIRouter(prefix="/posts", tags=["posts"])
 

@@ -1,20 +1,32 @@
 """Autogenerate against the history itself: the models compared with a scratch SQLite database
-built by replaying the version files (project.scratch). Shared by makemigrations and check; needs no server."""
+built by replaying the version files (project.core.scratch). Shared by makemigrations and check; needs no server."""
 
 from __future__ import annotations
 
 from typing import Any
 
 
-def autogenerate_ops(connection: Any) -> Any:
+def target_metadata(settings: Any) -> Any:
+    """The application's MetaData, named by the TARGET_METADATA setting ("package.module:Base.metadata")."""
+    from project.core.conf import ImproperlyConfigured, import_string, shared_settings
+
+    path = (settings or shared_settings()).get("TARGET_METADATA")
+    if not path:
+        raise ImproperlyConfigured(
+            "TARGET_METADATA is not set: name the models' MetaData in your settings, "
+            "e.g. TARGET_METADATA = \"myapp.models:Base.metadata\"."
+        )
+    return import_string(path)
+
+
+def autogenerate_ops(connection: Any, settings: Any) -> Any:
     from alembic.autogenerate import produce_migrations
     from alembic.runtime.migration import MigrationContext
 
-    from project.models import Base
-
+    metadata = target_metadata(settings)
     context = MigrationContext.configure(connection, opts={"compare_type": True, "render_as_batch": True})
     try:
-        return produce_migrations(context, Base.metadata).upgrade_ops
+        return produce_migrations(context, metadata).upgrade_ops
     finally:
         if connection.in_transaction():
             connection.rollback()

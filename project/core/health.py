@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
-from project import migrator
+from project.core import migrator
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -74,7 +74,7 @@ def ready(request: Request) -> JSONResponse:
     try:
         heads = current_revisions(request.app.state.engine)
     except DBAPIError as exc:
-        from project.errors import describe
+        from project.core.errors import describe
 
         body.update(status="database unavailable", detail=describe(exc, request.app.state.settings)[0])
         return JSONResponse(body, status.HTTP_503_SERVICE_UNAVAILABLE)

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import os
 import time
-from contextlib import nullcontext
+from contextlib import ExitStack
 from typing import Any
 
-from project.management.base import BaseCommand, CommandError, CommandParser
+from project.core.management.base import BaseCommand, CommandError, CommandParser
 
 
 class Command(BaseCommand):
@@ -29,25 +29,27 @@ class Command(BaseCommand):
         parser.add_argument("-o", "--output", metavar="FILE", help="With --sql: write the script to FILE.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from project import migrator
-        from project.errors import mask_url
+        from project.core import migrator
 
         if options["sql"]:
             return self._write_sql(options)
-        verbosity = options["verbosity"]
-        script = migrator.script_directory(migrator.alembic_config(self.settings))
         try:
-            with migrator.locked_connection(self.settings) as connection:
-                plan = migrator.make_plan(script, migrator.current_heads(connection), options["target"])
-                if options["check"]:
-                    if plan.steps:
-                        raise CommandError(f"{len(plan.steps)} migration(s) unapplied: run `manage.py migrate`.")
-                    return
-                if options["plan"]:
-                    self._print_plan(plan, connection.dialect.name)
-                    return
-                if not options["fake"] and not options["allow_destructive"]:
-                    self._refuse_destructive(plan, connection.dialect.name)
+            if options["check"] or options["plan"]:
+                return self._preview(options)
+            self._migrate(options)
+        except migrator.MigrationError as exc:
+            raise CommandError(str(exc)) from None
+
+    def _migrate(self, options: dict[str, Any]) -> None:
+        """migrator.migrate, the one sequence for every caller, with this command's output around it."""
+        from project.core import migrator
+        from project.core.errors import mask_url
+
+        verbosity = options["verbosity"]
+        with ExitStack() as stack:
+            progress: list[_Progress] = []
+
+            def on_plan(plan: Any, _connection: Any) -> None:
                 if verbosity >= 1:
                     self.stdout.write("Operations to perform:", self.style.HEADING)
                     self.stdout.write(f"  Database: {mask_url(self.settings.DATABASE_URL)}")
@@ -56,24 +58,45 @@ class Command(BaseCommand):
                         target = f"{options['target']} ({target})"
                     self.stdout.write(f"  Target: {target}, currently at {plan.current or 'zero'}")
                     self.stdout.write("Running migrations:", self.style.HEADING)
-                if not plan.steps:
-                    if verbosity >= 1:
+                    if not plan.steps:
                         self.stdout.write("  No migrations to apply.")
-                    return
-                progress = _Progress(self, plan) if verbosity >= 1 and not options["fake"] else None
-                with progress or nullcontext():
-                    migrator.run_plan(
-                        self.settings, connection, plan, fake=options["fake"], script=script,
-                        on_start=progress.start if progress else None,
-                        # No progress means --fake (recorded, not run) or -v0.
-                        on_done=progress.done if progress else self._faked if verbosity >= 1 else None,
-                    )
-        except migrator.MigrationError as exc:
-            raise CommandError(str(exc)) from None
+                if plan.steps and verbosity >= 1 and not options["fake"]:
+                    progress.append(stack.enter_context(_Progress(self, plan)))
+
+            def on_start(step: Any, elapsed: float) -> None:
+                if progress:
+                    progress[0].start(step, elapsed)
+
+            def on_done(step: Any, elapsed: float) -> None:
+                if progress:
+                    progress[0].done(step, elapsed)
+                elif verbosity >= 1:  # --fake: recorded, not run
+                    self._faked(step, elapsed)
+
+            migrator.migrate(self.settings, options["target"], fake=options["fake"],
+                             allow_destructive=options["allow_destructive"],
+                             on_plan=on_plan, on_start=on_start, on_done=on_done)
+
+    def _preview(self, options: dict[str, Any]) -> None:
+        """--plan and --check only read: they answer at once, even while a migrate holds the lock."""
+        from project.core import migrator
+        from project.core.errors import mask_url
+
+        preview = migrator.preview(self.settings, options["target"])
+        running = (f" A migrate is running on {mask_url(self.settings.DATABASE_URL)} right now; "
+                   "this is what remained when asked.") if preview.running else ""
+        if options["check"]:
+            if preview.plan.steps:
+                raise CommandError(f"{len(preview.plan.steps)} migration(s) unapplied: run `manage.py migrate`."
+                                   + running)
+            return
+        self._print_plan(preview.plan, preview.dialect)
+        if running:
+            self.stdout.write(f"Note:{running}", self.style.WARNING)
 
     def _write_sql(self, options: dict[str, Any]) -> None:
-        """migrate --sql: the script from project.offline, for the settings' engine (only its name is read)."""
-        from project import offline
+        """migrate --sql: the script from project.core.offline, for the settings' engine (only its name is read)."""
+        from project.core import offline
 
         try:
             text = offline.deploy_script(self.settings, options["target"], options["from_revision"])
@@ -88,7 +111,7 @@ class Command(BaseCommand):
             self.stdout.write(text, ending="")
 
     def _print_plan(self, plan: Any, dialect: str) -> None:
-        from project import safety
+        from project.core import safety
 
         self.stdout.write("Planned operations:", self.style.HEADING)
         if not plan.steps:
@@ -99,22 +122,6 @@ class Command(BaseCommand):
             findings = safety.classify_revision(step.script, step.forwards, dialect)
             if findings:
                 self.stdout.write(f"  DESTRUCTIVE: {safety.summary(findings)}", self.style.WARNING)
-
-    def _refuse_destructive(self, plan: Any, dialect: str) -> None:
-        """CONFIRM_DESTRUCTIVE: refuse, before anything runs, a plan with a step that destroys data."""
-        from project import safety
-
-        if not self.settings.get("CONFIRM_DESTRUCTIVE", False):
-            return
-        destructive = safety.classify_plan(plan, dialect)
-        if destructive:
-            steps = "; ".join(
-                f"{'apply' if s.forwards else 'unapply'} {s.revision} {safety.summary(f)}" for s, f in destructive
-            )
-            raise CommandError(
-                f"Refusing to run destructive steps (CONFIRM_DESTRUCTIVE is on): {steps}. "
-                "Review them with `manage.py migrate --plan`, then re-run with --allow-destructive."
-            )
 
     def _faked(self, step: Any, _elapsed: float) -> None:
         verb = "Applying" if step.forwards else "Unapplying"

@@ -4,19 +4,17 @@ import os
 import re
 from typing import Any
 
-from project.management.base import BaseCommand, CommandError, CommandParser
+from project.core.management.base import BaseCommand, CommandError, CommandParser
 
 DEFAULT_ADDR = "127.0.0.1"
 DEFAULT_PORT = 8000
-# uvicorn imports the app by name, so its reloader and worker processes each build their own.
-APP = "project.asgi:app"
 
 
 class Command(BaseCommand):
     help = (
         "Serve the application with uvicorn, on 127.0.0.1:8000 unless told otherwise.\n"
         "Reloads on code changes when DEBUG is on (dev) unless --noreload. For production, run\n"
-        "`uvicorn project.asgi:app --workers N` with SETTINGS_MODULE set, or --workers N here."
+        "`uvicorn <ASGI_APPLICATION> --workers N` with SETTINGS_MODULE set, or --workers N here."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -29,7 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=1, help="Worker processes (default 1; not with --reload).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from project.conf import ENVIRONMENT_VARIABLE
+        from project.core.conf import ENVIRONMENT_VARIABLE
 
         addr, port = parse_addrport(options["addrport"])
         workers = options["workers"]
@@ -43,18 +41,19 @@ class Command(BaseCommand):
         # The reloader's and the workers' processes load the settings from the environment.
         os.environ[ENVIRONMENT_VARIABLE] = self.settings.module_name
 
+        app = asgi_application(self.settings)
         self._print_banner(addr, port, reload, workers)
         import uvicorn
 
-        from project import ROOT
+        from project.core.conf import base_dir
 
         uvicorn.run(
-            APP, host=addr, port=port, workers=workers, reload=reload,
-            reload_dirs=[str(ROOT)] if reload else None, log_level="info",
+            app, host=addr, port=port, workers=workers, reload=reload,
+            reload_dirs=[str(base_dir(self.settings))] if reload else None, log_level="info",
         )
 
     def _print_banner(self, addr: str, port: int, reload: bool, workers: int) -> None:
-        from project.errors import mask_url
+        from project.core.errors import mask_url
 
         settings = self.settings
         self.stdout.write(f"Settings: {settings.module_name}")
@@ -67,8 +66,8 @@ class Command(BaseCommand):
 
     def _print_migration_status(self) -> None:
         """Django's unapplied-migrations warning; start-up migrations make it a note instead."""
-        from project import migrator
-        from project.errors import describe
+        from project.core import migrator
+        from project.core.errors import describe
 
         try:
             with migrator.connect(self.settings) as connection:
@@ -92,6 +91,21 @@ class Command(BaseCommand):
         )
         self.stdout.write("Run 'python manage.py migrate' to apply them.", self.style.NOTICE)
         self.stdout.write("")
+
+
+def asgi_application(settings: Any) -> str:
+    """ASGI_APPLICATION as uvicorn's "module:attribute". uvicorn imports it by name, so its reloader
+    and worker processes each build their own app; the tool itself never imports it."""
+    value = settings.get("ASGI_APPLICATION")
+    if not value:
+        raise CommandError("ASGI_APPLICATION is not set: name the app in your settings, "
+                           'e.g. ASGI_APPLICATION = "myapp.asgi:app".', returncode=2)
+    module, sep, attr = value.partition(":")
+    if not sep:
+        module, _, attr = value.rpartition(".")
+    if not module or not attr:
+        raise CommandError(f"ASGI_APPLICATION = {value!r} is not 'package.module:app'.", returncode=2)
+    return f"{module}:{attr}"
 
 
 def parse_addrport(value: str | None) -> tuple[str, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from project.conf import ImproperlyConfigured
+from project.core.conf import ImproperlyConfigured
 
 
 def mask_url(url: Any) -> str:
@@ -60,7 +60,7 @@ def describe(exc: BaseException, settings: Any = None) -> tuple[str, int]:
 
 
 def _describe(exc: BaseException, settings: Any) -> tuple[str, int]:
-    from project.management.base import CommandError
+    from project.core.management.base import CommandError
 
     if isinstance(exc, CommandError):
         return str(exc), exc.returncode
@@ -109,10 +109,10 @@ def _url_driver(settings: Any) -> str | None:
 def _relative(path: str) -> str:
     from pathlib import Path
 
-    from project import ROOT
+    from project.core.conf import project_dir
 
     try:
-        return str(Path(path).resolve().relative_to(ROOT))
+        return str(Path(path).resolve().relative_to(project_dir()))
     except ValueError:
         return path
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 from sqlalchemy import func, select
 
-from project.api.deps import PaginationDep, SessionDep, commit_or_conflict, get_or_404
-from project.models import User
-from project.schemas import Page, UserCreate, UserRead, UserUpdate
+from project.app.api.deps import PaginationDep, SessionDep, commit_or_conflict, get_or_404
+from project.app.models import User
+from project.app.schemas import Page, UserCreate, UserRead, UserUpdate
 
 router = APIRouter(prefix="/users", tags=["users"])
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from project.autogen import autogenerate_ops, default_message, describe_ops
-from project.management.base import BaseCommand, CommandError, CommandParser
+from project.core.autogen import autogenerate_ops, default_message, describe_ops
+from project.core.management.base import BaseCommand, CommandError, CommandParser
 
 
 class Command(BaseCommand):
@@ -25,7 +25,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         from alembic import command
 
-        from project import migrator
+        from project.core import migrator
 
         settings = optional_settings(options.get("settings"))
         if options["merge"]:
@@ -40,12 +40,12 @@ class Command(BaseCommand):
             self._written(command.revision(migrator.alembic_config(settings), message=message, rev_id=rev_id))
             return
 
-        from project.scratch import scratch_sqlite
+        from project.core.scratch import scratch_sqlite
 
         migrator.single_head(script)
         with scratch_sqlite(settings, "head") as connection:
             cfg = migrator.alembic_config(settings, connection=connection)
-            upgrade_ops = autogenerate_ops(connection)
+            upgrade_ops = autogenerate_ops(connection, settings)
             if upgrade_ops.is_empty():
                 if options["verbosity"] >= 1:
                     self.stdout.write("No changes detected")
@@ -67,7 +67,7 @@ class Command(BaseCommand):
         """Django's --merge: one empty revision whose parents are all the current heads (alembic merge)."""
         from alembic import command
 
-        from project import migrator
+        from project.core import migrator
 
         cfg = migrator.alembic_config(settings)
         script = migrator.script_directory(cfg)
@@ -101,16 +101,17 @@ def optional_settings(name: str | None) -> Any:
     that cannot load without a URL (prod) are not an error here."""
     import os
 
-    from project.conf import (
+    from project.core.conf import (
         DEFAULT_SETTINGS,
         ENVIRONMENT_VARIABLE,
         ImproperlyConfigured,
         load_settings,
         resolve_module_name,
+        shared_settings,
     )
 
     resolve_module_name(name or os.environ.get(ENVIRONMENT_VARIABLE) or DEFAULT_SETTINGS)  # unknown: an error
     try:
         return load_settings(name)
     except ImproperlyConfigured:
-        return None
+        return shared_settings()

@@ -1,0 +1,1 @@
+"""Management commands of the demo application, found through the COMMAND_PACKAGES setting."""

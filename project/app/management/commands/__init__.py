@@ -1,0 +1,1 @@
+"""One module per command, each with a `Command` class (see project.core.management.base)."""
