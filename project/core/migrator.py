@@ -338,14 +338,14 @@ def migrate(
     with locked_connection(settings) as connection:
         plan = make_plan(script, current_heads(connection), target)
         if not fake and not allow_destructive:
-            refuse_destructive(settings, plan, connection.dialect.name)
+            refuse_destructive(settings, plan, connection.dialect.name, target)
         if on_plan is not None:
             on_plan(plan, connection)
         run_plan(settings, connection, plan, fake=fake, on_start=on_start, on_done=on_done, script=script)
     return plan
 
 
-def refuse_destructive(settings: Settings, plan: Plan, dialect: str) -> None:
+def refuse_destructive(settings: Settings, plan: Plan, dialect: str, target: str = "head") -> None:
     """CONFIRM_DESTRUCTIVE: raise DestructiveStepsRefused for a plan with a step that destroys data."""
     if not settings.get("CONFIRM_DESTRUCTIVE", False):
         return
@@ -356,11 +356,10 @@ def refuse_destructive(settings: Settings, plan: Plan, dialect: str) -> None:
         steps = "; ".join(
             f"{'apply' if s.forwards else 'unapply'} {s.revision} {safety.summary(f)}" for s, f in destructive
         )
-        target = plan.target or "zero"
+        command = "manage.py migrate" + ("" if target == "head" else f" {target}")
         raise DestructiveStepsRefused(
             f"Refusing to run destructive steps (CONFIRM_DESTRUCTIVE is on): {steps}. Review them with "
-            f"`manage.py migrate {target} --plan`, then apply them with "
-            f"`manage.py migrate {target} --allow-destructive`."
+            f"`{command} --plan`, then apply them with `{command} --allow-destructive`."
         )
 
 

@@ -31,6 +31,11 @@ def migrate_on_startup(settings: Settings) -> Any:
     started = time.perf_counter()
     try:
         plan = migrator.migrate(settings, on_done=on_done)
+    except migrator.MigrationError as exc:
+        # A refusal or a failure we can word: one line, and not the server's traceback of it after.
+        log.error("Start-up migrations failed: %s", exc)
+        log.addFilter(_DropTracebackOf(exc))
+        raise
     except Exception as exc:
         log.error("Start-up migrations failed: %s", describe(exc, settings)[0])
         raise
@@ -40,3 +45,20 @@ def migrate_on_startup(settings: Settings) -> Any:
     else:
         log.info("No migrations to apply; database at %s.", plan.current or "zero")
     return plan
+
+
+class _DropTracebackOf(logging.Filter):
+    """Drops the one record in which the server repeats `exc` as a traceback (Starlette hands uvicorn the
+    formatted traceback of a failed lifespan); every other record passes."""
+
+    def __init__(self, exc: BaseException):
+        super().__init__()
+        self.marker = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        self.spent = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.spent and "Traceback (most recent call last)" in record.getMessage() \
+                and self.marker in record.getMessage():
+            self.spent = True
+            return False
+        return True
