@@ -34,3 +34,6 @@ MIGRATE_LOCK_TIMEOUT = float(env("MIGRATE_LOCK_TIMEOUT", "300"))
 
 # Refuse destructive migration steps unless `migrate --allow-destructive` is given.
 CONFIRM_DESTRUCTIVE = False
+
+# Lint rule ids that `manage.py check` does not report (as Django's SILENCED_SYSTEM_CHECKS), e.g. ["P110"].
+SILENCED_CHECKS: list[str] = []

@@ -88,15 +88,17 @@ def test_portability_lint(tmp_path: Path) -> None:
         at["sa.Enum("] + "Enum without name=",
         at["now()"] + "server_default 'now()' is dialect-specific",
         at[long_name] + f"identifier ix_xxxxxxxxxxxxxxxxx... is {len(long_name)} characters",
-        at["op.drop_column"] + "op.drop_column outside batch_alter_table fails on SQLite",
         at["def downgrade"] + "downgrade() does nothing",
     ]
     for prefix in expected_prefixes:
         assert sum(p.startswith(prefix) for p in problems) == 1, (prefix, problems)
-    assert len(problems) == len(expected_prefixes), problems  # the guarded execute and batch ops are fine
+    # The guarded execute, the batch ops and the bare drop_column (SQLite >= 3.35 drops columns) are fine.
+    assert len(problems) == len(expected_prefixes), problems
 
     # Through the CLI the same lines come out, and the exit status is 1.
-    assert len(_problems(copy.manage("check"))) == len(expected_prefixes)
+    # (models vs migrations runs too, lint problems or not: the new columns are not in the models.)
+    lint = [line for line in _problems(copy.manage("check")) if not line.startswith("models:")]
+    assert len(lint) == len(expected_prefixes), lint
 
 
 def test_models_ahead_of_migrations(tmp_path: Path) -> None:

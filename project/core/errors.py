@@ -106,6 +106,11 @@ def _url_driver(settings: Any) -> str | None:
         return None
 
 
+def relative_path(path: str) -> str:
+    """`path` relative to the project root when it lies inside it."""
+    return _relative(path)
+
+
 def _relative(path: str) -> str:
     from pathlib import Path
 

@@ -149,6 +149,32 @@ def make_plan(script: ScriptDirectory, heads: tuple[str, ...], target: str) -> P
     return Plan(current, target_rev, [Step(s, True) for s in reversed(up) if s.revision != current])
 
 
+def failed_step(script: ScriptDirectory, start: str | None, end: str | None, done: int) -> Step | None:
+    """The step of the run from `start` to `end` that was running when it failed, `done` steps in."""
+    try:
+        steps = make_plan(script, (start,) if start else (), end or "base").steps
+    except MigrationError:
+        return None
+    return steps[done] if done < len(steps) else None
+
+
+def describe_step(step: Step | None) -> str:
+    """'revision 0004 (migrations/versions/0004_x.py)' for messages that must name the file."""
+    if step is None:
+        return "a revision"
+    from project.core.errors import relative_path
+
+    return f"revision {step.revision} ({relative_path(step.script.path)})"
+
+
+def cause_of(exc: BaseException) -> str:
+    """The driver's or Python's own words for `exc`, on one line."""
+    from sqlalchemy.exc import DBAPIError
+
+    cause = str(exc.orig) if isinstance(exc, DBAPIError) else f"{type(exc).__name__}: {exc}"
+    return " ".join(cause.split())
+
+
 def _lookup(script: ScriptDirectory, rev: str) -> Script | None:
     try:
         return script.get_revision(rev)
@@ -270,10 +296,7 @@ def _upgrade_or_downgrade(cfg: Config, script: ScriptDirectory, target: str, for
 
 def _step_failed(connection: Connection, plan: Plan, step: Step, executed: list[str], exc: Exception) -> MigrationError:
     """One line: which revision failed, why, and what of it is left in the database."""
-    from sqlalchemy.exc import DBAPIError
-
-    cause = str(exc.orig) if isinstance(exc, DBAPIError) else f"{type(exc).__name__}: {exc}"
-    cause = " ".join(cause.split())
+    cause = cause_of(exc)
     verb = "Applying" if step.forwards else "Unapplying"
     before = plan.current if step is plan.steps[0] else plan.steps[plan.steps.index(step) - 1].revision
     if not step.forwards:

@@ -179,7 +179,7 @@ def _alembic_offline(dialect: str, rng: Range, settings: Any) -> OfflineSQL:
     try:
         (command.upgrade if rng.forwards else command.downgrade)(cfg, spec, sql=True)
     except Exception as exc:
-        raise OfflineError(f"Alembic cannot render {rng.label} for {dialect} offline: {exc}") from exc
+        raise _render_failed(cfg, rng, events, exc, f"offline for {dialect} (no database connected)") from exc
     return OfflineSQL(dialect, rng, _split_offline(events, rng))
 
 
@@ -251,11 +251,29 @@ def _sqlite_online(rng: Range, settings: Any) -> OfflineSQL:
                 _commit(connection)
                 events.append(("setup-done", None))
             cfg = migrator.alembic_config(settings, connection=connection, on_version_apply=_on_version_apply(events))
-            if rng.forwards:
-                command.upgrade(cfg, rng.end or "base")
-            else:
-                command.downgrade(cfg, rng.end or "base")
+            try:
+                if rng.forwards:
+                    command.upgrade(cfg, rng.end or "base")
+                else:
+                    command.downgrade(cfg, rng.end or "base")
+            except Exception as exc:
+                raise _render_failed(cfg, rng, events, exc, "in a scratch SQLite database (your database is "
+                                     "not touched)") from exc
     return OfflineSQL("sqlite", rng, _split_online(events, rng), tables)
+
+
+def _render_failed(cfg: Any, rng: Range, events: list[tuple[str, Any]], exc: Exception, where: str) -> OfflineError:
+    """One line naming the revision (id and file) that could not be rendered, and where it was run."""
+    from project.core import migrator
+
+    done = sum(1 for kind, _ in events if kind == "applied")
+    step = migrator.failed_step(migrator.script_directory(cfg), rng.start, rng.end, done)
+    hint = ""
+    if where.startswith("offline"):
+        # Offline, op.get_bind() is a mock whose execute() returns None: a revision that reads rows fails here.
+        hint = (" If it reads the database through op.get_bind(), it can only run online "
+                "(`manage.py migrate`), not as offline SQL.")
+    return OfflineError(f"Cannot render {migrator.describe_step(step)} {where}: {migrator.cause_of(exc)}.{hint}")
 
 
 def _commit(connection: Any) -> None:

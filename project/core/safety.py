@@ -30,6 +30,16 @@ _SQLGLOT_DIALECTS = {"postgresql": "postgres", "postgres": "postgres", "mysql": 
 _BATCH_TMP_PREFIX = "_alembic_tmp_"
 
 
+def quiet_library_logs() -> None:
+    """sqlglot warns on stderr about SQL it reads as an opaque command; that is our business, not the user's.
+    Left as configured when someone (e.g. `-v 2`) set its level."""
+    import logging
+
+    logger = logging.getLogger("sqlglot")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.ERROR)
+
+
 def sqlglot_dialect(dialect: str) -> str:
     return _SQLGLOT_DIALECTS.get(dialect, dialect)
 
@@ -41,6 +51,7 @@ def _parse(statement: str, dialect: str) -> list[Any]:
     import sqlglot
     from sqlglot.errors import ParseError
 
+    quiet_library_logs()
     try:
         return [e for e in sqlglot.parse(statement, read=sqlglot_dialect(dialect)) if e is not None]
     except ParseError:

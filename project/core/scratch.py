@@ -26,6 +26,10 @@ CACHE_DIR: Path | None = None  # default: <BASE_DIR>/.cache/scratch
 KEEP = 32  # cached databases kept; the oldest go first
 
 
+class ScratchReplayError(Exception):
+    """A version file failed while the history was replayed into a scratch SQLite database."""
+
+
 @contextmanager
 def scratch_sqlite(settings: Any = None, revision: str | None = None) -> Iterator[Any]:
     """A connection to a fresh in-memory SQLite database at `revision` (None: empty, nothing run).
@@ -61,7 +65,18 @@ def _bring_to(connection: Any, settings: Any, revision: str) -> None:
             return
         except sqlite3.Error:
             cached.unlink(missing_ok=True)  # a damaged entry: replay instead
-    command.upgrade(cfg, revision)
+    done: list[Any] = []
+    cfg.attributes["configure_options"]["on_version_apply"] = lambda **_: done.append(1)
+    try:
+        command.upgrade(cfg, revision)
+    except Exception as exc:
+        # The user's database is not involved: say so, and which version file failed where.
+        step = migrator.failed_step(migrator.script_directory(cfg), None, revision, len(done))
+        raise ScratchReplayError(
+            f"Replaying the history in a scratch SQLite database (your database is not touched) failed at "
+            f"{migrator.describe_step(step)}: {migrator.cause_of(exc)}. The version file must run on a fresh "
+            "SQLite database: fix it (guard dialect-specific code)."
+        ) from exc
     if connection.in_transaction():
         connection.commit()
     _store(raw, cached)

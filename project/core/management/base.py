@@ -132,6 +132,11 @@ class BaseCommand:
     def execute(self, *args: Any, **options: Any) -> Any:
         if options.get("no_color"):
             self.style = Style(False)
+        if options.get("verbosity", 1) >= 2:
+            # Library log lines (sqlglot's, Alembic's) reach stderr only when asked for.
+            import logging
+
+            logging.getLogger("sqlglot").setLevel(logging.DEBUG if options["verbosity"] >= 3 else logging.WARNING)
         if self.requires_settings:
             self._settings = load_settings(options.get("settings"))
         output = self.handle(*args, **options)
