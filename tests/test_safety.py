@@ -135,9 +135,12 @@ def test_ops_in_batch_blocks_raw_sql_and_constructs(tmp_path) -> None:
         "narrows users.email from TEXT to VARCHAR(20)",
         "drops unique constraint uq_users_email on users",
     ]
-    # A revision that reads data cannot be inspected offline: unknown counts as destructive.
-    [finding] = safety.classify_revision(rev, False, "postgresql")
-    assert finding.startswith("may destroy data: its downgrade() cannot be inspected")
+    # A revision that reads data cannot be inspected offline: its own answer, not counted as destructive.
+    assert safety.classify_revision(rev, False, "postgresql") == []
+    verdict = safety.assess_revision(rev, False, "postgresql")
+    assert verdict.uninspectable is not None and verdict.uninspectable.startswith(
+        "its downgrade() cannot run without a database")
+    assert not verdict.no_downgrade
 
 
 def _settings_for(copy: MigrationsCopy):

@@ -369,20 +369,36 @@ def migrate(
 
 
 def refuse_destructive(settings: Settings, plan: Plan, dialect: str, target: str = "head") -> None:
-    """CONFIRM_DESTRUCTIVE: raise DestructiveStepsRefused for a plan with a step that destroys data."""
-    if not settings.get("CONFIRM_DESTRUCTIVE", False):
-        return
+    """Before anything runs: refuse a plan that unapplies a revision without a downgrade (always: it could
+    only fail half-way), and under CONFIRM_DESTRUCTIVE one with a step that destroys data or that cannot be
+    inspected offline (each with its own message). Raises DestructiveStepsRefused."""
     from project.core import safety
 
-    destructive = safety.classify_plan(plan, dialect)
+    verdicts = safety.assess_plan(plan, dialect)
+    stuck = [step.revision for step, verdict in verdicts if verdict.no_downgrade]
+    if stuck:
+        raise DestructiveStepsRefused(
+            f"Cannot unapply {', '.join(stuck)}: its downgrade() raises NotImplementedError (no way back). "
+            "Nothing was changed; restore from a backup, or write the downgrade."
+        )
+    if not settings.get("CONFIRM_DESTRUCTIVE", False):
+        return
+    command = "manage.py migrate" + ("" if target == "head" else f" {target}")
+    destructive = [(s, v.destroys) for s, v in verdicts if v.destroys]
     if destructive:
         steps = "; ".join(
             f"{'apply' if s.forwards else 'unapply'} {s.revision} {safety.summary(f)}" for s, f in destructive
         )
-        command = "manage.py migrate" + ("" if target == "head" else f" {target}")
         raise DestructiveStepsRefused(
             f"Refusing to run destructive steps (CONFIRM_DESTRUCTIVE is on): {steps}. Review them with "
             f"`{command} --plan`, then apply them with `{command} --allow-destructive`."
+        )
+    unknown = [(s, v.uninspectable) for s, v in verdicts if v.uninspectable]
+    if unknown:
+        steps = "; ".join(f"{'apply' if s.forwards else 'unapply'} {s.revision}: {why}" for s, why in unknown)
+        raise DestructiveStepsRefused(
+            f"Cannot tell whether these steps destroy data, so CONFIRM_DESTRUCTIVE stops them: {steps}. Read "
+            f"them, then run `{command} --allow-destructive`."
         )
 
 

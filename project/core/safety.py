@@ -276,19 +276,38 @@ def _split_sql(text: str) -> list[str]:
     return [s.strip() for s in text.split(";\n") if s.strip()]
 
 
-def classify_revision(script: Any, forwards: bool = True, dialect: str = "postgresql") -> list[str]:
-    """What applying (forwards) or unapplying a revision destroys; [] when nothing."""
+@dataclass
+class Verdict:
+    """Three answers kept apart: what a step destroys (named), why it could not be inspected offline (it is
+    not counted as destructive, but the policy asks about it with its own message), and whether it has no
+    downgrade at all (unapplying it cannot work)."""
+
+    destroys: list[str] = field(default_factory=list)
+    uninspectable: str | None = None
+    no_downgrade: bool = False
+
+
+def assess_revision(script: Any, forwards: bool = True, dialect: str = "postgresql") -> Verdict:
+    """What applying (forwards) or unapplying a revision does to data, as far as can be told offline."""
     recorded = record_revision(script, forwards, dialect)
     findings: list[str] = []
     for operation in recorded.operations:
         findings.extend(classify_operation(operation, dialect))
     for statement in recorded.direct_sql:
         findings.extend(destructive_sql(statement, dialect))
-    if recorded.error:
-        # Unknown counts as destructive: the point is to ask before losing data.
+    verdict = Verdict(_unique(findings))
+    if recorded.error and not forwards and recorded.error.startswith("NotImplementedError"):
+        verdict.no_downgrade = True
+    elif recorded.error:
         name = "upgrade()" if forwards else "downgrade()"
-        findings.append(f"may destroy data: its {name} cannot be inspected without a database ({recorded.error})")
-    return _unique(findings)
+        verdict.uninspectable = f"its {name} cannot run without a database ({recorded.error})"
+    return verdict
+
+
+def classify_revision(script: Any, forwards: bool = True, dialect: str = "postgresql") -> list[str]:
+    """What applying (forwards) or unapplying a revision destroys; [] when nothing (or when it cannot tell:
+    see assess_revision)."""
+    return assess_revision(script, forwards, dialect).destroys
 
 
 def classify_operation(operation: Any, dialect: str = "postgresql") -> list[str]:
@@ -420,12 +439,12 @@ def _unique(items: Iterable[str]) -> list[str]:
 
 def classify_plan(plan: Any, dialect: str = "postgresql") -> list[tuple[Any, list[str]]]:
     """(step, findings) for each step of a migrator.Plan that destroys data, in plan order."""
-    out = []
-    for step in plan.steps:
-        findings = classify_revision(step.script, step.forwards, dialect)
-        if findings:
-            out.append((step, findings))
-    return out
+    return [(step, verdict.destroys) for step, verdict in assess_plan(plan, dialect) if verdict.destroys]
+
+
+def assess_plan(plan: Any, dialect: str = "postgresql") -> list[tuple[Any, Verdict]]:
+    """(step, verdict) for every step of a migrator.Plan, in plan order."""
+    return [(step, assess_revision(step.script, step.forwards, dialect)) for step in plan.steps]
 
 
 def summary(findings: Sequence[str]) -> str:

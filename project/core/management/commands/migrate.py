@@ -119,9 +119,13 @@ class Command(BaseCommand):
         for step in plan.steps:
             verb = "Apply" if step.forwards else "Unapply"
             self.stdout.write(f"  {verb} {step}")
-            findings = safety.classify_revision(step.script, step.forwards, dialect)
-            if findings:
-                self.stdout.write(f"  DESTRUCTIVE: {safety.summary(findings)}", self.style.WARNING)
+            verdict = safety.assess_revision(step.script, step.forwards, dialect)
+            if verdict.destroys:
+                self.stdout.write(f"  DESTRUCTIVE: {safety.summary(verdict.destroys)}", self.style.WARNING)
+            if verdict.uninspectable:
+                self.stdout.write(f"  NOT INSPECTED: {verdict.uninspectable}", self.style.WARNING)
+            if verdict.no_downgrade:
+                self.stdout.write("  NO DOWNGRADE: its downgrade() raises NotImplementedError", self.style.ERROR)
 
     def _faked(self, step: Any, _elapsed: float) -> None:
         verb = "Applying" if step.forwards else "Unapplying"
