@@ -80,6 +80,7 @@ class VersionFile:
     lint: list[Problem] = field(default_factory=list)
     # Constraint and index names the file creates, and the ones it drops by name ([name, line] pairs).
     names: dict[str, list[Any]] = field(default_factory=dict)
+    branch_labels: list[str] = field(default_factory=list)
 
 
 def versions_dir(settings: Any = None) -> Path:
@@ -133,6 +134,7 @@ def _from_facts(path: Path, facts: dict[str, Any]) -> VersionFile:
         Problem(error[0], path, error[1]) if error else None,
         [Problem(message, path, line, *rest) for message, line, *rest in facts["lint"]],
         facts.get("names", {"created": [], "dropped": []}),
+        facts.get("branch_labels", []),
     )
 
 
@@ -164,6 +166,9 @@ def _identity(tree: ast.Module) -> dict[str, Any]:
             down = _literal(value)
             found["down_revisions"] = list(down) if isinstance(down, (tuple, list)) else ([down] if down else [])
             found["down_line"] = node.lineno
+        elif target == "branch_labels" and value is not None:
+            labels = _literal(value)
+            found["branch_labels"] = list(labels) if isinstance(labels, (tuple, list)) else ([labels] if labels else [])
     return found
 
 
@@ -203,7 +208,9 @@ def graph_problems(files: list[VersionFile]) -> list[Problem]:
                                         "restore it or point down_revision at an existing revision",
                                         vf.path, vf.down_line))
     heads = sorted(rev for rev in by_id if rev not in parents)
-    if len(heads) > 1 and not any(vf.error for vf in files):
+    # Branches with labels are there by design (expand/contract): `migrate heads` runs them all.
+    by_design = any(vf.branch_labels for vf in files)
+    if len(heads) > 1 and not by_design and not any(vf.error for vf in files):
         problems.append(Problem(f"the history has {len(heads)} heads ({', '.join(heads)}): "
                                 "run `manage.py makemigrations --merge` to join them"))
     return problems
@@ -536,7 +543,7 @@ def model_problems(settings: Any = None) -> list[Problem]:
     from project.core.autogen import autogenerate_ops, describe_ops
     from project.core.scratch import scratch_sqlite
 
-    with scratch_sqlite(settings, "head") as connection:
+    with scratch_sqlite(settings, "heads") as connection:  # every branch: the models describe them all
         ops = autogenerate_ops(connection, settings)
     return [Problem(f"models: the models need '{phrase}', which no migration covers: run "
                     "`manage.py makemigrations`") for phrase in describe_ops(ops)]

@@ -32,8 +32,9 @@ class MigrationState:
     def load(cls, settings: Any = None) -> MigrationState:
         script = migrator.script_directory(migrator.alembic_config(settings))
         try:
-            # single_head builds the revision map; ScriptDirectory keeps it for later requests.
-            return cls(script, migrator.single_head(script))
+            # Resolving builds the revision map; ScriptDirectory keeps it for later requests. With branches,
+            # "at head" means every head applied.
+            return cls(script, migrator.resolve_revision(script, "heads"))
         except migrator.MigrationError as exc:
             return cls(script, None, str(exc))
 

@@ -63,8 +63,9 @@ def single_head(script: ScriptDirectory) -> str:
     heads = script.get_heads()
     if len(heads) > 1:
         raise MigrationError(
-            f"The history has {len(heads)} heads ({', '.join(sorted(heads))}): "
-            "run `manage.py makemigrations --merge` to join them."
+            f"The history has {len(heads)} heads ({', '.join(sorted(heads))}): migrate them all with "
+            "`manage.py migrate heads` (or one branch with `migrate <label>@head`), or join them with "
+            "`manage.py makemigrations --merge`."
         )
     if not heads:
         raise MigrationError("The history has no revisions yet: run `manage.py makemigrations`.")
@@ -81,11 +82,24 @@ def current_heads(connection: Connection) -> tuple[str, ...]:
 
 
 def resolve_revision(script: ScriptDirectory, target: str) -> str | None:
-    """A revision id for `target`: head, zero/base (None), an id or a unique prefix of one."""
+    """An Alembic destination for `target`: head (the one head), heads (every head), <label or rev>@head (the
+    head of that branch), zero/base (None), a revision id or a unique prefix of one."""
     if target in {"zero", "base"}:
         return None
     if target == "head":
         return single_head(script)
+    if target == "heads":
+        heads = script.get_heads()
+        if not heads:
+            single_head(script)  # the one-line "no revisions yet"
+        return heads[0] if len(heads) == 1 else "heads"
+    if target.endswith("@head"):
+        try:
+            found = script.get_revisions(target)
+        except AlembicCommandError as exc:
+            raise MigrationError(f"Unknown branch in '{target}': {exc}. `manage.py showmigrations` lists the "
+                                 "revisions and their branch labels.") from None
+        return found[0].revision if len(found) == 1 else target
     exact = _lookup(script, target)
     if exact is not None and exact.revision == target:
         # A full id is a dict lookup: /health/ready resolves the head on every request.
@@ -129,24 +143,35 @@ class Plan:
 
 
 def make_plan(script: ScriptDirectory, heads: tuple[str, ...], target: str) -> Plan:
-    """The revisions to apply (forwards) or unapply (backwards) to get from `heads` to `target`."""
-    if len(heads) > 1:
-        raise MigrationError(f"The database records several heads ({', '.join(heads)}); migrate each branch.")
-    current = heads[0] if heads else None
-    target_rev = resolve_revision(script, target)
-    if current is not None and _lookup(script, current) is None:
-        raise MigrationError(
-            f"The database is at revision {current}, which no version file defines: "
-            "is this checkout older than the database?"
-        )
-    if target_rev == current:
-        return Plan(current, target_rev)
-    # The target is behind the current revision exactly when it is one of its ancestors: downgrade.
-    if current is not None and (target_rev is None or _is_ancestor(script, target_rev, current)):
-        down = list(script.iterate_revisions(current, target_rev or "base"))
-        return Plan(current, target_rev, [Step(s, False) for s in down if s.revision != target_rev])
-    up = list(script.iterate_revisions(target_rev, current or "base"))
-    return Plan(current, target_rev, [Step(s, True) for s in reversed(up) if s.revision != current])
+    """The revisions to apply (forwards) or unapply (backwards) to get from `heads` to `target`, in the order
+    Alembic runs them, across branches. A target behind a current head is a downgrade, as in Django."""
+    for head in heads:
+        if _lookup(script, head) is None:
+            raise MigrationError(
+                f"The database is at revision {head}, which no version file defines: "
+                "is this checkout older than the database?"
+            )
+    current = ", ".join(heads) if heads else None
+    destination = resolve_revision(script, target)
+    if destination is not None and set(_ids(script, destination)) == set(heads):
+        return Plan(current, destination)
+    if destination is None or _behind(script, destination, heads):
+        down = script.iterate_revisions(heads, destination or "base", select_for_downgrade=True)
+        return Plan(current, destination, [Step(s, False) for s in down])
+    up = script.iterate_revisions(destination, heads, implicit_base=True)
+    return Plan(current, destination, [Step(s, True) for s in reversed(list(up))])
+
+
+def _ids(script: ScriptDirectory, destination: str) -> list[str]:
+    return [rev.revision for rev in script.get_revisions(destination) if rev is not None]
+
+
+def _behind(script: ScriptDirectory, destination: str, heads: tuple[str, ...]) -> bool:
+    """Every revision `destination` names is applied already, and it is not where the database is."""
+    if not heads:
+        return False
+    applied = {rev.revision for rev in script.iterate_revisions(heads, "base")}
+    return all(rev in applied for rev in _ids(script, destination))
 
 
 def failed_step(script: ScriptDirectory, start: str | None, end: str | None, done: int) -> Step | None:
@@ -180,10 +205,6 @@ def _lookup(script: ScriptDirectory, rev: str) -> Script | None:
         return script.get_revision(rev)
     except AlembicCommandError:
         return None
-
-
-def _is_ancestor(script: ScriptDirectory, candidate: str, descendant: str) -> bool:
-    return any(s.revision == candidate for s in script.iterate_revisions(descendant, "base"))
 
 
 @contextmanager
@@ -383,7 +404,9 @@ def refuse_destructive(settings: Settings, plan: Plan, dialect: str, target: str
         )
     if not settings.get("CONFIRM_DESTRUCTIVE", False):
         return
-    command = "manage.py migrate" + ("" if target == "head" else f" {target}")
+    # "heads" of a one-line history is plain `migrate`.
+    plain = target == "head" or (target == "heads" and plan.target != "heads")
+    command = "manage.py migrate" + ("" if plain else f" {target}")
     destructive = [(s, v.destroys) for s, v in verdicts if v.destroys]
     if destructive:
         steps = "; ".join(

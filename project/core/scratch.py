@@ -67,8 +67,12 @@ def _bring_to(connection: Any, settings: Any, revision: str) -> None:
             cached.unlink(missing_ok=True)  # a damaged entry: replay instead
     done: list[Any] = []
     cfg.attributes["configure_options"]["on_version_apply"] = lambda **_: done.append(1)
+    from alembic.util.exc import CommandError as AlembicCommandError
+
     try:
         command.upgrade(cfg, revision)
+    except AlembicCommandError:
+        raise  # about the target, not a version file
     except Exception as exc:
         # The user's database is not involved: say so, and which version file failed where.
         step = migrator.failed_step(migrator.script_directory(cfg), None, revision, len(done))

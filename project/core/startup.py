@@ -30,7 +30,8 @@ def migrate_on_startup(settings: Settings) -> Any:
 
     started = time.perf_counter()
     try:
-        plan = migrator.migrate(settings, on_done=on_done)
+        # Every head: the same as "head" for one line of history, and all branches of an expand/contract one.
+        plan = migrator.migrate(settings, "heads", on_done=on_done)
     except migrator.MigrationError as exc:
         # A refusal or a failure we can word: one line, and not the server's traceback of it after.
         log.error("Start-up migrations failed: %s", exc)

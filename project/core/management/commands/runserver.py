@@ -72,7 +72,7 @@ class Command(BaseCommand):
         try:
             with migrator.connect(self.settings) as connection:
                 heads = migrator.current_heads(connection)
-            plan = migrator.make_plan(migrator.script_directory(migrator.alembic_config(self.settings)), heads, "head")
+            plan = migrator.make_plan(migrator.script_directory(migrator.alembic_config(self.settings)), heads, "heads")
         except Exception as exc:
             # Like Django: say so once and serve anyway; /health/ready reports the rest.
             message = describe(exc, self.settings)[0]
