@@ -73,9 +73,10 @@ class VersionFile:
 
 
 def versions_dir(settings: Any = None) -> Path:
-    from project.core import migrator
+    from project.core.conf import migrations_dir
 
-    return Path(migrator.alembic_config(settings).get_main_option("script_location")) / "versions"
+    # Alembic's script_location is migrations_dir(settings) (migrator.alembic_config).
+    return migrations_dir(settings) / "versions"
 
 
 # What a file's analysis depends on: its text and these rules. Parsing and linting a long history is
@@ -233,8 +234,8 @@ def _walk_with_guard(node: ast.AST, guarded: bool) -> Iterator[tuple[ast.AST, bo
         for child in node.body + node.orelse:
             yield from _walk_with_guard(child, True)
         return
-    for child in ast.iter_child_nodes(node):
-        yield from _walk_with_guard(child, guarded)
+    for inner in ast.iter_child_nodes(node):
+        yield from _walk_with_guard(inner, guarded)
 
 
 def _mentions_dialect(test: ast.expr) -> bool:
@@ -360,8 +361,7 @@ def database_problems(settings: Any) -> list[Problem]:
         known = {rev.revision for rev in script.walk_revisions()}
         unknown = [h for h in heads if h not in known]
         if unknown:
-            return [Problem(f"database: recorded revision {', '.join(unknown)} is not in the history: "
-                            "is this checkout older than the database?")]
+            return [Problem(f"database: {migrator.UnknownRevision(unknown[0])}")]
         live = _schema(inspect(connection))
         if connection.in_transaction():
             connection.rollback()

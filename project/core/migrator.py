@@ -24,13 +24,8 @@ from sqlalchemy import Connection, event
 from project.core.conf import Settings, base_dir, migrations_dir
 from project.core.db import engine_from_settings
 
-
-class MigrationError(Exception):
-    """A migration request that cannot be carried out (bad target, several heads...)."""
-
-
-class DestructiveStepsRefused(MigrationError):
-    """CONFIRM_DESTRUCTIVE is on and the plan has a step that destroys data."""
+# The error model lives in project.core.errors; callers may import the migration family from here.
+from project.core.errors import DestructiveStepsRefused, MigrationError, UnknownRevision
 
 
 def alembic_config(
@@ -134,11 +129,7 @@ def make_plan(script: ScriptDirectory, heads: tuple[str, ...], target: str) -> P
         raise MigrationError(f"The database records several heads ({', '.join(heads)}); migrate each branch.")
     current = heads[0] if heads else None
     target_rev = resolve_revision(script, target)
-    if current is not None and _lookup(script, current) is None:
-        raise MigrationError(
-            f"The database is at revision {current}, which no version file defines: "
-            "is this checkout older than the database?"
-        )
+    check_known(script, heads)
     if target_rev == current:
         return Plan(current, target_rev)
     # The target is behind the current revision exactly when it is one of its ancestors: downgrade.
@@ -147,6 +138,17 @@ def make_plan(script: ScriptDirectory, heads: tuple[str, ...], target: str) -> P
         return Plan(current, target_rev, [Step(s, False) for s in down if s.revision != target_rev])
     up = list(script.iterate_revisions(target_rev, current or "base"))
     return Plan(current, target_rev, [Step(s, True) for s in reversed(up) if s.revision != current])
+
+
+def check_known(script: ScriptDirectory, heads: tuple[str, ...]) -> None:
+    """UnknownRevision when the database records a revision that no version file defines.
+
+    Every command that reads the current revision calls this (or make_plan, which does) before
+    walking the history from it, so all of them say it in the same one line.
+    """
+    for head in heads:
+        if _lookup(script, head) is None:
+            raise UnknownRevision(head)
 
 
 def _lookup(script: ScriptDirectory, rev: str) -> Script | None:
@@ -292,16 +294,12 @@ def _step_failed(connection: Connection, plan: Plan, step: Step, executed: list[
 
 def _environment_failure(connection: Connection, executed: list[str], exc: Exception) -> bool:
     """The database, not the revision, failed, and nothing of the revision is left to report."""
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import DBAPIError
+
+    from project.core.errors import is_environmental
 
     partial = connection.dialect.name in {"mysql", "mariadb"} and any(map(_is_schema_statement, executed))
-    return isinstance(exc, OperationalError) and not partial and _looks_environmental(str(exc))
-
-
-def _looks_environmental(message: str) -> bool:
-    lowered = message.lower()
-    return any(s in lowered for s in ("readonly", "read-only", "disk", "lost connection", "server closed",
-                                      "connection refused", "unable to open"))
+    return isinstance(exc, DBAPIError) and not partial and is_environmental(exc, connection.engine.url)
 
 
 def _is_schema_statement(statement: str) -> bool:

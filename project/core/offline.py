@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO, cast
 
 DIALECTS = ("postgresql", "mysql", "sqlite")
 VERSION_TABLE = "alembic_version"
@@ -173,7 +173,8 @@ def _alembic_offline(dialect: str, rng: Range, settings: Any) -> OfflineSQL:
 
     events: list[tuple[str, Any]] = []
     cfg = migrator.alembic_config(
-        settings, dialect_name=dialect, output_buffer=_Recorder(events), on_version_apply=_on_version_apply(events)
+        settings, dialect_name=dialect, output_buffer=cast(TextIO, _Recorder(events)),
+        on_version_apply=_on_version_apply(events),
     )
     spec = f"{rng.start or 'base'}:{rng.end or 'base'}"
     try:
