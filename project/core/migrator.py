@@ -263,7 +263,8 @@ def _upgrade_or_downgrade(cfg: Config, script: ScriptDirectory, target: str, for
     from alembic.runtime.environment import EnvironmentContext
 
     def revisions(rev: Any, _context: Any) -> Any:
-        # The very calls alembic.command.upgrade/downgrade make.
+        # The very calls alembic.command.upgrade/downgrade make: private, so pinned by
+        # tests/test_errors_model.py::test_upgrade_revs_is_what_alembic_command_uses.
         return script._upgrade_revs(target, rev) if forwards else script._downgrade_revs(target, rev)
 
     with EnvironmentContext(cfg, script, fn=revisions, as_sql=False, destination_rev=target):

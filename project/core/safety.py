@@ -226,6 +226,7 @@ def _recording(context: Any, recorded: list[Any]) -> Iterator[Any]:
                               table_kwargs: Any = None, reflect_args: Any = (), reflect_kwargs: Any = None,
                               naming_convention: Any = None) -> Iterator[Any]:
             # The batch ops read impl.table_name/schema to build themselves; nothing is ever flushed.
+            # BatchOperationsImpl is private: its signature is pinned by tests/test_errors_model.py.
             impl = BatchOperationsImpl(operations, table_name, schema, recreate, copy_from, table_args,
                                        table_kwargs or {}, reflect_args, reflect_kwargs or {},
                                        naming_convention or {}, partial_reordering)
