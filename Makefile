@@ -19,6 +19,7 @@ install-test:
 
 test: install-test
 	$(PYTHON) -m ruff check .
+	$(PYTHON) -m mypy
 	$(PYTHON) -m pytest
 
 # The benchmark suite (bench/run.py): real servers, peers side by side, writes bench/RESULTS.md + results.json.

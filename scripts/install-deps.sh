@@ -12,6 +12,7 @@ have psql || missing+=(postgresql-client)
 { [ -x /usr/sbin/mariadbd ] || have mariadbd; } || missing+=(mariadb-server)
 have mariadb || missing+=(mariadb-client)
 have sqlite3 || missing+=(sqlite3)
+[ -x /usr/bin/time ] || missing+=(time)  # GNU time: peak memory in bench/ and its smoke test
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from project.core.conf import env, env_bool
+from project.core.conf import env_bool, env_float
 
 # The project root: alembic.ini, migrations/, .env and .cache/ live here.
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -30,7 +30,7 @@ SQL_ECHO = env_bool("SQL_ECHO", False)
 MIGRATE_ON_STARTUP = False
 
 # Seconds a migrate waits for another one's migration lock before giving up with a clear error.
-MIGRATE_LOCK_TIMEOUT = float(env("MIGRATE_LOCK_TIMEOUT", "300"))
+MIGRATE_LOCK_TIMEOUT = env_float("MIGRATE_LOCK_TIMEOUT", 300.0)
 
 # Refuse destructive migration steps unless `migrate --allow-destructive` is given.
 CONFIRM_DESTRUCTIVE = False

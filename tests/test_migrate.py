@@ -131,11 +131,11 @@ def test_prefix_and_unknown_targets(settings, engine) -> None:
     assert version(engine) == [("0003",)]
 
 
-def test_showmigrations(settings, manage) -> None:
+def test_showmigrations(settings) -> None:
     migrate("0002")
-    result = manage("showmigrations")
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+    out = StringIO()
+    call_command("showmigrations", stdout=out)
+    lines = out.getvalue().splitlines()
     assert lines[1] == " [X] 0001 Create users and posts"
     assert lines[2].startswith(" [X] 0002")
     assert lines[3].startswith(" [ ] 0003")

@@ -181,24 +181,31 @@ def _tables(db_url: str) -> set[str]:
         engine.dispose()
 
 
-def test_plans_mark_destructive_steps(manage, db_url: str) -> None:
-    plan = manage("migrate", "--plan")
-    assert plan.returncode == 0, plan.stderr
-    lines = plan.stdout.splitlines()
+def _output(name: str, *args: str, **options) -> str:
+    """A command run in-process (call_command), its stdout."""
+    from io import StringIO
+
+    from project.core.management import call_command
+
+    out = StringIO()
+    call_command(name, *args, stdout=out, **options)
+    return out.getvalue()
+
+
+def test_plans_mark_destructive_steps(settings, db_url: str) -> None:
+    lines = _output("migrate", plan=True).splitlines()
     index = lines.index("  Apply 0008 Drop posts.legacy_flag")
     assert lines[index + 1] == "  DESTRUCTIVE: drops column posts.legacy_flag"
     assert sum("DESTRUCTIVE" in line for line in lines) == 1
 
-    shown = manage("showmigrations", "--plan")
-    assert shown.returncode == 0, shown.stderr
-    assert "DESTRUCTIVE: drops column posts.legacy_flag" in shown.stdout
+    assert "DESTRUCTIVE: drops column posts.legacy_flag" in _output("showmigrations", plan=True)
 
-    assert manage("migrate", "-v0").returncode == 0
-    back = manage("migrate", "zero", "--plan")
-    assert "  DESTRUCTIVE: drops tables posts, users" in back.stdout.splitlines()
-    assert "  DESTRUCTIVE: narrows users.name from VARCHAR(200) to VARCHAR(50)" in back.stdout.splitlines()
+    _output("migrate", verbosity=0)
+    back = _output("migrate", "zero", plan=True).splitlines()
+    assert "  DESTRUCTIVE: drops tables posts, users" in back
+    assert "  DESTRUCTIVE: narrows users.name from VARCHAR(200) to VARCHAR(50)" in back
     # Nothing pending: showmigrations marks only what is still to apply.
-    assert "DESTRUCTIVE" not in manage("showmigrations", "--plan").stdout
+    assert "DESTRUCTIVE" not in _output("showmigrations", plan=True)
 
 
 def test_confirm_destructive_refuses_before_touching_anything(manage, db_url: str) -> None:

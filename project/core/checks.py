@@ -84,9 +84,10 @@ class VersionFile:
 
 
 def versions_dir(settings: Any = None) -> Path:
-    from project.core import migrator
+    from project.core.conf import migrations_dir
 
-    return Path(migrator.alembic_config(settings).get_main_option("script_location")) / "versions"
+    # Alembic's script_location is migrations_dir(settings) (migrator.alembic_config).
+    return migrations_dir(settings) / "versions"
 
 
 # What a file's analysis depends on: its text and these rules. Parsing and linting a long history is
@@ -273,9 +274,9 @@ def _silences(source: str, line: int) -> set[str]:
     for match in re.finditer(r"#\s*check:\s*ignore-file\[([^\]]*)\]", source):
         found.update(r.strip() for r in match.group(1).split(","))
     if 0 < line <= len(lines):
-        match = re.search(r"#\s*check:\s*ignore\[([^\]]*)\]", lines[line - 1])
-        if match:
-            found.update(r.strip() for r in match.group(1).split(","))
+        on_line = re.search(r"#\s*check:\s*ignore\[([^\]]*)\]", lines[line - 1])
+        if on_line:
+            found.update(r.strip() for r in on_line.group(1).split(","))
     return found
 
 
@@ -565,8 +566,7 @@ def database_problems(settings: Any) -> list[Problem]:
         known = {rev.revision for rev in script.walk_revisions()}
         unknown = [h for h in heads if h not in known]
         if unknown:
-            return [Problem(f"database: recorded revision {', '.join(unknown)} is not in the history: "
-                            "is this checkout older than the database?")]
+            return [Problem(f"database: {migrator.UnknownRevision(unknown[0])}")]
         live = _schema(inspect(connection))
         if connection.in_transaction():
             connection.rollback()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import math
 import os
 import pkgutil
 import sys
@@ -138,12 +139,21 @@ def load_settings(name: str | None = None) -> Settings:
     read_dotenv()
     name = name or os.environ.get(ENVIRONMENT_VARIABLE) or DEFAULT_SETTINGS
     module_name = resolve_module_name(name)
-    if module_name in sys.modules:
-        # Loading again must see the environment as it is now (tests switch URLs).
-        module = importlib.reload(sys.modules[module_name])
-    else:
-        module = importlib.import_module(module_name)
+    _forget_settings_modules(module_name)
+    module = importlib.import_module(module_name)
     return Settings(module, name.rsplit(".", 1)[-1])
+
+
+def _forget_settings_modules(module_name: str) -> None:
+    """Drop every imported module of the settings package, and `module_name`, from sys.modules.
+
+    Loading again must see the environment as it is now, whole: the next import runs the chain
+    afresh, base first (prod does `from settings.base import *`). Reloading only the chosen module
+    would keep the values base.py read the first time (MIGRATE_LOCK_TIMEOUT, SQL_ECHO...).
+    """
+    prefix = f"{SETTINGS_PACKAGE}."
+    for name in [n for n in sys.modules if n.startswith(prefix) or n == module_name]:
+        del sys.modules[name]
 
 
 def shared_settings() -> Settings:
@@ -168,6 +178,23 @@ def env_bool(name: str, default: bool) -> bool:
     if value.lower() in {"0", "false", "no", "off"}:
         return False
     raise ImproperlyConfigured(f"{name}={value!r} is not a boolean: use 1/0, true/false, yes/no or on/off.")
+
+
+def env_float(name: str, default: float, minimum: float = 0.0) -> float:
+    """A number from the environment (seconds, say); anything else is one clear ImproperlyConfigured."""
+    value = env(name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number < minimum:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a number of at least {minimum:g}: set it to e.g. {name}={default:g}, "
+            "or unset it for the default."
+        )
+    return number
 
 
 def require_env(name: str, example: str) -> str:

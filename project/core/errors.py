@@ -1,11 +1,63 @@
-"""Turn any failure into one line a person can act on, with every password masked."""
+"""The tool's one error model, and how any failure becomes one line a person can act on.
+
+- CommandError: a command's clean failure (one stderr line, exit status `returncode`); management.base
+  re-exports it, as Django's does.
+- MigrationError and its family: a migration request that cannot be carried out; migrator re-exports them.
+- ImproperlyConfigured (project.core.conf): settings that cannot be used.
+- Database failures (SQLAlchemy's DBAPIError) are classified by what the driver reports, never by its
+  message text, which the server may translate: PostgreSQL's SQLSTATE (psycopg2 `.pgcode`, psycopg
+  `.sqlstate`), MySQL/MariaDB's error number (`args[0]`), SQLite's result-code name
+  (`sqlite_errorname`) and the dialect's own `is_disconnect()`.
+
+Every message that leaves here has the password of any URL in it masked, and nothing else touched.
+"""
 
 from __future__ import annotations
 
 import re
+import socket
+from enum import Enum
 from typing import Any
 
 from project.core.conf import ImproperlyConfigured
+
+__all__ = [
+    "CommandError", "MigrationError", "DestructiveStepsRefused", "UnknownRevision", "DatabaseFailure",
+    "ImproperlyConfigured", "classify", "is_environmental", "describe", "mask_url", "mask_secrets",
+]
+
+
+class CommandError(Exception):
+    """A clean failure: printed as one line on stderr, exit status `returncode`."""
+
+    def __init__(self, message: str, returncode: int = 1):
+        super().__init__(message)
+        self.returncode = returncode
+
+
+class MigrationError(Exception):
+    """A migration request that cannot be carried out (bad target, several heads, a failed revision...)."""
+
+
+class DestructiveStepsRefused(MigrationError):
+    """CONFIRM_DESTRUCTIVE is on and the plan has a step that destroys data."""
+
+
+class UnknownRevision(MigrationError):
+    """The database records a revision that no version file of this checkout defines."""
+
+    def __init__(self, revision: str):
+        super().__init__(
+            f"The database is at revision {revision}, which no version file defines: "
+            "is this checkout older than the database?"
+        )
+        self.revision = revision
+
+
+# --- masking --------------------------------------------------------------------------------------
+
+# scheme://user:password@ (the scheme as SQLAlchemy and RFC 3986 spell it, e.g. postgresql+psycopg2).
+_URL_CREDENTIALS = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)(?P<password>[^@\s]*)@")
 
 
 def mask_url(url: Any) -> str:
@@ -15,41 +67,164 @@ def mask_url(url: Any) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", str(url))
+        return _URL_CREDENTIALS.sub(r"\g<head>***@", str(url))
 
 
-def _password(settings: Any) -> str | None:
+def mask_secrets(text: str, settings: Any = None) -> str:
+    """`text` with the password of every URL in it masked, and nothing else changed.
+
+    The settings' DATABASE_URL is replaced whole where it appears as written or as SQLAlchemy renders
+    it (a password holding '@' or spaces defeats any pattern); then any other `scheme://user:pw@`.
+    The password alone is never searched for: it may be `s` or `postgres`, found in every sentence.
+    """
+    for raw in _url_spellings(settings):
+        text = text.replace(raw, mask_url(raw))
+    return _URL_CREDENTIALS.sub(r"\g<head>***@", text)
+
+
+def _url_spellings(settings: Any) -> list[str]:
     url = settings.get("DATABASE_URL") if settings is not None else None
+    if not url:
+        return []
+    spellings = {str(url)}
+    try:
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+        if not parsed.password:
+            return []
+        spellings.add(parsed.render_as_string(hide_password=False))
+    except Exception:
+        pass
+    # Longest first: a rendering must not be half-replaced by a shorter one it contains.
+    return sorted(spellings, key=len, reverse=True)
+
+
+# --- database failures ----------------------------------------------------------------------------
+
+
+class DatabaseFailure(Enum):
+    LOGIN = "login refused"
+    NO_DATABASE = "no such database"
+    LOGIN_OR_NO_DATABASE = "login or database refused"
+    UNREACHABLE = "server unreachable"
+    CANNOT_OPEN = "cannot open the file"
+    READ_ONLY = "read-only"
+    DISK_FULL = "disk full"
+    DISCONNECTED = "connection lost"
+    OTHER = "other"
+
+
+# What the environment did, not the revision: a migration failing this way is reported as such.
+ENVIRONMENTAL = {DatabaseFailure.UNREACHABLE, DatabaseFailure.CANNOT_OPEN, DatabaseFailure.READ_ONLY,
+                 DatabaseFailure.DISK_FULL, DatabaseFailure.DISCONNECTED}
+
+# PostgreSQL SQLSTATEs (Appendix A of its manual), by class or by exact code.
+_PG_CODES = {
+    "28P01": DatabaseFailure.LOGIN, "28000": DatabaseFailure.LOGIN,
+    "3D000": DatabaseFailure.NO_DATABASE,
+    "25006": DatabaseFailure.READ_ONLY,
+    "53100": DatabaseFailure.DISK_FULL,
+    "57P01": DatabaseFailure.DISCONNECTED, "57P02": DatabaseFailure.DISCONNECTED,
+    "57P03": DatabaseFailure.UNREACHABLE,
+}
+_PG_CLASSES = {"08": DatabaseFailure.DISCONNECTED}
+
+# MySQL/MariaDB error numbers (server errors < 2000, client library errors 2000-2999).
+_MYSQL_ERRNOS = {
+    1044: DatabaseFailure.LOGIN, 1045: DatabaseFailure.LOGIN, 1698: DatabaseFailure.LOGIN,
+    1049: DatabaseFailure.NO_DATABASE,
+    2003: DatabaseFailure.UNREACHABLE, 2005: DatabaseFailure.UNREACHABLE,
+    2006: DatabaseFailure.DISCONNECTED, 2013: DatabaseFailure.DISCONNECTED, 2055: DatabaseFailure.DISCONNECTED,
+    1290: DatabaseFailure.READ_ONLY, 1792: DatabaseFailure.READ_ONLY, 1836: DatabaseFailure.READ_ONLY,
+    1021: DatabaseFailure.DISK_FULL, 1114: DatabaseFailure.DISK_FULL,
+}
+
+# SQLite primary result codes (sqlite3.Error.sqlite_errorname has the extended name, e.g. SQLITE_READONLY_DBMOVED).
+_SQLITE_CODES = {
+    "SQLITE_CANTOPEN": DatabaseFailure.CANNOT_OPEN,
+    "SQLITE_READONLY": DatabaseFailure.READ_ONLY,
+    "SQLITE_FULL": DatabaseFailure.DISK_FULL,
+    "SQLITE_IOERR": DatabaseFailure.DISK_FULL,
+    "SQLITE_PERM": DatabaseFailure.CANNOT_OPEN,
+}
+
+
+def classify(exc: BaseException, url: Any = None) -> DatabaseFailure:
+    """What kind of database failure `exc` (a DBAPIError, or the driver's own exception) is.
+
+    `url` (the DATABASE_URL) lets a failure without a code be placed: libpq reports no SQLSTATE
+    for a connection that fails before login completes (psycopg issue #1188), so there a TCP probe of
+    the server's address decides between "unreachable" and "refused the login".
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return DatabaseFailure.DISCONNECTED
+    sqlstate = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
+    errno = _mysql_errno(orig)
+    sqlite_name = getattr(orig, "sqlite_errorname", None)
+    if sqlite_name:
+        primary = "_".join(sqlite_name.split("_")[:2])  # SQLITE_READONLY_DBMOVED -> SQLITE_READONLY
+        return _SQLITE_CODES.get(primary, DatabaseFailure.OTHER)
+    if errno is not None and errno in _MYSQL_ERRNOS:
+        return _MYSQL_ERRNOS[errno]
+    if isinstance(sqlstate, str) and errno is None:
+        return _PG_CODES.get(sqlstate) or _PG_CLASSES.get(sqlstate[:2], DatabaseFailure.OTHER)
+    parsed = _parse(url)
+    if parsed is not None and _is_disconnect(parsed, orig):
+        return DatabaseFailure.DISCONNECTED
+    connecting = isinstance(exc, DBAPIError) and exc.statement is None
+    if connecting and parsed is not None and parsed.get_backend_name() == "postgresql" and sqlstate is None:
+        host, port = parsed.host, parsed.port or _default_port(parsed)
+        if host and not host.startswith("/"):
+            return DatabaseFailure.LOGIN_OR_NO_DATABASE if _reachable(host, port) else DatabaseFailure.UNREACHABLE
+    return DatabaseFailure.OTHER
+
+
+def is_environmental(exc: BaseException, url: Any = None) -> bool:
+    """The database or its host failed (read-only, disk full, connection lost...), not the statement."""
+    return classify(exc, url) in ENVIRONMENTAL
+
+
+def _mysql_errno(orig: Any) -> int | None:
+    # PyMySQL and mysqlclient put the error number first in args; other drivers' args[0] is text.
+    args = getattr(orig, "args", ())
+    module = type(orig).__module__ or ""
+    if args and isinstance(args[0], int) and module.split(".")[0] in {"pymysql", "MySQLdb", "mysql"}:
+        return args[0]
+    return None
+
+
+def _is_disconnect(url: Any, orig: Any) -> bool:
+    try:
+        dialect = url.get_dialect()()
+        return bool(dialect.is_disconnect(orig, None, None))
+    except Exception:
+        return False
+
+
+def _reachable(host: str, port: int, timeout: float = 3.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:  # unknown host, refused, timed out
+        return False
+
+
+def _parse(url: Any) -> Any:
     if not url:
         return None
     try:
         from sqlalchemy.engine import make_url
 
-        return make_url(url).password
+        return make_url(url)
     except Exception:
-        match = re.search(r"://[^:/@]*:([^@]*)@", str(url))
-        return match.group(1) if match else None
+        return None
 
 
-def mask_secrets(text: str, settings: Any = None) -> str:
-    password = _password(settings)
-    if password:
-        text = text.replace(str(password), "***")
-    # Any URL that slipped into a driver message.
-    return re.sub(r"(\w+(?:\+\w+)?://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
-
-
-def _where(settings: Any) -> str:
-    from sqlalchemy.engine import make_url
-
-    url = make_url(settings.DATABASE_URL)
-    if url.get_backend_name() == "sqlite":
-        return f"SQLite database {url.database or ':memory:'}"
-    return f"{url.get_backend_name()} server {url.host or 'localhost'}:{url.port or _default_port(url)}"
-
-
-def _default_port(url: Any) -> int:
-    return {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}.get(url.get_backend_name(), 0)
+# --- one line per failure -------------------------------------------------------------------------
 
 
 def describe(exc: BaseException, settings: Any = None) -> tuple[str, int]:
@@ -60,12 +235,12 @@ def describe(exc: BaseException, settings: Any = None) -> tuple[str, int]:
 
 
 def _describe(exc: BaseException, settings: Any) -> tuple[str, int]:
-    from project.core.management.base import CommandError
-
     if isinstance(exc, CommandError):
         return str(exc), exc.returncode
     if isinstance(exc, ImproperlyConfigured):
         return str(exc), 2
+    if isinstance(exc, MigrationError):
+        return str(exc), 1
     if isinstance(exc, ModuleNotFoundError) and exc.name in {"psycopg2", "pymysql", "MySQLdb", "psycopg"}:
         return f"The database driver '{exc.name}' is not installed: pip install it or change DATABASE_URL.", 1
     if isinstance(exc, ModuleNotFoundError) and _url_driver(settings):
@@ -90,11 +265,56 @@ def _describe(exc: BaseException, settings: Any) -> tuple[str, int]:
                 "mysql+pymysql or sqlite.", 2)
     if isinstance(exc, sa_exc.ArgumentError):
         return f"DATABASE_URL is malformed ({exc}); expected dialect+driver://user:password@host:port/database.", 2
-    if isinstance(exc, sa_exc.OperationalError) and settings is not None:
-        return _describe_operational(exc, settings), 1
+    if isinstance(exc, sa_exc.DBAPIError) and settings is not None:
+        return describe_database_failure(exc, settings), 1
     if isinstance(exc, sa_exc.DBAPIError):
-        return f"The database refused a statement: {str(exc.orig).strip()}", 1
+        return f"The database refused a statement: {_detail(exc)}", 1
     return f"{type(exc).__name__}: {exc} (run with --traceback for details)", 1
+
+
+def describe_database_failure(exc: Any, settings: Any) -> str:
+    """One line for a DBAPIError: where, what kind of failure, what to do; the driver's words in it."""
+    detail = _detail(exc)
+    where = _where(settings)
+    kind = classify(exc, settings.get("DATABASE_URL"))
+    if kind is DatabaseFailure.LOGIN:
+        return f"Login refused by {where}: wrong user or password ({detail}). Check DATABASE_URL."
+    if kind is DatabaseFailure.NO_DATABASE:
+        return f"The database does not exist on {where} ({detail}). Create it first."
+    if kind is DatabaseFailure.LOGIN_OR_NO_DATABASE:
+        # libpq gives no code here; the server's own words (in `detail`) say which of the two it was.
+        return (f"Login refused by {where} ({detail}): wrong user or password, or the database does not exist. "
+                "Create it first if so, else check DATABASE_URL.")
+    if kind is DatabaseFailure.UNREACHABLE:
+        return f"Cannot reach {where}: {detail}. Is the server running, and is DATABASE_URL right?"
+    if kind is DatabaseFailure.CANNOT_OPEN:
+        return f"Cannot open {where}: its directory is missing or not writable."
+    if kind is DatabaseFailure.READ_ONLY:
+        return f"{where} is read-only: {detail}."
+    if kind is DatabaseFailure.DISK_FULL:
+        return f"{where} is out of disk space: {detail}. Free some space, then re-run."
+    if kind is DatabaseFailure.DISCONNECTED:
+        return f"Lost the connection to {where}: {detail}. Check the server, then re-run."
+    if exc.statement is None:
+        return f"Cannot connect to {where}: {detail}"
+    return f"{where} refused a statement: {detail}"
+
+
+def _detail(exc: Any) -> str:
+    return " ".join(str(getattr(exc, "orig", exc)).split())
+
+
+def _where(settings: Any) -> str:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.DATABASE_URL)
+    if url.get_backend_name() == "sqlite":
+        return f"SQLite database {url.database or ':memory:'}"
+    return f"{url.get_backend_name()} server {url.host or 'localhost'}:{url.port or _default_port(url)}"
+
+
+def _default_port(url: Any) -> int:
+    return {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}.get(url.get_backend_name(), 0)
 
 
 def _url_driver(settings: Any) -> str | None:
@@ -120,21 +340,3 @@ def _relative(path: str) -> str:
         return str(Path(path).resolve().relative_to(project_dir()))
     except ValueError:
         return path
-
-
-def _describe_operational(exc: Any, settings: Any) -> str:
-    detail = " ".join(str(exc.orig).split())
-    where = _where(settings)
-    lowered = detail.lower()
-    if "password authentication failed" in lowered or "access denied" in lowered:
-        return f"Login refused by {where}: wrong user or password ({detail}). Check DATABASE_URL."
-    if "does not exist" in lowered or "unknown database" in lowered:
-        return f"The database does not exist on {where} ({detail}). Create it first."
-    if any(s in lowered for s in ("connection refused", "can't connect", "could not connect", "timed out",
-                                  "could not translate host", "name or service not known")):
-        return f"Cannot reach {where}: {detail}. Is the server running, and is DATABASE_URL right?"
-    if "unable to open database file" in lowered:
-        return f"Cannot open {where}: its directory is missing or not writable."
-    if "readonly database" in lowered or "read-only" in lowered:
-        return f"{where} is read-only: {detail}."
-    return f"{where}: {detail}"

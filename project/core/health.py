@@ -6,6 +6,7 @@ start-up (MigrationState), and each request runs one small query on the app's po
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,8 @@ from sqlalchemy.exc import DBAPIError
 from project.core import migrator
 
 router = APIRouter(prefix="/health", tags=["health"])
+# uvicorn's own logger, as start-up migrations use: the line comes out in the server's format.
+log = logging.getLogger("uvicorn.error")
 
 
 @dataclass(frozen=True)
@@ -70,23 +73,37 @@ async def health() -> dict[str, str]:
     responses={503: {"description": "Database unreachable or migrations pending."}},
 )
 def ready(request: Request) -> JSONResponse:
+    """The body names status, current, head and pending only: a load balancer or any client may read it,
+    so why the database failed (host, port, driver message) goes to the server log instead."""
     state: MigrationState = request.app.state.migrations
-    body: dict[str, Any] = {"current": None, "head": state.head, "pending": None}
+    body: dict[str, Any] = {"status": "ready", "current": None, "head": state.head, "pending": None}
     try:
         heads = current_revisions(request.app.state.engine)
     except DBAPIError as exc:
         from project.core.errors import describe
 
-        body.update(status="database unavailable", detail=describe(exc, request.app.state.settings)[0])
-        return JSONResponse(body, status.HTTP_503_SERVICE_UNAVAILABLE)
+        _log_cause(request, "database unavailable", describe(exc, request.app.state.settings)[0])
+        return _unavailable(body, "database unavailable")
     body["current"] = ", ".join(heads) if heads else None
     try:
         body["pending"] = state.pending(heads)
     except migrator.MigrationError as exc:
-        body.update(status="unknown migration state", detail=str(exc))
-        return JSONResponse(body, status.HTTP_503_SERVICE_UNAVAILABLE)
+        _log_cause(request, "unknown migration state", str(exc))
+        return _unavailable(body, "unknown migration state")
     if body["pending"]:
-        body["status"] = "migrations pending"
-        return JSONResponse(body, status.HTTP_503_SERVICE_UNAVAILABLE)
-    body["status"] = "ready"
+        return _unavailable(body, "migrations pending")
+    _log_cause(request, None, None)
     return JSONResponse(body, status.HTTP_200_OK)
+
+
+def _unavailable(body: dict[str, Any], why: str) -> JSONResponse:
+    return JSONResponse({**body, "status": why}, status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+def _log_cause(request: Request, status_text: str | None, cause: str | None) -> None:
+    """One log line per new cause: a load balancer polling every second must not flood the log."""
+    if cause == getattr(request.app.state, "ready_cause", None):
+        return
+    request.app.state.ready_cause = cause
+    if cause is not None:
+        log.warning("/health/ready answers 503 (%s): %s", status_text, cause)

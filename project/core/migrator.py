@@ -24,13 +24,8 @@ from sqlalchemy import Connection, event
 from project.core.conf import Settings, base_dir, migrations_dir
 from project.core.db import engine_from_settings
 
-
-class MigrationError(Exception):
-    """A migration request that cannot be carried out (bad target, several heads...)."""
-
-
-class DestructiveStepsRefused(MigrationError):
-    """CONFIRM_DESTRUCTIVE is on and the plan has a step that destroys data."""
+# The error model lives in project.core.errors; callers may import the migration family from here.
+from project.core.errors import DestructiveStepsRefused, MigrationError, UnknownRevision
 
 
 def alembic_config(
@@ -145,12 +140,7 @@ class Plan:
 def make_plan(script: ScriptDirectory, heads: tuple[str, ...], target: str) -> Plan:
     """The revisions to apply (forwards) or unapply (backwards) to get from `heads` to `target`, in the order
     Alembic runs them, across branches. A target behind a current head is a downgrade, as in Django."""
-    for head in heads:
-        if _lookup(script, head) is None:
-            raise MigrationError(
-                f"The database is at revision {head}, which no version file defines: "
-                "is this checkout older than the database?"
-            )
+    check_known(script, heads)
     current = ", ".join(heads) if heads else None
     destination = resolve_revision(script, target)
     if destination is not None and set(_ids(script, destination)) == set(heads):
@@ -198,6 +188,17 @@ def cause_of(exc: BaseException) -> str:
 
     cause = str(exc.orig) if isinstance(exc, DBAPIError) else f"{type(exc).__name__}: {exc}"
     return " ".join(cause.split())
+
+
+def check_known(script: ScriptDirectory, heads: tuple[str, ...]) -> None:
+    """UnknownRevision when the database records a revision that no version file defines.
+
+    Every command that reads the current revision calls this (or make_plan, which does) before
+    walking the history from it, so all of them say it in the same one line.
+    """
+    for head in heads:
+        if _lookup(script, head) is None:
+            raise UnknownRevision(head)
 
 
 def _lookup(script: ScriptDirectory, rev: str) -> Script | None:
@@ -308,7 +309,8 @@ def _upgrade_or_downgrade(cfg: Config, script: ScriptDirectory, target: str, for
     from alembic.runtime.environment import EnvironmentContext
 
     def revisions(rev: Any, _context: Any) -> Any:
-        # The very calls alembic.command.upgrade/downgrade make.
+        # The very calls alembic.command.upgrade/downgrade make: private, so pinned by
+        # tests/test_errors_model.py::test_upgrade_revs_is_what_alembic_command_uses.
         return script._upgrade_revs(target, rev) if forwards else script._downgrade_revs(target, rev)
 
     with EnvironmentContext(cfg, script, fn=revisions, as_sql=False, destination_rev=target):
@@ -336,16 +338,12 @@ def _step_failed(connection: Connection, plan: Plan, step: Step, executed: list[
 
 def _environment_failure(connection: Connection, executed: list[str], exc: Exception) -> bool:
     """The database, not the revision, failed, and nothing of the revision is left to report."""
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import DBAPIError
+
+    from project.core.errors import is_environmental
 
     partial = connection.dialect.name in {"mysql", "mariadb"} and any(map(_is_schema_statement, executed))
-    return isinstance(exc, OperationalError) and not partial and _looks_environmental(str(exc))
-
-
-def _looks_environmental(message: str) -> bool:
-    lowered = message.lower()
-    return any(s in lowered for s in ("readonly", "read-only", "disk", "lost connection", "server closed",
-                                      "connection refused", "unable to open"))
+    return isinstance(exc, DBAPIError) and not partial and is_environmental(exc, connection.engine.url)
 
 
 def _is_schema_statement(statement: str) -> bool:

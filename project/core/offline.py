@@ -26,7 +26,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO, cast
+
+from project.core.errors import MigrationError
 
 DIALECTS = ("postgresql", "mysql", "sqlite")
 VERSION_TABLE = "alembic_version"
@@ -37,7 +39,7 @@ GUARD_TABLE = "_migration_guard"
 GUARD_CONSTRAINT = "alembic_version_mismatch"
 
 
-class OfflineError(Exception):
+class OfflineError(MigrationError):
     """A request for offline SQL that cannot be answered (unknown revision, unknown dialect...)."""
 
 
@@ -122,7 +124,9 @@ def parse_range(script: Any, spec: str, *, backwards: bool = False) -> Range:
     revision = _resolve(script, spec)
     if revision is None:
         raise OfflineError("Name a revision (or a range A:B); 'base' holds no migration.")
-    parents = script.get_revision(revision)._versioned_down_revisions
+    from alembic.util import to_tuple
+
+    parents = to_tuple(script.get_revision(revision).down_revision, default=())
     if len(parents) > 1:
         raise OfflineError(f"{revision} merges {', '.join(parents)}: give a range instead, e.g. base:{revision}.")
     parent = parents[0] if parents else None
@@ -173,7 +177,8 @@ def _alembic_offline(dialect: str, rng: Range, settings: Any) -> OfflineSQL:
 
     events: list[tuple[str, Any]] = []
     cfg = migrator.alembic_config(
-        settings, dialect_name=dialect, output_buffer=_Recorder(events), on_version_apply=_on_version_apply(events)
+        settings, dialect_name=dialect, output_buffer=cast(TextIO, _Recorder(events)),
+        on_version_apply=_on_version_apply(events),
     )
     spec = f"{rng.start or 'base'}:{rng.end or 'base'}"
     try:

@@ -17,7 +17,7 @@ Descriptions are short phrases for people: "drops column posts.legacy_flag", "dr
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -126,7 +126,7 @@ def _destructive_alter(expression: Any) -> list[str]:
 
 
 def destructive_script(
-    statements: Sequence[str], dialect: str, tables: dict[str, Sequence[str]] | None = None
+    statements: Sequence[str], dialect: str, tables: Mapping[str, Sequence[str]] | None = None
 ) -> list[list[str]]:
     """`destructive_sql` for each statement of a script, aware of SQLite's batch rebuild.
 
@@ -237,14 +237,15 @@ def _recording(context: Any, recorded: list[Any]) -> Iterator[Any]:
                               table_kwargs: Any = None, reflect_args: Any = (), reflect_kwargs: Any = None,
                               naming_convention: Any = None) -> Iterator[Any]:
             # The batch ops read impl.table_name/schema to build themselves; nothing is ever flushed.
+            # BatchOperationsImpl is private: its signature is pinned by tests/test_errors_model.py.
             impl = BatchOperationsImpl(operations, table_name, schema, recreate, copy_from, table_args,
                                        table_kwargs or {}, reflect_args, reflect_kwargs or {},
                                        naming_convention or {}, partial_reordering)
             batch = BatchOperations(context, impl=impl)
-            batch.invoke = record  # type: ignore[method-assign]
+            batch.invoke = record  # type: ignore[method-assign, assignment]
             yield batch
 
-        operations.invoke = record  # type: ignore[method-assign]
+        operations.invoke = record  # type: ignore[method-assign, assignment]
         operations.batch_alter_table = batch_alter_table  # type: ignore[method-assign]
         yield operations
 
@@ -419,7 +420,7 @@ def _classify_execute(sqltext: Any, dialect: str) -> list[str]:
         return destructive_sql(sqltext.text, dialect)
     if isinstance(sqltext, Delete):
         where = "" if sqltext.whereclause is not None else "all "
-        return [f"deletes {where}rows from {sqltext.table.name}"]
+        return [f"deletes {where}rows from {sqltext.table.description}"]
     # Other constructs (update(), insert(), DDL elements): render them and read the SQL.
     try:
         from sqlalchemy.dialects import registry

@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from project.core.conf import cache_dir
+from project.core.errors import MigrationError
 
 CACHE_DIR: Path | None = None  # default: <BASE_DIR>/.cache/scratch
 KEEP = 32  # cached databases kept; the oldest go first
 
 
-class ScratchReplayError(Exception):
+class ScratchReplayError(MigrationError):
     """A version file failed while the history was replayed into a scratch SQLite database."""
 
 

@@ -120,13 +120,15 @@ def split_argv(args: list[str]) -> tuple[list[str], str | None, list[str]]:
     i = 0
     while i < len(args):
         arg = args[i]
-        name = arg.split("=", 1)[0]
         if arg in {"-h", "--help"} or not arg.startswith("-"):
             return leading, arg, args[i + 1:]
+        # --name=value, or a short option with its value attached as argparse allows (-v2).
+        name = arg.split("=", 1)[0] if arg.startswith("--") else arg[:2]
         if name not in GLOBAL_OPTIONS:
             raise_usage(f"Unknown option '{arg}' before the command: give a command first, "
                         "e.g. 'manage.py migrate " + arg + "'.")
-        takes_value = GLOBAL_OPTIONS[name] and "=" not in arg and not (name == "-v" and len(arg) > 2)
+        attached = "=" in arg if arg.startswith("--") else len(arg) > 2
+        takes_value = GLOBAL_OPTIONS[name] and not attached
         if takes_value and i + 1 >= len(args):
             raise_usage(f"Option '{arg}' needs a value.")
         leading += args[i:i + 2] if takes_value else [arg]

@@ -5,17 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from project.core.conf import ImproperlyConfigured, Settings, load_settings
 
-
-class CommandError(Exception):
-    """A clean failure: printed as one line on stderr, exit status `returncode`."""
-
-    def __init__(self, message: str, returncode: int = 1):
-        super().__init__(message)
-        self.returncode = returncode
+# The error model lives in project.core.errors; commands import CommandError from here, as in Django.
+from project.core.errors import CommandError
 
 
 class CommandParser(argparse.ArgumentParser):
@@ -31,10 +27,19 @@ class CommandParser(argparse.ArgumentParser):
         raise CommandError(f"Error: {message}", returncode=2)
 
 
+StyleFunc = Callable[[str], str]
+
+
 class Style:
     """ANSI colours, or nothing when the stream is not a terminal or --no-color is given."""
 
     CODES = {"SUCCESS": "32;1", "ERROR": "31;1", "WARNING": "33;1", "NOTICE": "31", "HEADING": "1", "MUTED": "2"}
+    SUCCESS: StyleFunc
+    ERROR: StyleFunc
+    WARNING: StyleFunc
+    NOTICE: StyleFunc
+    HEADING: StyleFunc
+    MUTED: StyleFunc
 
     def __init__(self, enabled: bool):
         for name, code in self.CODES.items():

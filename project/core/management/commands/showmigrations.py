@@ -12,12 +12,16 @@ class Command(BaseCommand):
         parser.add_argument("--plan", "-p", action="store_true", help="Show the revisions as a plan, with parents.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        from alembic.util import to_tuple
+
         from project.core import migrator
 
         script = migrator.script_directory(migrator.alembic_config(self.settings))
         with migrator.connect(self.settings) as connection:
             heads = migrator.current_heads(connection)
             dialect = connection.dialect.name
+        # A revision no file defines cannot be walked from: say so in migrate's words.
+        migrator.check_known(script, heads)
         applied: set[str] = set()
         for head in heads:
             applied.update(s.revision for s in script.iterate_revisions(head, "base"))
@@ -30,7 +34,7 @@ class Command(BaseCommand):
             mark = "X" if rev.revision in applied else " "
             title = (rev.doc or "").strip().splitlines()[0] if rev.doc else ""
             if options["plan"]:
-                parents = ", ".join(rev._versioned_down_revisions)
+                parents = ", ".join(to_tuple(rev.down_revision, default=()))
                 suffix = f" ... (parent: {parents})" if parents and options["verbosity"] >= 2 else ""
                 self.stdout.write(f"[{mark}]  {rev.revision} {title}{suffix}")
                 if rev.revision not in applied:
