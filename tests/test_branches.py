@@ -52,6 +52,11 @@ def test_migrate_heads_label_and_revision_on_any_branch(branched: MigrationsCopy
 
     shown = branched.manage("showmigrations", db_url=db_url)
     assert all(f"[X] {rev} " in shown.stdout for rev in ("0008", "e1", "e2", "c1")), shown.stdout
+    # Branch points, labels and heads visible, as a graph would show them.
+    lines = {line.split()[1]: line for line in shown.stdout.splitlines()[1:]}
+    assert lines["0008"].endswith("(branches to c1, e1)"), shown.stdout
+    assert lines["e1"].endswith("(branch expand)") and lines["c1"].endswith("(branch contract; head)")
+    assert lines["e2"].endswith("(head)") and "(" not in lines["0007"]
 
     # Back along one branch only: e2 unapplied, c1 stays.
     result = branched.manage("migrate", "e1", db_url=db_url)

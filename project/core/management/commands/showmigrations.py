@@ -30,9 +30,12 @@ class Command(BaseCommand):
             self.stdout.write("migrations", self.style.HEADING)
         if not revisions:
             self.stdout.write(" (no migrations)")
+        branched = len(script.get_heads()) > 1 or any(rev.is_merge_point for rev in revisions)
         for rev in revisions:
             mark = "X" if rev.revision in applied else " "
             title = (rev.doc or "").strip().splitlines()[0] if rev.doc else ""
+            if branched:
+                title += _shape(rev, script)
             if options["plan"]:
                 parents = ", ".join(to_tuple(rev.down_revision, default=()))
                 suffix = f" ... (parent: {parents})" if parents and options["verbosity"] >= 2 else ""
@@ -49,3 +52,24 @@ class Command(BaseCommand):
         findings = safety.classify_revision(rev, True, dialect)
         if findings:
             self.stdout.write(f"      DESTRUCTIVE: {safety.summary(findings)}", self.style.WARNING)
+
+
+def _shape(rev: Any, script: Any) -> str:
+    """Where a revision sits in a branched history: its branch labels, a branch point and its children,
+    a merge and its parents, a head."""
+    from alembic.util import to_tuple
+
+    marks = []
+    # Alembic hands a label down to the branch's later revisions: show it where the branch starts.
+    inherited = {label for parent in to_tuple(rev.down_revision, default=())
+                 for label in script.get_revision(parent).branch_labels}
+    labels = sorted(set(rev.branch_labels) - inherited)
+    if labels:
+        marks.append(f"branch {', '.join(labels)}")
+    if rev.is_branch_point:
+        marks.append(f"branches to {', '.join(sorted(rev.nextrev))}")
+    if rev.is_merge_point:
+        marks.append(f"merges {', '.join(to_tuple(rev.down_revision, default=()))}")
+    if rev.is_head:
+        marks.append("head")
+    return f"  ({'; '.join(marks)})" if marks else ""
