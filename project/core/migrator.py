@@ -67,8 +67,14 @@ def single_head(script: ScriptDirectory) -> str:
             "run `manage.py makemigrations --merge` to join them."
         )
     if not heads:
-        raise MigrationError("The history has no revisions yet: run `manage.py makemigrations`.")
+        raise MigrationError("The history has no revisions yet: run `manage.py makemigrations` to write the first.")
     return heads[0]
+
+
+def history_head(script: ScriptDirectory) -> str | None:
+    """The history's one head, or None while it has no revision yet (a new project before its first
+    makemigrations). Several heads are an error, as for single_head."""
+    return single_head(script) if script.get_heads() else None
 
 
 def current_heads(connection: Connection) -> tuple[str, ...]:
@@ -85,7 +91,7 @@ def resolve_revision(script: ScriptDirectory, target: str) -> str | None:
     if target in {"zero", "base"}:
         return None
     if target == "head":
-        return single_head(script)
+        return history_head(script)  # an empty history's head is zero: nothing to apply, as in Django
     exact = _lookup(script, target)
     if exact is not None and exact.revision == target:
         # A full id is a dict lookup: /health/ready resolves the head on every request.

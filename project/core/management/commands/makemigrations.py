@@ -42,8 +42,8 @@ class Command(BaseCommand):
 
         from project.core.scratch import scratch_sqlite
 
-        migrator.single_head(script)
-        with scratch_sqlite(settings, "head") as connection:
+        # An empty history (a new project) compares the models with an empty database: the first revision.
+        with scratch_sqlite(settings, migrator.history_head(script)) as connection:
             cfg = migrator.alembic_config(settings, connection=connection)
             upgrade_ops = autogenerate_ops(connection, settings)
             if upgrade_ops.is_empty():
