@@ -32,16 +32,17 @@ class MigrationState:
     def load(cls, settings: Any = None) -> MigrationState:
         script = migrator.script_directory(migrator.alembic_config(settings))
         try:
-            # single_head builds the revision map; ScriptDirectory keeps it for later requests.
-            return cls(script, migrator.single_head(script))
+            # history_head builds the revision map; ScriptDirectory keeps it for later requests.
+            # A new project's empty history has no head: a database at zero is then up to date.
+            return cls(script, migrator.history_head(script))
         except migrator.MigrationError as exc:
             return cls(script, None, str(exc))
 
     def pending(self, heads: tuple[str, ...]) -> int:
         """How many revisions stand between `heads` and the head (MigrationError if unknown)."""
-        if self.head is None:
-            raise migrator.MigrationError(self.problem or "no head")
-        return len(migrator.make_plan(self.script, heads, self.head).steps)
+        if self.problem is not None:
+            raise migrator.MigrationError(self.problem)
+        return len(migrator.make_plan(self.script, heads, self.head or "zero").steps)
 
 
 def current_revisions(engine: Engine) -> tuple[str, ...]:
