@@ -150,3 +150,4 @@ def test_migrate_on_an_empty_history_has_nothing_to_do(empty_history, tmp_path) 
     assert "No migrations to apply." in result.stdout
     shown = empty_history.manage("showmigrations", db_url=url)
     assert shown.returncode == 0 and "(no migrations)" in shown.stdout
+

@@ -139,12 +139,15 @@ def test_start_project_refuses_to_lose_uncommitted_work(tmp_path: Path) -> None:
     models = project / "project" / "app" / "models.py"
     models.write_text(models.read_text() + "\n# my own work, not committed yet\n")
 
+    present = sorted(str(p.relative_to(project)) for p in project.rglob("*") if ".git" not in p.parts)
+
     refused = in_copy(project, "scripts/start_project.py")
     line = one_clean_line(refused)
     assert refused.returncode == 1
     assert line.startswith("CommandError: uncommitted changes") and "project/app/models.py" in line
     assert "--force" in line
-    assert all((project / name).exists() for name in DEMO_FILES), "a refused run must delete nothing"
+    after = sorted(str(p.relative_to(project)) for p in project.rglob("*") if ".git" not in p.parts)
+    assert after == present, "a refused run must delete nothing"
     assert "my own work" in models.read_text()
 
     # Not a git work tree: it cannot tell, so it refuses too.

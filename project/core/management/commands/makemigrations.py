@@ -91,27 +91,22 @@ class Command(BaseCommand):
 
 
 def drop_enum_types(context: Any, revision: Any, directives: list[Any]) -> None:
-    """Alembic's process_revision_directives hook: after the drop_table calls of each direction, drop the
-    named enum types those tables' columns used and no table left in the models uses.
+    """Alembic's process_revision_directives hook: at the end of a downgrade that drops tables the upgrade
+    creates from the models, drop the named enum types their columns use.
 
     PostgreSQL keeps a named enum TYPE when its table is dropped, and Alembic writes no drop for it, so a
     first revision's downgrade followed by its upgrade fails with 'type ... already exists' (alembic #886).
     The rendered `sa.Enum(name=...).drop(op.get_bind(), checkfirst=True)` does nothing on MySQL (an inline
-    ENUM) and SQLite (a VARCHAR), so the file stays portable.
+    ENUM) and SQLite (a VARCHAR), so the file stays portable. (Tables the upgrade drops are reflected from
+    the scratch SQLite database, where an enum is a VARCHAR: their types cannot be seen there.)
     """
     from alembic.operations import ops
 
-    kept = {t.name for table in _metadata_tables(context) for t in _named_enums(table)}
     for script in directives:
-        for container, keep in ((script.upgrade_ops, kept), (script.downgrade_ops, set())):
-            dropped = [op.to_table() for op in container.ops if isinstance(op, ops.DropTableOp)]
-            names = dict.fromkeys(e.name for table in dropped for e in _named_enums(table) if e.name not in keep)
-            container.ops.extend(_drop_enum_type_op()(name) for name in names)
-
-
-def _metadata_tables(context: Any) -> list[Any]:
-    metadata = context.opts.get("target_metadata")
-    return list(metadata.tables.values()) if metadata is not None else []
+        container = script.downgrade_ops
+        dropped = [op.to_table() for op in container.ops if isinstance(op, ops.DropTableOp)]
+        names = dict.fromkeys(e.name for table in dropped for e in _named_enums(table))
+        container.ops.extend(_drop_enum_type_op()(name) for name in names)
 
 
 def _named_enums(table: Any) -> list[Any]:
