@@ -121,11 +121,18 @@ def copy_work_tree(dest: Path) -> Path:
     return dest
 
 
+# README's steps: each engine through the project's own settings for it, and its URL variable.
+README_SETTINGS = {"sqlite": ("dev", "DEV_DATABASE_URL"), "mysql": ("test", "TEST_DATABASE_URL"),
+                   "postgresql": ("prod", "PROD_DATABASE_URL")}
+
+
 def in_copy(project: Path, *args: str, db_url: str | None = None, **kwargs) -> subprocess.CompletedProcess:
-    """`python ARGS` in the copy, importing the copy's packages (not this work tree's editable install)."""
+    """`python ARGS` in the copy, importing the copy's packages (not this work tree's editable install).
+    With db_url, the settings README names for its engine (dev, test or prod) point at it."""
     env = {**os.environ, "PYTHONPATH": str(project), "NO_COLOR": "1", "SETTINGS_MODULE": "dev"}
     if db_url:
-        env["DEV_DATABASE_URL"] = db_url
+        settings, variable = README_SETTINGS[sa.make_url(db_url).get_backend_name()]
+        env.update({"SETTINGS_MODULE": settings, variable: db_url})
     return subprocess.run([sys.executable, *args], cwd=project, env=env, capture_output=True, text=True,
                           timeout=300, **kwargs)
 
@@ -204,6 +211,11 @@ def test_start_project_then_first_migration(db_url: str, tmp_path: Path) -> None
     shell = _ok(in_copy(project, "manage.py", "shell", "-c", "print(sorted(n for n in dir() if n[0].isupper()))",
                         db_url=db_url))
     assert shell.strip() == "['Base', 'Note']"
-    _ok(in_copy(project, "manage.py", "migrate", "zero", db_url=db_url))
+    zero = ["manage.py", "migrate", "zero"]
+    if db_url.startswith("postgresql"):  # prod settings confirm destructive steps (CONFIRM_DESTRUCTIVE)
+        assert "drops table notes" in one_clean_line(in_copy(project, *zero, db_url=db_url))
+        assert _tables(db_url) == {"alembic_version", "notes"}
+        zero.append("--allow-destructive")
+    _ok(in_copy(project, *zero, db_url=db_url))
     assert _tables(db_url) == {"alembic_version"}
 
