@@ -20,7 +20,9 @@ install-test:
 test: install-test
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m mypy
+	.venv/bin/lint-imports
 	$(PYTHON) -m pytest
+	bash scripts/check_without_demo.sh
 
 # The benchmark suite (bench/run.py): real servers, peers side by side, writes bench/RESULTS.md + results.json.
 bench: install-test

@@ -3,6 +3,13 @@
 Real-database fixtures come first: `pg_server` / `mysql_server` start
 throwaway servers (lazily, once per session) and `db_url` hands each test a
 fresh empty database on sqlite, MariaDB and PostgreSQL in turn.
+
+Then two kinds of settings:
+- the project's own (`settings`, `manage`, `run_manage`, and `migrated_settings` / `migrated_db_url`: a fresh
+  database already at head, for application tests): whatever application and history the project has;
+- the tool's fixture application (`fixture_settings`, `fixture_manage`, `run_fixture_manage`):
+  tests/fixture_app's projects/tasks models and history, on which the tool's own tests run, so that
+  they pass with the demo application removed.
 """
 
 from __future__ import annotations
@@ -86,5 +93,60 @@ def manage(db_url: str):
 
     def run(*args: str, env: dict[str, str] | None = None, **kwargs):
         return run_manage(*args, env={"DEV_DATABASE_URL": db_url, "SETTINGS_MODULE": "dev", **(env or {})}, **kwargs)
+
+    return run
+
+
+@pytest.fixture
+def migrated_settings(settings):
+    """The project's settings on a fresh database already migrated to head, on each engine in turn:
+    the fixture for application tests (README, "Testing your application")."""
+    from project import migrate_database
+
+    migrate_database(settings)
+    return settings
+
+
+@pytest.fixture
+def migrated_db_url(migrated_settings) -> str:
+    """URL of a fresh database at head, once per engine (see migrated_settings)."""
+    return migrated_settings.DATABASE_URL
+
+
+# --- the tool's fixture application (tests/fixture_app) ----------------------
+
+TESTS_DIR = Path(__file__).resolve().parent
+FIXTURE_SETTINGS = "fixture_app.settings.dev"
+
+
+def fixture_env(db_url: str | None = None, settings_module: str = FIXTURE_SETTINGS, **extra: str) -> dict[str, str]:
+    """Environment for a manage.py subprocess on the fixture application (tests/ on PYTHONPATH)."""
+    env = {"SETTINGS_MODULE": settings_module, "PYTHONPATH": str(TESTS_DIR), **extra}
+    if db_url:
+        env["DEV_DATABASE_URL"] = db_url
+    return env
+
+
+def run_fixture_manage(*args: str, env: dict[str, str] | None = None, **kwargs):
+    """run_manage on the fixture application's settings (dev flavour unless env says otherwise)."""
+    return run_manage(*args, env={**fixture_env(), **(env or {})}, **kwargs)
+
+
+@pytest.fixture
+def fixture_settings(db_url: str, monkeypatch: pytest.MonkeyPatch):
+    """The fixture application's dev settings pointed at this test's database (in-process)."""
+    from project.core.conf import load_settings
+
+    monkeypatch.setenv("DEV_DATABASE_URL", db_url)
+    monkeypatch.setenv("SETTINGS_MODULE", FIXTURE_SETTINGS)
+    return load_settings(FIXTURE_SETTINGS)
+
+
+@pytest.fixture
+def fixture_manage(db_url: str):
+    """run_manage on the fixture application, with its database pointed at this test's database."""
+
+    def run(*args: str, env: dict[str, str] | None = None, **kwargs):
+        return run_manage(*args, env={**fixture_env(db_url), **(env or {})}, **kwargs)
 
     return run

@@ -1,15 +1,19 @@
 """Helpers for tests that need a different history: a copy of migrations/ in tmp_path, and a settings
 module pointing MIGRATIONS_DIR at it, so the real CLI runs on the copy (the real versions stay untouched).
+
+`MigrationsCopy(tmp_path)` copies the project's own history; `fixture_copy(tmp_path)` copies the fixture
+application's (tests/fixture_app), with TARGET_METADATA on its models: the tool's tests use that one.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import textwrap
 import uuid
 from pathlib import Path
 
-from conftest import ROOT, run_manage
+from conftest import ROOT, TESTS_DIR, run_manage
 
 VERSION_TEMPLATE = '''"""{message}
 
@@ -39,13 +43,15 @@ NOTHING = "op.get_context()"
 
 
 class MigrationsCopy:
-    def __init__(self, tmp_path: Path, base: str = "dev"):
+    def __init__(self, tmp_path: Path, base: str = "dev", source: Path | None = None,
+                 settings_package: str = "settings"):
         self.root = tmp_path / "migrations"
-        shutil.copytree(ROOT / "migrations", self.root, ignore=shutil.ignore_patterns("__pycache__"))
+        # Links (the fixture's env.py) are copied as the files they point at.
+        shutil.copytree(source or ROOT / "migrations", self.root, ignore=shutil.ignore_patterns("__pycache__"))
         self.versions = self.root / "versions"
         self.module = f"mig_settings_{uuid.uuid4().hex[:8]}"
         (tmp_path / f"{self.module}.py").write_text(
-            f"from settings.{base} import *  # noqa\nMIGRATIONS_DIR = {str(self.root)!r}\n"
+            f"from {settings_package}.{base} import *  # noqa\nMIGRATIONS_DIR = {str(self.root)!r}\n"
         )
         self.pythonpath = str(tmp_path)
 
@@ -60,13 +66,22 @@ class MigrationsCopy:
         return path
 
     def env(self, db_url: str | None = None, **extra: str) -> dict[str, str]:
-        env = {"SETTINGS_MODULE": self.module, "PYTHONPATH": self.pythonpath, **extra}
+        # tests/ too: a copy of the fixture application's history imports its models and settings from there.
+        env = {"SETTINGS_MODULE": self.module, "PYTHONPATH": os.pathsep.join([self.pythonpath, str(TESTS_DIR)]),
+               **extra}
         if db_url:
             env["DEV_DATABASE_URL"] = db_url
         return env
 
     def manage(self, *args: str, db_url: str | None = None, env: dict[str, str] | None = None, **kwargs):
         return run_manage(*args, env={**self.env(db_url), **(env or {})}, **kwargs)
+
+
+def fixture_copy(tmp_path: Path, base: str = "dev") -> MigrationsCopy:
+    """A copy of the fixture application's history (projects/tasks, 0001..0008) with settings based on
+    fixture_app.settings.<base>: the models are the fixture's, the history is the copy."""
+    return MigrationsCopy(tmp_path, base, source=TESTS_DIR / "fixture_app" / "migrations",
+                          settings_package="fixture_app.settings")
 
 
 def one_clean_line(result, *secrets: str) -> str:

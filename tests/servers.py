@@ -35,10 +35,14 @@ class Running:
         return httpx.Client(base_url=self.base_url, timeout=30)
 
 
-def app_env(db_url: str, migrate_on_startup: bool, **extra: str) -> dict[str, str]:
+def app_env(db_url: str, migrate_on_startup: bool, settings_module: str = "dev", **extra: str) -> dict[str, str]:
+    """The environment of a served app: `settings_module` (the project's dev, or e.g. the fixture
+    application's fixture_app.settings.dev, found on tests/) on db_url."""
+    if settings_module != "dev":
+        extra = {"PYTHONPATH": str(ROOT / "tests"), **extra}
     return {
         **os.environ,
-        "SETTINGS_MODULE": "dev",
+        "SETTINGS_MODULE": settings_module,
         "DEV_DATABASE_URL": db_url,
         "MIGRATE_ON_STARTUP": "1" if migrate_on_startup else "0",
         "NO_COLOR": "1",
@@ -75,12 +79,14 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def uvicorn_app(db_url: str, tmp_path: Path, *, migrate_on_startup: bool, workers: int = 1,
-                name: str = "uvicorn") -> Iterator[Running]:
-    """`python -m uvicorn project.app.asgi:app` on a free loopback port, with the dev settings on db_url."""
+                name: str = "uvicorn", settings_module: str = "dev") -> Iterator[Running]:
+    """`python -m uvicorn project.app.asgi:app` on a free loopback port, with `settings_module` (default: the
+    project's dev settings) on db_url."""
     port = find_free_port()
     args = [sys.executable, "-m", "uvicorn", "project.app.asgi:app", "--host", "127.0.0.1", "--port", str(port),
             "--workers", str(workers)]
-    with serve(args, app_env(db_url, migrate_on_startup), tmp_path / f"{name}.log", port) as running:
+    env = app_env(db_url, migrate_on_startup, settings_module)
+    with serve(args, env, tmp_path / f"{name}.log", port) as running:
         yield running
 
 

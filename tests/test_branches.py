@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from migcopy import MigrationsCopy, one_clean_line
+from migcopy import MigrationsCopy, fixture_copy, one_clean_line
 from servers import table_names, version_rows
 
 from project.core import health, migrator
@@ -20,7 +20,7 @@ def _table(name: str) -> str:
 @pytest.fixture
 def branched(tmp_path: Path) -> MigrationsCopy:
     """0008 -> e1 -> e2 (branch "expand") and 0008 -> c1 (branch "contract")."""
-    copy = MigrationsCopy(tmp_path)
+    copy = fixture_copy(tmp_path)
     for rev, down, label in (("e1", "0008", "expand"), ("e2", "e1", None), ("c1", "0008", "contract")):
         path = copy.add(rev, down, upgrade=_table(f"t_{rev}"), downgrade=f'op.drop_table("t_{rev}")',
                         message=f"branch step {rev}")
@@ -92,7 +92,7 @@ def test_readiness_is_at_head_when_every_head_is_applied(branched: MigrationsCop
 def test_check_accepts_labelled_branches_but_not_accidental_heads(branched: MigrationsCopy, tmp_path: Path) -> None:
     result = branched.manage("check")
     assert "heads" not in result.stdout, result.stdout
-    accidental = MigrationsCopy(tmp_path / "accidental")
+    accidental = fixture_copy(tmp_path / "accidental")
     accidental.add("x1", "0008", upgrade=_table("t_x1"), downgrade='op.drop_table("t_x1")')
     accidental.add("x2", "0008", upgrade=_table("t_x2"), downgrade='op.drop_table("t_x2")')
     result = accidental.manage("check")

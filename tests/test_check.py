@@ -1,4 +1,6 @@
-"""`manage.py check`: graph, models vs migrations, portability lint, live-database drift, deploy."""
+"""`manage.py check`: graph, models vs migrations, portability lint, live-database drift, deploy.
+
+Run on the fixture application (tests/fixture_app) and copies of its history."""
 
 from __future__ import annotations
 
@@ -7,8 +9,8 @@ import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
-from conftest import run_manage
-from migcopy import MigrationsCopy
+from conftest import run_fixture_manage, run_manage
+from migcopy import fixture_copy
 
 from project.core import checks
 from project.core.db import create_engine_for
@@ -26,14 +28,14 @@ def _line_of(path: Path, needle: str) -> int:
     return text[: text.index(needle)].count("\n") + 1
 
 
-def test_the_project_is_clean() -> None:
-    result = run_manage("check")
+def test_the_fixture_project_is_clean() -> None:
+    result = run_fixture_manage("check")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "System check identified no issues."
 
 
 def test_graph_problems_and_merge(tmp_path: Path) -> None:
-    copy = MigrationsCopy(tmp_path)
+    copy = fixture_copy(tmp_path)
     a = copy.add("0009", "0008", message="branch a")
     copy.add("0010", "0008", message="branch b")
     lines = _problems(copy.manage("check"))
@@ -56,28 +58,28 @@ def test_graph_problems_and_merge(tmp_path: Path) -> None:
 
 
 def test_syntax_error_is_reported_with_file_and_line(tmp_path: Path) -> None:
-    copy = MigrationsCopy(tmp_path)
-    bad = copy.add("0009", "0008", upgrade="op.drop_table('posts'")
+    copy = fixture_copy(tmp_path)
+    bad = copy.add("0009", "0008", upgrade="op.drop_table('tasks'")
     lines = _problems(copy.manage("check"))
     assert len(lines) == 1
     assert f"{bad.name}:" in lines[0] and "syntax error" in lines[0]
 
 
 def test_portability_lint(tmp_path: Path) -> None:
-    copy = MigrationsCopy(tmp_path)
+    copy = fixture_copy(tmp_path)
     long_name = "ix_" + "x" * 70
     bad = copy.add("0009", "0008", upgrade=f"""
-        op.execute("UPDATE posts SET title = upper(title)")
+        op.execute("UPDATE tasks SET title = upper(title)")
         if op.get_bind().dialect.name == "postgresql":
             op.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")
-        op.add_column("users", sa.Column("nick", sa.String()))
-        op.add_column("users", sa.Column("mood", sa.Enum("happy", "sad")))
-        op.add_column("users", sa.Column("seen_at", sa.DateTime(), server_default=sa.text("now()")))
-        op.add_column("users", sa.Column("ok_at", sa.DateTime(), server_default=sa.text("(CURRENT_TIMESTAMP)")))
-        op.create_index("{long_name}", "users", ["nick"])
-        op.drop_column("users", "name")
-        with op.batch_alter_table("users") as batch_op:
-            batch_op.drop_column("email")
+        op.add_column("projects", sa.Column("nick", sa.String()))
+        op.add_column("projects", sa.Column("mood", sa.Enum("happy", "sad")))
+        op.add_column("projects", sa.Column("seen_at", sa.DateTime(), server_default=sa.text("now()")))
+        op.add_column("projects", sa.Column("ok_at", sa.DateTime(), server_default=sa.text("(CURRENT_TIMESTAMP)")))
+        op.create_index("{long_name}", "projects", ["nick"])
+        op.drop_column("projects", "name")
+        with op.batch_alter_table("projects") as batch_op:
+            batch_op.drop_column("slug")
     """, downgrade="pass")
     problems = [str(p) for p in checks.portability_problems(checks.read_version_files(copy.versions))]
     at = {name: f"{checks._relative(bad)}:{_line_of(bad, name)}: " for name in (
@@ -102,55 +104,36 @@ def test_portability_lint(tmp_path: Path) -> None:
 
 
 def test_models_ahead_of_migrations(tmp_path: Path) -> None:
-    copy = MigrationsCopy(tmp_path)
-    next(copy.versions.glob("0008_*.py")).unlink()  # the models no longer have posts.legacy_flag
+    copy = fixture_copy(tmp_path)
+    next(copy.versions.glob("0008_*.py")).unlink()  # the models no longer have tasks.legacy_flag
     lines = _problems(copy.manage("check"))
-    assert lines == ["models: the models need 'drop column posts.legacy_flag', which no migration covers: "
+    assert lines == ["models: the models need 'drop column tasks.legacy_flag', which no migration covers: "
                      "run `manage.py makemigrations`"]
 
 
-def _check_database() -> list[str]:
-    """`check --database` in-process: the problem lines ([] when clean)."""
-    from io import StringIO
-
-    from project.core.management import call_command
-    from project.core.management.base import CommandError
-
-    out = StringIO()
-    try:
-        call_command("check", database=True, stdout=out)
-    except CommandError as exc:
-        assert str(exc).startswith("System check identified")
-        return out.getvalue().splitlines()
-    assert out.getvalue().strip() == "System check identified no issues."
-    return []
-
-
-def test_database_drift_on_every_engine(settings, db_url: str) -> None:
-    from io import StringIO
-
-    from project.core.management import call_command
-
-    assert _check_database() == []  # empty database, recorded at zero
-    call_command("migrate", "0005", verbosity=0, stdout=StringIO())
-    assert _check_database() == []
-    call_command("migrate", verbosity=0, stdout=StringIO())
-    assert _check_database() == []
+def test_database_drift_on_every_engine(fixture_manage, db_url: str) -> None:
+    assert fixture_manage("check", "--database").returncode == 0  # empty database, recorded at zero
+    assert fixture_manage("migrate", "0005", "-v0").returncode == 0
+    clean = fixture_manage("check", "--database")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert fixture_manage("migrate", "-v0").returncode == 0
+    clean = fixture_manage("check", "--database")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
 
     engine = create_engine_for(db_url)
     try:
         with engine.begin() as connection:  # someone altered the database by hand
             connection.execute(sa.text("CREATE TABLE hand_made (id INTEGER PRIMARY KEY)"))
-            connection.execute(sa.text("ALTER TABLE posts ADD COLUMN hotfix INTEGER"))
-            posts = sa.Table("posts", sa.MetaData(), sa.Column("title", sa.String(200)))
-            sa.Index("ix_posts_title", posts.c.title).drop(connection)
+            connection.execute(sa.text("ALTER TABLE tasks ADD COLUMN hotfix INTEGER"))
+            tasks = sa.Table("tasks", sa.MetaData(), sa.Column("title", sa.String(200)))
+            sa.Index("ix_tasks_title", tasks.c.title).drop(connection)
     finally:
         engine.dispose()
-    lines = _check_database()
+    lines = _problems(fixture_manage("check", "--database"))
     assert sorted(lines) == sorted([
         "database at 0008: table hand_made exists but no migration creates it",
-        "database at 0008: column posts.hotfix exists but no migration creates it",
-        "database at 0008: index or unique constraint ix_posts_title on posts is missing",
+        "database at 0008: column tasks.hotfix exists but no migration creates it",
+        "database at 0008: index or unique constraint ix_tasks_title on tasks is missing",
     ])
     assert sa.make_url(db_url).password is None or sa.make_url(db_url).password not in "".join(lines)
 
@@ -198,8 +181,8 @@ def test_passwords_in_committed_files(tmp_path: Path) -> None:
 
 def test_file_facts_cache(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(checks, "FACTS_CACHE", tmp_path / "facts.json")
-    copy = MigrationsCopy(tmp_path)
-    bad = copy.add("0009", "0008", upgrade='op.add_column("users", sa.Column("nick", sa.String()))')
+    copy = fixture_copy(tmp_path)
+    bad = copy.add("0009", "0008", upgrade='op.add_column("projects", sa.Column("nick", sa.String()))')
     first = [str(p) for p in checks.portability_problems(checks.read_version_files(copy.versions))]
     assert len(first) == 1 and "String() without a length" in first[0]
 

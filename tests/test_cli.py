@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, run_manage
+from conftest import ROOT, run_fixture_manage, run_manage
 
 from project.core.conf import ImproperlyConfigured, load_settings
 
@@ -109,19 +109,22 @@ def test_dotenv_is_read_and_environment_wins(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("dialect,expected", [
-    ("postgresql", "CREATE TYPE post_status AS ENUM ('draft', 'published')"),
-    ("mysql", "ALTER TABLE posts ADD COLUMN status ENUM('draft','published') NOT NULL DEFAULT 'draft'"),
+    ("postgresql", "CREATE TYPE task_state AS ENUM ('open', 'done')"),
+    ("mysql", "ALTER TABLE tasks ADD COLUMN state ENUM('open','done') NOT NULL DEFAULT 'open'"),
 ])
 def test_sqlmigrate_never_connects(dialect, expected) -> None:
     settings_name, variable = {
-        "postgresql": ("prod", "PROD_DATABASE_URL"), "mysql": ("test", "TEST_DATABASE_URL"),
+        "postgresql": ("fixture_app.settings.prod", "PROD_DATABASE_URL"),
+        "mysql": ("fixture_app.settings.test", "TEST_DATABASE_URL"),
     }[dialect]
-    result = run_manage("sqlmigrate", "0006", f"--settings={settings_name}", env={variable: UNREACHABLE[dialect]})
+    # On the fixture application's history (tests/fixture_app): 0006 adds an enum column.
+    result = run_fixture_manage("sqlmigrate", "0006", f"--settings={settings_name}",
+                                env={variable: UNREACHABLE[dialect]})
     assert result.returncode == 0, result.stderr
     assert expected in result.stdout
     assert "UPDATE alembic_version SET version_num='0006' WHERE alembic_version.version_num = '0005'" in result.stdout
     # The same settings cannot connect: proof that sqlmigrate did not try.
-    failed = run_manage("showmigrations", f"--settings={settings_name}", env={variable: UNREACHABLE[dialect]})
+    failed = run_fixture_manage("showmigrations", f"--settings={settings_name}", env={variable: UNREACHABLE[dialect]})
     assert failed.returncode == 1
     assert "db.invalid" in failed.stderr and "s3cret-pw" not in failed.stderr + failed.stdout
     assert "Traceback" not in failed.stderr
@@ -129,7 +132,7 @@ def test_sqlmigrate_never_connects(dialect, expected) -> None:
 
 def test_sqlmigrate_sqlite_without_database(tmp_path) -> None:
     missing = tmp_path / "no" / "such" / "dir" / "db.sqlite3"
-    result = run_manage("sqlmigrate", "0006", env={"DEV_DATABASE_URL": f"sqlite:///{missing}"})
+    result = run_fixture_manage("sqlmigrate", "0006", env={"DEV_DATABASE_URL": f"sqlite:///{missing}"})
     assert result.returncode == 0, result.stderr
-    assert "ALTER TABLE posts ADD COLUMN status VARCHAR(9) DEFAULT 'draft' NOT NULL" in result.stdout
+    assert "ALTER TABLE tasks ADD COLUMN state VARCHAR(4) DEFAULT 'open' NOT NULL" in result.stdout
     assert not missing.parent.exists()

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from migcopy import MigrationsCopy, one_clean_line
+from migcopy import MigrationsCopy, fixture_copy, one_clean_line
 
 NOWHERE = "sqlite:////nonexistent/dir/x.sqlite3"  # a database that cannot even be opened: never used here
 
 
 def _copy_with_sqlite_breaker(tmp_path: Path) -> MigrationsCopy:
-    copy = MigrationsCopy(tmp_path)
+    copy = fixture_copy(tmp_path)
     # Fails on SQLite only: the scratch replay (and SQLite's offline SQL) run it, PostgreSQL offline does not.
     copy.add("0009", "0008", upgrade='op.execute("ALTER TABLE nosuch ADD COLUMN x INTEGER")',
              downgrade='op.execute("SELECT 1")', message="break on sqlite")
@@ -57,10 +57,10 @@ def test_offline_sqlite_render_failure_names_the_revision(tmp_path: Path) -> Non
 
 
 def test_revision_that_needs_a_live_database_cannot_render_offline(tmp_path: Path) -> None:
-    copy = MigrationsCopy(tmp_path)
+    copy = fixture_copy(tmp_path)
     copy.add("0009", "0008", message="reads the database", upgrade="""
-        rows = op.get_bind().execute(sa.text("SELECT count(*) FROM users")).scalar()
-        op.execute(f"UPDATE users SET name = name WHERE id > {rows}")
+        rows = op.get_bind().execute(sa.text("SELECT count(*) FROM projects")).scalar()
+        op.execute(f"UPDATE projects SET name = name WHERE id > {rows}")
     """)
     line = one_clean_line(copy.manage("sqlmigrate", "0009", "--dialect", "postgresql", db_url=NOWHERE))
     assert "revision 0009 (" in line and "offline for postgresql" in line, line
@@ -68,7 +68,7 @@ def test_revision_that_needs_a_live_database_cannot_render_offline(tmp_path: Pat
 
 
 def test_sqlglot_log_lines_stay_off_stderr(tmp_path: Path) -> None:
-    copy = MigrationsCopy(tmp_path)
+    copy = fixture_copy(tmp_path)
     # Raw SQL that sqlglot reads as an opaque command (it logs a warning about it).
     copy.add("0009", "0008", message="vacuum", upgrade='op.execute("VACUUM ANALYZE WITH OPTIONS FOO")',
              downgrade='op.execute("SELECT 1")')

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import run_manage
-from migcopy import MigrationsCopy, one_clean_line
+from conftest import fixture_env, run_manage
+from migcopy import fixture_copy, one_clean_line
 
 from project.core.db import create_engine_for
 
@@ -97,17 +97,17 @@ def test_sqlite_in_missing_directory_creates_nothing(tmp_path: Path) -> None:
 
 def test_sqlite_read_only(tmp_path: Path) -> None:
     db = tmp_path / "ro.sqlite3"
-    assert _dev(f"sqlite:///{db}", "migrate", "0001", "-v0").returncode == 0
+    assert run_manage("migrate", "0001", "-v0", env=fixture_env(f"sqlite:///{db}")).returncode == 0
     before = db.read_bytes()
     # mode=ro: read-only whoever runs the test (root ignores file permissions).
-    line = one_clean_line(_dev(f"sqlite:///file:{db}?mode=ro&uri=true", "migrate"))
+    line = one_clean_line(run_manage("migrate", env=fixture_env(f"sqlite:///file:{db}?mode=ro&uri=true")))
     assert "read-only" in line or "not writable" in line
     assert db.read_bytes() == before
 
 
 def test_version_file_with_syntax_error_names_file_and_line(tmp_path: Path) -> None:
-    copy = MigrationsCopy(tmp_path)
-    path = copy.add("0009", "0008", upgrade="op.add_column('users', sa.Column('x', sa.Integer())")
+    copy = fixture_copy(tmp_path)
+    path = copy.add("0009", "0008", upgrade="op.add_column('projects', sa.Column('x', sa.Integer())")
     text = path.read_text()
     line_no = text[: text.index("op.add_column")].count("\n") + 1
     result = copy.manage("migrate", db_url=f"sqlite:///{tmp_path / 'db.sqlite3'}")
@@ -117,7 +117,7 @@ def test_version_file_with_syntax_error_names_file_and_line(tmp_path: Path) -> N
 
 
 def test_several_heads(tmp_path: Path) -> None:
-    copy = MigrationsCopy(tmp_path)
+    copy = fixture_copy(tmp_path)
     copy.add("0009", "0008")
     copy.add("0010", "0008")
     url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
@@ -129,16 +129,16 @@ def test_several_heads(tmp_path: Path) -> None:
 # --- on each engine ---------------------------------------------------------------------------------
 
 
-def test_unknown_and_ambiguous_revision(manage, db_url: str) -> None:
-    assert manage("migrate", "0002", "-v0").returncode == 0
+def test_unknown_and_ambiguous_revision(fixture_manage, db_url: str) -> None:
+    assert fixture_manage("migrate", "0002", "-v0").returncode == 0
     password = sa.make_url(db_url).password
-    assert "Unknown revision '0042'" in one_clean_line(manage("migrate", "0042"), password)
-    assert "Ambiguous revision prefix '000'" in one_clean_line(manage("migrate", "000"), password)
+    assert "Unknown revision '0042'" in one_clean_line(fixture_manage("migrate", "0042"), password)
+    assert "Ambiguous revision prefix '000'" in one_clean_line(fixture_manage("migrate", "000"), password)
     assert _state(db_url)[1] == ("0002",)
 
 
 def test_upgrade_that_raises_names_the_revision(db_url: str, tmp_path: Path) -> None:
-    copy = MigrationsCopy(tmp_path)
+    copy = fixture_copy(tmp_path)
     copy.add("0009", "0008", upgrade="raise RuntimeError('boom in 0009')")
     assert copy.manage("migrate", "0008", "-v0", db_url=db_url).returncode == 0
     line = one_clean_line(copy.manage("migrate", db_url=db_url), sa.make_url(db_url).password)

@@ -11,23 +11,23 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from conftest import ROOT
-from migcopy import MigrationsCopy, one_clean_line
+from migcopy import MigrationsCopy, fixture_copy, one_clean_line
 
 from project.core import migrator
 from project.core.db import create_engine_for
 
 HALF_WAY = """
 op.create_table("fault_t", sa.Column("id", sa.Integer(), primary_key=True))
-op.add_column("users", sa.Column("fault_c", sa.Integer(), nullable=True))
+op.add_column("projects", sa.Column("fault_c", sa.Integer(), nullable=True))
 op.execute(sa.table("no_such_table", sa.column("id")).insert().values(id=1))
 """
 FIXED = """
 op.create_table("fault_t", sa.Column("id", sa.Integer(), primary_key=True))
-with op.batch_alter_table("users") as batch_op:
+with op.batch_alter_table("projects") as batch_op:
     batch_op.add_column(sa.Column("fault_c", sa.Integer(), nullable=True))
 """
 FIXED_DOWN = """
-with op.batch_alter_table("users") as batch_op:
+with op.batch_alter_table("projects") as batch_op:
     batch_op.drop_column("fault_c")
 op.drop_table("fault_t")
 """
@@ -39,14 +39,14 @@ def _inspect(db_url: str) -> tuple[set[str], set[str], tuple[str, ...]]:
         with engine.connect() as connection:
             inspector = sa.inspect(connection)
             tables = set(inspector.get_table_names())
-            columns = {c["name"] for c in inspector.get_columns("users")} if "users" in tables else set()
+            columns = {c["name"] for c in inspector.get_columns("projects")} if "projects" in tables else set()
             return tables, columns, migrator.current_heads(connection)
     finally:
         engine.dispose()
 
 
 def test_revision_failing_half_way(db_url: str, tmp_path: Path) -> None:
-    copy = MigrationsCopy(tmp_path)
+    copy = fixture_copy(tmp_path)
     path = copy.add("0009", "0008", upgrade=HALF_WAY, downgrade=FIXED_DOWN, message="fault half way")
     assert copy.manage("migrate", "0008", "-v0", db_url=db_url).returncode == 0
 
@@ -58,14 +58,14 @@ def test_revision_failing_half_way(db_url: str, tmp_path: Path) -> None:
     if db_url.startswith("mysql"):
         # DDL is not transactional: what ran is named, in order, and left in place.
         assert "MySQL/MariaDB cannot roll back DDL" in line
-        assert "CREATE TABLE fault_t" in line and "ALTER TABLE users ADD COLUMN fault_c" in line, line
-        assert line.index("CREATE TABLE fault_t") < line.index("ALTER TABLE users ADD COLUMN fault_c")
+        assert "CREATE TABLE fault_t" in line and "ALTER TABLE projects ADD COLUMN fault_c" in line, line
+        assert line.index("CREATE TABLE fault_t") < line.index("ALTER TABLE projects ADD COLUMN fault_c")
         assert "fault_t" in tables and "fault_c" in columns
         engine = create_engine_for(db_url)
         try:  # undo by hand, as the message says
             with engine.begin() as connection:
                 connection.execute(sa.text("DROP TABLE fault_t"))
-                connection.execute(sa.text("ALTER TABLE users DROP COLUMN fault_c"))
+                connection.execute(sa.text("ALTER TABLE projects DROP COLUMN fault_c"))
         finally:
             engine.dispose()
     else:
@@ -98,11 +98,13 @@ def _long_history(copy: MigrationsCopy, count: int) -> list[str]:
 
 
 def test_sigkill_at_a_random_moment(db_url: str, tmp_path: Path) -> None:
-    copy = MigrationsCopy(tmp_path)
+    copy = fixture_copy(tmp_path)
     revs = _long_history(copy, 40)
     seed = random.randrange(1_000_000)
     rng = random.Random(seed)
-    kill_after = rng.randint(3, 40)  # the n-th "Applying" line: somewhere inside the history
+    # The n-th "Applying ... OK" line: somewhere inside the 40 generated revisions, each one CREATE TABLE (the
+    # recovery below relies on that), past the fixture history's own 8 and a few more.
+    kill_after = rng.randint(11, 8 + len(revs))
     env = {**os.environ, "NO_COLOR": "1", **copy.env(db_url), "MIGRATE_LOCK_TIMEOUT": "30"}
     process = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "migrate"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

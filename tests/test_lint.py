@@ -7,13 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from migcopy import MigrationsCopy
+from migcopy import fixture_copy
 
 from project.core import checks
 
 
 def _lint(tmp_path: Path, upgrade: str, downgrade: str = "op.get_context()", **extra: str) -> list[checks.Problem]:
-    copy = MigrationsCopy(tmp_path)
+    copy = fixture_copy(tmp_path)
     copy.add("0009", "0008", upgrade=upgrade, downgrade=downgrade)
     for name, text in extra.items():
         (copy.versions / name).write_text(text)
@@ -26,27 +26,27 @@ def _rules(problems: list[checks.Problem]) -> list[str]:
 
 
 FIRES_AND_TWIN = {
-    "P101": ('op.execute("UPDATE users SET name = upper(name)")',
-             'op.execute(sa.table("users", sa.column("name")).update().values(name="x"))'),
-    "P102": ('op.alter_column("users", "name", existing_type=sa.String(200), nullable=False)',
-             'with op.batch_alter_table("users") as batch_op:\n'
+    "P101": ('op.execute("UPDATE projects SET name = upper(name)")',
+             'op.execute(sa.table("projects", sa.column("name")).update().values(name="x"))'),
+    "P102": ('op.alter_column("projects", "name", existing_type=sa.String(200), nullable=False)',
+             'with op.batch_alter_table("projects") as batch_op:\n'
              '    batch_op.alter_column("name", existing_type=sa.String(200), nullable=False)'),
-    "P103": ('op.add_column("users", sa.Column("nick", sa.String()))',
-             'op.add_column("users", sa.Column("nick", sa.String(40)))'),
-    "P104": ('op.add_column("users", sa.Column("mood", sa.Enum("a", "b")))',
-             'op.add_column("users", sa.Column("mood", sa.Enum("a", "b", name="mood")))'),
-    "P105": ('op.add_column("users", sa.Column("at", sa.DateTime(), server_default=sa.text("now()")))',
-             'op.add_column("users", sa.Column("at", sa.DateTime(), server_default=sa.text("(CURRENT_TIMESTAMP)")))'),
-    "P106": ('op.create_index("ix_' + "x" * 70 + '", "users", ["name"])',
-             'op.create_index("ix_users_name_short", "users", ["name"])'),
-    "P108": ('with op.batch_alter_table("users") as batch_op:\n    batch_op.alter_column("name", nullable=False)',
-             'with op.batch_alter_table("users") as batch_op:\n'
+    "P103": ('op.add_column("projects", sa.Column("nick", sa.String()))',
+             'op.add_column("projects", sa.Column("nick", sa.String(40)))'),
+    "P104": ('op.add_column("projects", sa.Column("mood", sa.Enum("a", "b")))',
+             'op.add_column("projects", sa.Column("mood", sa.Enum("a", "b", name="mood")))'),
+    "P105": ('op.add_column("tasks", sa.Column("at", sa.DateTime(), server_default=sa.text("now()")))',
+             'op.add_column("tasks", sa.Column("at", sa.DateTime(), server_default=sa.text("(CURRENT_TIMESTAMP)")))'),
+    "P106": ('op.create_index("ix_' + "x" * 70 + '", "projects", ["name"])',
+             'op.create_index("ix_projects_name_short", "projects", ["name"])'),
+    "P108": ('with op.batch_alter_table("projects") as batch_op:\n    batch_op.alter_column("name", nullable=False)',
+             'with op.batch_alter_table("projects") as batch_op:\n'
              '    batch_op.alter_column("name", existing_type=sa.String(200), nullable=False)'),
-    "P109": ('with op.batch_alter_table("posts") as batch_op:\n    batch_op.drop_constraint("posts_user_id_fkey")',
-             'with op.batch_alter_table("posts") as batch_op:\n'
-             '    batch_op.drop_constraint("fk_posts_user_id_users", type_="foreignkey")'),
-    "P110": ('n = op.get_bind().execute(sa.text("SELECT count(*) FROM users")).scalar()',
-             'op.get_bind().execute(sa.text("UPDATE users SET name = name"))'),
+    "P109": ('with op.batch_alter_table("tasks") as batch_op:\n    batch_op.drop_constraint("tasks_project_id_fkey")',
+             'with op.batch_alter_table("tasks") as batch_op:\n'
+             '    batch_op.drop_constraint("fk_tasks_project_id_projects", type_="foreignkey")'),
+    "P110": ('n = op.get_bind().execute(sa.text("SELECT count(*) FROM projects")).scalar()',
+             'op.get_bind().execute(sa.text("UPDATE projects SET name = name"))'),
 }
 
 
@@ -80,7 +80,7 @@ def test_dialect_guards_in_their_common_forms(tmp_path: Path, guard: str) -> Non
 
 def test_helper_called_only_under_a_guard(tmp_path: Path) -> None:
     helper = 'def _pg_only():\n    op.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")\n\n\n'
-    copy = MigrationsCopy(tmp_path)
+    copy = fixture_copy(tmp_path)
     path = copy.add("0009", "0008", upgrade='if op.get_bind().dialect.name == "postgresql":\n    _pg_only()')
     path.write_text(path.read_text().replace("def upgrade()", helper + "def upgrade()"))
     assert [p for p in checks.portability_problems(checks.read_version_files(copy.versions))
@@ -94,11 +94,11 @@ def test_helper_called_only_under_a_guard(tmp_path: Path) -> None:
 
 def test_no_false_problems_that_real_histories_showed(tmp_path: Path) -> None:
     upgrade = (
-        'op.drop_column("posts", "legacy_flag")\n'  # SQLite >= 3.35 drops columns
-        'with op.batch_alter_table("users") as batch_op:\n'
+        'op.drop_column("tasks", "legacy_flag")\n'  # SQLite >= 3.35 drops columns
+        'with op.batch_alter_table("projects") as batch_op:\n'
         '    batch_op.alter_column("name", existing_type=sa.String(), type_=sa.String(200))\n'  # describes only
     )
-    copy = MigrationsCopy(tmp_path)
+    copy = fixture_copy(tmp_path)
     copy.add("0009", "0008", upgrade=upgrade)
     (copy.versions / "__init__.py").write_text("")
     problems = checks.portability_problems(checks.read_version_files(copy.versions))
@@ -106,15 +106,15 @@ def test_no_false_problems_that_real_histories_showed(tmp_path: Path) -> None:
 
 
 def test_silencing_by_line_file_and_setting(tmp_path: Path) -> None:
-    raw = 'op.execute("UPDATE users SET name = upper(name)")'
+    raw = 'op.execute("UPDATE projects SET name = upper(name)")'
     assert _rules(_lint(tmp_path / "a", raw)) == ["P101"]
     assert _lint(tmp_path / "b", raw + "  # check: ignore[P101] upper() is the same everywhere") == []
     assert _rules(_lint(tmp_path / "c", raw + "  # check: ignore[P103]")) == ["P101"]  # another rule stays
-    copy = MigrationsCopy(tmp_path / "d")
-    path = copy.add("0009", "0008", upgrade=raw + '\nop.add_column("users", sa.Column("n", sa.String()))')
+    copy = fixture_copy(tmp_path / "d")
+    path = copy.add("0009", "0008", upgrade=raw + '\nop.add_column("projects", sa.Column("n", sa.String()))')
     path.write_text("# check: ignore-file[P101, P103]: reviewed\n" + path.read_text())
     assert checks.portability_problems(checks.read_version_files(copy.versions)) == []
-    copy = MigrationsCopy(tmp_path / "e")
+    copy = fixture_copy(tmp_path / "e")
     copy.add("0009", "0008", upgrade=raw)
     files = checks.read_version_files(copy.versions)
     assert _rules(checks.portability_problems(files)) == ["P101"]
@@ -122,8 +122,8 @@ def test_silencing_by_line_file_and_setting(tmp_path: Path) -> None:
 
 
 def test_warnings_show_but_do_not_fail_check(tmp_path: Path) -> None:
-    copy = MigrationsCopy(tmp_path)
-    copy.add("0009", "0008", upgrade='n = op.get_bind().execute(sa.text("SELECT count(*) FROM users")).scalar()')
+    copy = fixture_copy(tmp_path)
+    copy.add("0009", "0008", upgrade='n = op.get_bind().execute(sa.text("SELECT count(*) FROM projects")).scalar()')
     result = copy.manage("check")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "warning: reads the database through op.get_bind()" in result.stdout
@@ -134,13 +134,13 @@ def test_warnings_show_but_do_not_fail_check(tmp_path: Path) -> None:
 
 ENGINE_QUIRKS = {
     # rule: (engine whose server rejects it, the flagged upgrade)
-    "P103": ("mysql", 'op.add_column("users", sa.Column("nick", sa.String()))'),
-    "P104": ("postgresql", 'op.add_column("users", sa.Column("mood", sa.Enum("a", "b")))'),
-    "P108": ("mysql", 'with op.batch_alter_table("users") as batch_op:\n    batch_op.alter_column("name", '
+    "P103": ("mysql", 'op.add_column("projects", sa.Column("nick", sa.String()))'),
+    "P104": ("postgresql", 'op.add_column("projects", sa.Column("mood", sa.Enum("a", "b")))'),
+    "P108": ("mysql", 'with op.batch_alter_table("projects") as batch_op:\n    batch_op.alter_column("name", '
                       'nullable=False)'),
-    "P102": ("sqlite", 'op.alter_column("users", "name", existing_type=sa.String(200), nullable=False)'),
-    "P109": ("mysql", 'with op.batch_alter_table("posts") as batch_op:\n'
-                      '    batch_op.drop_constraint("posts_user_id_fkey", type_="foreignkey")'),
+    "P102": ("sqlite", 'op.alter_column("projects", "name", existing_type=sa.String(200), nullable=False)'),
+    "P109": ("mysql", 'with op.batch_alter_table("tasks") as batch_op:\n'
+                      '    batch_op.drop_constraint("tasks_project_id_fkey", type_="foreignkey")'),
 }
 
 
@@ -149,7 +149,7 @@ ENGINE_QUIRKS = {
 def test_flagged_quirk_really_fails_on_its_engine(rule: str, db_url: str, tmp_path: Path) -> None:
     """Each quirk on the engine that has it (the safe twins are linted above)."""
     _, upgrade = ENGINE_QUIRKS[rule]
-    copy = MigrationsCopy(tmp_path)
+    copy = fixture_copy(tmp_path)
     copy.add("0009", "0008", upgrade=upgrade)
     assert rule in _rules(checks.portability_problems(checks.read_version_files(copy.versions)))
     assert copy.manage("migrate", "0008", db_url=db_url).returncode == 0

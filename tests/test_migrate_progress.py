@@ -1,4 +1,6 @@
-"""What users see on long work: a line per revision with its time, a progress bar on terminals, a summary."""
+"""What users see on long work: a line per revision with its time, a progress bar on terminals, a summary.
+
+On the fixture application's history (tests/fixture_app, eight revisions)."""
 
 from __future__ import annotations
 
@@ -9,13 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT, run_manage
+from conftest import ROOT, fixture_env, run_manage
 
 SUMMARY = re.compile(r"^Applied 8 migration\(s\) in \d+\.\d\ds; slowest: \w+ .+ \(\d+\.\d{3}s\)\.$", re.M)
 
 
 def test_piped_output_has_plain_lines_and_a_summary(tmp_path: Path) -> None:
-    env = {"DEV_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "SETTINGS_MODULE": "dev"}
+    env = fixture_env(f"sqlite:///{tmp_path / 'db.sqlite3'}")
     result = run_manage("migrate", env=env)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -30,7 +32,7 @@ def test_piped_output_has_plain_lines_and_a_summary(tmp_path: Path) -> None:
 
 
 def test_nothing_to_do_prints_no_summary(tmp_path: Path) -> None:
-    env = {"DEV_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "SETTINGS_MODULE": "dev"}
+    env = fixture_env(f"sqlite:///{tmp_path / 'db.sqlite3'}")
     run_manage("migrate", env=env)
     again = run_manage("migrate", env=env)
     assert "No migrations to apply." in again.stdout
@@ -38,7 +40,7 @@ def test_nothing_to_do_prints_no_summary(tmp_path: Path) -> None:
 
 
 def test_terminal_gets_a_progress_bar_with_count(tmp_path: Path) -> None:
-    env = {**os.environ, "DEV_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "SETTINGS_MODULE": "dev",
+    env = {**os.environ, **fixture_env(f"sqlite:///{tmp_path / 'db.sqlite3'}"),
            "TERM": "xterm", "COLUMNS": "120"}
     env.pop("CI", None)
     env.pop("NO_COLOR", None)

@@ -17,13 +17,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import run_manage
+from conftest import FIXTURE_SETTINGS, run_fixture_manage
 
-# Settings that point nowhere: generating SQL must never try them.
+# Settings that point nowhere: generating SQL must never try them. The fixture application's
+# (tests/fixture_app: projects and tasks), one flavour per engine as a project has.
 UNREACHABLE = {
-    "postgresql": ("prod", {"PROD_DATABASE_URL": "postgresql+psycopg2://u:wrongpw@db.invalid:5432/x"}),
-    "mysql": ("test", {"TEST_DATABASE_URL": "mysql+pymysql://u:wrongpw@db.invalid:3306/x?charset=utf8mb4"}),
-    "sqlite": ("dev", {"DEV_DATABASE_URL": "sqlite:////nonexistent-dir-for-offline-sql/sub/app.db"}),
+    "postgresql": ("fixture_app.settings.prod", {"PROD_DATABASE_URL": "postgresql+psycopg2://u:wrongpw@db.invalid:5432/x"}),
+    "mysql": ("fixture_app.settings.test", {"TEST_DATABASE_URL": "mysql+pymysql://u:wrongpw@db.invalid:3306/x?charset=utf8mb4"}),
+    "sqlite": ("fixture_app.settings.dev", {"DEV_DATABASE_URL": "sqlite:////nonexistent-dir-for-offline-sql/sub/app.db"}),
 }
 
 
@@ -38,7 +39,7 @@ class Engine:
     def manage_offline(self, *args: str) -> str:
         """`manage.py ARGS` under the unreachable settings; returns stdout, asserts success."""
         settings, env = UNREACHABLE[self.kind]
-        result = run_manage(*args, f"--settings={settings}", env=env)
+        result = run_fixture_manage(*args, f"--settings={settings}", env=env)
         assert result.returncode == 0, result.stderr
         assert "wrongpw" not in result.stdout + result.stderr
         return result.stdout
@@ -97,7 +98,8 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
 
 def migrate_online(url: str, target: str) -> None:
-    result = run_manage("migrate", target, "--allow-destructive", "--settings=dev", env={"DEV_DATABASE_URL": url})
+    result = run_fixture_manage("migrate", target, "--allow-destructive", f"--settings={FIXTURE_SETTINGS}",
+                                env={"DEV_DATABASE_URL": url})
     assert result.returncode == 0, result.stderr
 
 
@@ -191,7 +193,7 @@ def test_reapplying_a_script_stops_before_changing_anything(engine: Engine) -> N
     engine.apply(url, script)
     db = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with db.begin() as connection:
-        connection.exec_driver_sql("INSERT INTO users (id, email, name) VALUES (1, 'a@example.com', 'A')")
+        connection.exec_driver_sql("INSERT INTO projects (id, slug, name) VALUES (1, 'a@example.com', 'A')")
     db.dispose()
     before = snapshot(url)
 
@@ -203,7 +205,7 @@ def test_reapplying_a_script_stops_before_changing_anything(engine: Engine) -> N
 
     db = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with db.connect() as connection:
-        assert connection.exec_driver_sql("SELECT email FROM users").scalars().all() == ["a@example.com"]
+        assert connection.exec_driver_sql("SELECT slug FROM projects").scalars().all() == ["a@example.com"]
     db.dispose()
 
 
@@ -232,8 +234,8 @@ def _statements(review: str) -> list[str]:
 
 @pytest.mark.parametrize(
     ("spec", "start", "target", "rebuilt"),
-    [("0003", "0002", "0003", "_alembic_tmp_users"), ("base:head", None, "head", "_alembic_tmp_posts"),
-     ("head:0004", "head", "0004", "_alembic_tmp_users")],
+    [("0003", "0002", "0003", "_alembic_tmp_projects"), ("base:head", None, "head", "_alembic_tmp_tasks"),
+     ("head:0004", "head", "0004", "_alembic_tmp_projects")],
 )
 def test_sqlmigrate_sqlite_is_what_online_migrate_executes(
     spec: str, start: str | None, target: str, rebuilt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -245,13 +247,14 @@ def test_sqlmigrate_sqlite_is_what_online_migrate_executes(
     from project.core.conf import load_settings
     from project.core.offline import inline_parameters
 
-    result = run_manage("sqlmigrate", spec, "--dialect", "sqlite", "--settings=dev", env=UNREACHABLE["sqlite"][1])
+    result = run_fixture_manage("sqlmigrate", spec, "--dialect", "sqlite", f"--settings={FIXTURE_SETTINGS}",
+                                env=UNREACHABLE["sqlite"][1])
     assert result.returncode == 0, result.stderr
     assert rebuilt in result.stdout  # a batch rebuild, rendered without a database
     assert not Path("/nonexistent-dir-for-offline-sql").exists()
 
     monkeypatch.setenv("DEV_DATABASE_URL", f"sqlite:///{tmp_path / 'real.sqlite3'}")
-    settings = load_settings("dev")
+    settings = load_settings(FIXTURE_SETTINGS)
     if start:
         migrate_database(settings, start)
     executed: list[str] = []
@@ -269,36 +272,38 @@ def test_sqlmigrate_sqlite_is_what_online_migrate_executes(
 
 
 def test_sqlmigrate_all_dialects_side_by_side() -> None:
-    result = run_manage("sqlmigrate", "0008", "--dialect", "all", "--settings=prod", env=UNREACHABLE["postgresql"][1])
+    result = run_fixture_manage("sqlmigrate", "0008", "--dialect", "all", f"--settings={UNREACHABLE['postgresql'][0]}",
+                                env=UNREACHABLE["postgresql"][1])
     assert result.returncode == 0, result.stderr
     out = result.stdout
     headers = [out.index(f"-- ===== {d} =====") for d in ("postgresql", "mysql", "sqlite")]
     assert headers == sorted(headers)
     pg, mysql, sqlite = out[headers[0]:headers[1]], out[headers[1]:headers[2]], out[headers[2]:]
-    assert "ALTER TABLE posts DROP COLUMN legacy_flag" in pg and "BEGIN;" in pg
-    assert "ALTER TABLE posts DROP COLUMN legacy_flag" in mysql and "BEGIN;" not in mysql
-    assert "INSERT INTO _alembic_tmp_posts" in sqlite
+    assert "ALTER TABLE tasks DROP COLUMN legacy_flag" in pg and "BEGIN;" in pg
+    assert "ALTER TABLE tasks DROP COLUMN legacy_flag" in mysql and "BEGIN;" not in mysql
+    assert "INSERT INTO _alembic_tmp_tasks" in sqlite
     # Each engine's data loss is marked, the SQLite rebuild included (it does not copy legacy_flag).
     for section in (pg, mysql, sqlite):
-        assert "-- DESTRUCTIVE: drops column posts.legacy_flag" in section
+        assert "-- DESTRUCTIVE: drops column tasks.legacy_flag" in section
 
 
 def test_sqlmigrate_backwards_and_settings_dialect() -> None:
-    result = run_manage("sqlmigrate", "0004", "--backwards", "--settings=test", env=UNREACHABLE["mysql"][1])
+    result = run_fixture_manage("sqlmigrate", "0004", "--backwards", f"--settings={UNREACHABLE['mysql'][0]}",
+                                env=UNREACHABLE["mysql"][1])
     assert result.returncode == 0, result.stderr
     assert "-- Running downgrade 0004 -> 0003" in result.stdout
-    assert "ALTER TABLE posts CHANGE content body TEXT NULL" in result.stdout
+    assert "ALTER TABLE tasks CHANGE details notes TEXT NULL" in result.stdout
 
 
 def test_sqlmigrate_unknown_revision_is_one_line() -> None:
-    result = run_manage("sqlmigrate", "nope", "--dialect", "sqlite")
+    result = run_fixture_manage("sqlmigrate", "nope", "--dialect", "sqlite")
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "nope" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_migrate_sql_never_connects_and_has_a_header() -> None:
     settings, env = UNREACHABLE["postgresql"]
-    result = run_manage("migrate", "--sql", "0006:0008", f"--settings={settings}", env=env)
+    result = run_fixture_manage("migrate", "--sql", "0006:0008", f"--settings={settings}", env=env)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("-- Migration script for postgresql: upgrade 0006 -> 0008 (2 revision(s))")

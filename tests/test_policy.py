@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from conftest import FIXTURE_SETTINGS, TESTS_DIR
 from servers import app_env, find_free_port, serve, version_rows
 
 import project
 from project.core import migrator
 from project.core.management import call_command
 
-REFUSAL = "Refusing to run destructive steps (CONFIRM_DESTRUCTIVE is on): apply 0008 drops column posts.legacy_flag"
+REFUSAL = "Refusing to run destructive steps (CONFIRM_DESTRUCTIVE is on): apply 0008 drops column tasks.legacy_flag"
 
 
 def _columns(db_url: str, table: str) -> set[str]:
@@ -28,17 +29,18 @@ def _columns(db_url: str, table: str) -> set[str]:
 
 
 @pytest.fixture
-def at_0007(settings, db_url: str) -> str:
-    """The database at 0007: the only pending step, 0008, drops posts.legacy_flag."""
-    migrator.migrate(settings, "0007")
-    assert "legacy_flag" in _columns(db_url, "posts")
+def at_0007(fixture_settings, db_url: str) -> str:
+    """The database at 0007: the only pending step, 0008, drops tasks.legacy_flag."""
+    migrator.migrate(fixture_settings, "0007")
+    assert "legacy_flag" in _columns(db_url, "tasks")
     return db_url
 
 
 def test_startup_migration_refuses_a_destructive_step(at_0007: str, tmp_path: Path) -> None:
     port = find_free_port()
     args = [sys.executable, "-m", "uvicorn", "project.app.asgi:app", "--host", "127.0.0.1", "--port", str(port)]
-    env = app_env(at_0007, migrate_on_startup=True, CONFIRM_DESTRUCTIVE="1")
+    env = app_env(at_0007, migrate_on_startup=True, settings_module=FIXTURE_SETTINGS, CONFIRM_DESTRUCTIVE="1",
+                  PYTHONPATH=str(TESTS_DIR))
     with serve(args, env, tmp_path / "uvicorn.log", port) as server:
         deadline = time.monotonic() + 60
         while server.process.poll() is None and time.monotonic() < deadline:
@@ -53,22 +55,22 @@ def test_startup_migration_refuses_a_destructive_step(at_0007: str, tmp_path: Pa
     assert "Traceback" not in log, log
     # Nothing applied.
     assert version_rows(at_0007) == ["0007"]
-    assert "legacy_flag" in _columns(at_0007, "posts")
+    assert "legacy_flag" in _columns(at_0007, "tasks")
 
 
-def test_migrate_database_follows_the_same_policy(at_0007: str, settings, monkeypatch) -> None:
+def test_migrate_database_follows_the_same_policy(at_0007: str, monkeypatch) -> None:
     monkeypatch.setenv("CONFIRM_DESTRUCTIVE", "1")
     from project.core.conf import load_settings
 
-    confirming = load_settings("dev")
-    with pytest.raises(migrator.DestructiveStepsRefused, match="apply 0008 drops column posts.legacy_flag"):
+    confirming = load_settings(FIXTURE_SETTINGS)
+    with pytest.raises(migrator.DestructiveStepsRefused, match="apply 0008 drops column tasks.legacy_flag"):
         project.migrate_database(confirming)
     assert version_rows(at_0007) == ["0007"]
     # --fake runs nothing, so it is never refused; allow_destructive is the explicit way through.
     plan = project.migrate_database(confirming, allow_destructive=True)
     assert [step.revision for step in plan.steps] == ["0008"]
     assert version_rows(at_0007) == ["0008"]
-    assert "legacy_flag" not in _columns(at_0007, "posts")
+    assert "legacy_flag" not in _columns(at_0007, "tasks")
 
 
 def test_manage_migrate_refuses_then_applies_with_allow_destructive(at_0007: str, monkeypatch) -> None:
@@ -82,5 +84,5 @@ def test_manage_migrate_refuses_then_applies_with_allow_destructive(at_0007: str
     assert version_rows(at_0007) == ["0007"]
     out = StringIO()
     call_command("migrate", "--allow-destructive", stdout=out)
-    assert "Applying 0008 Drop posts.legacy_flag... OK" in out.getvalue()
+    assert "Applying 0008 Drop tasks.legacy_flag... OK" in out.getvalue()
     assert version_rows(at_0007) == ["0008"]

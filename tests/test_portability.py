@@ -1,12 +1,13 @@
-"""The reflected schema at head is the same on SQLite, MariaDB and PostgreSQL."""
+"""The reflected schema at head is the same on SQLite, MariaDB and PostgreSQL (the fixture application's history)."""
 
 from __future__ import annotations
 
 from io import StringIO
 
 import sqlalchemy as sa
+from conftest import FIXTURE_SETTINGS
+from fixture_app.models import Base
 
-from project.app.models import Base
 from project.core.conf import load_settings
 from project.core.db import create_engine_for
 from project.core.management import call_command
@@ -68,28 +69,28 @@ def normalized_schema(url: str) -> dict:
 def test_head_schema_is_equivalent(tmp_path, pg_server, mysql_server, monkeypatch) -> None:
     urls = {
         "sqlite": f"sqlite:///{tmp_path / 'head.sqlite3'}",
-        "mysql": mysql_server.create_database("portable_head"),
-        "postgresql": pg_server.create_database("portable_head"),
+        "mysql": mysql_server.create_database("portable_fixture_head"),
+        "postgresql": pg_server.create_database("portable_fixture_head"),
     }
     schemas = {}
     for name, url in urls.items():
         monkeypatch.setenv("DEV_DATABASE_URL", url)
-        call_command("migrate", settings="dev", stdout=StringIO())
-        assert load_settings("dev").DATABASE_URL == url
+        call_command("migrate", settings=FIXTURE_SETTINGS, stdout=StringIO())
+        assert load_settings(FIXTURE_SETTINGS).DATABASE_URL == url
         schemas[name] = normalized_schema(url)
 
     expected = schemas["postgresql"]
-    assert set(expected) == {"alembic_version", "users", "posts"}
-    assert expected["users"]["columns"] == {
-        "id": ("integer", False), "email": ("string(255)", False), "name": ("string(200)", True),
+    assert set(expected) == {"alembic_version", "projects", "tasks"}
+    assert expected["projects"]["columns"] == {
+        "id": ("integer", False), "slug": ("string(255)", False), "name": ("string(200)", True),
         "is_active": ("boolean", False),
     }
-    assert expected["posts"]["columns"] == {
-        "id": ("integer", False), "user_id": ("integer", False), "title": ("string(200)", False),
-        "content": ("text", True), "status": ("enum", False),
+    assert expected["tasks"]["columns"] == {
+        "id": ("integer", False), "project_id": ("integer", False), "title": ("string(200)", False),
+        "details": ("text", True), "state": ("enum", False),
     }
-    assert expected["users"]["uniques"] == {"uq_users_email": ("email",)}
-    assert expected["posts"]["indexes"] == {"ix_posts_title": (("title",), False)}
-    assert expected["posts"]["fks"] == [("fk_posts_user_id_users", ("user_id",), "users", ("id",))]
+    assert expected["projects"]["uniques"] == {"uq_projects_slug": ("slug",)}
+    assert expected["tasks"]["indexes"] == {"ix_tasks_title": (("title",), False)}
+    assert expected["tasks"]["fks"] == [("fk_tasks_project_id_projects", ("project_id",), "projects", ("id",))]
     assert schemas["sqlite"] == expected
     assert schemas["mysql"] == expected

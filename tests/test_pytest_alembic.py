@@ -1,6 +1,7 @@
-"""pytest-alembic's built-in migration tests, on each of the three engines."""
+"""pytest-alembic's built-in migration tests, on each of the three engines, on the fixture application's history."""
 
 import pytest
+from conftest import FIXTURE_SETTINGS
 from pytest_alembic.config import Config
 from pytest_alembic.tests import (  # noqa: F401 - collected as tests of this module
     test_model_definitions_match_ddl,
@@ -9,14 +10,15 @@ from pytest_alembic.tests import (  # noqa: F401 - collected as tests of this mo
     test_upgrade,
 )
 
+from project.core.conf import load_settings
 from project.core.db import create_engine_for
 from project.core.migrator import alembic_config as project_alembic_config
 
 
 @pytest.fixture
 def alembic_config() -> Config:
-    # The project's own Config: env.py then takes pytest-alembic's connection from its attributes.
-    return Config.from_raw_config(project_alembic_config())
+    # The Config manage.py builds: env.py then takes pytest-alembic's connection from its attributes.
+    return Config.from_raw_config(project_alembic_config(load_settings(FIXTURE_SETTINGS)))
 
 
 @pytest.fixture

@@ -4,18 +4,18 @@ message), and has no downgrade (unapplying it is refused before anything runs)."
 
 from __future__ import annotations
 
-from migcopy import MigrationsCopy, one_clean_line
+from migcopy import fixture_copy, one_clean_line
 from servers import version_rows
 
 READS_ROWS = """
-    n = op.get_bind().execute(sa.text("SELECT count(*) FROM users")).scalar()
+    n = op.get_bind().execute(sa.text("SELECT count(*) FROM projects")).scalar()
     op.create_table("audit", sa.Column("id", sa.Integer(), primary_key=True), sa.Column("n", sa.Integer()))
     op.execute(sa.table("audit", sa.column("n", sa.Integer())).insert().values(n=n))
 """
 
 
 def test_uninspectable_step_is_shown_and_stopped_with_its_own_message(db_url: str, tmp_path) -> None:
-    copy = MigrationsCopy(tmp_path)
+    copy = fixture_copy(tmp_path)
     copy.add("0009", "0008", upgrade=READS_ROWS, downgrade='op.drop_table("audit")', message="count users")
     assert copy.manage("migrate", "0008", db_url=db_url).returncode == 0
     plan = copy.manage("migrate", "--plan", db_url=db_url)
@@ -31,7 +31,7 @@ def test_uninspectable_step_is_shown_and_stopped_with_its_own_message(db_url: st
 
 
 def test_unapplying_a_revision_without_downgrade_is_refused_up_front(db_url: str, tmp_path) -> None:
-    copy = MigrationsCopy(tmp_path)
+    copy = fixture_copy(tmp_path)
     copy.add("0009", "0008", message="one way",
              upgrade='op.create_table("t9", sa.Column("id", sa.Integer(), primary_key=True))',
              downgrade='raise NotImplementedError("one way")')

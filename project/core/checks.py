@@ -288,10 +288,13 @@ def _lint(path: Path, tree: ast.Module, source: str = "") -> Iterator[Problem]:
 
 def _lint_all(path: Path, tree: ast.Module) -> Iterator[Problem]:
     functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
-    downgrade = functions.get("downgrade")
+    downgrade, upgrade = functions.get("downgrade"), functions.get("upgrade")
+    # A merge point, or a revision that does nothing either way (`makemigrations --empty` as a new
+    # history's first revision), has nothing to undo.
+    nothing_to_undo = _is_merge(tree) or (upgrade is not None and _is_empty(upgrade))
     if downgrade is None:
         yield Problem("no downgrade(): write one so the revision can be unapplied", path, 1, "P107")
-    elif _is_empty(downgrade) and not _is_merge(tree):  # a merge point has nothing to undo
+    elif _is_empty(downgrade) and not nothing_to_undo:
         yield Problem("downgrade() does nothing: write it, or raise NotImplementedError to say it cannot be "
                       "undone", path, downgrade.lineno, "P107")
     types_described = _existing_type_nodes(tree)

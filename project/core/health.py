@@ -36,16 +36,16 @@ class MigrationState:
         script = migrator.script_directory(migrator.alembic_config(settings))
         try:
             # Resolving builds the revision map; ScriptDirectory keeps it for later requests. With branches,
-            # "at head" means every head applied.
+            # "at head" means every head applied; a new project's empty history has none (zero is up to date).
             return cls(script, migrator.resolve_revision(script, "heads"))
         except migrator.MigrationError as exc:
             return cls(script, None, str(exc))
 
     def pending(self, heads: tuple[str, ...]) -> int:
         """How many revisions stand between `heads` and the head (MigrationError if unknown)."""
-        if self.head is None:
-            raise migrator.MigrationError(self.problem or "no head")
-        return len(migrator.make_plan(self.script, heads, self.head).steps)
+        if self.problem is not None:
+            raise migrator.MigrationError(self.problem)
+        return len(migrator.make_plan(self.script, heads, self.head or "zero").steps)
 
 
 def current_revisions(engine: Engine) -> tuple[str, ...]:

@@ -63,8 +63,14 @@ def single_head(script: ScriptDirectory) -> str:
             "`manage.py makemigrations --merge`."
         )
     if not heads:
-        raise MigrationError("The history has no revisions yet: run `manage.py makemigrations`.")
+        raise MigrationError("The history has no revisions yet: run `manage.py makemigrations` to write the first.")
     return heads[0]
+
+
+def history_head(script: ScriptDirectory) -> str | None:
+    """The history's one head, or None while it has no revision yet (a new project before its first
+    makemigrations). Several heads are an error, as for single_head."""
+    return single_head(script) if script.get_heads() else None
 
 
 def current_heads(connection: Connection) -> tuple[str, ...]:
@@ -82,12 +88,10 @@ def resolve_revision(script: ScriptDirectory, target: str) -> str | None:
     if target in {"zero", "base"}:
         return None
     if target == "head":
-        return single_head(script)
+        return history_head(script)  # an empty history's head is zero: nothing to apply, as in Django
     if target == "heads":
         heads = script.get_heads()
-        if not heads:
-            single_head(script)  # the one-line "no revisions yet"
-        return heads[0] if len(heads) == 1 else "heads"
+        return (heads[0] if heads else None) if len(heads) <= 1 else "heads"
     if target.endswith("@head"):
         try:
             found = script.get_revisions(target)

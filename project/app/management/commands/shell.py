@@ -42,7 +42,9 @@ class Command(BaseCommand):
         engine = engine_from_settings(self.settings)
         names: dict[str, Any] = {"settings": self.settings, "engine": engine, "sa": sa,
                                  "session": session_factory(engine)(), "models": models}
-        names.update({name: getattr(models, name) for name in ("Base", "User", "Post")})
+        # Base and every mapped class, whatever the models are (the demo's, or yours once it is gone).
+        names["Base"] = models.Base
+        names.update({mapper.class_.__name__: mapper.class_ for mapper in models.Base.registry.mappers})
         return names
 
     def interact(self, namespace: dict[str, Any], interface: str | None, verbosity: int) -> None:

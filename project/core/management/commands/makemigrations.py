@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,8 @@ class Command(BaseCommand):
 
         from project.core.scratch import scratch_sqlite
 
-        migrator.single_head(script)
-        with scratch_sqlite(settings, "head") as connection:
-            cfg = migrator.alembic_config(settings, connection=connection)
+        # An empty history (a new project) compares the models with an empty database: the first revision.
+        with scratch_sqlite(settings, migrator.history_head(script)) as connection:
             upgrade_ops = autogenerate_ops(connection, settings)
             if upgrade_ops.is_empty():
                 if options["verbosity"] >= 1:
@@ -61,6 +61,8 @@ class Command(BaseCommand):
                 self.stdout.write(f"Would write {rev_id}: {message}", self.style.HEADING)
                 self.stdout.write(render_python_code(upgrade_ops, render_as_batch=True))
                 return
+            cfg = migrator.alembic_config(settings, connection=connection,
+                                          process_revision_directives=drop_enum_types)
             self._written(command.revision(cfg, message=message, autogenerate=True, rev_id=rev_id))
 
     def _merge(self, settings: Any, options: Any) -> None:
@@ -86,6 +88,50 @@ class Command(BaseCommand):
             pass
         self.stdout.write(f"Migrations written: {path}", self.style.HEADING)
         self.stdout.write(f"  - {script.revision} {script.doc}")
+
+
+def drop_enum_types(context: Any, revision: Any, directives: list[Any]) -> None:
+    """Alembic's process_revision_directives hook: at the end of a downgrade that drops tables the upgrade
+    creates from the models, drop the named enum types their columns use.
+
+    PostgreSQL keeps a named enum TYPE when its table is dropped, and Alembic writes no drop for it, so a
+    first revision's downgrade followed by its upgrade fails with 'type ... already exists' (alembic #886).
+    The rendered `sa.Enum(name=...).drop(op.get_bind(), checkfirst=True)` does nothing on MySQL (an inline
+    ENUM) and SQLite (a VARCHAR), so the file stays portable. (Tables the upgrade drops are reflected from
+    the scratch SQLite database, where an enum is a VARCHAR: their types cannot be seen there.)
+    """
+    from alembic.operations import ops
+
+    for script in directives:
+        container = script.downgrade_ops
+        dropped = [op.to_table() for op in container.ops if isinstance(op, ops.DropTableOp)]
+        names = dict.fromkeys(e.name for table in dropped for e in _named_enums(table))
+        container.ops.extend(_drop_enum_type_op()(name) for name in names)
+
+
+def _named_enums(table: Any) -> list[Any]:
+    import sqlalchemy as sa
+
+    return [c.type for c in table.columns
+            if isinstance(c.type, sa.Enum) and c.type.name and c.type.native_enum]
+
+
+@functools.cache
+def _drop_enum_type_op() -> type:
+    """A rendering-only operation: autogenerate writes it out as Python; nothing runs it through Alembic.
+    Defined on first use: `manage.py help makemigrations` imports this module and must not import Alembic."""
+    from alembic.autogenerate import renderers
+    from alembic.operations.ops import MigrateOperation
+
+    class DropEnumType(MigrateOperation):
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+    @renderers.dispatch_for(DropEnumType)
+    def render(_autogen_context: Any, op: DropEnumType) -> str:
+        return f"sa.Enum(name={op.name!r}).drop(op.get_bind(), checkfirst=True)"
+
+    return DropEnumType
 
 
 def next_revision_id(script: Any) -> str | None:

@@ -1,5 +1,8 @@
 """The benchmark suite runs end to end at tiny sizes and writes what RESULTS.md is made from.
 
+Kept with the demo's tests: bench/ builds its histories on top of the project's own revisions (the demo's)
+and has not been checked on a project without them.
+
 No timing is asserted: only that every section ran on every engine and produced its numbers.
 """
 
@@ -10,7 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT
+
 SECTIONS = {"startup", "migrate", "memory", "at_head", "sqlmigrate", "rebuild", "health"}
 
 

@@ -1,0 +1,10 @@
+"""SQLite by default; DEV_DATABASE_URL points it at any engine (the tests' db_url)."""
+
+from fixture_app.settings.base import *  # noqa: F403
+from fixture_app.settings.base import BASE_DIR
+from project.core.conf import env, env_bool
+
+DEBUG = True
+DATABASE_URL = env("DEV_DATABASE_URL", f"sqlite:///{BASE_DIR / 'dev.sqlite3'}")
+MIGRATE_ON_STARTUP = env_bool("MIGRATE_ON_STARTUP", True)
+CONFIRM_DESTRUCTIVE = env_bool("CONFIRM_DESTRUCTIVE", False)
