@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from project.core.autogen import autogenerate_ops, default_message, describe_ops
+from project.core.autogen import autogenerate_script, default_message, describe_ops
 from project.core.management.base import BaseCommand, CommandError, CommandParser
 
 
@@ -21,6 +21,8 @@ class Command(BaseCommand):
         parser.add_argument("--check", action="store_true", help="Exit 1 when the models have unmigrated changes.")
         parser.add_argument("--dry-run", action="store_true", help="Show the operations; write nothing.")
         parser.add_argument("--merge", action="store_true", help="Write a revision that joins the history's heads.")
+        parser.add_argument("--noinput", "--no-input", action="store_false", dest="interactive",
+                            help="Ask nothing (no renames; a NOT NULL column without a default is an error).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         from alembic import command
@@ -40,12 +42,16 @@ class Command(BaseCommand):
             self._written(command.revision(migrator.alembic_config(settings), message=message, rev_id=rev_id))
             return
 
+        from project.core.questioner import questioner_for
         from project.core.scratch import scratch_sqlite
 
         migrator.single_head(script)
         with scratch_sqlite(settings, "head") as connection:
-            cfg = migrator.alembic_config(settings, connection=connection)
-            upgrade_ops = autogenerate_ops(connection, settings)
+            questioner = questioner_for(options.get("interactive", True) and not options["check"], self.stdout)
+            generated = autogenerate_script(connection, settings, questioner)
+            upgrade_ops = generated.upgrade_ops
+            cfg = migrator.alembic_config(settings, connection=connection,
+                                          process_revision_directives=generated.process_revision_directives)
             if upgrade_ops.is_empty():
                 if options["verbosity"] >= 1:
                     self.stdout.write("No changes detected")
