@@ -293,18 +293,21 @@ def test_no_terminal_and_noinput_never_ask(tmp_path: Path) -> None:
 # --- named enum types ----------------------------------------------------------------------------------------
 
 
+ENUM_MODELS = TASKS_V1 + '''
+sa.Table("tasks", Base.metadata,
+         sa.Column("state", sa.Enum("open", "closed", name="task_state"), nullable=True),
+         extend_existing=True)
+sa.Table("labels", Base.metadata,
+         sa.Column("id", sa.Integer, primary_key=True),
+         sa.Column("colour", sa.Enum("red", "green", name="label_colour"), nullable=False))
+'''
+
+
 def test_enum_types_up_zero_up(tmp_path: Path, db_url: str) -> None:
     project = Project(tmp_path)
     project.migrate(db_url, "0001")
     execute(db_url, "INSERT INTO tasks (id, title) VALUES (1, 'a')")
-    project.models(TASKS_V1 + textwrap.dedent('''
-        sa.Table("tasks", Base.metadata,
-                 sa.Column("state", sa.Enum("open", "closed", name="task_state"), nullable=True),
-                 extend_existing=True)
-        sa.Table("labels", Base.metadata,
-                 sa.Column("id", sa.Integer, primary_key=True),
-                 sa.Column("colour", sa.Enum("red", "green", name="label_colour"), nullable=False))
-    '''))
+    project.models(ENUM_MODELS)
     result = project.manage("makemigrations", "-m", "enums")
     assert result.returncode == 0, result.stderr
     source = project.written()[0].read_text()
@@ -321,6 +324,34 @@ def test_enum_types_up_zero_up(tmp_path: Path, db_url: str) -> None:
     project.migrate(db_url, "0001")
     assert enum_types(db_url) == set()
     assert rows(db_url, "SELECT id, title FROM tasks") == [(1, "a")]
+    up_zero_up(project, db_url)
+    assert project.manage("makemigrations", "--check").returncode == 0
+
+
+def test_dropped_enum_column_and_table_drop_their_types(tmp_path: Path, db_url: str) -> None:
+    project = Project(tmp_path)
+    project.models(ENUM_MODELS)
+    assert project.manage("makemigrations", "-m", "enums").returncode == 0
+    project.migrate(db_url)
+    execute(db_url, "INSERT INTO tasks (id, title, state) VALUES (1, 'a', 'open')")
+
+    project.models(TASKS_V1)  # state and labels gone: the scratch database shows them as VARCHAR only
+    result = project.manage("makemigrations", "--noinput", "-m", "drop enums")
+    assert result.returncode == 0, result.stderr
+    source = project.written()[-1].read_text()
+    upgrade, downgrade = source.split("def downgrade")
+    assert "sa.Enum(name='task_state').drop(op.get_bind(), checkfirst=True)" in upgrade
+    assert "sa.Enum(name='label_colour').drop(op.get_bind(), checkfirst=True)" in upgrade
+    assert "sa.Column('state', sa.Enum('open', 'closed', name='task_state')" in downgrade
+    assert "sa.Enum('open', 'closed', name='task_state').create(op.get_bind(), checkfirst=True)" in downgrade
+
+    project.migrate(db_url)
+    assert enum_types(db_url) == set(), "the upgrade left a type behind"
+    project.migrate(db_url, "0002")  # back to the enum columns: the types come back with them
+    if db_url.startswith("postgresql"):
+        assert enum_types(db_url) == {"task_state", "label_colour"}
+    execute(db_url, "UPDATE tasks SET state = 'closed'")
+    execute(db_url, "INSERT INTO labels (id, colour) VALUES (1, 'green')")
     up_zero_up(project, db_url)
     assert project.manage("makemigrations", "--check").returncode == 0
 

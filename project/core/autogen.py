@@ -74,6 +74,11 @@ def autogenerate_script(connection: Any, settings: Any, questioner: Any = None) 
         prepend_renames(upgrade_ops, table_renames, column_renames)
         if questioner is not None:
             fill_not_null_columns(upgrade_ops, questioner)
+        if enum_types.drops_anything(upgrade_ops):
+            from project.core.history_enums import enum_columns
+
+            history = renamed(enum_columns(settings), table_renames, column_renames)
+            enum_types.restore_enum_types(upgrade_ops, history)
         constraint_names.shorten_names(upgrade_ops)
         downgrade_ops = upgrade_ops.reverse()
         columns = [(t.name, c) for t in metadata.tables.values() for c in t.columns]
@@ -85,6 +90,16 @@ def autogenerate_script(connection: Any, settings: Any, questioner: Any = None) 
     finally:
         if connection.in_transaction():
             connection.rollback()
+
+
+def renamed(columns: dict[tuple[str, str], Any], table_renames: list[Any], column_renames: list[Any]) -> dict:
+    """(table, column) keys as they are after the confirmed renames."""
+    tables = {r.table_name: r.new_table_name for r in table_renames}
+    result = {(tables.get(t, t), c): value for (t, c), value in columns.items()}
+    for rename in column_renames:
+        if (rename.table_name, rename.column_name) in result:
+            result[(rename.table_name, rename.modify_name)] = result.pop((rename.table_name, rename.column_name))
+    return result
 
 
 # --- NOT NULL columns added to tables with rows ----------------------------------------------------------------

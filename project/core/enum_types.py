@@ -94,3 +94,24 @@ def _unique_enums(columns: Iterable[Any]) -> list[sa.Enum]:
         if enum is not None:
             seen.setdefault(enum.name, enum)
     return list(seen.values())
+
+
+def restore_enum_types(upgrade_ops: ops.UpgradeOps, history: dict[tuple[str, str], sa.Enum]) -> None:
+    """Give dropped columns and tables the enum types the history gave them (the scratch SQLite database shows
+    VARCHAR): the upgrade can then drop the PostgreSQL type, and the downgrade brings the column back as it was."""
+    for index, op in enumerate(upgrade_ops.ops):
+        if isinstance(op, ops.DropTableOp) and any(table == op.table_name for table, _ in history):
+            table = op.to_table()
+            for column in table.columns:
+                column.type = history.get((op.table_name, column.name), column.type)
+            upgrade_ops.ops[index] = ops.DropTableOp.from_table(table)
+        elif isinstance(op, ops.ModifyTableOps):
+            for inner in op.ops:
+                if isinstance(inner, ops.DropColumnOp) and (op.table_name, inner.column_name) in history:
+                    inner.to_column().type = history[(op.table_name, inner.column_name)]
+
+
+def drops_anything(upgrade_ops: ops.UpgradeOps) -> bool:
+    return any(isinstance(op, ops.DropTableOp) or (
+        isinstance(op, ops.ModifyTableOps) and any(isinstance(o, ops.DropColumnOp) for o in op.ops))
+        for op in upgrade_ops.ops)
