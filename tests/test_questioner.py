@@ -187,6 +187,7 @@ def test_rename_and_one_off_default_keep_rows(tmp_path: Path, db_url: str) -> No
                  sa.Column("id", sa.Integer, primary_key=True),
                  sa.Column("name", sa.Text, nullable=False),
                  sa.Column("priority", sa.Integer, nullable=False),
+                 sa.Column("urgent", sa.Boolean, nullable=False),
                  sa.Column("status", sa.Enum("todo", "done", name="task_status"), nullable=False,
                            server_default="todo"))
     ''')
@@ -195,6 +196,8 @@ def test_rename_and_one_off_default_keep_rows(tmp_path: Path, db_url: str) -> No
         ("Select an option: ", "1"),
         (">>> ", "'high'"),  # not an integer: asked again
         (">>> ", "3"),
+        ("Select an option: ", "1"),
+        (">>> ", "True"),
     ])
     assert status == 0, screen
     assert "the NOT NULL column tasks.priority" in screen
@@ -206,14 +209,17 @@ def test_rename_and_one_off_default_keep_rows(tmp_path: Path, db_url: str) -> No
     assert "server_default='3'" in source
 
     project.migrate(db_url)
-    assert rows(db_url, "SELECT id, name, priority, status FROM tasks ORDER BY id") == [
-        (1, "write tests", 3, "todo"), (2, "ship it", 3, "todo")]
+    assert rows(db_url, "SELECT id, name, priority, urgent, status FROM tasks ORDER BY id") == [
+        (1, "write tests", 3, True, "todo"), (2, "ship it", 3, True, "todo")]
     columns = {c["name"]: c for c in inspect(db_url, lambda i: i.get_columns("tasks"))}
-    assert columns["priority"]["nullable"] is False
-    assert columns["priority"]["default"] is None, "the one-off default lingers"
-    # A new row must give priority itself now.
+    for name in ("priority", "urgent"):
+        assert columns[name]["nullable"] is False
+        assert columns[name]["default"] is None, f"the one-off default of {name} lingers"
+    # A new row must give priority itself now (the same row with a priority is accepted).
+    execute(db_url, "INSERT INTO tasks (id, name, priority, urgent) VALUES (3, 'with priority', 4, '0')")
     with pytest.raises(sa.exc.DatabaseError):
-        execute(db_url, "INSERT INTO tasks (id, name) VALUES (3, 'no priority')")
+        execute(db_url, "INSERT INTO tasks (id, name, urgent) VALUES (4, 'no priority', '0')")
+    execute(db_url, "DELETE FROM tasks WHERE id = 3")
     assert project.manage("makemigrations", "--check").returncode == 0
 
     up_zero_up(project, db_url)
@@ -288,6 +294,20 @@ def test_no_terminal_and_noinput_never_ask(tmp_path: Path) -> None:
                     "existing rows need a value. Give the column a server_default in the model, or run "
                     "makemigrations on a terminal to give a one-off default.")
     assert project.written() == []
+
+
+def test_one_off_defaults_fit_the_column() -> None:
+    from project.core.questioner import sql_default
+
+    assert sql_default(True, sa.Boolean()) == "1"
+    assert sql_default(0, sa.Integer()) == "0"
+    assert sql_default(1.5, sa.Numeric(10, 2)) == "1.5"
+    assert sql_default("draft", sa.Enum("draft", "done", name="s")) == "draft"
+    assert sql_default("2024-01-31", sa.Date()) == "2024-01-31"
+    for value, type_ in [("x", sa.Integer()), (True, sa.Integer()), ("maybe", sa.Boolean()),
+                         ("gone", sa.Enum("draft", "done", name="s")), (None, sa.String(10)), (3, sa.String(10))]:
+        with pytest.raises(ValueError):
+            sql_default(value, type_)
 
 
 # --- named enum types ----------------------------------------------------------------------------------------
