@@ -49,55 +49,79 @@ def autogenerate_script(connection: Any, settings: Any, questioner: Any = None) 
     from alembic.autogenerate import produce_migrations
     from alembic.runtime.migration import MigrationContext
 
-    from project.core import constraint_names, enum_types
-    from project.core.renames import ask_column_renames, ask_table_renames, prepend_renames, replay
+    from project.core import constraint_names
 
     metadata = target_metadata(settings)
     if questioner is not None:
         constraint_names.refuse_bad_names(metadata)
     constraint_names.limit_identifiers(connection)
     context = MigrationContext.configure(connection, opts={"compare_type": True, "render_as_batch": True})
-
-    def diff() -> Any:
-        return produce_migrations(context, metadata).upgrade_ops
-
     try:
-        upgrade_ops = diff()
-        table_renames = ask_table_renames(upgrade_ops, questioner) if questioner else []
-        if table_renames:
-            replay(connection, table_renames)
-            upgrade_ops = diff()
-        column_renames = ask_column_renames(upgrade_ops, questioner) if questioner else []
-        if column_renames:
-            replay(connection, column_renames)
-            upgrade_ops = diff()
-        prepend_renames(upgrade_ops, table_renames, column_renames)
+        upgrade_ops, renames = _diff_after_renames(connection, lambda: produce_migrations(context, metadata),
+                                                   questioner)
         if questioner is not None:
             fill_not_null_columns(upgrade_ops, questioner)
-        if enum_types.drops_anything(upgrade_ops):
-            from project.core.history_enums import enum_columns
-
-            history = renamed(enum_columns(settings), table_renames, column_renames)
-            enum_types.restore_enum_types(upgrade_ops, history)
+        _restore_dropped_enums(upgrade_ops, settings, renames)
         constraint_names.shorten_names(upgrade_ops)
         downgrade_ops = upgrade_ops.reverse()
-        columns = [(t.name, c) for t in metadata.tables.values() for c in t.columns]
-        created = enum_types.created_columns(upgrade_ops)
-        enum_types.add_type_operations(upgrade_ops, enum_types.enum_names(c for _, c in columns))
-        enum_types.add_type_operations(
-            downgrade_ops, enum_types.enum_names(c for t, c in columns if (t, c.name) not in created))
+        _add_enum_type_operations(metadata, upgrade_ops, downgrade_ops)
         return Generated(upgrade_ops, downgrade_ops)
     finally:
         if connection.in_transaction():
             connection.rollback()
 
 
-def renamed(columns: dict[tuple[str, str], Any], table_renames: list[Any], column_renames: list[Any]) -> dict:
-    """(table, column) keys as they are after the confirmed renames."""
-    tables = {r.table_name: r.new_table_name for r in table_renames}
-    result = {(tables.get(t, t), c): value for (t, c), value in columns.items()}
-    for rename in column_renames:
-        if (rename.table_name, rename.column_name) in result:
+def _diff_after_renames(connection: Any, diff: Any, questioner: Any) -> tuple[Any, list[Any]]:
+    """The upgrade operations, with the renames the user confirmed (tables first, then columns, as Django asks).
+    Each confirmed set is replayed on the scratch database and the models compared again."""
+    from project.core.renames import ask_column_renames, ask_table_renames, prepend_renames, replay
+
+    upgrade_ops = diff().upgrade_ops
+    if questioner is None:
+        return upgrade_ops, []
+    table_renames = ask_table_renames(upgrade_ops, questioner)
+    if table_renames:
+        replay(connection, table_renames)
+        upgrade_ops = diff().upgrade_ops
+    column_renames = ask_column_renames(upgrade_ops, questioner)
+    if column_renames:
+        replay(connection, column_renames)
+        upgrade_ops = diff().upgrade_ops
+    prepend_renames(upgrade_ops, table_renames, column_renames)
+    return upgrade_ops, [*table_renames, *column_renames]
+
+
+def _restore_dropped_enums(upgrade_ops: Any, settings: Any, renames: list[Any]) -> None:
+    """Dropped columns get back the enum type the version files gave them (only read when something is dropped)."""
+    from project.core import enum_types
+
+    if enum_types.drops_anything(upgrade_ops):
+        from project.core.history_enums import enum_columns
+
+        enum_types.restore_enum_types(upgrade_ops, renamed(enum_columns(settings), renames))
+
+
+def _add_enum_type_operations(metadata: Any, upgrade_ops: Any, downgrade_ops: Any) -> None:
+    """Types stay while a column uses them: after the upgrade, the models' columns; after the downgrade, the
+    models' columns the upgrade did not create."""
+    from project.core import enum_types
+
+    columns = [(table.name, column) for table in metadata.tables.values() for column in table.columns]
+    created = enum_types.created_columns(upgrade_ops)
+    enum_types.add_type_operations(upgrade_ops, enum_types.enum_names(c for _, c in columns))
+    enum_types.add_type_operations(
+        downgrade_ops, enum_types.enum_names(c for t, c in columns if (t, c.name) not in created))
+
+
+def renamed(columns: dict[tuple[str, str], Any], renames: list[Any]) -> dict[tuple[str, str], Any]:
+    """(table, column) keys as they are after the confirmed renames (tables first, then columns)."""
+    from project.core.renames import RenameTable
+
+    result = dict(columns)
+    for rename in renames:
+        if isinstance(rename, RenameTable):
+            result = {(rename.new_table_name if t == rename.table_name else t, c): v for (t, c), v in result.items()}
+        elif (rename.table_name, rename.column_name) in result:
             result[(rename.table_name, rename.modify_name)] = result.pop((rename.table_name, rename.column_name))
     return result
 
