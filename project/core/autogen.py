@@ -143,9 +143,9 @@ def fill_not_null_columns(upgrade_ops: Any, questioner: Any) -> None:
             continue
         drops = []
         for index, op in enumerate(table_ops.ops):
-            column = getattr(op, "column", None)
-            if not isinstance(op, ops.AddColumnOp) or not _needs_default(column):
+            if not isinstance(op, ops.AddColumnOp) or not _needs_default(op.column):
                 continue
+            column = op.column
             default = questioner.ask_not_null_addition(table_ops.table_name, column)
             filled = sa.Column(column.name, column.type, nullable=False, server_default=default,
                                comment=column.comment)

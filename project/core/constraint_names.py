@@ -62,15 +62,16 @@ def refuse_bad_names(metadata: sa.MetaData) -> None:
 
 def _named_objects(metadata: sa.MetaData) -> Iterator[tuple[str, str]]:
     for table in sorted(metadata.tables.values(), key=lambda t: t.fullname):
-        items = [*table.constraints, *table.indexes]
+        items: list[sa.Constraint | sa.Index] = [*table.constraints, *table.indexes]
         for item in sorted(items, key=lambda i: (type(i).__name__, str(i.name))):
-            if item.name is None or not isinstance(item.name, str):
+            name = item.name
+            if name is None or not isinstance(name, str):
                 continue
             columns = ", ".join(getattr(c, "name", str(c)) for c in getattr(item, "columns", []))
             kind = {"PrimaryKeyConstraint": "primary key", "ForeignKeyConstraint": "foreign key",
                     "UniqueConstraint": "unique constraint", "CheckConstraint": "check constraint",
                     "Index": "index"}.get(type(item).__name__, "constraint")
-            yield item.name, f"the {kind} on {table.name}({columns})"
+            yield name, f"the {kind} on {table.name}({columns})"
 
 
 def shorten_names(upgrade_ops: ops.UpgradeOps) -> None:

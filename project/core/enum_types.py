@@ -54,7 +54,7 @@ def named_enum(type_: Any) -> sa.Enum | None:
 
 
 def enum_names(columns: Iterable[Any]) -> set[str]:
-    return {enum.name for column in columns if (enum := named_enum(column.type)) is not None}
+    return {enum.name for column in columns if (enum := named_enum(column.type)) is not None and enum.name}
 
 
 def created_columns(upgrade_ops: ops.UpgradeOps) -> set[tuple[str, str]]:
@@ -91,7 +91,7 @@ def _unique_enums(columns: Iterable[Any]) -> list[sa.Enum]:
     seen: dict[str, sa.Enum] = {}
     for column in columns:
         enum = named_enum(column.type)
-        if enum is not None:
+        if enum is not None and enum.name:
             seen.setdefault(enum.name, enum)
     return list(seen.values())
 

@@ -58,7 +58,8 @@ class _Reader:
                 inner = dict(batches)
                 for item in statement.items:
                     call = item.context_expr
-                    if _method(call) == ("op", "batch_alter_table") and isinstance(item.optional_vars, ast.Name):
+                    if isinstance(call, ast.Call) and _method(call) == ("op", "batch_alter_table") \
+                            and isinstance(item.optional_vars, ast.Name):
                         table = _string(call.args[0]) if call.args else None
                         if table:
                             inner[item.optional_vars.id] = table
@@ -121,11 +122,12 @@ class _Reader:
             return self.names.get(node.id)
         if not (isinstance(node, ast.Call) and _method(node)[1] in ("Enum", "ENUM")):
             return None
-        values = [_string(arg) for arg in node.args]
+        values = [value for arg in node.args if (value := _string(arg)) is not None]
         keywords = {k.arg: k.value for k in node.keywords}
         name = _string(keywords["name"]) if "name" in keywords else None
         native = keywords.get("native_enum")
-        if not values or None in values or not name or (isinstance(native, ast.Constant) and native.value is False):
+        if not values or len(values) != len(node.args) or not name or (
+                isinstance(native, ast.Constant) and native.value is False):
             return None
         return sa.Enum(*values, name=name)
 

@@ -60,7 +60,7 @@ def ask_table_renames(upgrade_ops: Any, questioner: Any) -> list[RenameTable]:
     dropped = {op.table_name: op for op in upgrade_ops.ops if isinstance(op, ops.DropTableOp)}
     renames = []
     for new in created:
-        new_columns = {c.name: c for c in new.columns if hasattr(c, "type")}
+        new_columns = {c.name: c for c in new.columns if isinstance(c, sa.Column)}
         for old_name, old in list(dropped.items()):
             old_columns = {c.name: c for c in old.to_table().columns}
             if old_columns.keys() != new_columns.keys():
