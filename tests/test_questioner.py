@@ -411,6 +411,50 @@ def test_long_and_multi_column_names_same_everywhere(tmp_path: Path, db_url: str
     up_zero_up(project, db_url)
 
 
+PLAIN_ALEMBIC_REVISION = '''"""milestones, as plain Alembic writes it: op.f() with the whole names
+
+Revision ID: 0002
+Revises: 0001
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "{table}",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("project_id", sa.Integer(), nullable=False),
+        sa.Column("title", sa.String(length=100), nullable=False),
+        sa.Column("priority", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_{table}")),
+        sa.UniqueConstraint("project_id", "title", name=op.f("uq_{table}_project_id_title")),
+        sa.UniqueConstraint("project_id", "priority", name=op.f("uq_{table}_project_id_priority")),
+    )
+    op.create_index(op.f("ix_{table}_project_id_title_priority"), "{table}", ["project_id", "title", "priority"])
+
+
+def downgrade() -> None:
+    op.drop_table("{table}")
+'''
+
+
+def test_whole_long_names_of_a_plain_alembic_history_are_no_change(tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    project.models(NAMED_MODELS)
+    source = PLAIN_ALEMBIC_REVISION.format(table=LONG_TABLE)
+    assert len(f"uq_{LONG_TABLE}_project_id_title") > 63
+    (project.versions / "0002_milestones.py").write_text(source)
+    result = project.manage("makemigrations", "--check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "No changes detected"
+
+
 def test_same_models_same_file(tmp_path: Path) -> None:
     project = Project(tmp_path)
     project.models(NAMED_MODELS)

@@ -54,11 +54,11 @@ def autogenerate_script(connection: Any, settings: Any, questioner: Any = None) 
     metadata = target_metadata(settings)
     if questioner is not None:
         constraint_names.refuse_bad_names(metadata)
-    constraint_names.limit_identifiers(connection)
     context = MigrationContext.configure(connection, opts={"compare_type": True, "render_as_batch": True})
     try:
         upgrade_ops, renames = _diff_after_renames(connection, lambda: produce_migrations(context, metadata),
                                                    questioner)
+        constraint_names.ignore_cut_names(upgrade_ops)
         if questioner is not None:
             fill_not_null_columns(upgrade_ops, questioner)
         _restore_dropped_enums(upgrade_ops, settings, renames)

@@ -3,9 +3,11 @@
 Names from a naming convention can outgrow an engine's limit (PostgreSQL 63 characters, MariaDB 64). SQLAlchemy
 then cuts them when the DDL runs, per engine and so differently on each, and a later revision that drops the
 constraint by name fails on one of them. Generated files therefore carry the name already cut to 63 characters,
-the way SQLAlchemy cuts it for PostgreSQL (a hash of the full name keeps it stable); the scratch database compares
-with the same limit, so the next run sees no difference. Two constraints or indexes with one name are refused
-before anything is written: autogenerate would otherwise flip between "no changes" and dropping one of them.
+the way SQLAlchemy cuts it for PostgreSQL (a hash of the full name keeps it stable). Comparing the models with
+the scratch database, a name that differs only by that cut is the same name: the next run sees no difference,
+and neither does a history whose files wrote the whole name, as plain Alembic does. Two constraints or indexes
+with one name are refused before anything is written: autogenerate would otherwise flip between "no changes"
+and dropping one of them.
 """
 
 from __future__ import annotations
@@ -29,10 +31,38 @@ def short_name(name: str) -> str:
     return f"{name[:MAX_NAME_LENGTH - 8]}_{hashlib.md5(name.encode()).hexdigest()[-4:]}"
 
 
-def limit_identifiers(connection: Any) -> None:
-    """Make the scratch SQLite connection cut convention names as PostgreSQL does, so that autogenerate compares
-    the models' names with the names the generated files wrote (SQLite itself has no limit)."""
-    connection.dialect.max_identifier_length = MAX_NAME_LENGTH
+def ignore_cut_names(upgrade_ops: ops.UpgradeOps) -> None:
+    """Drop the index or unique constraint pairs that differ only by a name cut to the limit: the scratch SQLite
+    database (which has no limit) holds the names as the version files wrote them, cut or not, and the models
+    have them whole. Such a pair is one object, not a change."""
+    kept = []
+    for table_ops in upgrade_ops.ops:
+        if isinstance(table_ops, ops.ModifyTableOps):
+            created = {short_name(name) for op in table_ops.ops if (name := _created_name(op))}
+            dropped = {short_name(name) for op in table_ops.ops if (name := _dropped_name(op))}
+            same = created & dropped
+            table_ops.ops = [op for op in table_ops.ops
+                             if short_name(_created_name(op) or _dropped_name(op) or "") not in same]
+            if not table_ops.ops:
+                continue
+        kept.append(table_ops)
+    upgrade_ops.ops = kept
+
+
+def _created_name(op: Any) -> str | None:
+    if isinstance(op, ops.CreateIndexOp):
+        return str(op.index_name)
+    if isinstance(op, ops.CreateUniqueConstraintOp) and op.constraint_name:
+        return str(op.constraint_name)
+    return None
+
+
+def _dropped_name(op: Any) -> str | None:
+    if isinstance(op, ops.DropIndexOp):
+        return str(op.index_name)
+    if isinstance(op, ops.DropConstraintOp) and op.constraint_type == "unique" and op.constraint_name:
+        return str(op.constraint_name)
+    return None
 
 
 def final_name(name: str | None) -> str | None:
