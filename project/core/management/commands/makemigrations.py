@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
-from project.core.autogen import autogenerate_ops, default_message, describe_ops
+from project.core.autogen import autogenerate_script, default_message, describe_ops
 from project.core.management.base import BaseCommand, CommandError, CommandParser
 
 
@@ -22,6 +21,8 @@ class Command(BaseCommand):
         parser.add_argument("--check", action="store_true", help="Exit 1 when the models have unmigrated changes.")
         parser.add_argument("--dry-run", action="store_true", help="Show the operations; write nothing.")
         parser.add_argument("--merge", action="store_true", help="Write a revision that joins the history's heads.")
+        parser.add_argument("--noinput", "--no-input", action="store_false", dest="interactive",
+                            help="Ask nothing (no renames; a NOT NULL column without a default is an error).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         from alembic import command
@@ -41,11 +42,16 @@ class Command(BaseCommand):
             self._written(command.revision(migrator.alembic_config(settings), message=message, rev_id=rev_id))
             return
 
+        from project.core.questioner import questioner_for
         from project.core.scratch import scratch_sqlite
 
         # An empty history (a new project) compares the models with an empty database: the first revision.
         with scratch_sqlite(settings, migrator.history_head(script)) as connection:
-            upgrade_ops = autogenerate_ops(connection, settings)
+            questioner = questioner_for(options.get("interactive", True) and not options["check"], self.stdout)
+            generated = autogenerate_script(connection, settings, questioner)
+            upgrade_ops = generated.upgrade_ops
+            cfg = migrator.alembic_config(settings, connection=connection,
+                                          process_revision_directives=generated.process_revision_directives)
             if upgrade_ops.is_empty():
                 if options["verbosity"] >= 1:
                     self.stdout.write("No changes detected")
@@ -61,8 +67,6 @@ class Command(BaseCommand):
                 self.stdout.write(f"Would write {rev_id}: {message}", self.style.HEADING)
                 self.stdout.write(render_python_code(upgrade_ops, render_as_batch=True))
                 return
-            cfg = migrator.alembic_config(settings, connection=connection,
-                                          process_revision_directives=drop_enum_types)
             self._written(command.revision(cfg, message=message, autogenerate=True, rev_id=rev_id))
 
     def _merge(self, settings: Any, options: Any) -> None:
@@ -88,50 +92,6 @@ class Command(BaseCommand):
             pass
         self.stdout.write(f"Migrations written: {path}", self.style.HEADING)
         self.stdout.write(f"  - {script.revision} {script.doc}")
-
-
-def drop_enum_types(context: Any, revision: Any, directives: list[Any]) -> None:
-    """Alembic's process_revision_directives hook: at the end of a downgrade that drops tables the upgrade
-    creates from the models, drop the named enum types their columns use.
-
-    PostgreSQL keeps a named enum TYPE when its table is dropped, and Alembic writes no drop for it, so a
-    first revision's downgrade followed by its upgrade fails with 'type ... already exists' (alembic #886).
-    The rendered `sa.Enum(name=...).drop(op.get_bind(), checkfirst=True)` does nothing on MySQL (an inline
-    ENUM) and SQLite (a VARCHAR), so the file stays portable. (Tables the upgrade drops are reflected from
-    the scratch SQLite database, where an enum is a VARCHAR: their types cannot be seen there.)
-    """
-    from alembic.operations import ops
-
-    for script in directives:
-        container = script.downgrade_ops
-        dropped = [op.to_table() for op in container.ops if isinstance(op, ops.DropTableOp)]
-        names = dict.fromkeys(e.name for table in dropped for e in _named_enums(table))
-        container.ops.extend(_drop_enum_type_op()(name) for name in names)
-
-
-def _named_enums(table: Any) -> list[Any]:
-    import sqlalchemy as sa
-
-    return [c.type for c in table.columns
-            if isinstance(c.type, sa.Enum) and c.type.name and c.type.native_enum]
-
-
-@functools.cache
-def _drop_enum_type_op() -> type:
-    """A rendering-only operation: autogenerate writes it out as Python; nothing runs it through Alembic.
-    Defined on first use: `manage.py help makemigrations` imports this module and must not import Alembic."""
-    from alembic.autogenerate import renderers
-    from alembic.operations.ops import MigrateOperation
-
-    class DropEnumType(MigrateOperation):
-        def __init__(self, name: str) -> None:
-            self.name = name
-
-    @renderers.dispatch_for(DropEnumType)
-    def render(_autogen_context: Any, op: DropEnumType) -> str:
-        return f"sa.Enum(name={op.name!r}).drop(op.get_bind(), checkfirst=True)"
-
-    return DropEnumType
 
 
 def next_revision_id(script: Any) -> str | None:

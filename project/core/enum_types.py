@@ -1,0 +1,117 @@
+"""PostgreSQL's named ENUM types in generated revisions: created before the column that needs them, dropped
+with the last column that used them.
+
+Alembic leaves the type to the user (alembic #886, #1612): `create_table` creates it, but `add_column` does not,
+and neither `drop_table` nor `drop_column` drops it, so a downgrade leaves the type behind and the next upgrade
+fails with "type ... already exists". The operations added here render as
+`sa.Enum(..., name=...).create(op.get_bind(), checkfirst=True)` and `sa.Enum(name=...).drop(op.get_bind(),
+checkfirst=True)`, which SQLAlchemy turns into nothing on engines without named types (SQLite, MariaDB) and into
+CREATE TYPE / DROP TYPE, also offline, on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from alembic.autogenerate import renderers
+from alembic.operations import ops
+
+
+class CreateEnumTypeOp(ops.MigrateOperation):
+    def __init__(self, enum: sa.Enum):
+        self.enum = enum
+
+    def reverse(self) -> DropEnumTypeOp:
+        return DropEnumTypeOp(self.enum)
+
+
+class DropEnumTypeOp(ops.MigrateOperation):
+    def __init__(self, enum: sa.Enum):
+        self.enum = enum
+
+    def reverse(self) -> CreateEnumTypeOp:
+        return CreateEnumTypeOp(self.enum)
+
+
+@renderers.dispatch_for(CreateEnumTypeOp)
+def _render_create(autogen_context: Any, op: CreateEnumTypeOp) -> str:
+    values = ", ".join(repr(value) for value in op.enum.enums)
+    return f"sa.Enum({values}, name={op.enum.name!r}).create(op.get_bind(), checkfirst=True)"
+
+
+@renderers.dispatch_for(DropEnumTypeOp)
+def _render_drop(autogen_context: Any, op: DropEnumTypeOp) -> str:
+    return f"sa.Enum(name={op.enum.name!r}).drop(op.get_bind(), checkfirst=True)"
+
+
+def named_enum(type_: Any) -> sa.Enum | None:
+    """The type when it is a named native enum (a PostgreSQL TYPE of its own), else None."""
+    if isinstance(type_, sa.Enum) and type_.native_enum and type_.name:
+        return type_
+    return None
+
+
+def enum_names(columns: Iterable[Any]) -> set[str]:
+    return {enum.name for column in columns if (enum := named_enum(column.type)) is not None and enum.name}
+
+
+def created_columns(upgrade_ops: ops.UpgradeOps) -> set[tuple[str, str]]:
+    """(table, column) of every column the upgrade creates, by create_table or add_column."""
+    created = set()
+    for op in upgrade_ops.ops:
+        if isinstance(op, ops.CreateTableOp):
+            created |= {(op.table_name, c.name) for c in op.columns if isinstance(c, sa.Column)}
+        elif isinstance(op, ops.ModifyTableOps):
+            created |= {(op.table_name, o.column.name) for o in op.ops if isinstance(o, ops.AddColumnOp)}
+    return created
+
+
+def add_type_operations(container: ops.OpContainer, in_use: set[str]) -> None:
+    """Insert the type's create before each add_column of a named enum, and its drop, once every drop_table /
+    drop_column has run, for the types no column uses any more. `in_use`: the enum names that columns still
+    use once the operations have run (their types must stay)."""
+    result: list[Any] = []
+    gone: list[Any] = []
+    for op in container.ops:
+        if isinstance(op, ops.ModifyTableOps):
+            added = [o.column for o in op.ops if isinstance(o, ops.AddColumnOp)]
+            gone += [o.to_column() for o in op.ops if isinstance(o, ops.DropColumnOp)]
+            result.extend(CreateEnumTypeOp(e) for e in _unique_enums(added))
+        elif isinstance(op, ops.DropTableOp):
+            gone += list(op.to_table().columns)
+        # create_table creates its enum types itself (and a create before it would make it fail).
+        result.append(op)
+    result.extend(DropEnumTypeOp(e) for e in _unique_enums(gone) if e.name not in in_use)
+    container.ops = result
+
+
+def _unique_enums(columns: Iterable[Any]) -> list[sa.Enum]:
+    seen: dict[str, sa.Enum] = {}
+    for column in columns:
+        enum = named_enum(column.type)
+        if enum is not None and enum.name:
+            seen.setdefault(enum.name, enum)
+    return list(seen.values())
+
+
+def restore_enum_types(upgrade_ops: ops.UpgradeOps, history: dict[tuple[str, str], sa.Enum]) -> None:
+    """Give dropped columns and tables the enum types the history gave them (the scratch SQLite database shows
+    VARCHAR): the upgrade can then drop the PostgreSQL type, and the downgrade brings the column back as it was."""
+    for index, op in enumerate(upgrade_ops.ops):
+        if isinstance(op, ops.DropTableOp) and any(table == op.table_name for table, _ in history):
+            table = op.to_table()
+            for column in table.columns:
+                column.type = history.get((op.table_name, column.name), column.type)
+            upgrade_ops.ops[index] = ops.DropTableOp.from_table(table)
+        elif isinstance(op, ops.ModifyTableOps):
+            for inner in op.ops:
+                if isinstance(inner, ops.DropColumnOp) and (op.table_name, inner.column_name) in history:
+                    inner.to_column().type = history[(op.table_name, inner.column_name)]
+
+
+def drops_anything(upgrade_ops: ops.UpgradeOps) -> bool:
+    return any(isinstance(op, ops.DropTableOp) or (
+        isinstance(op, ops.ModifyTableOps) and any(isinstance(o, ops.DropColumnOp) for o in op.ops))
+        for op in upgrade_ops.ops)
