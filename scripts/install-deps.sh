@@ -12,6 +12,11 @@ have psql || missing+=(postgresql-client)
 { [ -x /usr/sbin/mariadbd ] || have mariadbd; } || missing+=(mariadb-server)
 have mariadb || missing+=(mariadb-client)
 have sqlite3 || missing+=(sqlite3)
+# The topology tests: PgBouncer in front of PostgreSQL, and a Galera cluster (galera-4 is the provider
+# library mariadb-server pulls in; rsync is its state-transfer method).
+{ [ -x /usr/sbin/pgbouncer ] || have pgbouncer; } || missing+=(pgbouncer)
+[ -e /usr/lib/galera/libgalera_smm.so ] || missing+=(galera-4)
+have rsync || missing+=(rsync)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

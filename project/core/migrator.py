@@ -22,7 +22,7 @@ from alembic.util.exc import CommandError as AlembicCommandError
 from sqlalchemy import Connection, event
 
 from project.core.conf import Settings, base_dir, migrations_dir
-from project.core.db import engine_from_settings
+from project.core.db import create_engine_for, engine_from_settings
 
 
 class MigrationError(Exception):
@@ -160,9 +160,17 @@ def _is_ancestor(script: ScriptDirectory, candidate: str, descendant: str) -> bo
     return any(s.revision == candidate for s in script.iterate_revisions(descendant, "base"))
 
 
+def migration_url(settings: Settings) -> str:
+    """The URL migrations connect with: MIGRATION_DATABASE_URL (a direct connection, past any pooler)
+    when set, else DATABASE_URL, which the application keeps using either way."""
+    return settings.get("MIGRATION_DATABASE_URL") or settings.DATABASE_URL
+
+
 @contextmanager
-def connect(settings: Settings) -> Iterator[Connection]:
-    engine = engine_from_settings(settings)
+def connect(settings: Settings, url: str | None = None) -> Iterator[Connection]:
+    """A connection to `url` (default: DATABASE_URL), on an engine of its own that is disposed after."""
+    engine = engine_from_settings(settings) if url is None else create_engine_for(
+        url, echo=bool(settings.get("SQL_ECHO", False)))
     try:
         with engine.connect() as connection:
             yield connection
@@ -171,6 +179,7 @@ def connect(settings: Settings) -> Iterator[Connection]:
 
 
 DEFAULT_LOCK_TIMEOUT = 300.0
+DEFAULT_LOCK_LEASE = 60.0  # Galera's lock row: how long a silent holder keeps it (see locks._GaleraLock)
 
 
 @contextmanager
@@ -185,14 +194,21 @@ def locked_connection(settings: Settings, timeout: float | None = None) -> Itera
     """
     from project.core.errors import mask_url
     from project.core.locks import LockTimeout, migration_lock
+    from project.core.topology import UnfitTarget, check_migration_target
 
     if timeout is None:
         timeout = float(settings.get("MIGRATE_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT))
-    with connect(settings) as connection:
+    url = migration_url(settings)
+    where = mask_url(url)
+    with connect(settings, url) as connection:
         try:
-            with migration_lock(connection, timeout, where=mask_url(settings.DATABASE_URL)):
+            # A standby, a read-only server or a transaction pooler is refused before anything is written.
+            check_migration_target(connection, where, direct_url=settings.get("MIGRATION_DATABASE_URL"),
+                                   env_name=f"{settings.name.upper()}_MIGRATION_DATABASE_URL")
+            with migration_lock(connection, timeout, where=where,
+                                lease=float(settings.get("MIGRATE_LOCK_LEASE", DEFAULT_LOCK_LEASE))):
                 yield connection
-        except LockTimeout as exc:
+        except (LockTimeout, UnfitTarget) as exc:
             raise MigrationError(str(exc)) from None
 
 
@@ -379,6 +395,6 @@ def preview(settings: Settings, target: str = "head") -> Preview:
     from project.core.locks import migration_running
 
     script = script_directory(alembic_config(settings))
-    with connect(settings) as connection:
+    with connect(settings, migration_url(settings)) as connection:
         plan = make_plan(script, current_heads(connection), target)
         return Preview(plan, connection.dialect.name, migration_running(connection))
