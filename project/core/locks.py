@@ -208,15 +208,11 @@ class _GaleraLock:
 
     def acquire(self, timeout: float) -> bool:
         conn = self.connection
-        _end_transaction(conn)
+        _galera_rollback(conn)
         # Reads on this session wait until the node has applied everything the cluster committed before
         # them: the revision read after taking the lock is the one the previous holder left.
         conn.exec_driver_sql("SET SESSION wsrep_sync_wait = 1")
-        # DDL under Total Order Isolation: every node creates it once, whoever asks first.
-        conn.exec_driver_sql(
-            f"CREATE TABLE IF NOT EXISTS {GALERA_LOCK_TABLE} (name VARCHAR(64) NOT NULL PRIMARY KEY, "
-            "holder VARCHAR(255) NOT NULL, expires_at DATETIME(6) NOT NULL) ENGINE=InnoDB"
-        )
+        self._create_table()
         deadline = time.monotonic() + timeout
         while not self._take():
             if time.monotonic() >= deadline:
@@ -226,6 +222,19 @@ class _GaleraLock:
         self._heartbeat = threading.Thread(target=self._renew, name="migrate-lock-heartbeat", daemon=True)
         self._heartbeat.start()
         return True
+
+    def _create_table(self) -> None:
+        conn = self.connection
+        exists = conn.execute(text("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() "
+                                   "AND table_name = :name"), {"name": GALERA_LOCK_TABLE}).scalar()
+        _galera_rollback(conn)
+        if not exists:
+            # DDL runs under Total Order Isolation: every node creates it once, whoever asks first. Only
+            # when missing: each such statement aborts the transactions that use the table on every node.
+            conn.exec_driver_sql(
+                f"CREATE TABLE IF NOT EXISTS {GALERA_LOCK_TABLE} (name VARCHAR(64) NOT NULL PRIMARY KEY, "
+                "holder VARCHAR(255) NOT NULL, expires_at DATETIME(6) NOT NULL) ENGINE=InnoDB"
+            )
 
     def _take(self) -> bool:
         params = {"name": self.name, "holder": self.holder, "lease": self.lease}
@@ -241,7 +250,7 @@ class _GaleraLock:
                 if taken:
                     return True
             except DBAPIError as exc:
-                self.connection.rollback()
+                _galera_rollback(self.connection)
                 if _mysql_errno(exc) not in GALERA_RETRY_ERRORS | {DUPLICATE_KEY}:
                     raise
                 if _mysql_errno(exc) != DUPLICATE_KEY:
@@ -260,7 +269,7 @@ class _GaleraLock:
                             log.warning("The migration lock's lease ran out and another migrator took it over.")
                         conn.commit()
                     except DBAPIError as exc:
-                        conn.rollback()
+                        _galera_rollback(conn)
                         log.warning("Could not renew the migration lock's lease: %s", exc.orig)
         except DBAPIError as exc:  # no connection at all: the lease runs out, the next migrator takes over
             log.warning("Could not renew the migration lock's lease: %s", exc.orig)
@@ -273,14 +282,14 @@ class _GaleraLock:
         delete = text(f"DELETE FROM {GALERA_LOCK_TABLE} WHERE name = :name AND holder = :holder")
         for _ in range(10):
             try:
-                _end_transaction(self.connection)
+                _galera_rollback(self.connection)
                 self.connection.execute(delete, {"name": self.name, "holder": self.holder})
                 self.connection.commit()
                 return
             except DBAPIError as exc:
-                self.connection.rollback()
                 if _mysql_errno(exc) not in GALERA_RETRY_ERRORS:
                     return  # the node is gone: the lease runs out instead
+                _galera_rollback(self.connection)
                 time.sleep(GALERA_POLL_SECONDS)
 
     def held(self) -> bool:
@@ -290,10 +299,22 @@ class _GaleraLock:
                 {"name": self.name},
             ).scalar())
         except DBAPIError as exc:
-            self.connection.rollback()
+            _galera_rollback(self.connection)
             if _mysql_errno(exc) == 1146:  # no such table: nobody ever migrated through the cluster lock
                 return False
             raise
+
+
+def _galera_rollback(connection: Connection) -> None:
+    """Roll back, where Galera may answer even ROLLBACK with 1213: a replicated write set (or DDL) won
+    over this transaction and aborted it (a brute-force abort). The transaction is gone either way."""
+    try:
+        connection.rollback()
+    except DBAPIError as exc:
+        if _mysql_errno(exc) not in GALERA_RETRY_ERRORS:
+            raise
+        if connection.in_transaction():
+            connection.rollback()
 
 
 def _mysql_errno(exc: DBAPIError) -> int | None:
