@@ -20,6 +20,7 @@ import pymysql
 import pytest
 import sqlalchemy as sa
 from servers import ROOT, uvicorn_app, version_rows, wait_until_up
+from sqlalchemy.engine import make_url
 from topology_fixtures import can_connect, wait_for
 
 from project.core.locks import GALERA_LOCK_TABLE
@@ -131,6 +132,27 @@ def test_uvicorn_workers_on_three_nodes_migrate_at_start_up_exactly_once(
         assert bad not in logs, logs
     schemas = [reflected_schema(url) for url in galera_database]
     assert schemas[1] == schemas[0] and schemas[2] == schemas[0]
+
+
+def test_a_node_in_rsu_mode_is_refused(galera_cluster: list[dbservers.Server], galera_database: list[str]) -> None:
+    # Rolling Schema Upgrade: DDL would change this node only, and the nodes would drift apart.
+    node = galera_cluster[1]
+    admin = pymysql.connect(host=node.host, port=node.port, user=node.user, password=node.password, autocommit=True)
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute("SET GLOBAL wsrep_OSU_method = 'RSU'")
+        status, _, stderr = finish(manage(galera_database[1], "migrate"))
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute("SET GLOBAL wsrep_OSU_method = 'TOI'")
+        admin.close()
+    assert status == 1
+    assert stderr.splitlines() == [
+        f"CommandError: {make_url(galera_database[1]).render_as_string(hide_password=True)} is a Galera node with "
+        "wsrep_OSU_method=RSU: DDL would change this node only. Migrate with wsrep_OSU_method=TOI "
+        "(SET GLOBAL wsrep_OSU_method='TOI')."
+    ]
+    assert all(version_rows_or_none(url) is None for url in galera_database)
 
 
 HOLDER = textwrap.dedent("""
