@@ -13,7 +13,8 @@ import dbservers
 import psycopg2
 import pytest
 import sqlalchemy as sa
-from servers import ROOT, table_names, version_rows
+from dbservers import find_free_port
+from servers import ROOT, app_env, serve, table_names, version_rows, wait_until_up
 from sqlalchemy.engine import make_url
 
 from project.core import topology
@@ -111,3 +112,40 @@ def test_the_pool_probe_tells_transaction_pooling_apart(
         engine.dispose()
         if session_pooler is not None:
             session_pooler.stop()
+
+
+def test_start_up_migrations_behind_pgbouncer_use_the_direct_url(
+    pg_server: dbservers.Server, pgbouncer: dbservers.Pooler, pg_database: str, tmp_path: Path
+) -> None:
+    pooled, direct = pgbouncer.url(pg_database), pg_server.url(pg_database)
+    workers = 4
+    port = find_free_port()
+    args = [sys.executable, "-m", "uvicorn", "project.app.asgi:app", "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(workers)]
+    env = app_env(pooled, True, DEV_MIGRATION_DATABASE_URL=direct)
+    with serve(args, env, tmp_path / "uvicorn.log", port) as app:
+        wait_until_up(app, started_workers=workers)
+        with app.client() as http:
+            # Readiness reads through the application's pooled URL.
+            assert http.get("/health/ready").json()["status"] == "ready"
+    log = app.log
+    assert log.count(f"Migrating {masked(direct)} (MIGRATE_ON_STARTUP)...") == workers, log
+    assert log.count("Applied 8 migration(s)") == 1, log
+    assert log.count(f"No migrations to apply; database at {REVISIONS[-1]}.") == workers - 1, log
+    assert "Traceback" not in log and "ERROR" not in log
+
+
+def test_start_up_migrations_behind_pgbouncer_without_a_direct_url_stop_the_worker(
+    pg_server: dbservers.Server, pgbouncer: dbservers.Pooler, pg_database: str, tmp_path: Path
+) -> None:
+    pooled = pgbouncer.url(pg_database)
+    port = find_free_port()
+    args = [sys.executable, "-m", "uvicorn", "project.app.asgi:app", "--host", "127.0.0.1", "--port", str(port)]
+    with serve(args, app_env(pooled, True), tmp_path / "uvicorn.log", port) as app:
+        status = app.process.wait(timeout=120)  # the worker refuses to serve a schema it could not migrate
+    assert status != 0
+    [failed] = [line for line in app.log.splitlines() if "Start-up migrations failed:" in line]
+    assert f"{masked(pooled)} goes through a transaction-mode pooler" in failed
+    assert "set DEV_MIGRATION_DATABASE_URL (MIGRATION_DATABASE_URL) to a direct connection" in failed
+    assert "Application startup complete." not in app.log
+    assert table_names(pg_server.url(pg_database)) == set()
