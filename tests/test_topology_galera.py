@@ -193,3 +193,51 @@ def version_rows_or_none(url: str) -> list[str] | None:
         return version_rows(url)
     except sa.exc.ProgrammingError:  # no alembic_version table: nothing ran
         return None
+
+
+HALF_WAY = textwrap.dedent("""
+    import time
+    from project.core import migrator
+    from project.core.conf import load_settings
+
+    settings = load_settings("test")
+    script = migrator.script_directory(migrator.alembic_config(settings))
+    with migrator.locked_connection(settings) as connection:
+        plan = migrator.make_plan(script, migrator.current_heads(connection), "0004")
+        migrator.run_plan(settings, connection, plan, script=script)
+        print("half-way", flush=True)
+        time.sleep(300)
+""")
+
+
+def test_a_node_leaving_mid_migration_lets_another_node_finish(tmp_path: Path) -> None:
+    # A cluster of its own: one of its nodes dies for good.
+    cluster = dbservers.start_galera_cluster(tmp_path)
+    try:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        cluster[0].create_database(name)
+        urls = [node.url(name) for node in cluster]
+        for url in urls:
+            wait_for(lambda url=url: can_connect(url), "CREATE DATABASE reaching every node")
+        env = {**os.environ, "TEST_DATABASE_URL": urls[2], "MIGRATE_LOCK_LEASE": "3"}
+        holder = subprocess.Popen([sys.executable, "-c", HALF_WAY], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, text=True)
+        try:
+            assert holder.stdout is not None
+            assert holder.stdout.readline().strip() == "half-way"
+            # The third node leaves the cluster while its migrator holds the lock half-way through the plan.
+            assert cluster[2].process is not None
+            cluster[2].process.send_signal(signal.SIGKILL)
+            cluster[2].process.wait()
+            status, stdout, stderr = finish(manage(urls[0], "migrate"))
+        finally:
+            holder.kill()
+            holder.wait()
+        assert status == 0, stdout + stderr
+        # What the lost node committed reached the others: the survivor goes on from there.
+        assert "currently at 0004" in stdout
+        assert "Applying 0004" not in stdout and "Applying 0005" in stdout
+        assert version_rows(urls[0]) == version_rows(urls[1]) == [HEAD]
+        assert reflected_schema(urls[0]) == reflected_schema(urls[1])
+    finally:
+        dbservers.stop_cluster(cluster)
