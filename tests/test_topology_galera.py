@@ -178,6 +178,9 @@ def test_the_lock_holds_across_nodes_and_a_killed_holder_is_taken_over(galera_da
         assert status == 1
         assert stderr.startswith("CommandError: another migrate is running on "), stderr
         assert version_rows_or_none(galera_database[1]) is None
+        # `migrate --plan` on the third node sees the lock held, without waiting for it.
+        status, stdout, _ = finish(manage(galera_database[2], "migrate", "--plan"))
+        assert status == 0 and "A migrate is running on" in stdout, stdout
     finally:
         holder.send_signal(signal.SIGKILL)  # no chance to release anything: only its lease can run out
         holder.wait()

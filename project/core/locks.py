@@ -35,6 +35,8 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
+from project.core.topology import galera
+
 # One constant key: advisory locks are already scoped to the current PostgreSQL database.
 PG_LOCK_KEY = zlib.crc32(b"fastapi-manage:migrate")
 MYSQL_NAME_LIMIT = 64
@@ -42,10 +44,10 @@ SQLITE_LOCK_SUFFIX = ".migrate-lock"
 SQLITE_POLL_SECONDS = 0.05
 GALERA_LOCK_TABLE = "alembic_migrate_lock"
 GALERA_POLL_SECONDS = 0.2
-# MySQL error numbers a Galera write may end with, all meaning "someone else got there first, try again":
-# 1213 deadlock (a certification failure is reported as one), 1205 lock wait timeout, 1062 duplicate key.
+# MySQL error numbers a Galera write may end with that mean "another node got there first, try again":
+# 1213 deadlock (how a certification failure or a brute-force abort is reported), 1205 lock wait timeout.
 GALERA_RETRY_ERRORS = {1213, 1205}
-DUPLICATE_KEY = 1062
+DUPLICATE_KEY = 1062  # the lock row exists: held, unless its lease ran out
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +64,6 @@ def migration_lock(connection: Connection, timeout: float, where: str = "the dat
     `where` names the database in the timeout message (pass a masked URL). `lease`: on Galera, how long
     the lock row stays taken after its holder stops renewing it (died, lost its node).
     """
-    from project.core.topology import galera
-
     dialect = connection.dialect.name
     if dialect == "postgresql":
         lock: Any = _PostgresLock(connection)
@@ -100,7 +100,7 @@ def migration_running(connection: Connection) -> bool:
                 "AND classid::bigint = 0 AND objid::bigint = :key AND objsubid = 1 "
                 "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
             ), {"key": PG_LOCK_KEY}).scalar())
-        if dialect in {"mysql", "mariadb"} and _galera(connection):
+        if galera(connection):
             return _GaleraLock(connection, 0).held()
         if dialect in {"mysql", "mariadb"}:
             name = _MySQLLock(connection).name
@@ -173,12 +173,6 @@ def mysql_lock_name(database: str) -> str:
     if len(name) > MYSQL_NAME_LIMIT:
         name = "migrate:" + hashlib.sha1(database.encode()).hexdigest()
     return name
-
-
-def _galera(connection: Connection) -> bool:
-    from project.core.topology import galera
-
-    return galera(connection)
 
 
 class _GaleraLock:
