@@ -149,3 +149,17 @@ def test_start_up_migrations_behind_pgbouncer_without_a_direct_url_stop_the_work
     assert "set DEV_MIGRATION_DATABASE_URL (MIGRATION_DATABASE_URL) to a direct connection" in failed
     assert "Application startup complete." not in app.log
     assert table_names(pg_server.url(pg_database)) == set()
+
+
+def test_a_failing_direct_url_is_named_as_such(
+    pg_server: dbservers.Server, pgbouncer: dbservers.Pooler, pg_database: str
+) -> None:
+    wrong = make_url(pg_server.url(pg_database)).set(password="wrong-secret-123")
+    [(status, _, stderr)] = migrate_at_once({"PROD_DATABASE_URL": pgbouncer.url(pg_database),
+                                             "PROD_MIGRATION_DATABASE_URL": wrong.render_as_string(False)}, 1)
+    assert status == 1
+    [line] = stderr.splitlines()
+    # The server that refused is the one behind MIGRATION_DATABASE_URL, not the pooler the app uses.
+    assert line.startswith(f"CommandError: Login refused by postgresql server 127.0.0.1:{pg_server.port}: "), line
+    assert line.endswith("Check MIGRATION_DATABASE_URL."), line
+    assert "wrong-secret-123" not in line and pg_server.password not in line

@@ -18,10 +18,13 @@ def mask_url(url: Any) -> str:
         return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", str(url))
 
 
-def _password(settings: Any) -> str | None:
-    url = settings.get("DATABASE_URL") if settings is not None else None
-    if not url:
-        return None
+def _passwords(settings: Any) -> list[str]:
+    """The passwords of the settings' URLs: DATABASE_URL and MIGRATION_DATABASE_URL."""
+    urls = [settings.get(name) for name in ("DATABASE_URL", "MIGRATION_DATABASE_URL")] if settings is not None else []
+    return [p for p in (_url_password(url) for url in urls if url) if p]
+
+
+def _url_password(url: Any) -> str | None:
     try:
         from sqlalchemy.engine import make_url
 
@@ -32,17 +35,16 @@ def _password(settings: Any) -> str | None:
 
 
 def mask_secrets(text: str, settings: Any = None) -> str:
-    password = _password(settings)
-    if password:
+    for password in _passwords(settings):
         text = text.replace(str(password), "***")
     # Any URL that slipped into a driver message.
     return re.sub(r"(\w+(?:\+\w+)?://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
 
 
-def _where(settings: Any) -> str:
+def _where(settings: Any, failed_url: str | None = None) -> str:
     from sqlalchemy.engine import make_url
 
-    url = make_url(settings.DATABASE_URL)
+    url = make_url(failed_url or settings.DATABASE_URL)
     if url.get_backend_name() == "sqlite":
         return f"SQLite database {url.database or ':memory:'}"
     return f"{url.get_backend_name()} server {url.host or 'localhost'}:{url.port or _default_port(url)}"
@@ -119,15 +121,17 @@ def _relative(path: str) -> str:
 
 def _describe_operational(exc: Any, settings: Any) -> str:
     detail = " ".join(str(exc.orig).split())
-    where = _where(settings)
+    # The migration connection (migrator.locked_connection) tags its errors with its URL and setting.
+    failed_url, setting = getattr(exc, "database_url", None), getattr(exc, "database_setting", "DATABASE_URL")
+    where = _where(settings, failed_url)
     lowered = detail.lower()
     if "password authentication failed" in lowered or "access denied" in lowered:
-        return f"Login refused by {where}: wrong user or password ({detail}). Check DATABASE_URL."
+        return f"Login refused by {where}: wrong user or password ({detail}). Check {setting}."
     if "does not exist" in lowered or "unknown database" in lowered:
         return f"The database does not exist on {where} ({detail}). Create it first."
     if any(s in lowered for s in ("connection refused", "can't connect", "could not connect", "timed out",
                                   "could not translate host", "name or service not known")):
-        return f"Cannot reach {where}: {detail}. Is the server running, and is DATABASE_URL right?"
+        return f"Cannot reach {where}: {detail}. Is the server running, and is {setting} right?"
     if "unable to open database file" in lowered:
         return f"Cannot open {where}: its directory is missing or not writable."
     if "readonly database" in lowered or "read-only" in lowered:

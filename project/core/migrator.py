@@ -20,6 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
 from alembic.util.exc import CommandError as AlembicCommandError
 from sqlalchemy import Connection, event
+from sqlalchemy.exc import DBAPIError
 
 from project.core.conf import Settings, base_dir, migrations_dir
 from project.core.db import create_engine_for, engine_from_settings
@@ -200,16 +201,22 @@ def locked_connection(settings: Settings, timeout: float | None = None) -> Itera
         timeout = float(settings.get("MIGRATE_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT))
     url = migration_url(settings)
     where = mask_url(url)
-    with connect(settings, url) as connection:
-        try:
-            # A standby, a read-only server or a transaction pooler is refused before anything is written.
-            check_migration_target(connection, where, direct_url=settings.get("MIGRATION_DATABASE_URL"),
-                                   env_name=f"{settings.name.upper()}_MIGRATION_DATABASE_URL")
-            with migration_lock(connection, timeout, where=where,
-                                lease=float(settings.get("MIGRATE_LOCK_LEASE", DEFAULT_LOCK_LEASE))):
-                yield connection
-        except (LockTimeout, UnfitTarget) as exc:
-            raise MigrationError(str(exc)) from None
+    try:
+        with connect(settings, url) as connection:
+            try:
+                # A standby, a read-only server or a transaction pooler is refused before anything is written.
+                check_migration_target(connection, where, direct_url=settings.get("MIGRATION_DATABASE_URL"),
+                                       env_name=f"{settings.name.upper()}_MIGRATION_DATABASE_URL")
+                with migration_lock(connection, timeout, where=where,
+                                    lease=float(settings.get("MIGRATE_LOCK_LEASE", DEFAULT_LOCK_LEASE))):
+                    yield connection
+            except (LockTimeout, UnfitTarget) as exc:
+                raise MigrationError(str(exc)) from None
+    except DBAPIError as exc:
+        if settings.get("MIGRATION_DATABASE_URL"):
+            # errors.describe names the server and the setting that failed, not the application's.
+            exc.database_url, exc.database_setting = url, "MIGRATION_DATABASE_URL"  # type: ignore[attr-defined]
+        raise
 
 
 StepCallback = Callable[[Step, float], None]
