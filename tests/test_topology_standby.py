@@ -89,3 +89,18 @@ def test_a_read_only_mariadb_is_refused(mysql_server: dbservers.Server, tmp_path
     assert result.returncode == 0, result.stderr
     assert version_rows(db_url) == [HEAD]
     mysql_server.drop_database(make_url(db_url).database)
+
+
+def test_a_database_that_only_allows_read_only_transactions_is_refused(pg_server, pg_database: str) -> None:
+    url = pg_server.url(pg_database)
+    admin = sa.create_engine(pg_server.url("postgres"), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'ALTER DATABASE "{pg_database}" SET default_transaction_read_only = on')
+    admin.dispose()
+    result = run_manage("--settings=prod", "migrate", env={"PROD_DATABASE_URL": url})
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"CommandError: {masked(url)} only allows read-only transactions (default_transaction_read_only=on): "
+        "point MIGRATION_DATABASE_URL/DATABASE_URL at the primary, or turn it off for this user and database."
+    ]
+    assert table_names(url) == set()

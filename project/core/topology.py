@@ -59,7 +59,7 @@ def _check_postgres(connection: Connection, where: str, direct_url: str | None, 
         raise UnfitTarget(f"{where} is a read-only standby (in recovery): {POINT_AT_PRIMARY}.")
     if read_only:
         raise UnfitTarget(f"{where} only allows read-only transactions (default_transaction_read_only=on): "
-                          f"{POINT_AT_PRIMARY}, or turn it off for this user.")
+                          f"{POINT_AT_PRIMARY}, or turn it off for this user and database.")
     if not transaction_pooled(connection):
         return
     if direct_url:
