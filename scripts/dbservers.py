@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,6 +52,8 @@ class Server:
     base_dir: Path  # owned by this server; removed by stop()
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     log_path: Path | None = field(default=None, repr=False)
+    # The signal that shuts the process down fast; None: the kind's usual one.
+    stop_signal: signal.Signals | None = field(default=None, repr=False)
 
     def url(self, database: str) -> str:
         query = {"charset": "utf8mb4"} if self.kind == "mysql" else {}
@@ -88,7 +91,8 @@ class Server:
     def stop(self) -> None:
         """Shut down fast and delete the data directory. Idempotent, bounded in time."""
         if self.process is not None:
-            _terminate(self.process, signal.SIGINT if self.kind == "postgresql" else signal.SIGTERM)
+            default = signal.SIGINT if self.kind == "postgresql" else signal.SIGTERM
+            _terminate(self.process, self.stop_signal or default)
             self.process = None
         shutil.rmtree(self.base_dir, ignore_errors=True)
         if self in _running:
@@ -156,22 +160,25 @@ def _start_postgres_once(base_dir: Path) -> Server:
     _run(initdb, log_path, run_as)
     pwfile.unlink()
 
-    postgres = [
-        str(bin_dir / "postgres"), "-D", str(data_dir), "-p", str(server.port),
+    _launch(server, _postgres_command(bin_dir, data_dir, server.port, work_dir), run_as)
+    _wait_until_ready(server, lambda: _postgres_login(server))
+    return server
+
+
+def _postgres_command(bin_dir: Path, data_dir: Path, port: int, work_dir: Path) -> list[str]:
+    return [
+        str(bin_dir / "postgres"), "-D", str(data_dir), "-p", str(port),
         "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={work_dir}",
         # Durability is pointless for throwaway data; these make DDL much faster.
         "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
     ]  # fmt: skip
-    _launch(server, postgres, run_as)
 
-    def login() -> None:
-        psycopg2.connect(
-            host=server.host, port=server.port, user=server.user, password=server.password,
-            dbname="postgres", connect_timeout=5,
-        ).close()  # fmt: skip
 
-    _wait_until_ready(server, login)
-    return server
+def _postgres_login(server: Server) -> None:
+    psycopg2.connect(
+        host=server.host, port=server.port, user=server.user, password=server.password,
+        dbname="postgres", connect_timeout=5,
+    ).close()  # fmt: skip
 
 
 def _start_mariadb_once(base_dir: Path) -> Server:
@@ -191,18 +198,7 @@ def _start_mariadb_once(base_dir: Path) -> Server:
     ]  # fmt: skip
     _run(install, log_path, None)
 
-    command = [
-        mariadbd, "--no-defaults", f"--datadir={data_dir}", f"--port={server.port}",
-        "--bind-address=127.0.0.1", f"--socket={socket_path}",
-        f"--pid-file={work_dir / 'mariadbd.pid'}", f"--tmpdir={work_dir}", *as_root,
-        # With skip-name-resolve, TCP clients from 127.0.0.1 match host '127.0.0.1'.
-        "--skip-name-resolve", "--skip-log-bin",
-        "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
-        # Durability is pointless for throwaway data.
-        "--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0",
-        # Native AIO (io_uring/libaio) is often unavailable in containers.
-        "--innodb-use-native-aio=0",
-    ]  # fmt: skip
+    command = _mariadb_command(mariadbd, work_dir, data_dir, server.port, as_root)
     _launch(server, command, None)
 
     def socket_login() -> None:
@@ -212,6 +208,21 @@ def _start_mariadb_once(base_dir: Path) -> Server:
     _wait_until_ready(server, socket_login)
     _secure_mariadb(server, socket_path)
     return server
+
+
+def _mariadb_command(mariadbd: str, work_dir: Path, data_dir: Path, port: int, as_root: list[str]) -> list[str]:
+    return [
+        mariadbd, "--no-defaults", f"--datadir={data_dir}", f"--port={port}",
+        "--bind-address=127.0.0.1", f"--socket={work_dir / 'mysqld.sock'}",
+        f"--pid-file={work_dir / 'mariadbd.pid'}", f"--tmpdir={work_dir}", *as_root,
+        # With skip-name-resolve, TCP clients from 127.0.0.1 match host '127.0.0.1'.
+        "--skip-name-resolve", "--skip-log-bin",
+        "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
+        # Durability is pointless for throwaway data.
+        "--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0",
+        # Native AIO (io_uring/libaio) is often unavailable in containers.
+        "--innodb-use-native-aio=0",
+    ]  # fmt: skip
 
 
 def _secure_mariadb(server: Server, socket_path: Path) -> None:
@@ -239,6 +250,183 @@ def _secure_mariadb(server: Server, socket_path: Path) -> None:
         return
     server.stop()
     raise RuntimeError("MariaDB accepted a wrong root password; refusing to continue")
+
+
+# --- production topologies: a streaming standby, PgBouncer, a Galera cluster --
+
+
+def start_postgres_standby(primary: Server, base_dir: Path) -> Server:
+    """A hot standby of `primary` (pg_basebackup -R): it refuses writes and replays what the primary commits.
+
+    It shares the primary's users and password; `stop()` it before the primary.
+    """
+    return _retry_on_port_clash(lambda: _start_standby_once(primary, base_dir))
+
+
+def _start_standby_once(primary: Server, base_dir: Path) -> Server:
+    bin_dir = _postgres_bin_dir()
+    run_as = _ensure_postgres_user() if os.geteuid() == 0 else None
+    work_dir = _make_work_dir(base_dir, "pg-standby-", run_as)
+    data_dir, log_path = work_dir / "data", work_dir / "server.log"
+    server = Server("postgresql", "127.0.0.1", find_free_port(), primary.user, primary.password, work_dir)
+    server.log_path = log_path
+    # initdb's pg_hba.conf already lets the superuser replicate over TCP with its password; -R writes
+    # primary_conninfo (password included) and standby.signal, so the copy starts as a streaming standby.
+    basebackup = [
+        str(bin_dir / "pg_basebackup"), "-h", primary.host, "-p", str(primary.port), "-U", primary.user,
+        "-D", str(data_dir), "-R", "-X", "stream", "--checkpoint=fast", "--no-sync",
+    ]  # fmt: skip
+    _run(basebackup, log_path, run_as, env={"PGPASSWORD": primary.password})
+    _launch(server, _postgres_command(bin_dir, data_dir, server.port, work_dir), run_as)
+    _wait_until_ready(server, lambda: _postgres_login(server))
+    return server
+
+
+@dataclass(eq=False)
+class Pooler(Server):
+    """PgBouncer in front of a PostgreSQL server: url() reaches the server's databases through the pool."""
+
+    pool_mode: str = "transaction"
+    admin_user: str = "pgbouncer_admin"
+    admin_password: str = ""
+
+    def admin_url(self) -> str:
+        """The admin console (database `pgbouncer`): SHOW POOLS, SHOW CONFIG..."""
+        return URL.create(DRIVER["postgresql"], username=self.admin_user, password=self.admin_password,
+                          host=self.host, port=self.port, database="pgbouncer").render_as_string(hide_password=False)
+
+    def create_database(self, name: str) -> str:
+        raise NotImplementedError("create the database on the PostgreSQL server behind the pooler")
+
+    def drop_database(self, name: str) -> None:
+        raise NotImplementedError("drop the database on the PostgreSQL server behind the pooler")
+
+
+def start_pgbouncer(upstream: Server, base_dir: Path, pool_mode: str = "transaction") -> Pooler:
+    """PgBouncer on a free loopback port, pooling every database of `upstream` for its users.
+
+    Its own ini and auth file (the upstream user and an admin user for the console); it runs as the
+    `postgres` OS user when we are root (PgBouncer refuses to run as root).
+    """
+    return _retry_on_port_clash(lambda: _start_pgbouncer_once(upstream, base_dir, pool_mode))  # type: ignore[return-value]
+
+
+def _start_pgbouncer_once(upstream: Server, base_dir: Path, pool_mode: str) -> Pooler:
+    binary = _find_binary("pgbouncer", "pgbouncer", extra_dirs=["/usr/sbin"])
+    run_as = _ensure_postgres_user() if os.geteuid() == 0 else None
+    work_dir = _make_work_dir(base_dir, "pgbouncer-", run_as)
+    pooler = Pooler("postgresql", "127.0.0.1", find_free_port(), upstream.user, upstream.password, work_dir,
+                    log_path=work_dir / "pgbouncer.log", stop_signal=signal.SIGTERM,  # SIGINT waits for clients
+                    pool_mode=pool_mode, admin_password=_password())
+    auth_file, ini = work_dir / "userlist.txt", work_dir / "pgbouncer.ini"
+    # Plain passwords: PgBouncer answers the client's SCRAM and logs in to the server with them.
+    auth_file.write_text("".join(f'"{user}" "{password.replace(chr(34), chr(34) * 2)}"\n' for user, password in
+                                 ((upstream.user, upstream.password), (pooler.admin_user, pooler.admin_password))))
+    auth_file.chmod(0o600)
+    ini.write_text(textwrap.dedent(f"""\
+        [databases]
+        * = host={upstream.host} port={upstream.port}
+
+        [pgbouncer]
+        listen_addr = 127.0.0.1
+        listen_port = {pooler.port}
+        unix_socket_dir =
+        auth_type = scram-sha-256
+        auth_file = {auth_file}
+        admin_users = {pooler.admin_user}
+        pool_mode = {pool_mode}
+        max_client_conn = 500
+        default_pool_size = 20
+        ignore_startup_parameters = extra_float_digits,options
+        """))
+    for path in (auth_file, ini):
+        _chown(path, run_as)
+    _launch(pooler, [binary, str(ini)], run_as)
+    _wait_until_ready(pooler, lambda: _postgres_login(pooler))
+    return pooler
+
+
+GALERA_PROVIDER = "/usr/lib/galera/libgalera_smm.so"
+
+
+def start_galera_cluster(base_dir: Path, nodes: int = 3) -> list[Server]:
+    """A MariaDB Galera cluster of `nodes` nodes on loopback, every node taking writes.
+
+    Each node has its own SQL port, data dir, group-communication (gcomm), IST and SST port. The first
+    bootstraps the cluster (--wsrep-new-cluster); the others join it one at a time and receive its data
+    by rsync SST, root password included. Stop the nodes in reverse order (`stop_cluster`).
+    """
+    if not Path(GALERA_PROVIDER).exists():
+        raise RuntimeError(f"{GALERA_PROVIDER} not found: install the Debian package 'galera-4'")
+    _find_binary("rsync", "rsync")  # the SST method
+    mariadbd = _find_binary("mariadbd", "mariadb-server", extra_dirs=["/usr/sbin"])
+    gcomm = [find_free_port() for _ in range(nodes)]
+    address = "gcomm://" + ",".join(f"127.0.0.1:{port}" for port in gcomm)
+    password = _password()
+    started: list[Server] = []
+    try:
+        for index in range(nodes):
+            started.append(_start_galera_node(base_dir, mariadbd, index, address, gcomm[index], password))
+    except BaseException:
+        stop_cluster(started)
+        raise
+    return started
+
+
+def stop_cluster(cluster: list[Server]) -> None:
+    """Stop the nodes last-joined first, so the cluster shrinks instead of losing its primary component."""
+    for node in reversed(cluster):
+        node.stop()
+
+
+def _start_galera_node(base_dir: Path, mariadbd: str, index: int, address: str, gcomm: int, password: str) -> Server:
+    # Not as root: the joiner's rsync daemon would drop to `nobody` and could not write the data dir.
+    run_as = _ensure_user("mysql") if os.geteuid() == 0 else None
+    work_dir = _make_work_dir(base_dir, f"galera{index + 1}-", run_as)
+    data_dir, log_path = work_dir / "data", work_dir / "server.log"
+    socket_path = work_dir / "mysqld.sock"
+    server = Server("mysql", "127.0.0.1", find_free_port(), "root", password, work_dir)
+    server.log_path = log_path
+    as_root: list[str] = []
+    if index == 0:
+        install_db = _find_binary("mariadb-install-db", "mariadb-server")
+        _run([install_db, "--no-defaults", f"--datadir={data_dir}", "--skip-test-db", "--skip-name-resolve",
+              "--auth-root-authentication-method=normal"], log_path, run_as)
+    else:
+        data_dir.mkdir()  # filled by the SST from a running node
+        _chown(data_dir, run_as)
+    ist, sst = find_free_port(), find_free_port()
+    command = [
+        *_mariadb_command(mariadbd, work_dir, data_dir, server.port, as_root),
+        "--wsrep-on=ON", f"--wsrep-provider={GALERA_PROVIDER}", "--wsrep-cluster-name=fastapi-manage-test",
+        f"--wsrep-cluster-address={address}", f"--wsrep-node-name=node{index + 1}",
+        f"--wsrep-node-address=127.0.0.1:{gcomm}", f"--wsrep-node-incoming-address=127.0.0.1:{server.port}",
+        f"--wsrep-provider-options=gmcast.listen_addr=tcp://127.0.0.1:{gcomm};ist.recv_addr=127.0.0.1:{ist};"
+        "gcache.size=16M",
+        f"--wsrep-sst-receive-address=127.0.0.1:{sst}", "--wsrep-sst-method=rsync",
+        # What Galera requires of every node.
+        "--binlog-format=ROW", "--default-storage-engine=InnoDB", "--innodb-autoinc-lock-mode=2",
+        *(["--wsrep-new-cluster"] if index == 0 else []),
+    ]  # fmt: skip
+    _launch(server, command, run_as)
+    if index == 0:
+        _wait_until_ready(server, lambda: pymysql.connect(unix_socket=str(socket_path), user="root",
+                                                          connect_timeout=5).close())
+        _secure_mariadb(server, socket_path)
+
+    def synced() -> None:
+        conn = pymysql.connect(host=server.host, port=server.port, user="root", password=password, connect_timeout=5)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SHOW STATUS WHERE Variable_name IN ('wsrep_local_state_comment', 'wsrep_cluster_size')")
+                status = dict(cur.fetchall())
+        finally:
+            conn.close()
+        if status.get("wsrep_local_state_comment") != "Synced" or int(status.get("wsrep_cluster_size", 0)) <= index:
+            raise RuntimeError(f"not synced yet: {status}")
+
+    _wait_until_ready(server, synced)
+    return server
 
 
 # --- helpers -----------------------------------------------------------------
@@ -274,9 +462,13 @@ def _postgres_bin_dir() -> Path:
 
 
 def _ensure_postgres_user() -> str:
-    if subprocess.run(["id", "-u", "postgres"], capture_output=True).returncode != 0:
-        subprocess.run(["useradd", "--system", "--no-create-home", "postgres"], check=True)
-    return "postgres"
+    return _ensure_user("postgres")
+
+
+def _ensure_user(name: str) -> str:
+    if subprocess.run(["id", "-u", name], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--system", "--no-create-home", name], check=True)
+    return name
 
 
 def _make_work_dir(base_dir: Path, prefix: str, owner: str | None) -> Path:
@@ -307,11 +499,11 @@ def _user_kwargs(run_as: str | None) -> dict[str, object]:
     return {} if run_as is None else {"user": run_as, "group": run_as, "extra_groups": []}
 
 
-def _run(command: list[str], log_path: Path, run_as: str | None) -> None:
+def _run(command: list[str], log_path: Path, run_as: str | None, env: dict[str, str] | None = None) -> None:
     with log_path.open("ab") as log:
         result = subprocess.run(
             command, stdout=log, stderr=subprocess.STDOUT, timeout=STARTUP_TIMEOUT,
-            **_user_kwargs(run_as),  # type: ignore[arg-type]
+            env=None if env is None else {**os.environ, **env}, **_user_kwargs(run_as),  # type: ignore[arg-type]
         )  # fmt: skip
     if result.returncode != 0:
         raise RuntimeError(f"{Path(command[0]).name} failed:\n{_log_tail(log_path)}")

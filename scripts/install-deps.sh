@@ -13,6 +13,11 @@ have psql || missing+=(postgresql-client)
 have mariadb || missing+=(mariadb-client)
 have sqlite3 || missing+=(sqlite3)
 [ -x /usr/bin/time ] || missing+=(time)  # GNU time: peak memory in bench/ and its smoke test
+# The topology tests: PgBouncer in front of PostgreSQL, and a Galera cluster (galera-4 is the provider
+# library mariadb-server pulls in; rsync is its state-transfer method).
+{ [ -x /usr/sbin/pgbouncer ] || have pgbouncer; } || missing+=(pgbouncer)
+[ -e /usr/lib/galera/libgalera_smm.so ] || missing+=(galera-4)
+have rsync || missing+=(rsync)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

@@ -23,6 +23,11 @@ DEBUG = False
 # The SQLAlchemy URL of the database this environment migrates; each environment module sets it.
 DATABASE_URL: str
 
+# A direct connection for migrations (migrate, start-up migrations, migrate_database) when DATABASE_URL
+# goes through a transaction-mode pooler such as PgBouncer; None: migrations use DATABASE_URL.
+# Each environment reads it from <ENV>_MIGRATION_DATABASE_URL.
+MIGRATION_DATABASE_URL: str | None = None
+
 # Echo every SQL statement SQLAlchemy sends (noisy; for debugging).
 SQL_ECHO = env_bool("SQL_ECHO", False)
 
@@ -31,6 +36,10 @@ MIGRATE_ON_STARTUP = False
 
 # Seconds a migrate waits for another one's migration lock before giving up with a clear error.
 MIGRATE_LOCK_TIMEOUT = env_float("MIGRATE_LOCK_TIMEOUT", 300.0)
+
+# Galera clusters only: seconds the migration lock row stays taken once its holder stops renewing it
+# (killed, or its node left). Keep it above the longest DDL statement, which stalls the renewals.
+MIGRATE_LOCK_LEASE = env_float("MIGRATE_LOCK_LEASE", 60.0)
 
 # Refuse destructive migration steps unless `migrate --allow-destructive` is given.
 CONFIRM_DESTRUCTIVE = False

@@ -4,5 +4,6 @@ from project.core.conf import env, env_bool
 from settings.base import *  # noqa: F403
 
 DATABASE_URL = env("TEST_DATABASE_URL", "mysql+pymysql://app:app@127.0.0.1:3306/app?charset=utf8mb4")
+MIGRATION_DATABASE_URL = env("TEST_MIGRATION_DATABASE_URL")
 MIGRATE_ON_STARTUP = env_bool("MIGRATE_ON_STARTUP", False)
 CONFIRM_DESTRUCTIVE = env_bool("CONFIRM_DESTRUCTIVE", False)

@@ -23,6 +23,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 import dbservers  # noqa: E402 - needs the sys.path entry above
+from topology_fixtures import galera_cluster, pg_database, pg_standby, pgbouncer  # noqa: E402, F401
 
 # --- real database servers ---------------------------------------------------
 

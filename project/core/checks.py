@@ -582,9 +582,11 @@ def database_problems(settings: Any) -> list[Problem]:
 
 def _schema(inspector: Any) -> dict[str, dict[str, Any]]:
     """Names and shapes only, comparable across engines."""
+    from project.core.locks import GALERA_LOCK_TABLE
+
     schema = {}
     for table in inspector.get_table_names():
-        if table == "alembic_version":
+        if table in {"alembic_version", GALERA_LOCK_TABLE}:  # the tool's bookkeeping, not the app's schema
             continue
         columns = {c["name"]: (bool(c["nullable"]), _family(c["type"]), _length(c["type"]))
                    for c in inspector.get_columns(table)}

@@ -83,19 +83,22 @@ def mask_secrets(text: str, settings: Any = None) -> str:
 
 
 def _url_spellings(settings: Any) -> list[str]:
-    url = settings.get("DATABASE_URL") if settings is not None else None
-    if not url:
-        return []
-    spellings = {str(url)}
-    try:
-        from sqlalchemy.engine import make_url
+    """DATABASE_URL and MIGRATION_DATABASE_URL as written and as SQLAlchemy renders them, longest first."""
+    spellings: set[str] = set()
+    for name in ("DATABASE_URL", "MIGRATION_DATABASE_URL"):
+        url = settings.get(name) if settings is not None else None
+        if not url:
+            continue
+        try:
+            from sqlalchemy.engine import make_url
 
-        parsed = make_url(url)
-        if not parsed.password:
-            return []
-        spellings.add(parsed.render_as_string(hide_password=False))
-    except Exception:
-        pass
+            parsed = make_url(url)
+            if not parsed.password:
+                continue
+            spellings.add(parsed.render_as_string(hide_password=False))
+        except Exception:
+            pass
+        spellings.add(str(url))
     # Longest first: a rendering must not be half-replaced by a shorter one it contains.
     return sorted(spellings, key=len, reverse=True)
 
@@ -275,18 +278,21 @@ def _describe(exc: BaseException, settings: Any) -> tuple[str, int]:
 def describe_database_failure(exc: Any, settings: Any) -> str:
     """One line for a DBAPIError: where, what kind of failure, what to do; the driver's words in it."""
     detail = _detail(exc)
-    where = _where(settings)
-    kind = classify(exc, settings.get("DATABASE_URL"))
+    # The migration connection (migrator.locked_connection) tags its errors with its URL and setting.
+    failed_url = getattr(exc, "database_url", None) or settings.get("DATABASE_URL")
+    setting = getattr(exc, "database_setting", "DATABASE_URL")
+    where = _where(settings, failed_url)
+    kind = classify(exc, failed_url)
     if kind is DatabaseFailure.LOGIN:
-        return f"Login refused by {where}: wrong user or password ({detail}). Check DATABASE_URL."
+        return f"Login refused by {where}: wrong user or password ({detail}). Check {setting}."
     if kind is DatabaseFailure.NO_DATABASE:
         return f"The database does not exist on {where} ({detail}). Create it first."
     if kind is DatabaseFailure.LOGIN_OR_NO_DATABASE:
         # libpq gives no code here; the server's own words (in `detail`) say which of the two it was.
         return (f"Login refused by {where} ({detail}): wrong user or password, or the database does not exist. "
-                "Create it first if so, else check DATABASE_URL.")
+                f"Create it first if so, else check {setting}.")
     if kind is DatabaseFailure.UNREACHABLE:
-        return f"Cannot reach {where}: {detail}. Is the server running, and is DATABASE_URL right?"
+        return f"Cannot reach {where}: {detail}. Is the server running, and is {setting} right?"
     if kind is DatabaseFailure.CANNOT_OPEN:
         return f"Cannot open {where}: its directory is missing or not writable."
     if kind is DatabaseFailure.READ_ONLY:
@@ -304,10 +310,10 @@ def _detail(exc: Any) -> str:
     return " ".join(str(getattr(exc, "orig", exc)).split())
 
 
-def _where(settings: Any) -> str:
+def _where(settings: Any, failed_url: Any = None) -> str:
     from sqlalchemy.engine import make_url
 
-    url = make_url(settings.DATABASE_URL)
+    url = make_url(failed_url or settings.DATABASE_URL)
     if url.get_backend_name() == "sqlite":
         return f"SQLite database {url.database or ':memory:'}"
     return f"{url.get_backend_name()} server {url.host or 'localhost'}:{url.port or _default_port(url)}"

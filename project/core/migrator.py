@@ -20,9 +20,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
 from alembic.util.exc import CommandError as AlembicCommandError
 from sqlalchemy import Connection, event
+from sqlalchemy.exc import DBAPIError
 
 from project.core.conf import Settings, base_dir, migrations_dir
-from project.core.db import engine_from_settings
+from project.core.db import create_engine_for, engine_from_settings
 
 # The error model lives in project.core.errors; callers may import the migration family from here.
 from project.core.errors import DestructiveStepsRefused, MigrationError, UnknownRevision
@@ -212,9 +213,17 @@ def _lookup(script: ScriptDirectory, rev: str) -> Script | None:
         return None
 
 
+def migration_url(settings: Settings) -> str:
+    """The URL migrations connect with: MIGRATION_DATABASE_URL (a direct connection, past any pooler)
+    when set, else DATABASE_URL, which the application keeps using either way."""
+    return settings.get("MIGRATION_DATABASE_URL") or settings.DATABASE_URL
+
+
 @contextmanager
-def connect(settings: Settings) -> Iterator[Connection]:
-    engine = engine_from_settings(settings)
+def connect(settings: Settings, url: str | None = None) -> Iterator[Connection]:
+    """A connection to `url` (default: DATABASE_URL), on an engine of its own that is disposed after."""
+    engine = engine_from_settings(settings) if url is None else create_engine_for(
+        url, echo=bool(settings.get("SQL_ECHO", False)))
     try:
         with engine.connect() as connection:
             yield connection
@@ -223,6 +232,7 @@ def connect(settings: Settings) -> Iterator[Connection]:
 
 
 DEFAULT_LOCK_TIMEOUT = 300.0
+DEFAULT_LOCK_LEASE = 60.0  # Galera's lock row: how long a silent holder keeps it (see locks._GaleraLock)
 
 
 @contextmanager
@@ -237,15 +247,28 @@ def locked_connection(settings: Settings, timeout: float | None = None) -> Itera
     """
     from project.core.errors import mask_url
     from project.core.locks import LockTimeout, migration_lock
+    from project.core.topology import UnfitTarget, check_migration_target
 
     if timeout is None:
         timeout = float(settings.get("MIGRATE_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT))
-    with connect(settings) as connection:
-        try:
-            with migration_lock(connection, timeout, where=mask_url(settings.DATABASE_URL)):
-                yield connection
-        except LockTimeout as exc:
-            raise MigrationError(str(exc)) from None
+    url = migration_url(settings)
+    where = mask_url(url)
+    try:
+        with connect(settings, url) as connection:
+            try:
+                # A standby, a read-only server or a transaction pooler is refused before anything is written.
+                check_migration_target(connection, where, direct_url=settings.get("MIGRATION_DATABASE_URL"),
+                                       env_name=f"{settings.name.upper()}_MIGRATION_DATABASE_URL")
+                with migration_lock(connection, timeout, where=where,
+                                    lease=float(settings.get("MIGRATE_LOCK_LEASE", DEFAULT_LOCK_LEASE))):
+                    yield connection
+            except (LockTimeout, UnfitTarget) as exc:
+                raise MigrationError(str(exc)) from None
+    except DBAPIError as exc:
+        if settings.get("MIGRATION_DATABASE_URL"):
+            # errors.describe names the server and the setting that failed, not the application's.
+            exc.database_url, exc.database_setting = url, "MIGRATION_DATABASE_URL"  # type: ignore[attr-defined]
+        raise
 
 
 StepCallback = Callable[[Step, float], None]
@@ -442,6 +465,6 @@ def preview(settings: Settings, target: str = "head") -> Preview:
     from project.core.locks import migration_running
 
     script = script_directory(alembic_config(settings))
-    with connect(settings) as connection:
+    with connect(settings, migration_url(settings)) as connection:
         plan = make_plan(script, current_heads(connection), target)
         return Preview(plan, connection.dialect.name, migration_running(connection))

@@ -23,7 +23,7 @@ def migrate_on_startup(settings: Settings) -> Any:
     from project.core import migrator
     from project.core.errors import describe, mask_url
 
-    log.info("Migrating %s (MIGRATE_ON_STARTUP)...", mask_url(settings.DATABASE_URL))
+    log.info("Migrating %s (MIGRATE_ON_STARTUP)...", mask_url(migrator.migration_url(settings)))
 
     def on_done(step: object, elapsed: float) -> None:
         log.info("  Applied %s (%.3fs)", step, elapsed)

@@ -52,7 +52,7 @@ class Command(BaseCommand):
             def on_plan(plan: Any, _connection: Any) -> None:
                 if verbosity >= 1:
                     self.stdout.write("Operations to perform:", self.style.HEADING)
-                    self.stdout.write(f"  Database: {mask_url(self.settings.DATABASE_URL)}")
+                    self.stdout.write(f"  Database: {mask_url(migrator.migration_url(self.settings))}")
                     target = plan.target or "zero"
                     if options["target"] not in {target, "zero", "base"}:
                         target = f"{options['target']} ({target})"
@@ -83,7 +83,7 @@ class Command(BaseCommand):
         from project.core.errors import mask_url
 
         preview = migrator.preview(self.settings, options["target"])
-        running = (f" A migrate is running on {mask_url(self.settings.DATABASE_URL)} right now; "
+        running = (f" A migrate is running on {mask_url(migrator.migration_url(self.settings))} right now; "
                    "this is what remained when asked.") if preview.running else ""
         if options["check"]:
             if preview.plan.steps:
