@@ -21,8 +21,8 @@ from alembic.script import Script, ScriptDirectory
 from alembic.util.exc import CommandError as AlembicCommandError
 from sqlalchemy import Connection, event
 
+from project.core import db
 from project.core.conf import Settings, base_dir, migrations_dir
-from project.core.db import engine_from_settings
 
 
 class MigrationError(Exception):
@@ -162,12 +162,16 @@ def _is_ancestor(script: ScriptDirectory, candidate: str, descendant: str) -> bo
 
 @contextmanager
 def connect(settings: Settings) -> Iterator[Connection]:
-    engine = engine_from_settings(settings)
-    try:
-        with engine.connect() as connection:
-            yield connection
-    finally:
-        engine.dispose()
+    """A synchronous connection on any driver; an async one needs the caller under `db.sync_entry`."""
+    with db.connect(settings.DATABASE_URL, echo=bool(settings.get("SQL_ECHO", False))) as connection:
+        yield connection
+
+
+@db.sync_entry
+def database_heads(settings: Settings) -> tuple[tuple[str, ...], str]:
+    """The revisions the database records, and its dialect's name: on a connection of its own."""
+    with connect(settings) as connection:
+        return current_heads(connection), connection.dialect.name
 
 
 DEFAULT_LOCK_TIMEOUT = 300.0
@@ -316,6 +320,7 @@ def _is_schema_statement(statement: str) -> bool:
 PlanCallback = Callable[[Plan, Connection], None]
 
 
+@db.sync_entry  # async drivers: the whole sequence runs as AsyncConnection.run_sync would run it
 def migrate(
     settings: Settings,
     target: str = "head",
@@ -373,6 +378,7 @@ class Preview:
     running: bool  # another migrate holds the lock at this moment
 
 
+@db.sync_entry
 def preview(settings: Settings, target: str = "head") -> Preview:
     """The plan to `target` as of now, and whether a migrate is running: `migrate --plan` and `--check`
     only read, so they answer at once instead of queueing behind a migrate that holds the lock."""

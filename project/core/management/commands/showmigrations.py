@@ -15,9 +15,7 @@ class Command(BaseCommand):
         from project.core import migrator
 
         script = migrator.script_directory(migrator.alembic_config(self.settings))
-        with migrator.connect(self.settings) as connection:
-            heads = migrator.current_heads(connection)
-            dialect = connection.dialect.name
+        heads, dialect = migrator.database_heads(self.settings)
         applied: set[str] = set()
         for head in heads:
             applied.update(s.revision for s in script.iterate_revisions(head, "base"))
