@@ -208,3 +208,11 @@ def _driver_of(url: str) -> str:
     with db.connect(url) as connection:
         connection.exec_driver_sql("SELECT 1")
         return connection.dialect.driver
+
+
+@drivers(ALL)
+def test_dbshell_on_the_driver(url: str) -> None:
+    """dbshell needs only the URL's parts; the driver does not change the client or the login."""
+    result = run_manage("dbshell", env={"DEV_DATABASE_URL": url, "SETTINGS_MODULE": "dev"}, input="SELECT 6*7;\n")
+    assert result.returncode == 0, result.stderr
+    assert "42" in result.stdout
