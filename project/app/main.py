@@ -45,10 +45,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(migrate_on_startup, settings)
     app.state.is_async = db.is_async_url(settings.DATABASE_URL)
     if app.state.is_async:
-        engine = db.async_engine_from_settings(settings)
+        engine = db.async_engine_from_settings(settings, sqlite_begin=db.APP_SQLITE_BEGIN)
         app.state.sessionmaker = db.async_session_factory(engine)
     else:
-        engine = db.engine_from_settings(settings)
+        engine = db.engine_from_settings(settings, sqlite_begin=db.APP_SQLITE_BEGIN)
         app.state.sessionmaker = db.session_factory(engine)
     app.state.engine = engine
     app.state.migrations = await run_in_threadpool(health.MigrationState.load, settings)

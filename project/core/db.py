@@ -37,24 +37,26 @@ def is_async_url(url: Any) -> bool:
     return bool(getattr(make_url(url).get_dialect(), "is_async", False))
 
 
-def create_engine_for(url: Any, *, echo: bool = False, **kwargs: Any) -> Engine:
+def create_engine_for(url: Any, *, echo: bool = False, sqlite_begin: str = "BEGIN", **kwargs: Any) -> Engine:
     """A synchronous Engine for any URL, with the fixes each dialect needs.
 
     For an async driver this is the AsyncEngine's `sync_engine`: use it inside `sync_entry`.
+    `sqlite_begin` is the statement that opens a SQLite transaction (see `APP_SQLITE_BEGIN`).
     """
     if is_async_url(url):
-        return create_async_engine_for(url, echo=echo, **kwargs).sync_engine
+        return create_async_engine_for(url, echo=echo, sqlite_begin=sqlite_begin, **kwargs).sync_engine
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
     # SQLite: SQLAlchemy's default pool for a file keeps connections open between requests.
     engine = create_engine(parsed, echo=echo, **kwargs)
     if parsed.get_backend_name() == "sqlite":
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, sqlite_begin)
     return engine
 
 
-def create_async_engine_for(url: Any, *, echo: bool = False, **kwargs: Any) -> AsyncEngine:
+def create_async_engine_for(url: Any, *, echo: bool = False, sqlite_begin: str = "BEGIN",
+                            **kwargs: Any) -> AsyncEngine:
     """An AsyncEngine for an async URL, with the same per-dialect fixes as `create_engine_for`."""
     from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -70,11 +72,14 @@ def create_async_engine_for(url: Any, *, echo: bool = False, **kwargs: Any) -> A
     engine = create_async_engine(parsed, echo=echo, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         # Events of an AsyncEngine are registered on its sync_engine (SQLAlchemy's asyncio docs).
-        _configure_sqlite(engine.sync_engine)
+        _configure_sqlite(engine.sync_engine, sqlite_begin)
     return engine
 
 
-def _configure_sqlite(engine: Engine) -> None:
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _configure_sqlite(engine: Engine, begin: str) -> None:
     """Foreign keys enforced as on the servers, and DDL inside real transactions.
 
     pysqlite (and aiosqlite over it) would otherwise not BEGIN before DDL, so a failed revision could
@@ -86,10 +91,17 @@ def _configure_sqlite(engine: Engine) -> None:
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         set_sqlite_foreign_keys(dbapi_connection, True)
+        cursor = dbapi_connection.cursor()
+        try:
+            # Wait for another connection's write lock as long as a server would wait for a row lock,
+            # not the driver's 5 s: under a burst of requests a writer can wait longer than that.
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        finally:
+            cursor.close()
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql(begin)
 
 
 def set_sqlite_foreign_keys(dbapi_connection: Any, on: bool) -> None:
@@ -137,6 +149,14 @@ def check_sqlite_foreign_keys(connection: Connection) -> None:
     )
     raise IntegrityError("PRAGMA foreign_key_check", None,
                          sqlite3.IntegrityError(f"FOREIGN KEY constraint failed (PRAGMA foreign_key_check): {found}"))
+
+
+# The application's SQLite transactions take the write lock when they begin. A transaction that reads
+# first (session.get, then UPDATE) would otherwise fail at once with "database is locked" when another
+# request writes: SQLite refuses to upgrade a read lock while a writer waits, whatever the busy timeout.
+# Taken up front, the lock is waited for (the driver's 5 s timeout), as a server's row lock would be:
+# concurrent requests succeed one after the other instead of answering 500.
+APP_SQLITE_BEGIN = "BEGIN IMMEDIATE"
 
 
 def engine_from_settings(settings: Any, **kwargs: Any) -> Engine:
