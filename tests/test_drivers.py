@@ -216,3 +216,15 @@ def test_dbshell_on_the_driver(url: str) -> None:
     result = run_manage("dbshell", env={"DEV_DATABASE_URL": url, "SETTINGS_MODULE": "dev"}, input="SELECT 6*7;\n")
     assert result.returncode == 0, result.stderr
     assert "42" in result.stdout
+
+
+@drivers([("sqlite", "sqlite+aiosqlite"), ("postgresql", "postgresql+asyncpg"), ("mysql", "mysql+aiomysql")])
+def test_plain_alembic_on_an_async_url(url: str, db_url: str) -> None:
+    """`alembic upgrade head` without manage.py: env.py opens its own connection through the same bridge."""
+    env = {**os.environ, "DEV_DATABASE_URL": url, "SETTINGS_MODULE": "dev"}
+    alembic = str(Path(sys.executable).parent / "alembic")
+    result = subprocess.run([alembic, "upgrade", "head"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "MissingGreenlet" not in result.stderr and "never awaited" not in result.stderr
+    assert version_rows(db_url) == ["0008"]
