@@ -178,7 +178,8 @@ def connect(url: Any, **kwargs: Any) -> Iterator[Connection]:
     if is_async_url(url) and not _in_greenlet():
         raise RuntimeError(
             f"{make_url(url).drivername} is an async driver: open its connection inside "
-            "project.core.db.sync_entry (SQLAlchemy's greenlet_spawn)."
+            "project.core.db.sync_entry (SQLAlchemy's greenlet_spawn), called from a thread with no running "
+            "event loop (from async code: await starlette.concurrency.run_in_threadpool(...))."
         )
     engine = create_engine_for(url, **kwargs)
     try:
