@@ -177,10 +177,10 @@ async def crud_load(cwd: Path, env: dict[str, str], requests: int, concurrency: 
                 for _ in range(budget):
                     await cycle(client, next(counter))
 
-            await asyncio.gather(*(worker(2) for _ in range(concurrency)))  # warm-up: pool filled, code hot
+            await asyncio.gather(*(worker(1) for _ in range(concurrency)))  # warm-up: pool filled, code hot
             latencies.clear()
             start = time.perf_counter()
-            await asyncio.gather(*(worker(cycles // concurrency) for _ in range(concurrency)))
+            await asyncio.gather(*(worker(max(1, cycles // concurrency)) for _ in range(concurrency)))
             wall = time.perf_counter() - start
     except Exception as exc:  # the server's own account says why (a crash, a 500's traceback)
         failure = exc
