@@ -228,3 +228,25 @@ def test_plain_alembic_on_an_async_url(url: str, db_url: str) -> None:
     assert result.returncode == 0, result.stderr
     assert "MissingGreenlet" not in result.stderr and "never awaited" not in result.stderr
     assert version_rows(db_url) == ["0008"]
+
+
+SERVER_DRIVERS = [pair for pair in ALL if pair[0] != "sqlite"]
+
+
+@drivers(SERVER_DRIVERS)
+def test_connection_failures_read_the_same_on_every_driver(url: str) -> None:
+    """A wrong password and an unreachable server: the one line the default drivers give, on every driver."""
+    from migcopy import one_clean_line
+    from servers import find_free_port
+
+    real = make_url(url)
+    kind = real.get_backend_name()
+    wrong = real.set(password="Wr0ng-pw-x9").render_as_string(hide_password=False)
+    line = one_clean_line(run_manage("migrate", env={"DEV_DATABASE_URL": wrong, "SETTINGS_MODULE": "dev"}),
+                          "Wr0ng-pw-x9")
+    assert line.startswith(f"CommandError: Login refused by {kind} server {real.host}:{real.port}"), line
+    port = find_free_port()
+    closed = real.set(port=port).render_as_string(hide_password=False)
+    line = one_clean_line(run_manage("migrate", env={"DEV_DATABASE_URL": closed, "SETTINGS_MODULE": "dev"}),
+                          real.password or "")
+    assert line.startswith(f"CommandError: Cannot reach {kind} server {real.host}:{port}"), line

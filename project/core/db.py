@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -70,10 +71,32 @@ def create_async_engine_for(url: Any, *, echo: bool = False, sqlite_begin: str =
 
         logging.getLogger("asyncmy").setLevel(logging.ERROR)
     engine = create_async_engine(parsed, echo=echo, **kwargs)
+    if parsed.get_driver_name() == "asyncpg":
+        _wrap_asyncpg_connect_errors(engine.sync_engine)
     if parsed.get_backend_name() == "sqlite":
         # Events of an AsyncEngine are registered on its sync_engine (SQLAlchemy's asyncio docs).
         _configure_sqlite(engine.sync_engine, sqlite_begin)
     return engine
+
+
+def _wrap_asyncpg_connect_errors(engine: Engine) -> None:
+    """asyncpg's errors while connecting (refused, unknown host, wrong password, no such database) come
+    out raw or as a generic DBAPIError, where every other driver raises OperationalError: raise that
+    instead, so one handler (and project.core.errors) words them the same for every driver."""
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        dbapi = dialect.loaded_dbapi
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except dbapi.OperationalError:
+            raise
+        except (OSError, dbapi.Error) as exc:
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            if isinstance(exc, OSError) and exc.errno and exc.errno > 0:
+                # "[Errno 111] Connect call failed (...)": lead with the words other drivers use.
+                message = f"{os.strerror(exc.errno)}: {message}"
+            raise dbapi.OperationalError(message) from exc
 
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
