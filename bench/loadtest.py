@@ -122,3 +122,79 @@ async def run_load(tree: Path, env: dict[str, str], db: Any, requests: int, conc
                                      else (sessions_after - sessions_before - 1) / ready_requests),
         "read_bytes_per_request": ready_reads / ready_requests,
     }
+
+
+async def crud_load(cwd: Path, env: dict[str, str], requests: int, concurrency: int) -> dict[str, Any]:
+    """The API's CRUD round trip under `concurrency` clients: each client creates a user, reads it, renames
+    it, lists a page, creates and reads a post, then deletes the user (six requests per cycle, about
+    `requests` in all). Latency percentiles (ms) over every request, and requests per second."""
+    port = dbservers.find_free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "project.app.asgi:app", "--host", "127.0.0.1", "--port", str(port),
+         "--no-access-log", "--log-level", "warning"],
+        cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    failure: BaseException | None = None
+    latencies: list[float] = []
+    bad: list[str] = []
+
+    async def timed(client: httpx.AsyncClient, method: str, path: str, expect: int, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        response = await client.request(method, path, **kwargs)
+        latencies.append(time.perf_counter() - start)
+        if response.status_code != expect:
+            bad.append(f"{method} {path}: {response.status_code} {response.text[:200]}")
+        return response
+
+    async def cycle(client: httpx.AsyncClient, n: int) -> None:
+        user = await timed(client, "POST", "/users", 201, json={"email": f"u{n}@example.com", "name": "U"})
+        uid = user.json()["id"]
+        await timed(client, "GET", f"/users/{uid}", 200)
+        await timed(client, "PATCH", f"/users/{uid}", 200, json={"name": f"User {n}"})
+        await timed(client, "GET", "/users", 200, params={"limit": 20})
+        post = await timed(client, "POST", "/posts", 201, json={"user_id": uid, "title": "t", "content": "c"})
+        await timed(client, "GET", f"/posts/{post.json()['id']}", 200)
+        await timed(client, "DELETE", f"/users/{uid}", 204)
+
+    try:
+        base = f"http://127.0.0.1:{port}"
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if (await client.get("/health/ready")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"uvicorn did not start: {server.stderr.read().decode()[-1500:]}")
+                await asyncio.sleep(0.2)
+            counter = iter(range(10**9))
+            cycles = max(1, requests // 7)
+
+            async def worker(budget: int) -> None:
+                for _ in range(budget):
+                    await cycle(client, next(counter))
+
+            await asyncio.gather(*(worker(1) for _ in range(concurrency)))  # warm-up: pool filled, code hot
+            latencies.clear()
+            start = time.perf_counter()
+            await asyncio.gather(*(worker(max(1, cycles // concurrency)) for _ in range(concurrency)))
+            wall = time.perf_counter() - start
+    except Exception as exc:  # the server's own account says why (a crash, a 500's traceback)
+        failure = exc
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    if failure is not None:
+        log = server.stderr.read().decode(errors="replace") if server.stderr else ""
+        raise RuntimeError(f"{failure!r}; server log: {log[-1500:]}") from failure
+    if bad:
+        raise RuntimeError(f"{len(bad)} unexpected responses, first: {bad[0]}")
+    return {"requests": len(latencies), "concurrency": concurrency, "p50": percentile(latencies, 50) * 1000,
+            "p99": percentile(latencies, 99) * 1000, "rps": len(latencies) / wall}

@@ -170,6 +170,25 @@ def render(results: dict[str, Any]) -> str:
                         f"bytes read per request: {fmt(h['read_bytes_per_request'])}.", ""]
         elif "status" in h:
             out += [h["status"], ""]
+    if "drivers" in s:
+        dr = s["drivers"]
+        out += [f"## Async drivers against sync ones: migrate at N={dr.get('size')}, CRUD under load", "",
+                *section_error(dr)]
+        for engine, e in dr.get("engines", {}).items():
+            out += [f"### {engine}", ""]
+            for pair, m in e.items():
+                if pair == "crud":
+                    continue
+                sync = pair.split("/")[1]
+                out += [*rows_table(m["rows"], f"migrate ({sync})"), "", f"Ratio {pair}: **{fmt(m['ratio'])}**.", ""]
+            crud = e.get("crud") or {}
+            if crud:
+                first = next(iter(crud.values()))
+                out += [f"CRUD round trip (create, read, rename, list, post, read post, delete; "
+                        f"{first['requests']} requests, {first['concurrency']} concurrent clients, one uvicorn "
+                        "worker):", "", "| URL driver | p50 | p99 | requests/s |", "|---|---|---|---|"]
+                out += [f"| {d} | {r['p50']:.1f} ms | {r['p99']:.1f} ms | {r['rps']:.0f} |" for d, r in crud.items()]
+                out.append("")
     profiles = results.get("profiles", {})
     if profiles:
         out += ["## Profiles of the missed targets", ""]

@@ -44,6 +44,18 @@ ALEMBIC = str(Path(sys.executable).parent / "alembic")
 ENGINES = ("sqlite", "mysql", "postgresql")
 HEAVY = ("sqlalchemy", "alembic", "fastapi", "uvicorn", "starlette", "pydantic")
 MISSING = "not measured: feature missing"
+# (sync driver, async driver) pairs per engine for the drivers section; the first pair also gets the load test.
+DRIVER_PAIRS = {
+    "sqlite": [("sqlite+pysqlite", "sqlite+aiosqlite")],
+    "mysql": [("mysql+pymysql", "mysql+asyncmy"), ("mysql+pymysql", "mysql+aiomysql")],
+    "postgresql": [("postgresql+psycopg2", "postgresql+asyncpg"), ("postgresql+psycopg", "postgresql+psycopg_async")],
+}
+
+
+def with_driver(url: str, driver: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername=driver).render_as_string(hide_password=False)
 
 
 # --- timing ------------------------------------------------------------------------------------
@@ -635,6 +647,46 @@ class Bench:
                     note="/proc/PID/io rchar of the server (version files are ~1 KB each)")
         return {"size": n, "engine": engine, **result}
 
+    def section_drivers(self) -> dict[str, Any]:
+        """Each engine's async driver against its sync one: migrate at the middle size, then the API's CRUD
+        latency under load (a sync URL serves routes on a Session in the threadpool, an async URL on an
+        AsyncSession on the event loop)."""
+        from loadtest import crud_load
+
+        n = self.args.sizes[len(self.args.sizes) // 2]
+        tree = self.tree(n)
+        out: dict[str, Any] = {"size": n, "engines": {}}
+        runs = self.args.migrate_runs or self.args.runs
+        for engine in self.args.engines:
+            db = self.db(engine, n, "_drivers")
+            engine_out: dict[str, Any] = {}
+            for sync, asynchronous in DRIVER_PAIRS[engine]:
+                log(f"  migrate N={n}: {asynchronous} vs {sync}")
+                rows = [Row(f"migrate ({driver})", self.manage(n, "migrate"), tree,
+                            self.env(db, DEV_DATABASE_URL=with_driver(db.url, driver)), setup=db.reset)
+                        for driver in (sync, asynchronous)]
+                stats = measure(rows, runs, self.args.warmup)
+                value = ratio(stats[rows[1].name], stats[rows[0].name])
+                engine_out[f"{asynchronous}/{sync}"] = {"rows": stats, "ratio": value}
+                self.target(f"{engine}: `migrate` {asynchronous} / {sync} (N={n})", value, 1.10)
+            sync, asynchronous = DRIVER_PAIRS[engine][0]
+            load: dict[str, Any] = {}
+            for driver in (sync, asynchronous):
+                log(f"  CRUD load on {driver}")
+                db.reset()
+                env = self.env(db, DEV_DATABASE_URL=with_driver(db.url, driver), MIGRATE_ON_STARTUP="1")
+                load[driver] = asyncio.run(crud_load(ROOT, env, self.args.load_requests,
+                                                     self.args.load_concurrency))
+            engine_out["crud"] = load
+            for t in ("p50", "p99"):
+                self.target(f"{engine}: CRUD {t} latency {asynchronous} / {sync} "
+                            f"({self.args.load_concurrency} clients)", load[asynchronous][t] / load[sync][t],
+                            1.0, note=f"{load[asynchronous][t]:.1f} ms vs {load[sync][t]:.1f} ms; "
+                            f"{load[asynchronous]['rps']:.0f} vs {load[sync]['rps']:.0f} requests/s")
+            db.reset()
+            out["engines"][engine] = engine_out
+        return out
+
     # -- the run --------------------------------------------------------------------------------
     def machine(self) -> dict[str, Any]:
         def version(mod: str) -> str:
@@ -673,7 +725,7 @@ class Bench:
         return busy[:8]
 
 
-SECTIONS = ("startup", "migrate", "memory", "at_head", "sqlmigrate", "rebuild", "health")
+SECTIONS = ("startup", "migrate", "memory", "at_head", "sqlmigrate", "rebuild", "health", "drivers")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

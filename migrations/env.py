@@ -66,20 +66,47 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run_on(connection)
         return
-    from project.core.db import engine_from_settings
+    # Plain `alembic`: a connection of our own. With an async driver, sync_entry runs this as
+    # Alembic's async template does (connection.run_sync); with a sync one it is a plain call.
+    from project.core.db import sync_entry
 
-    engine = engine_from_settings(get_settings())
-    try:
-        with engine.connect() as connection:
-            _run_on(connection)
-    finally:
-        engine.dispose()
+    sync_entry(_run_standalone)()
+
+
+def _run_standalone() -> None:
+    from project.core.db import connect
+
+    settings = get_settings()
+    with connect(settings.DATABASE_URL, echo=bool(settings.get("SQL_ECHO", False))) as connection:
+        _run_on(connection)
 
 
 def _run_on(connection) -> None:
-    context.configure(connection=connection, **configure_options(connection.dialect.name))
-    with context.begin_transaction():
-        context.run_migrations()
+    options = configure_options(connection.dialect.name)
+    if connection.dialect.name != "sqlite":
+        context.configure(connection=connection, **options)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    # SQLite enforces foreign keys on our connections (project.core.db), but a batch rebuild drops and
+    # re-creates tables, which with enforcement on would cascade or fail. SQLite's documented procedure:
+    # enforcement off for the rebuild, PRAGMA foreign_key_check before the revision commits.
+    from alembic.util import to_tuple
+
+    from project.core.db import sqlite_foreign_keys_off
+
+    options["on_version_apply"] = (_foreign_key_check, *to_tuple(options.get("on_version_apply"), default=()))
+    with sqlite_foreign_keys_off(connection):
+        context.configure(connection=connection, **options)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+def _foreign_key_check(*, ctx, **_) -> None:
+    """Runs inside each revision's transaction, before it commits: a violation rolls the revision back."""
+    from project.core.db import check_sqlite_foreign_keys
+
+    check_sqlite_foreign_keys(ctx.connection)
 
 
 if context.is_offline_mode():

@@ -1,8 +1,9 @@
 """The FastAPI application factory. `project.app.asgi:app` builds it from $SETTINGS_MODULE.
 
-One engine per app, created in the lifespan and disposed at shutdown. With MIGRATE_ON_STARTUP
-the lifespan first runs the same migrate as `manage.py migrate`, under the migration lock, so
-any number of workers or replicas may start at once.
+One engine per app, created in the lifespan and disposed at shutdown: an AsyncEngine (routes on an
+AsyncSession) when DATABASE_URL names an async driver, an Engine (routes on a Session) otherwise. With
+MIGRATE_ON_STARTUP the lifespan first runs the same migrate as `manage.py migrate`, under the migration
+lock, so any number of workers or replicas may start at once.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from project.app import api
-from project.core import health
+from project.core import db, health
 from project.core.conf import Settings, load_settings
-from project.core.db import engine_from_settings, session_factory
 from project.core.startup import migrate_on_startup
 
 
@@ -39,13 +39,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     if settings.get("MIGRATE_ON_STARTUP", False):
-        # Alembic is synchronous; a worker thread keeps the event loop (and signals) responsive.
+        # Alembic is synchronous; a worker thread keeps the event loop (and signals) responsive. On an
+        # async driver the migration runs there on a loop of its own (project.core.db.sync_entry):
+        # Alembic must not be driven from inside the server's running loop (alembic #1353).
         await run_in_threadpool(migrate_on_startup, settings)
-    engine = engine_from_settings(settings)
+    app.state.is_async = db.is_async_url(settings.DATABASE_URL)
+    if app.state.is_async:
+        engine = db.async_engine_from_settings(settings, sqlite_begin=db.APP_SQLITE_BEGIN)
+        app.state.sessionmaker = db.async_session_factory(engine)
+    else:
+        engine = db.engine_from_settings(settings, sqlite_begin=db.APP_SQLITE_BEGIN)
+        app.state.sessionmaker = db.session_factory(engine)
     app.state.engine = engine
-    app.state.sessionmaker = session_factory(engine)
     app.state.migrations = await run_in_threadpool(health.MigrationState.load, settings)
     try:
         yield
     finally:
-        engine.dispose()
+        if app.state.is_async:
+            await engine.dispose()
+        else:
+            engine.dispose()

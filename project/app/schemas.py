@@ -27,8 +27,18 @@ Email = Annotated[
     StringConstraints(strip_whitespace=True, max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
     AfterValidator(_normalize_email),
 ]
+# Lengths are the columns' (models.py): SQLite would store a longer string silently where MySQL and
+# PostgreSQL refuse it, so the API refuses it first, with a 422, on every engine.
 Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# posts.content is TEXT: unbounded on SQLite and PostgreSQL, 65,535 bytes on MySQL/MariaDB, which is
+# 16,383 characters of 4-byte utf8mb4 at worst.
+CONTENT_MAX = 65_535 // 4
+Content = Annotated[str, StringConstraints(max_length=CONTENT_MAX)]
+# Integer keys are 32-bit on every engine here: PostgreSQL refuses a larger value with an error,
+# SQLite and MySQL quietly find nothing.
+MAX_ID = 2**31 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class UserCreate(BaseModel):
@@ -63,9 +73,9 @@ class UserRead(BaseModel):
 class PostCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user_id: int
+    user_id: Id
     title: Title
-    content: str | None = None
+    content: Content | None = None
     status: PostStatus = PostStatus.draft
 
 
@@ -73,7 +83,7 @@ class PostUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: Title | None = None
-    content: str | None = None
+    content: Content | None = None
     status: PostStatus | None = None
 
     _required = field_validator("title", "status")(_not_null)

@@ -558,6 +558,12 @@ def model_problems(settings: Any = None) -> list[Problem]:
 
 def database_problems(settings: Any) -> list[Problem]:
     """The live database against the schema its recorded revision should have."""
+    from project.core import db
+
+    return db.sync_entry(_database_problems)(settings)  # async drivers too
+
+
+def _database_problems(settings: Any) -> list[Problem]:
     from sqlalchemy import inspect
 
     from project.core import migrator

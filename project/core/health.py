@@ -13,8 +13,9 @@ from typing import Any
 from alembic.script import ScriptDirectory
 from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from project.core import migrator
 
@@ -48,18 +49,32 @@ class MigrationState:
         return len(migrator.make_plan(self.script, heads, self.head or "zero").steps)
 
 
-def current_revisions(engine: Engine) -> tuple[str, ...]:
+def current_revisions(engine: Engine | AsyncEngine) -> tuple[str, ...]:
     """The rows of alembic_version; () when the table does not exist yet (nothing applied)."""
+    if isinstance(engine, AsyncEngine):
+        # ready() runs in a worker thread; an async engine's connections belong to the event loop.
+        from anyio import from_thread
+
+        return from_thread.run(_current_revisions_async, engine)
     with engine.connect() as connection:
-        try:
-            return tuple(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
-        except DBAPIError:
-            # Roll back before the connection goes back to the pool: PostgreSQL would refuse
-            # every later statement in the aborted transaction.
-            connection.rollback()
-            if inspect(connection).has_table("alembic_version"):
-                raise
-            return ()
+        return _read_versions(connection)
+
+
+async def _current_revisions_async(engine: AsyncEngine) -> tuple[str, ...]:
+    async with engine.connect() as connection:
+        return await connection.run_sync(_read_versions)
+
+
+def _read_versions(connection: Connection) -> tuple[str, ...]:
+    try:
+        return tuple(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
+    except DBAPIError:
+        # Roll back before the connection goes back to the pool: PostgreSQL would refuse
+        # every later statement in the aborted transaction.
+        connection.rollback()
+        if inspect(connection).has_table("alembic_version"):
+            raise
+        return ()
 
 
 @router.get("", summary="Liveness: the process serves requests (no database work).")

@@ -22,8 +22,8 @@ from alembic.util.exc import CommandError as AlembicCommandError
 from sqlalchemy import Connection, event
 from sqlalchemy.exc import DBAPIError
 
+from project.core import db
 from project.core.conf import Settings, base_dir, migrations_dir
-from project.core.db import create_engine_for, engine_from_settings
 
 # The error model lives in project.core.errors; callers may import the migration family from here.
 from project.core.errors import DestructiveStepsRefused, MigrationError, UnknownRevision
@@ -221,14 +221,17 @@ def migration_url(settings: Settings) -> str:
 
 @contextmanager
 def connect(settings: Settings, url: str | None = None) -> Iterator[Connection]:
-    """A connection to `url` (default: DATABASE_URL), on an engine of its own that is disposed after."""
-    engine = engine_from_settings(settings) if url is None else create_engine_for(
-        url, echo=bool(settings.get("SQL_ECHO", False)))
-    try:
-        with engine.connect() as connection:
-            yield connection
-    finally:
-        engine.dispose()
+    """A synchronous connection to `url` (default: DATABASE_URL) on any driver, on an engine of its own that
+    is disposed after; an async driver needs the caller under `db.sync_entry`."""
+    with db.connect(url or settings.DATABASE_URL, echo=bool(settings.get("SQL_ECHO", False))) as connection:
+        yield connection
+
+
+@db.sync_entry
+def database_heads(settings: Settings, url: str | None = None) -> tuple[tuple[str, ...], str]:
+    """The revisions the database records, and its dialect's name: on a connection of its own."""
+    with connect(settings, url) as connection:
+        return current_heads(connection), connection.dialect.name
 
 
 DEFAULT_LOCK_TIMEOUT = 300.0
@@ -385,6 +388,7 @@ def _is_schema_statement(statement: str) -> bool:
 PlanCallback = Callable[[Plan, Connection], None]
 
 
+@db.sync_entry  # async drivers: the whole sequence runs as AsyncConnection.run_sync would run it
 def migrate(
     settings: Settings,
     target: str = "head",
@@ -459,6 +463,7 @@ class Preview:
     running: bool  # another migrate holds the lock at this moment
 
 
+@db.sync_entry
 def preview(settings: Settings, target: str = "head") -> Preview:
     """The plan to `target` as of now, and whether a migrate is running: `migrate --plan` and `--check`
     only read, so they answer at once instead of queueing behind a migrate that holds the lock."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from conftest import ROOT
 
-SECTIONS = {"startup", "migrate", "memory", "at_head", "sqlmigrate", "rebuild", "health"}
+SECTIONS = {"startup", "migrate", "memory", "at_head", "sqlmigrate", "rebuild", "health", "drivers"}
 
 
 def test_bench_runs_every_section_on_every_engine(tmp_path: Path) -> None:
@@ -51,6 +51,11 @@ def test_bench_runs_every_section_on_every_engine(tmp_path: Path) -> None:
     for name in ("sqlmigrate", "health"):
         assert "rows" in sections[name] or "rows_ms" in sections[name] or sections[name].get("status", "").startswith(
             "not measured"), name
+
+    for engine, data in sections["drivers"]["engines"].items():
+        pairs = [pair for pair in data if pair != "crud"]
+        assert pairs and all(data[pair]["ratio"] > 0 for pair in pairs), engine
+        assert all(load["requests"] > 0 and load["p99"] >= load["p50"] > 0 for load in data["crud"].values()), engine
 
     targets = {t["target"] for t in results["targets"]}
     assert any("migrate` / `alembic upgrade head" in t for t in targets)

@@ -1,4 +1,8 @@
-"""/posts: list (paginated, optionally by author), get, create, update (PATCH), delete."""
+"""/posts: list (paginated, optionally by author), get, create, update (PATCH), delete.
+
+Each route is a thin async function; its body is the sync function below it, run by `Database.run`
+on the request's Session or AsyncSession (project.app.api.deps).
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,33 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from project.app.api.deps import PaginationDep, SessionDep, commit_or_conflict, get_or_404
+from project.app.api.deps import (
+    MAX_ID,
+    DatabaseDep,
+    Pagination,
+    PaginationDep,
+    commit_or_conflict,
+    get_or_404,
+    id_path,
+)
 from project.app.models import Post, User
 from project.app.schemas import Page, PostCreate, PostRead, PostUpdate
 
 router = APIRouter(prefix="/posts", tags=["posts"])
+PostId = Annotated[int, id_path("post")]
 
 
 @router.get("", response_model=Page[PostRead])
-def list_posts(
-    session: SessionDep, page: PaginationDep, user_id: Annotated[int | None, Query(description="Author.")] = None
+async def list_posts(
+    db: DatabaseDep, page: PaginationDep,
+    user_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Author.")] = None,
 ) -> dict:
+    return await db.run(_list, page, user_id)
+
+
+def _list(session: Session, page: Pagination, user_id: int | None) -> dict:
     query = select(Post)
     if user_id is not None:
         query = query.where(Post.user_id == user_id)
@@ -27,8 +46,13 @@ def list_posts(
 
 
 @router.post("", response_model=PostRead, status_code=status.HTTP_201_CREATED)
-def create_post(body: PostCreate, session: SessionDep) -> Post:
-    # Checked here rather than left to the foreign key, which SQLite does not enforce by default.
+async def create_post(body: PostCreate, db: DatabaseDep) -> Post:
+    return await db.run(_create, body)
+
+
+def _create(session: Session, body: PostCreate) -> Post:
+    # Checked first for a 422 that names the field; the foreign key (enforced on every engine) still
+    # catches a user deleted in between, as a 409.
     if session.get(User, body.user_id) is None:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -41,13 +65,16 @@ def create_post(body: PostCreate, session: SessionDep) -> Post:
 
 
 @router.get("/{post_id}", response_model=PostRead)
-def get_post(post_id: int, session: SessionDep) -> Post:
-    post = get_or_404(session, Post, post_id)
-    return post
+async def get_post(post_id: PostId, db: DatabaseDep) -> Post:
+    return await db.run(get_or_404, Post, post_id)
 
 
 @router.patch("/{post_id}", response_model=PostRead)
-def update_post(post_id: int, body: PostUpdate, session: SessionDep) -> Post:
+async def update_post(post_id: PostId, body: PostUpdate, db: DatabaseDep) -> Post:
+    return await db.run(_update, post_id, body)
+
+
+def _update(session: Session, post_id: int, body: PostUpdate) -> Post:
     post = get_or_404(session, Post, post_id)
     for field, value in body.model_dump(exclude_unset=True).items():
         setattr(post, field, value)
@@ -56,8 +83,11 @@ def update_post(post_id: int, body: PostUpdate, session: SessionDep) -> Post:
 
 
 @router.delete("/{post_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_post(post_id: int, session: SessionDep) -> Response:
-    post = get_or_404(session, Post, post_id)
-    session.delete(post)
-    session.commit()
+async def delete_post(post_id: PostId, db: DatabaseDep) -> Response:
+    await db.run(_delete, post_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _delete(session: Session, post_id: int) -> None:
+    session.delete(get_or_404(session, Post, post_id))
+    session.commit()

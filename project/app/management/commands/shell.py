@@ -23,6 +23,16 @@ class Command(BaseCommand):
                             help="Which shell (default: IPython when installed).")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        from project.core import db
+
+        if db.is_async_url(self.settings.DATABASE_URL):
+            # `engine` and `session` are sync objects over the async driver: usable inside SQLAlchemy's
+            # greenlet, which sync_entry provides for the whole session.
+            db.sync_entry(self._handle)(**options)
+        else:
+            self._handle(**options)
+
+    def _handle(self, **options: Any) -> None:
         namespace = self.namespace()
         try:
             if options["command"]:

@@ -70,8 +70,7 @@ class Command(BaseCommand):
         from project.core.errors import describe
 
         try:
-            with migrator.connect(self.settings) as connection:
-                heads = migrator.current_heads(connection)
+            heads, _dialect = migrator.database_heads(self.settings)
             plan = migrator.make_plan(migrator.script_directory(migrator.alembic_config(self.settings)), heads, "heads")
         except Exception as exc:
             # Like Django: say so once and serve anyway; /health/ready reports the rest.

@@ -17,9 +17,7 @@ class Command(BaseCommand):
         from project.core import migrator
 
         script = migrator.script_directory(migrator.alembic_config(self.settings))
-        with migrator.connect(self.settings) as connection:
-            heads = migrator.current_heads(connection)
-            dialect = connection.dialect.name
+        heads, dialect = migrator.database_heads(self.settings)
         # A revision no file defines cannot be walked from: say so in migrate's words.
         migrator.check_known(script, heads)
         applied: set[str] = set()
