@@ -148,7 +148,7 @@ def generate(versions_dir: Path, n: int, base: str | None = None) -> list[str]:
 def head_models(n: int) -> str:
     """Python source declaring, on the project's Base.metadata, the tables as revision n leaves them.
 
-    Appended to the tree's project/models.py so that models and migrations agree (`manage.py check`).
+    Appended to the tree's project/app/models.py so that models and migrations agree (`manage.py check`).
     """
     lines = ["", "", "# --- bench/histories.py: the tables of the generated revisions, as they stand at head ---", ""]
     for j in range((n + CYCLE - 1) // CYCLE):
@@ -186,7 +186,7 @@ def make_tree(dest: Path, n: int) -> Path:
     versions = dest / "migrations" / "versions"
     base = project_head(versions)
     generate(versions, n, base)
-    with (dest / "project" / "models.py").open("a") as models:
+    with (dest / "project" / "app" / "models.py").open("a") as models:
         models.write(head_models(n))
     return dest
 

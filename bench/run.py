@@ -269,7 +269,7 @@ class Bench:
             sh([ALEMBIC, "upgrade", "head"], cwd=tree, env=env)
 
     def has_command(self, n: int, name: str) -> bool:
-        return (self.tree(n) / "project" / "management" / "commands" / f"{name}.py").exists()
+        return (self.tree(n) / "project" / "core" / "management" / "commands" / f"{name}.py").exists()
 
     def target(self, name: str, value: float | None, limit: float, *, lower_is_better: bool = True,
                note: str = "", profile: str | None = None) -> None:
@@ -625,8 +625,9 @@ class Bench:
         """/health vs /health/ready under load, on the largest tree, PostgreSQL when it is there."""
         n = self.args.sizes[-1]
         tree = self.tree(n)
-        health = tree / "project" / "health.py"
-        if not health.exists() or "/ready" not in health.read_text() or not (tree / "project" / "asgi.py").exists():
+        health = tree / "project" / "core" / "health.py"
+        asgi = tree / "project" / "app" / "asgi.py"
+        if not health.exists() or "/ready" not in health.read_text() or not asgi.exists():
             for t in ("p50", "p99"):
                 self.target(f"`/health/ready` / `/health` {t} latency", None, 2.0)
             return {"status": MISSING}
