@@ -4,6 +4,10 @@
 - a non-numeric MIGRATE_LOCK_TIMEOUT was a bare ValueError;
 - /health/ready's 503 showed the database host, port and driver error to any client;
 - a recorded revision that no file defines was a raw ResolutionError in showmigrations.
+
+The settings tests are about the project's own settings package (settings/base.py and its environments);
+the rest run on the fixture application (tests/fixture_app, history 0001..0008), whatever the project's
+own history is.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import run_manage
+from conftest import FIXTURE_SETTINGS, fixture_env, run_manage
 from migcopy import one_clean_line
 from servers import ROOT, app_env, find_free_port, serve, uvicorn_app, wait_until_up
 
@@ -62,7 +66,8 @@ def test_bad_lock_timeout_is_one_line_naming_the_variable(value: str, tmp_path: 
 @pytest.mark.parametrize("driver", ["postgresql+psycopg2", "mysql+pymysql"])
 def test_ready_503_names_no_host_port_or_driver_error(driver: str, tmp_path: Path) -> None:
     port = find_free_port()  # nothing listens there
-    with uvicorn_app(f"{driver}://app:pw@127.0.0.1:{port}/app", tmp_path, migrate_on_startup=False) as server:
+    with uvicorn_app(f"{driver}://app:pw@127.0.0.1:{port}/app", tmp_path, migrate_on_startup=False,
+                     settings_module=FIXTURE_SETTINGS) as server:
         wait_until_up(server)
         with server.client() as http:
             first, second = http.get("/health/ready"), http.get("/health/ready")
@@ -88,17 +93,17 @@ def _record_unknown_revision(url: str) -> None:
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The dev settings on a SQLite file (for what one engine shows as well as three)."""
+    """The fixture application's dev settings on a SQLite file (for what one engine shows as well as three)."""
     url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
     monkeypatch.setenv("DEV_DATABASE_URL", url)
-    monkeypatch.setenv("SETTINGS_MODULE", "dev")
+    monkeypatch.setenv("SETTINGS_MODULE", FIXTURE_SETTINGS)
     return url
 
 
 def test_ready_503_for_an_unknown_revision_logs_why(sqlite_url: str, tmp_path: Path) -> None:
     db_url = sqlite_url
     _record_unknown_revision(db_url)
-    with uvicorn_app(db_url, tmp_path, migrate_on_startup=False) as server:
+    with uvicorn_app(db_url, tmp_path, migrate_on_startup=False, settings_module=FIXTURE_SETTINGS) as server:
         wait_until_up(server)
         with server.client() as http:
             response = http.get("/health/ready")
@@ -114,9 +119,9 @@ def test_ready_503_for_an_unknown_revision_logs_why(sqlite_url: str, tmp_path: P
 
 @pytest.mark.parametrize("args", [("showmigrations",), ("showmigrations", "--plan"), ("migrate",),
                                   ("migrate", "--plan"), ("migrate", "--check")])
-def test_unknown_revision_is_one_line(settings, db_url: str, manage, args: tuple[str, ...]) -> None:
+def test_unknown_revision_is_one_line(fixture_settings, db_url: str, fixture_manage, args: tuple[str, ...]) -> None:
     _record_unknown_revision(db_url)
-    result = manage(*args)
+    result = fixture_manage(*args)
     assert one_clean_line(result, sa.make_url(db_url).password) == f"CommandError: {UNKNOWN_LINE}"
     assert result.returncode == 1
 
@@ -124,14 +129,13 @@ def test_unknown_revision_is_one_line(settings, db_url: str, manage, args: tuple
 def test_unknown_revision_in_check_and_runserver(sqlite_url: str, tmp_path: Path) -> None:
     db_url = sqlite_url
     _record_unknown_revision(db_url)
-    env = {"SETTINGS_MODULE": "dev", "DEV_DATABASE_URL": db_url}
-    result = run_manage("check", "--database", env=env)
+    result = run_manage("check", "--database", env=fixture_env(db_url))
     assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
     assert f"database: {UNKNOWN_LINE}" in result.stdout.splitlines()
 
     port = find_free_port()
     argv = [sys.executable, str(ROOT / "manage.py"), "runserver", f"127.0.0.1:{port}", "--noreload"]
-    with serve(argv, app_env(db_url, False), tmp_path / "runserver.log", port) as server:
+    with serve(argv, app_env(db_url, False, FIXTURE_SETTINGS), tmp_path / "runserver.log", port) as server:
         wait_until_up(server)
     assert f"Warning: could not check for unapplied migrations: {UNKNOWN_LINE}" in server.log.splitlines()
     assert "Traceback" not in server.log

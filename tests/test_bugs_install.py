@@ -7,6 +7,9 @@ dependencies only, and the code runs from the clone.
 A fresh clone here is the files git tracks, copied as they are in the work tree (what a commit would
 hold). Poetry and uv come from PyPI into a throwaway venv. Each step has a timeout; with warm package
 caches the whole file took 45 s here (poetry install 29 s, uv sync 10 s, the tools' venv 5 s).
+
+The clone migrates its own history, whatever it is (the demo's, or an empty one after start_project.py),
+and the fixture application's (tests/fixture_app), so the check holds with and without the demo.
 """
 
 from __future__ import annotations
@@ -53,13 +56,28 @@ def fresh_clone(destination: Path) -> Path:
     return destination
 
 
+def _revisions(listing: str, mark: str) -> set[str]:
+    """The revision ids showmigrations lists with `mark` ("X" applied, " " not)."""
+    prefix = f" [{mark}] "
+    return {line[len(prefix):].split()[0] for line in listing.splitlines() if line.startswith(prefix)}
+
+
 def _works_from_the_clone(python: Path, clone: Path) -> None:
     """The environment runs the project's commands and its tests' tools; the project is not installed in it."""
+    # The project's own settings and history, whatever it holds (the demo's eight revisions, or none):
+    # migrate applies every revision showmigrations listed as unapplied.
     env = {"SETTINGS_MODULE": "dev", "DEV_DATABASE_URL": f"sqlite:///{clone / 'dev.sqlite3'}",
            "PYTHONPATH": "", "NO_COLOR": "1"}
+    before = _run([str(python), "manage.py", "showmigrations"], cwd=clone, env=env).stdout
     _run([str(python), "manage.py", "migrate", "-v0"], cwd=clone, env=env)
-    listed = _run([str(python), "manage.py", "showmigrations"], cwd=clone, env=env).stdout
-    assert " [X] 0008 " in listed
+    after = _run([str(python), "manage.py", "showmigrations"], cwd=clone, env=env).stdout
+    assert _revisions(after, "X") == _revisions(before, " ") and not _revisions(after, " "), (before, after)
+    # The fixture application's history (in the clone's tests/), so that there is something to apply.
+    fixture = {**env, "SETTINGS_MODULE": "fixture_app.settings.dev", "PYTHONPATH": str(clone / "tests"),
+               "DEV_DATABASE_URL": f"sqlite:///{clone / 'fixture.sqlite3'}"}
+    _run([str(python), "manage.py", "migrate", "-v0"], cwd=clone, env=fixture)
+    listed = _run([str(python), "manage.py", "showmigrations"], cwd=clone, env=fixture).stdout
+    assert " [X] 0008 " in listed and not _revisions(listed, " "), listed
     _run([str(python), "-c", "import pytest, httpx, mypy"], cwd=clone)
     names = _run([str(python), "-c", "import importlib.metadata as m; "
                                      "print(*sorted(d.metadata['Name'] for d in m.distributions()))"], cwd=clone)

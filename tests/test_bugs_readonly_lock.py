@@ -4,7 +4,8 @@ migration lock, and say that a migrate is running (issue 10, item 5).
 They used to queue behind the lock for up to MIGRATE_LOCK_TIMEOUT (300 s): a deploy script asking
 "anything pending?" hung while a migration ran. Here another process really holds the lock
 (project.core.locks.migration_lock, on each engine) and MIGRATE_LOCK_TIMEOUT is far longer than the
-subprocess timeout, so a command that waited would fail with TimeoutExpired.
+subprocess timeout, so a command that waited would fail with TimeoutExpired. On the fixture application's
+history (tests/fixture_app, 0001..0008).
 """
 
 from __future__ import annotations
@@ -44,12 +45,12 @@ def lock_held_elsewhere(db_url: str) -> Iterator[None]:
         holder.wait(timeout=30)
 
 
-def test_plan_and_check_answer_while_a_migrate_holds_the_lock(manage, db_url: str) -> None:
-    assert manage("migrate", "0006", "-v0").returncode == 0
+def test_plan_and_check_answer_while_a_migrate_holds_the_lock(fixture_manage, db_url: str) -> None:
+    assert fixture_manage("migrate", "0006", "-v0").returncode == 0
     env = {"MIGRATE_LOCK_TIMEOUT": "600"}
     with lock_held_elsewhere(db_url):
-        plan = manage("migrate", "--plan", env=env, timeout=ANSWER_WITHIN)
-        check = manage("migrate", "--check", env=env, timeout=ANSWER_WITHIN)
+        plan = fixture_manage("migrate", "--plan", env=env, timeout=ANSWER_WITHIN)
+        check = fixture_manage("migrate", "--check", env=env, timeout=ANSWER_WITHIN)
     assert plan.returncode == 0, plan.stderr
     assert "  Apply 0007 " in plan.stdout and "  Apply 0008 " in plan.stdout
     assert "A migrate is running on" in plan.stdout and "this is what remained when asked" in plan.stdout
@@ -58,6 +59,6 @@ def test_plan_and_check_answer_while_a_migrate_holds_the_lock(manage, db_url: st
     assert check.returncode == 1
 
     # With nobody holding the lock, the same commands say nothing of a running migrate.
-    quiet = manage("migrate", "--plan", env=env, timeout=ANSWER_WITHIN)
+    quiet = fixture_manage("migrate", "--plan", env=env, timeout=ANSWER_WITHIN)
     assert quiet.returncode == 0 and "A migrate is running" not in quiet.stdout
-    assert "A migrate is running" not in manage("migrate", "--check", env=env, timeout=ANSWER_WITHIN).stderr
+    assert "A migrate is running" not in fixture_manage("migrate", "--check", env=env, timeout=ANSWER_WITHIN).stderr

@@ -16,10 +16,11 @@ import sys
 from pathlib import Path
 
 import sqlalchemy as sa
-from conftest import ROOT
+from conftest import FIXTURE_SETTINGS, ROOT
 from sqlalchemy.exc import DBAPIError
 
 from project.core import errors, migrator, offline
+from project.core.conf import load_settings
 from project.core.errors import DatabaseFailure, classify
 from project.core.management import base
 
@@ -124,7 +125,8 @@ def test_sqlite_failures(tmp_path: Path) -> None:
 
 def test_upgrade_revs_is_what_alembic_command_uses() -> None:
     """migrator._upgrade_or_downgrade runs env.py on an already loaded ScriptDirectory with the very
-    revision callbacks alembic.command.upgrade/downgrade build: when Alembic changes those, so must we."""
+    revision callbacks alembic.command.upgrade/downgrade build: when Alembic changes those, so must we.
+    The steps are read from the fixture application's history (tests/fixture_app, 0001..0008)."""
     from alembic import command
     from alembic.script import ScriptDirectory
 
@@ -133,7 +135,7 @@ def test_upgrade_revs_is_what_alembic_command_uses() -> None:
     for name in ("_upgrade_revs", "_downgrade_revs"):
         assert list(inspect.signature(getattr(ScriptDirectory, name)).parameters) == [
             "self", "destination", "current_rev"]
-    script = migrator.script_directory(migrator.alembic_config())
+    script = migrator.script_directory(migrator.alembic_config(load_settings(FIXTURE_SETTINGS)))
     up = script._upgrade_revs("0008", "0006")
     assert [step.revision.revision for step in up] == ["0007", "0008"]  # in the order they run
     down = script._downgrade_revs("0006", "0008")
