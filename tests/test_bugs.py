@@ -139,3 +139,13 @@ def test_unknown_revision_in_check_and_runserver(sqlite_url: str, tmp_path: Path
         wait_until_up(server)
     assert f"Warning: could not check for unapplied migrations: {UNKNOWN_LINE}" in server.log.splitlines()
     assert "Traceback" not in server.log
+
+
+def test_settings_outside_the_settings_package_are_reloaded_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    # fixture_app.settings.dev imports fixture_app.settings.base, which reads MIGRATE_LOCK_TIMEOUT.
+    from conftest import FIXTURE_SETTINGS
+
+    monkeypatch.setenv("MIGRATE_LOCK_TIMEOUT", "5")
+    assert load_settings(FIXTURE_SETTINGS).MIGRATE_LOCK_TIMEOUT == 5.0
+    monkeypatch.setenv("MIGRATE_LOCK_TIMEOUT", "7.5")
+    assert load_settings(FIXTURE_SETTINGS).MIGRATE_LOCK_TIMEOUT == 7.5

@@ -151,8 +151,12 @@ def _forget_settings_modules(module_name: str) -> None:
     afresh, base first (prod does `from settings.base import *`). Reloading only the chosen module
     would keep the values base.py read the first time (MIGRATE_LOCK_TIMEOUT, SQL_ECHO...).
     """
-    prefix = f"{SETTINGS_PACKAGE}."
-    for name in [n for n in sys.modules if n.startswith(prefix) or n == module_name]:
+    # The project's settings package, and the package of a settings module that lives elsewhere
+    # (`myapp.settings.prod` with its own `myapp.settings.base`).
+    prefixes = {f"{SETTINGS_PACKAGE}."}
+    if "." in module_name:
+        prefixes.add(module_name.rpartition(".")[0] + ".")
+    for name in [n for n in sys.modules if n == module_name or n.startswith(tuple(prefixes))]:
         del sys.modules[name]
 
 
