@@ -4,6 +4,9 @@ The default drivers (pysqlite, psycopg2, PyMySQL) run the whole suite through `d
 same real servers are reached through the other drivers of the README's table, the URL built from
 `db_url` by swapping its drivername. Async drivers run migrations as Alembic's async template does
 (project.core.db.sync_entry) and the application on an AsyncSession.
+
+The tool on the fixture application (tests/fixture_app: projects and tasks, its eight revisions); what the
+demo application's REST API does on each driver is tests/demo/test_demo_drivers.py.
 """
 
 from __future__ import annotations
@@ -16,11 +19,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import ROOT, run_manage
+from conftest import FIXTURE_SETTINGS, ROOT, TESTS_DIR, fixture_env, run_manage
 from servers import table_names, uvicorn_app, version_rows, wait_until_up
 from sqlalchemy.engine import make_url
-from test_app import test_rest_api_round_trip as rest_round_trip
-from test_app import test_runserver_banner_warns_about_unapplied_migrations as runserver_banner
+from test_server import test_runserver_banner_warns_about_unapplied_migrations as runserver_banner
 
 from project.core.db import create_engine_for
 from project.core.management import call_command
@@ -52,8 +54,8 @@ def driver_settings(url: str, monkeypatch: pytest.MonkeyPatch):
     from project.core.conf import load_settings
 
     monkeypatch.setenv("DEV_DATABASE_URL", url)
-    monkeypatch.setenv("SETTINGS_MODULE", "dev")
-    return load_settings("dev")
+    monkeypatch.setenv("SETTINGS_MODULE", FIXTURE_SETTINGS)
+    return load_settings(FIXTURE_SETTINGS)
 
 
 def command(name: str, *args: str, **options) -> str:
@@ -72,20 +74,20 @@ def test_every_command_migrates_up_zero_up_with_rows(driver_settings, db_url: st
     # Rows are written and read through the default driver: what the driver under test migrated.
     plain = create_engine_for(db_url)
     try:
-        assert "Apply 0001 Create users and posts" in command("migrate", plan=True)
+        assert "Apply 0001 Create projects and tasks" in command("migrate", plan=True)
         with pytest.raises(CommandError, match="8 migration"):
             command("migrate", check=True)
         command("migrate", "0001")
         with plain.begin() as conn:
-            conn.execute(sa.text("INSERT INTO users (id, email, name) VALUES (1, 'ann@example.com', 'Ann')"))
-            conn.execute(sa.text("INSERT INTO posts (id, user_id, title, body, legacy_flag) VALUES "
+            conn.execute(sa.text("INSERT INTO projects (id, slug, name) VALUES (1, 'apollo', 'Apollo')"))
+            conn.execute(sa.text("INSERT INTO tasks (id, project_id, title, notes, legacy_flag) VALUES "
                                  "(1, 1, 'Hello', 'first words', :t), (2, 1, 'Draft', NULL, :f)"),
                          {"t": True, "f": False})
         out = command("migrate")
         assert out.count("Applying") == 7 and f"Database: {make_url(url).render_as_string()}" in out
-        # 0007 (the data migration) ran: the post with content is published, on every driver.
-        assert rows(plain, "SELECT id, status FROM posts ORDER BY id") == [(1, "published"), (2, "draft")]
-        assert rows(plain, "SELECT id, email, is_active FROM users") == [(1, "ann@example.com", True)]
+        # 0007 (the data migration) ran: the task with details is done, on every driver.
+        assert rows(plain, "SELECT id, state FROM tasks ORDER BY id") == [(1, "done"), (2, "open")]
+        assert rows(plain, "SELECT id, slug, is_active FROM projects") == [(1, "apollo", True)]
         command("migrate", check=True)
         shown = command("showmigrations")
         assert shown.count("[X]") == 8, shown
@@ -93,7 +95,7 @@ def test_every_command_migrates_up_zero_up_with_rows(driver_settings, db_url: st
 
         # Down to 0004: data stays; then zero and up again (the PostgreSQL enum type goes and comes back).
         command("migrate", "0004")
-        assert rows(plain, "SELECT id, title, content FROM posts ORDER BY id") == [
+        assert rows(plain, "SELECT id, title, details FROM tasks ORDER BY id") == [
             (1, "Hello", "first words"), (2, "Draft", None)]
         command("migrate", "zero")
         assert set(sa.inspect(plain).get_table_names()) == {"alembic_version"}
@@ -106,7 +108,7 @@ def test_every_command_migrates_up_zero_up_with_rows(driver_settings, db_url: st
 @drivers(ALL)
 def test_cli_on_the_driver(url: str, db_url: str) -> None:
     """The same through manage.py in a fresh process: what a user types, nothing imported before."""
-    env = {"DEV_DATABASE_URL": url, "SETTINGS_MODULE": "dev"}
+    env = fixture_env(url)
     result = run_manage("migrate", env=env)
     assert result.returncode == 0 and result.stderr == "", result.stdout + result.stderr
     assert "Applied 8 migration(s)" in result.stdout
@@ -114,20 +116,14 @@ def test_cli_on_the_driver(url: str, db_url: str) -> None:
     assert shown.returncode == 0 and shown.stdout.count("[X]") == 8, shown.stdout + shown.stderr
     # Offline SQL needs only the dialect: the same as the default driver's, byte for byte.
     offline = run_manage("sqlmigrate", "0006", env=env)
-    default = run_manage("sqlmigrate", "0006", env={"DEV_DATABASE_URL": db_url, "SETTINGS_MODULE": "dev"})
+    default = run_manage("sqlmigrate", "0006", env=fixture_env(db_url))
     assert offline.returncode == 0 and offline.stdout == default.stdout, offline.stderr
 
 
 @drivers(ALL)
-def test_rest_api_round_trip_on_the_driver(url: str, tmp_path: Path) -> None:
-    # test_app's round trip, status codes and all (201/404/409/422, the 409 from each driver's own error).
-    rest_round_trip(url, tmp_path)
-
-
-@drivers(ALL)
 def test_readiness_on_the_driver(url: str, db_url: str, tmp_path: Path) -> None:
-    env = {"DEV_DATABASE_URL": url, "SETTINGS_MODULE": "dev"}
-    with uvicorn_app(url, tmp_path, migrate_on_startup=False) as server:
+    env = fixture_env(url)
+    with uvicorn_app(url, tmp_path, migrate_on_startup=False, settings_module=FIXTURE_SETTINGS) as server:
         wait_until_up(server)
         with server.client() as http:
             empty = http.get("/health/ready")
@@ -156,11 +152,12 @@ MIGRATES = 8
 
 @drivers(ONE_ASYNC_PER_ENGINE)
 def test_workers_starting_at_once_migrate_exactly_once(url: str, db_url: str, tmp_path: Path) -> None:
-    with uvicorn_app(url, tmp_path, migrate_on_startup=True, workers=WORKERS) as server:
+    with uvicorn_app(url, tmp_path, migrate_on_startup=True, workers=WORKERS,
+                     settings_module=FIXTURE_SETTINGS) as server:
         wait_until_up(server, started_workers=WORKERS)
         with server.client() as http:
+            # Readiness reads the version through the application's engine, on the driver under test.
             assert http.get("/health/ready").status_code == 200
-            assert http.post("/users", json={"email": "w@example.com"}).status_code == 201
     log = server.log
     assert log.count("Application startup complete.") == WORKERS
     assert log.count("Applied 8 migration(s)") == 1, log
@@ -172,7 +169,7 @@ def test_workers_starting_at_once_migrate_exactly_once(url: str, db_url: str, tm
 
 @drivers(ONE_ASYNC_PER_ENGINE)
 def test_concurrent_manage_migrate(url: str, db_url: str) -> None:
-    env = {**os.environ, "DEV_DATABASE_URL": url, "SETTINGS_MODULE": "dev", "NO_COLOR": "1"}
+    env = {**os.environ, **fixture_env(url), "NO_COLOR": "1"}
     processes = [
         subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "migrate"], cwd=ROOT, env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -186,7 +183,7 @@ def test_concurrent_manage_migrate(url: str, db_url: str) -> None:
     assert sum("Applying 0001" in out for out in outputs) == 1
     assert sum("No migrations to apply." in out for out in outputs) == MIGRATES - 1
     assert version_rows(db_url) == ["0008"]
-    assert {"users", "posts"} <= table_names(db_url)
+    assert {"projects", "tasks"} <= table_names(db_url)
 
 
 @drivers(ASYNC)
@@ -213,21 +210,36 @@ def _driver_of(url: str) -> str:
 @drivers(ALL)
 def test_dbshell_on_the_driver(url: str) -> None:
     """dbshell needs only the URL's parts; the driver does not change the client or the login."""
-    result = run_manage("dbshell", env={"DEV_DATABASE_URL": url, "SETTINGS_MODULE": "dev"}, input="SELECT 6*7;\n")
+    result = run_manage("dbshell", env=fixture_env(url), input="SELECT 6*7;\n")
     assert result.returncode == 0, result.stderr
     assert "42" in result.stdout
 
 
 @drivers([("sqlite", "sqlite+aiosqlite"), ("postgresql", "postgresql+asyncpg"), ("mysql", "mysql+aiomysql")])
-def test_plain_alembic_on_an_async_url(url: str, db_url: str) -> None:
+def test_plain_alembic_on_an_async_url(url: str, db_url: str, tmp_path: Path) -> None:
     """`alembic upgrade head` without manage.py: env.py opens its own connection through the same bridge."""
-    env = {**os.environ, "DEV_DATABASE_URL": url, "SETTINGS_MODULE": "dev"}
+    env = {**os.environ, **fixture_env(url)}
     alembic = str(Path(sys.executable).parent / "alembic")
-    result = subprocess.run([alembic, "upgrade", "head"], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run([alembic, "-c", str(fixture_alembic_ini(tmp_path)), "upgrade", "head"], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "MissingGreenlet" not in result.stderr and "never awaited" not in result.stderr
     assert version_rows(db_url) == ["0008"]
+
+
+def fixture_alembic_ini(tmp_path: Path) -> Path:
+    """The project's alembic.ini with script_location on the fixture application's history
+    (whose env.py is the project's own, linked)."""
+    import configparser
+
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(ROOT / "alembic.ini")
+    config["alembic"]["script_location"] = str(TESTS_DIR / "fixture_app" / "migrations")
+    config["alembic"]["prepend_sys_path"] = str(ROOT)
+    path = tmp_path / "alembic.ini"
+    with path.open("w") as out:
+        config.write(out)
+    return path
 
 
 SERVER_DRIVERS = [pair for pair in ALL if pair[0] != "sqlite"]
@@ -242,11 +254,9 @@ def test_connection_failures_read_the_same_on_every_driver(url: str) -> None:
     real = make_url(url)
     kind = real.get_backend_name()
     wrong = real.set(password="Wr0ng-pw-x9").render_as_string(hide_password=False)
-    line = one_clean_line(run_manage("migrate", env={"DEV_DATABASE_URL": wrong, "SETTINGS_MODULE": "dev"}),
-                          "Wr0ng-pw-x9")
+    line = one_clean_line(run_manage("migrate", env=fixture_env(wrong)), "Wr0ng-pw-x9")
     assert line.startswith(f"CommandError: Login refused by {kind} server {real.host}:{real.port}"), line
     port = find_free_port()
     closed = real.set(port=port).render_as_string(hide_password=False)
-    line = one_clean_line(run_manage("migrate", env={"DEV_DATABASE_URL": closed, "SETTINGS_MODULE": "dev"}),
-                          real.password or "")
+    line = one_clean_line(run_manage("migrate", env=fixture_env(closed)), real.password or "")
     assert line.startswith(f"CommandError: Cannot reach {kind} server {real.host}:{port}"), line

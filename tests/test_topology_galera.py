@@ -1,5 +1,7 @@
 """A 3-node MariaDB Galera cluster, every node taking writes: migrators that reach different nodes at
-once apply each revision exactly once, and every node ends at head with the same schema."""
+once apply each revision exactly once, and every node ends at head with the same schema.
+
+On the fixture application (tests/fixture_app): its test settings (TEST_DATABASE_URL), its eight revisions."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import dbservers
 import pymysql
 import pytest
 import sqlalchemy as sa
+from conftest import FIXTURE_SETTINGS, fixture_env
 from servers import ROOT, uvicorn_app, version_rows, wait_until_up
 from sqlalchemy.engine import make_url
 from topology_fixtures import can_connect, wait_for
@@ -28,6 +31,7 @@ from project.core.locks import GALERA_LOCK_TABLE
 ROUNDS = 3
 REVISIONS = [f"{n:04d}" for n in range(1, 9)]
 HEAD = REVISIONS[-1]
+TEST_SETTINGS = "fixture_app.settings.test"
 
 
 @pytest.fixture
@@ -43,8 +47,9 @@ def galera_database(galera_cluster: list[dbservers.Server]) -> Iterator[list[str
 
 
 def manage(url: str, *args: str, **env: str) -> subprocess.Popen[str]:
-    full_env = {**os.environ, "NO_COLOR": "1", "TEST_DATABASE_URL": url, **env}
-    return subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "--settings=test", *args], cwd=ROOT,
+    full_env = {**os.environ, "NO_COLOR": "1", **fixture_env(settings_module=TEST_SETTINGS), "TEST_DATABASE_URL": url,
+                **env}
+    return subprocess.Popen([sys.executable, str(ROOT / "manage.py"), f"--settings={TEST_SETTINGS}", *args], cwd=ROOT,
                             env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -100,7 +105,7 @@ def test_migrators_on_three_nodes_apply_each_revision_once(round_: int, galera_d
     assert applied == Counter(REVISIONS)  # every revision, each exactly once, on whichever node won the lock
     assert sum("No migrations to apply." in stdout for _, stdout, _ in results) == len(galera_database) - 1
     schemas = [reflected_schema(url) for url in galera_database]
-    assert {"users", "posts", "alembic_version", GALERA_LOCK_TABLE} <= set(schemas[0])
+    assert {"projects", "tasks", "alembic_version", GALERA_LOCK_TABLE} <= set(schemas[0])
     assert schemas[1] == schemas[0] and schemas[2] == schemas[0]
     for url in galera_database:
         assert version_rows(url) == [HEAD]
@@ -118,7 +123,7 @@ def test_uvicorn_workers_on_three_nodes_migrate_at_start_up_exactly_once(
     workers = [2, 1, 1]
     with ExitStack() as stack:
         apps = [stack.enter_context(uvicorn_app(url, tmp_path, migrate_on_startup=True, workers=count,
-                                                name=f"node{index + 1}"))
+                                                name=f"node{index + 1}", settings_module=FIXTURE_SETTINGS))
                 for index, (url, count) in enumerate(zip(galera_database, workers, strict=True))]
         for app, count in zip(apps, workers, strict=True):
             wait_until_up(app, started_workers=count)
@@ -160,7 +165,7 @@ HOLDER = textwrap.dedent("""
     from project.core import migrator
     from project.core.conf import load_settings
 
-    with migrator.locked_connection(load_settings("test")):
+    with migrator.locked_connection(load_settings("fixture_app.settings.test")):
         print("locked", flush=True)
         time.sleep(300)
 """)
@@ -168,7 +173,8 @@ HOLDER = textwrap.dedent("""
 
 def test_the_lock_holds_across_nodes_and_a_killed_holder_is_taken_over(galera_database: list[str]) -> None:
     lease = "3"
-    env = {**os.environ, "TEST_DATABASE_URL": galera_database[0], "MIGRATE_LOCK_LEASE": lease}
+    env = {**os.environ, **fixture_env(settings_module=TEST_SETTINGS), "TEST_DATABASE_URL": galera_database[0],
+           "MIGRATE_LOCK_LEASE": lease}
     holder = subprocess.Popen([sys.executable, "-c", HOLDER], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None
@@ -203,7 +209,7 @@ HALF_WAY = textwrap.dedent("""
     from project.core import migrator
     from project.core.conf import load_settings
 
-    settings = load_settings("test")
+    settings = load_settings("fixture_app.settings.test")
     script = migrator.script_directory(migrator.alembic_config(settings))
     with migrator.locked_connection(settings) as connection:
         plan = migrator.make_plan(script, migrator.current_heads(connection), "0004")
@@ -222,7 +228,8 @@ def test_a_node_leaving_mid_migration_lets_another_node_finish(tmp_path: Path) -
         urls = [node.url(name) for node in cluster]
         for url in urls:
             wait_for(lambda url=url: can_connect(url), "CREATE DATABASE reaching every node")
-        env = {**os.environ, "TEST_DATABASE_URL": urls[2], "MIGRATE_LOCK_LEASE": "3"}
+        env = {**os.environ, **fixture_env(settings_module=TEST_SETTINGS), "TEST_DATABASE_URL": urls[2],
+               "MIGRATE_LOCK_LEASE": "3"}
         holder = subprocess.Popen([sys.executable, "-c", HALF_WAY], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.DEVNULL, text=True)
         try:

@@ -1,5 +1,7 @@
 """PgBouncer in transaction pooling mode in front of the test PostgreSQL: migrations take the direct
-MIGRATION_DATABASE_URL and stay exactly-once; without it, every migrate refuses and changes nothing."""
+MIGRATION_DATABASE_URL and stay exactly-once; without it, every migrate refuses and changes nothing.
+
+On the fixture application (tests/fixture_app): its prod and dev settings, its eight revisions."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import dbservers
 import psycopg2
 import pytest
 import sqlalchemy as sa
+from conftest import FIXTURE_SETTINGS, fixture_env
 from dbservers import find_free_port
 from servers import ROOT, app_env, serve, table_names, version_rows, wait_until_up
 from sqlalchemy.engine import make_url
@@ -21,6 +24,7 @@ from project.core import topology
 
 MIGRATES = 6
 REVISIONS = [f"{n:04d}" for n in range(1, 9)]
+PROD = "fixture_app.settings.prod"
 
 
 def masked(url: str) -> str:
@@ -28,10 +32,11 @@ def masked(url: str) -> str:
 
 
 def migrate_at_once(env: dict[str, str], count: int = MIGRATES) -> list[tuple[int, str, str]]:
-    """`count` × `manage.py --settings=prod migrate` started together; (status, stdout, stderr) of each."""
-    full_env = {**os.environ, "NO_COLOR": "1", "CONFIRM_DESTRUCTIVE": "0", **env}
-    processes = [subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "--settings=prod", "migrate"], cwd=ROOT,
-                                  env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """`count` × `manage.py --settings=fixture_app.settings.prod migrate` started together; (status, stdout,
+    stderr) of each."""
+    full_env = {**os.environ, "NO_COLOR": "1", "CONFIRM_DESTRUCTIVE": "0", **fixture_env(settings_module=PROD), **env}
+    processes = [subprocess.Popen([sys.executable, str(ROOT / "manage.py"), f"--settings={PROD}", "migrate"],
+                                  cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for _ in range(count)]
     outputs = [p.communicate(timeout=300) for p in processes]
     return [(p.returncode, *output) for p, output in zip(processes, outputs, strict=True)]
@@ -68,7 +73,7 @@ def test_migrators_through_pgbouncer_with_a_direct_url_apply_each_revision_once(
     assert sum("No migrations to apply." in stdout for _, stdout, _ in results) == MIGRATES - 1
     # The application's pooled URL sees the result.
     assert version_rows(pooled) == [REVISIONS[-1]]
-    assert {"users", "posts"} <= table_names(pooled)
+    assert {"projects", "tasks"} <= table_names(pooled)
 
 
 def test_migrators_through_pgbouncer_without_a_direct_url_refuse_and_change_nothing(
@@ -122,7 +127,7 @@ def test_start_up_migrations_behind_pgbouncer_use_the_direct_url(
     port = find_free_port()
     args = [sys.executable, "-m", "uvicorn", "project.app.asgi:app", "--host", "127.0.0.1", "--port", str(port),
             "--workers", str(workers)]
-    env = app_env(pooled, True, DEV_MIGRATION_DATABASE_URL=direct)
+    env = app_env(pooled, True, FIXTURE_SETTINGS, DEV_MIGRATION_DATABASE_URL=direct)
     with serve(args, env, tmp_path / "uvicorn.log", port) as app:
         wait_until_up(app, started_workers=workers)
         with app.client() as http:
@@ -141,7 +146,7 @@ def test_start_up_migrations_behind_pgbouncer_without_a_direct_url_stop_the_work
     pooled = pgbouncer.url(pg_database)
     port = find_free_port()
     args = [sys.executable, "-m", "uvicorn", "project.app.asgi:app", "--host", "127.0.0.1", "--port", str(port)]
-    with serve(args, app_env(pooled, True), tmp_path / "uvicorn.log", port) as app:
+    with serve(args, app_env(pooled, True, FIXTURE_SETTINGS), tmp_path / "uvicorn.log", port) as app:
         status = app.process.wait(timeout=120)  # the worker refuses to serve a schema it could not migrate
     assert status != 0
     [failed] = [line for line in app.log.splitlines() if "Start-up migrations failed:" in line]
@@ -160,6 +165,7 @@ def test_a_failing_direct_url_is_named_as_such(
     assert status == 1
     [line] = stderr.splitlines()
     # The server that refused is the one behind MIGRATION_DATABASE_URL, not the pooler the app uses.
-    assert line.startswith(f"CommandError: Login refused by postgresql server 127.0.0.1:{pg_server.port}: "), line
-    assert line.endswith("Check MIGRATION_DATABASE_URL."), line
+    # (psycopg2 gives no SQLSTATE here: the line says "login or no such database", the server's words in it.)
+    assert line.startswith(f"CommandError: Login refused by postgresql server 127.0.0.1:{pg_server.port} "), line
+    assert line.endswith("check MIGRATION_DATABASE_URL."), line
     assert "wrong-secret-123" not in line and pg_server.password not in line

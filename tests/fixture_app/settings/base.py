@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from project.core.conf import env, env_bool
+from project.core.conf import env, env_bool, env_float
 
 # The project root: alembic.ini (and .cache/) are the project's own.
 BASE_DIR = Path(__file__).resolve().parents[3]
@@ -13,7 +13,12 @@ ASGI_APPLICATION = "project.app.asgi:app"
 COMMAND_PACKAGES: list[str] = []
 
 DEBUG = False
+# A direct connection for migrations when DATABASE_URL goes through a pooler; each environment reads it
+# from <ENV>_MIGRATION_DATABASE_URL, as the project's settings do.
+MIGRATION_DATABASE_URL: str | None = None
 SQL_ECHO = env_bool("SQL_ECHO", False)
 MIGRATE_ON_STARTUP = False
 MIGRATE_LOCK_TIMEOUT = float(env("MIGRATE_LOCK_TIMEOUT", "300"))
+# Galera clusters only: how long the lock row stays taken once its holder stops renewing it.
+MIGRATE_LOCK_LEASE = env_float("MIGRATE_LOCK_LEASE", 60.0)
 CONFIRM_DESTRUCTIVE = False

@@ -6,5 +6,6 @@ from project.core.conf import env, env_bool
 
 DEBUG = True
 DATABASE_URL = env("DEV_DATABASE_URL", f"sqlite:///{BASE_DIR / 'dev.sqlite3'}")
+MIGRATION_DATABASE_URL = env("DEV_MIGRATION_DATABASE_URL")
 MIGRATE_ON_STARTUP = env_bool("MIGRATE_ON_STARTUP", True)
 CONFIRM_DESTRUCTIVE = env_bool("CONFIRM_DESTRUCTIVE", False)

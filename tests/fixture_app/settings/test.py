@@ -4,4 +4,5 @@ from fixture_app.settings.base import *  # noqa: F403
 from project.core.conf import env, env_bool
 
 DATABASE_URL = env("TEST_DATABASE_URL", "mysql+pymysql://app:app@127.0.0.1:3306/app?charset=utf8mb4")
+MIGRATION_DATABASE_URL = env("TEST_MIGRATION_DATABASE_URL")
 CONFIRM_DESTRUCTIVE = env_bool("CONFIRM_DESTRUCTIVE", False)

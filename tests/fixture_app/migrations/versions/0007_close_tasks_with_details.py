@@ -15,8 +15,14 @@ down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# A lightweight table: the data migration must not depend on today's models.
-tasks = sa.table("tasks", sa.column("state", sa.String(length=20)), sa.column("details", sa.Text()))
+# A lightweight table: the data migration must not depend on today's models. Its columns are typed as
+# the schema at 0006 has them: drivers that send typed parameters (psycopg 3, asyncpg) make PostgreSQL
+# refuse a VARCHAR for the task_state column ("expression is of type character varying").
+tasks = sa.table(
+    "tasks",
+    sa.column("state", sa.Enum("open", "done", name="task_state")),
+    sa.column("details", sa.Text()),
+)
 
 
 def upgrade() -> None:
