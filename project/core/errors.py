@@ -191,11 +191,15 @@ def is_environmental(exc: BaseException, url: Any = None) -> bool:
     return classify(exc, url) in ENVIRONMENTAL
 
 
+# Drivers whose exceptions carry MySQL's error number first in args (aiomysql raises PyMySQL's).
+_MYSQL_DRIVER_MODULES = {"pymysql", "MySQLdb", "mysql", "asyncmy", "aiomysql"}
+
+
 def _mysql_errno(orig: Any) -> int | None:
-    # PyMySQL and mysqlclient put the error number first in args; other drivers' args[0] is text.
+    # Other drivers' args[0] is text.
     args = getattr(orig, "args", ())
     module = type(orig).__module__ or ""
-    if args and isinstance(args[0], int) and module.split(".")[0] in {"pymysql", "MySQLdb", "mysql"}:
+    if args and isinstance(args[0], int) and module.split(".")[0] in _MYSQL_DRIVER_MODULES:
         return args[0]
     return None
 
