@@ -35,9 +35,34 @@ def target_metadata():
     return import_string(path) if path else None
 
 
+def runtime_metadata():
+    """What the version files' operations see as their MetaData while they run.
+
+    Autogenerate compares with TARGET_METADATA. Running migrations, Alembic would also apply that
+    MetaData's naming convention to every constraint an operation leaves unnamed, so a history written
+    without one (most histories written for plain Alembic) would get other names than under its own
+    env.py, and a later drop by the database's own name would fail. So at run time only the convention
+    named by MIGRATIONS_NAMING_CONVENTION applies (None: the database names them, as plain Alembic does).
+    """
+    # `alembic revision --autogenerate`, makemigrations and pytest-alembic's model test all hand Alembic's
+    # RevisionContext to the environment (alembic.command.revision/check); running migrations never does.
+    # (The proxy module exposes only class attributes: the options are read from the instance. The
+    # makemigrations and pytest-alembic tests fail loudly if Alembic changes this.)
+    if context._proxy.context_opts.get("revision_context") is not None:
+        return target_metadata()
+    path = get_settings().get("MIGRATIONS_NAMING_CONVENTION")
+    if not path:
+        return None
+    from sqlalchemy import MetaData
+
+    from project.core.conf import import_string
+
+    return MetaData(naming_convention=import_string(path))
+
+
 def configure_options(dialect_name: str) -> dict:
     return {
-        "target_metadata": target_metadata(),
+        "target_metadata": runtime_metadata(),
         # Batch mode rebuilds tables on SQLite only; on MySQL/PostgreSQL it is a plain ALTER.
         "render_as_batch": dialect_name == "sqlite",
         "transaction_per_migration": True,

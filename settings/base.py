@@ -46,3 +46,9 @@ CONFIRM_DESTRUCTIVE = False
 
 # Lint rule ids that `manage.py check` does not report (as Django's SILENCED_SYSTEM_CHECKS), e.g. ["P110"].
 SILENCED_CHECKS: list[str] = []
+
+# The naming convention the history's own operations were written under, applied while migrations run
+# (dotted path to a dict, e.g. "project.app.models:NAMING_CONVENTION"). None, the default: a constraint an
+# operation leaves unnamed gets the database's own name, exactly as under plain Alembic's env.py. Autogenerate
+# always compares with TARGET_METADATA (and so writes explicit names).
+MIGRATIONS_NAMING_CONVENTION: str | None = None
