@@ -424,14 +424,18 @@ def refuse_destructive(settings: Settings, plan: Plan, dialect: str, target: str
     inspected offline (each with its own message). Raises DestructiveStepsRefused."""
     from project.core import safety
 
-    verdicts = safety.assess_plan(plan, dialect)
+    confirming = bool(settings.get("CONFIRM_DESTRUCTIVE", False))
+    # Without CONFIRM_DESTRUCTIVE only an unapply can be refused (no downgrade): a forward migrate does not
+    # pay for running every pending revision offline to inspect it.
+    verdicts = [(step, safety.assess_revision(step.script, step.forwards, dialect))
+                for step in plan.steps if confirming or not step.forwards]
     stuck = [step.revision for step, verdict in verdicts if verdict.no_downgrade]
     if stuck:
         raise DestructiveStepsRefused(
             f"Cannot unapply {', '.join(stuck)}: its downgrade() raises NotImplementedError (no way back). "
             "Nothing was changed; restore from a backup, or write the downgrade."
         )
-    if not settings.get("CONFIRM_DESTRUCTIVE", False):
+    if not confirming:
         return
     # "heads" of a one-line history is plain `migrate`.
     plain = target == "head" or (target == "heads" and plan.target != "heads")

@@ -435,19 +435,6 @@ def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-# --- plans ----------------------------------------------------------------------------------------
-
-
-def classify_plan(plan: Any, dialect: str = "postgresql") -> list[tuple[Any, list[str]]]:
-    """(step, findings) for each step of a migrator.Plan that destroys data, in plan order."""
-    return [(step, verdict.destroys) for step, verdict in assess_plan(plan, dialect) if verdict.destroys]
-
-
-def assess_plan(plan: Any, dialect: str = "postgresql") -> list[tuple[Any, Verdict]]:
-    """(step, verdict) for every step of a migrator.Plan, in plan order."""
-    return [(step, assess_revision(step.script, step.forwards, dialect)) for step in plan.steps]
-
-
 def summary(findings: Sequence[str]) -> str:
     """One phrase: 'drops table posts; drops table users' -> 'drops tables posts, users'."""
     groups: dict[str, list[str]] = {}
