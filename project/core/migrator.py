@@ -136,6 +136,7 @@ class Plan:
     current: str | None
     target: str | None
     steps: list[Step] = field(default_factory=list)
+    script: ScriptDirectory | None = None  # the history the plan runs on when a squash stands in for a range
 
     @property
     def forwards(self) -> bool:
@@ -146,6 +147,13 @@ def make_plan(script: ScriptDirectory, heads: tuple[str, ...], target: str) -> P
     """The revisions to apply (forwards) or unapply (backwards) to get from `heads` to `target`, in the order
     Alembic runs them, across branches. A target behind a current head is a downgrade, as in Django."""
     check_known(script, heads)
+    from project.core import squash
+
+    view = squash.plan_script(script, heads, target)  # a squash crossed whole stands in for its range
+    if view is not None:
+        plan = make_plan(view, heads, target)
+        plan.script = view
+        return plan
     current = ", ".join(heads) if heads else None
     destination = resolve_revision(script, target)
     if destination is not None and set(_ids(script, destination)) == set(heads):
@@ -414,7 +422,8 @@ def migrate(
             refuse_destructive(settings, plan, connection.dialect.name, target)
         if on_plan is not None:
             on_plan(plan, connection)
-        run_plan(settings, connection, plan, fake=fake, on_start=on_start, on_done=on_done, script=script)
+        run_plan(settings, connection, plan, fake=fake, on_start=on_start, on_done=on_done,
+                 script=plan.script or script)
     return plan
 
 

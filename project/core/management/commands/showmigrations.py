@@ -42,6 +42,10 @@ class Command(BaseCommand):
                     self._mark_destructive(rev, dialect)
             else:
                 self.stdout.write(f" [{mark}] {rev.revision} {title}")
+        from project.core import squash
+
+        for line in squash.describe(script):  # squashes stand beside the originals (README, "Squashing a history")
+            self.stdout.write(f" squashed: {line}", self.style.MUTED)
 
     def _mark_destructive(self, rev: Any, dialect: str) -> None:
         """A pending revision that destroys data when applied says what it drops."""
