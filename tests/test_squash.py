@@ -1,0 +1,189 @@
+"""squashmigrations on the three engines: a squash gives the schema the originals give, databases inside the range go
+on through the originals, the squash's downgrade returns to before START, data migrations are carried or refused."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from conftest import ROOT
+from migcopy import fixture_copy, one_clean_line
+
+sys.path.insert(0, str(ROOT / "bench"))
+import histories  # noqa: E402 - bench/ on sys.path above
+
+
+def load(copy: Any, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from project.core.conf import load_settings
+
+    monkeypatch.syspath_prepend(copy.pythonpath)
+    monkeypatch.setenv("DEV_DATABASE_URL", db_url)
+    for name in [n for n in sys.modules if n.startswith("fixture_app.settings.")]:
+        del sys.modules[name]  # the copy's settings import them: they must read this test's URL afresh
+    return load_settings(copy.module)
+
+
+def schema(url: str) -> dict[str, Any]:
+    """Everything reflection says about the tables (alembic_version aside) and, on PostgreSQL, the enum types."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            inspector = sa.inspect(connection)
+            dialect = connection.dialect
+            tables: dict[str, Any] = {}
+            for name in sorted(set(inspector.get_table_names()) - {"alembic_version"}):
+                tables[name] = {
+                    "columns": [(c["name"], c["type"].compile(dialect=dialect), c["nullable"], c.get("default"))
+                                for c in inspector.get_columns(name)],
+                    "pk": inspector.get_pk_constraint(name)["constrained_columns"],
+                    "fks": sorted((fk["name"], tuple(fk["constrained_columns"]), fk["referred_table"],
+                                   tuple(fk["referred_columns"])) for fk in inspector.get_foreign_keys(name)),
+                    "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                                      for i in inspector.get_indexes(name)),
+                    "uniques": sorted((u["name"], tuple(u["column_names"]))
+                                      for u in inspector.get_unique_constraints(name)),
+                }
+            enums = inspector.get_enums() if dialect.name == "postgresql" else []  # type: ignore[attr-defined]
+            return {"tables": tables, "enums": sorted((e["name"], tuple(e["labels"])) for e in enums)}
+    finally:
+        engine.dispose()
+
+
+def rows(url: str, table: str) -> list[tuple[Any, ...]]:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            return [tuple(r) for r in connection.execute(sa.text(f"SELECT * FROM {table} ORDER BY id"))]
+    finally:
+        engine.dispose()
+
+
+def migrate(settings: Any, target: str = "head") -> list[str]:
+    from project.core import migrator
+
+    return [str(step) for step in migrator.migrate(settings, target).steps]
+
+
+def test_fixture_history_squashed_gives_the_same_schema(db_url: str, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from project.core.squash import write_squash
+
+    copy = fixture_copy(tmp_path)
+    settings = load(copy, db_url, monkeypatch)
+    path = write_squash(settings, "0001", "0008")
+    assert path.parent.name == "squashed" and "_upgrade_0007" in path.read_text()  # the data migration, carried
+
+    # A fresh database runs the squash alone and is recorded at END.
+    steps = migrate(settings)
+    assert len(steps) == 1 and steps[0].startswith("0008 Squashed 0001..0008"), steps
+    squashed = schema(db_url)
+    assert squashed["tables"].keys() == {"projects", "tasks"}
+    # What SQLite reflection would lose survives: the enum type, lengths, server defaults.
+    assert squashed["enums"] == ([("task_state", ("open", "done"))] if db_url.startswith("postgresql") else [])
+    columns = {c[0]: c for c in squashed["tables"]["tasks"]["columns"]}
+    assert "'open'" in str(columns["state"][3]) and "legacy_flag" not in columns
+    assert "200" in {c[0]: c for c in squashed["tables"]["projects"]["columns"]}["name"][1]
+
+    # Its downgrade returns to before START (nothing left, the PostgreSQL type included).
+    assert len(migrate(settings, "zero")) == 1
+    assert schema(db_url) == {"tables": {}, "enums": []}
+
+    # Through the originals (a database that has applied 0001 takes them), the same schema.
+    migrate(settings, "0001")
+    assert len(migrate(settings)) == 7
+    assert schema(db_url) == squashed
+
+    # Databases stopped at three points inside the range go on through the originals, with their data.
+    for stop in ("0002", "0004", "0007"):
+        migrate(settings, "zero")
+        migrate(settings, stop)
+        engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+        with engine.begin() as connection:
+            connection.execute(sa.text("INSERT INTO projects (id, slug, name) VALUES (1, 'p', 'P')"))
+            notes = "details" if stop >= "0004" else "notes"
+            connection.execute(sa.text(f"INSERT INTO tasks (id, project_id, title, {notes}) VALUES (1, 1, 't', 'd')"))
+        engine.dispose()
+        steps = migrate(settings)
+        assert steps[0].startswith(f"{int(stop) + 1:04d} ") and len(steps) == 8 - int(stop), steps
+        assert schema(db_url) == squashed
+        expected_state = "open" if stop == "0007" else "done"  # 0007's data migration ran only if still pending
+        assert rows(db_url, "tasks")[0][-1] == expected_state
+
+
+def test_plain_alembic_keeps_running_the_originals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from alembic import command
+
+    from project.core import migrator
+    from project.core.squash import write_squash
+
+    url = f"sqlite:///{tmp_path / 'plain.db'}"
+    copy = fixture_copy(tmp_path)
+    settings = load(copy, url, monkeypatch)
+    write_squash(settings, "0001", "0008")
+    cfg = migrator.alembic_config(settings)
+    script = migrator.script_directory(cfg)
+    assert script.get_heads() == ["0008"]  # the squash is no second head
+    applied: list[str] = []
+    cfg.attributes["configure_options"]["on_version_apply"] = lambda step, **_: applied.append(step.up_revision_id)
+    command.upgrade(cfg, "head")
+    assert applied == [f"000{i}" for i in range(1, 9)]
+
+
+def test_generated_history_of_100_squashed(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from project.core.squash import write_squash
+
+    copy = fixture_copy(tmp_path)
+    ids = histories.generate(copy.versions, 100, base="0008")
+    settings = load(copy, db_url, monkeypatch)
+    write_squash(settings, ids[0], ids[-1])
+
+    migrate(settings, "0008")
+    before = schema(db_url)
+    steps = migrate(settings)  # at START's parent, none of the range applied: the squash
+    assert len(steps) == 1 and steps[0].startswith(f"{ids[-1]} Squashed"), steps
+    squashed = schema(db_url)
+    assert len(squashed["tables"]) == 12
+    assert len(rows(db_url, "t009")) == histories.ROWS_PER_INSERT  # the bulk inserts, carried
+    assert len(migrate(settings, "0008")) == 1
+    assert schema(db_url) == before
+
+    for stop in (ids[0], ids[49], ids[98]):
+        migrate(settings, stop)
+        steps = migrate(settings)
+        assert len(steps) == 100 - ids.index(stop) - 1
+        assert schema(db_url) == squashed, stop
+        assert len(rows(db_url, "t009")) == histories.ROWS_PER_INSERT
+        migrate(settings, "0008")  # from END: the squash's downgrade
+        assert schema(db_url) == before
+
+
+def test_data_migrations_refused_with_one_line(tmp_path: Path) -> None:
+    copy = fixture_copy(tmp_path)
+    line = one_clean_line(copy.manage("squashmigrations", "0005", "0008", "--no-data"))
+    assert "0006, 0007" in line and "--no-data" in line
+    assert not (copy.root / "squashed").exists()
+
+
+def test_bad_ranges_are_one_line(tmp_path: Path) -> None:
+    copy = fixture_copy(tmp_path)
+    assert "does not come after" in one_clean_line(copy.manage("squashmigrations", "0005", "0002"))
+    assert "same revision" in one_clean_line(copy.manage("squashmigrations", "0003", "0003"))
+    assert "Unknown revision" in one_clean_line(copy.manage("squashmigrations", "0003", "9999"))
+
+
+def test_showmigrations_and_check_know_the_squash(tmp_path: Path) -> None:
+    copy = fixture_copy(tmp_path)
+    url = f"sqlite:///{tmp_path / 'show.db'}"
+    written = copy.manage("squashmigrations", "0002", "0005", db_url=url)
+    assert written.returncode == 0, written.stderr
+    plan = copy.manage("migrate", "--plan", db_url=url)
+    assert plan.returncode == 0, plan.stderr
+    assert "Apply 0001" in plan.stdout and "Apply 0005 Squashed 0002..0005" in plan.stdout
+    assert "Apply 0006" in plan.stdout and "Apply 0003" not in plan.stdout
+    shown = copy.manage("showmigrations", db_url=url)
+    assert "0005 squashes 0002..0005 (4 revisions; originals still present)" in shown.stdout, shown.stdout
+    checked = copy.manage("check", db_url=url)
+    assert checked.returncode == 0 and "heads" not in checked.stdout, checked.stdout + checked.stderr
