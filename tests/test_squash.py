@@ -187,3 +187,68 @@ def test_showmigrations_and_check_know_the_squash(tmp_path: Path) -> None:
     assert "0005 squashes 0002..0005 (4 revisions; originals still present)" in shown.stdout, shown.stdout
     checked = copy.manage("check", db_url=url)
     assert checked.returncode == 0 and "heads" not in checked.stdout, checked.stdout + checked.stderr
+
+
+def test_check_names_a_stale_or_half_deleted_squash(tmp_path: Path) -> None:
+    copy = fixture_copy(tmp_path)
+    url = f"sqlite:///{tmp_path / 'check.db'}"
+    assert copy.manage("squashmigrations", "0002", "0005", db_url=url).returncode == 0
+    original = (copy.versions / "0003_widen_projects_name.py").read_text()
+    # A cosmetic edit (a comment) leaves the squash valid...
+    (copy.versions / "0003_widen_projects_name.py").write_text(original.replace("def upgrade", "# why\ndef upgrade"))
+    assert copy.manage("check", db_url=url).returncode == 0
+    # ...a change of what the revision does makes it stale.
+    (copy.versions / "0003_widen_projects_name.py").write_text(original.replace("length=200", "length=210"))
+    stale = copy.manage("check", db_url=url)
+    assert stale.returncode == 1 and "originals changed since it was written" in stale.stdout, stale.stdout
+    (copy.versions / "0003_widen_projects_name.py").unlink()
+    half = copy.manage("check", db_url=url)
+    assert "originals 0003 are missing" in half.stdout, half.stdout
+
+
+def test_after_the_originals_are_deleted(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every database past END: the originals go, the squash moves into versions/, and databases go on."""
+    from project.core.squash import write_squash
+
+    copy = fixture_copy(tmp_path)
+    settings = load(copy, db_url, monkeypatch)
+    path = write_squash(settings, "0002", "0005")
+    assert "_upgrade_0004" in path.read_text()  # a rename is carried, not autogenerate's drop + add
+    migrate(settings, "0001")
+    engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+    with engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO projects (id, slug, name) VALUES (1, 'p', 'P')"))
+        connection.execute(sa.text("INSERT INTO tasks (id, project_id, title, notes) VALUES (1, 1, 't', 'kept')"))
+    engine.dispose()
+    assert migrate(settings, "0006")[0].startswith("0005 Squashed 0002..0005")  # at START's parent: the squash
+    assert rows(db_url, "tasks")[0][3] == "kept"  # the renamed column kept its rows
+    originals = schema(db_url)
+    for name in ("0002_add_projects_is_active", "0003_widen_projects_name", "0004_rename_tasks_notes_to_details",
+                 "0005_unique_projects_slug_index_tasks_title"):
+        (copy.versions / f"{name}.py").unlink()
+    path.rename(copy.versions / path.name)
+    assert [s.split()[0] for s in migrate(settings)] == ["0007", "0008"]
+    assert [s.split()[0] for s in migrate(settings, "0001")] == ["0008", "0007", "0006", "0005"]
+    assert [s.split()[0] for s in migrate(settings, "0006")] == ["0005", "0006"]
+    assert schema(db_url) == originals
+
+
+def test_a_rename_after_rows_were_inserted_is_carried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from project.core.squash import write_squash
+
+    copy = fixture_copy(tmp_path)
+    copy.add("a001", "0008", 'op.create_table("x", sa.Column("id", sa.Integer(), primary_key=True), '
+                             'sa.Column("a", sa.String(length=10)))', 'op.drop_table("x")')
+    copy.add("a002", "a001", 'op.bulk_insert(sa.table("x", sa.column("id"), sa.column("a")), [{"id": 1, "a": "v"}])',
+             'op.execute(sa.table("x").delete())')
+    copy.add("a003", "a002", 'with op.batch_alter_table("x") as b:\n    b.alter_column("a", new_column_name="b", '
+                             'existing_type=sa.String(length=10))',
+             'with op.batch_alter_table("x") as b:\n    b.alter_column("b", new_column_name="a", '
+             'existing_type=sa.String(length=10))')
+    url = f"sqlite:///{tmp_path / 'rename.db'}"
+    settings = load(copy, url, monkeypatch)
+    text = write_squash(settings, "a001", "a003").read_text()
+    assert "_upgrade_a002" in text and "_upgrade_a003" in text and "_upgrade_a001" not in text
+    migrate(settings, "0008")
+    assert migrate(settings)[0].startswith("a003 Squashed")
+    assert rows(url, "x") == [(1, "v")]

@@ -12,7 +12,9 @@ has passed END, delete the originals and move the squash file into `versions/`.
 
 How the operations are found. The history is replayed once into a scratch SQLite database from START's parent to
 END (project.core.scratch). Revisions that touch data or the live connection (`op.execute`, `bulk_insert`,
-`get_bind()`, `.execute(...)`) are carried verbatim, in order, as nested functions of the squash; between them the
+`get_bind()`, `.execute(...)`) are carried verbatim, in order, as nested functions of the squash; so are renames of
+a table or column that may hold rows by then (one that exists at START's parent, or that a carried revision before
+the rename names): autogenerate would write drop + add and lose them. Between the carried revisions the
 schema change of each run of plain revisions is found with Alembic's autogenerate API, comparing a snapshot of the
 scratch database at the run's start with MetaData reflected at its end, and rendered in batch mode as
 makemigrations renders it. What SQLite reflection loses is put back before rendering: types are made generic
@@ -36,6 +38,7 @@ from project.core.errors import MigrationError
 
 SQUASHED_DIR = "squashed"
 # Calls that make a revision read or write data, or use the live connection: such a revision is carried verbatim.
+# So is a revision that renames a table or column (see _renames).
 DATA_CALLS = {"execute", "bulk_insert", "get_bind", "exec_driver_sql", "executemany"}
 
 
@@ -45,6 +48,7 @@ class Squash:
     revision: str  # END's id
     down_revision: str | None  # START's parent
     replaces: tuple[str, ...]  # START..END in apply order
+    digest: str | None = None  # of the originals' code when the squash was written (see originals_digest)
 
 
 def squashed_dir(script: Any) -> Path:
@@ -53,7 +57,10 @@ def squashed_dir(script: Any) -> Path:
 
 def squashes(script: Any) -> list[Squash]:
     """The squash files of this history (read, not imported)."""
-    directory = squashed_dir(script)
+    return _read_squashes(squashed_dir(script))
+
+
+def _read_squashes(directory: Path) -> list[Squash]:
     if not directory.is_dir():
         return []
     found = []
@@ -61,7 +68,8 @@ def squashes(script: Any) -> list[Squash]:
         values = _module_constants(path)
         replaces = values.get("replaces")
         if isinstance(values.get("revision"), str) and isinstance(replaces, tuple) and replaces:
-            found.append(Squash(path, values["revision"], values.get("down_revision"), replaces))
+            found.append(Squash(path, values["revision"], values.get("down_revision"), replaces,
+                                values.get("replaces_digest")))
     return found
 
 
@@ -87,7 +95,9 @@ def _module_constants(path: Path) -> dict[str, Any]:
 
 def plan_script(script: Any, heads: tuple[str, ...], target: str) -> Any | None:
     """A ScriptDirectory in which the squashes this move crosses whole replace their ranges; None when none does."""
-    found = squashes(script)
+    # Read once per ScriptDirectory, which is a snapshot already (readiness plans with one on every request).
+    cache = script.__dict__.setdefault("_squash_cache", {})
+    found = cache["squashes"] if "squashes" in cache else cache.setdefault("squashes", squashes(script))
     if not found:
         return None
     from project.core import migrator
@@ -96,7 +106,12 @@ def plan_script(script: Any, heads: tuple[str, ...], target: str) -> Any | None:
     destination = migrator.resolve_revision(script, target)
     reach = {r.revision for r in script.iterate_revisions(destination, "base")} if destination else set()
     usable = [s for s in found if _originals_present(script, s) and _crosses(s, applied, reach)]
-    return _view(script, usable) if usable else None
+    if not usable:
+        return None
+    key = tuple(s.path for s in usable)
+    if key not in cache:
+        cache[key] = _view(script, usable)
+    return cache[key]
 
 
 def _originals_present(script: Any, squash: Squash) -> bool:
@@ -131,6 +146,39 @@ def _view(script: Any, usable: list[Squash]) -> Any:
     view = ScriptDirectory(script.dir, version_locations=[str(links)])
     weakref.finalize(view, shutil.rmtree, str(links), True)
     return view
+
+
+def originals_digest(paths: list[Path]) -> str:
+    """What the originals do, not how they are laid out: their syntax trees (comments and formatting left out)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(ast.dump(ast.parse(path.read_text())).encode() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def problems(migrations: Path, defined: dict[str, Path]) -> list[str]:
+    """For `check`: squashes that no longer stand for their originals, or whose originals are half gone.
+    `defined`: revision id -> version file, as read from versions/ (the graph may be broken: no Alembic here)."""
+    out = []
+    for squash in _read_squashes(migrations / SQUASHED_DIR):
+        name = f"{SQUASHED_DIR}/{squash.path.name}"
+        present = [rev for rev in squash.replaces if rev in defined]
+        if squash.revision != squash.replaces[-1]:
+            out.append(f"{name}: its revision {squash.revision} must be END's ({squash.replaces[-1]}).")
+        elif not present:
+            if squash.revision not in defined:
+                out.append(f"{name}: its originals are deleted: move it into versions/ (it has END's id).")
+        elif len(present) != len(squash.replaces):
+            missing = ", ".join(r for r in squash.replaces if r not in present)
+            out.append(f"{name}: originals {missing} are missing: keep all of {squash.replaces[0]}.."
+                       f"{squash.replaces[-1]} until every database has passed it, then delete them all.")
+        elif squash.digest and squash.digest != originals_digest([defined[r] for r in squash.replaces]):
+            out.append(f"{name}: the originals changed since it was written, so fresh databases would get another "
+                       f"schema: run `manage.py squashmigrations {squash.replaces[0]} {squash.replaces[-1]}` again "
+                       "(delete the old squash first).")
+    return out
 
 
 def describe(script: Any) -> list[str]:
@@ -198,17 +246,43 @@ def squash_range(script: Any, start: str, end: str) -> Range:
 
 def data_revisions(rng: Range) -> list[Any]:
     """The revisions of the range whose upgrade or downgrade reads or writes data, or uses the connection."""
-    return [rev for rev in rng.revisions if _touches_data(Path(rev.path))]
+    return [rev for rev in rng.revisions if any(_call_name(c) in DATA_CALLS for c in _calls(Path(rev.path)))]
 
 
-def _touches_data(path: Path) -> bool:
+def carried_revisions(rng: Range, data: list[Any], tables_at_parent: set[str]) -> list[Any]:
+    """The data revisions, and the renames whose table may hold rows when they run, in range order."""
+    carried: list[Any] = []
+    data_ids = {rev.revision for rev in data}
+    for rev in rng.revisions:
+        if rev.revision in data_ids:
+            carried.append(rev)
+            continue
+        renamed = _renamed_tables(Path(rev.path))
+        if renamed is None:
+            continue
+        named_before = "\n".join(Path(r.path).read_text() for r in carried)
+        if any(t is None or t in tables_at_parent or repr(t)[1:-1] in named_before for t in renamed):
+            carried.append(rev)
+    return carried
+
+
+def _calls(path: Path) -> list[ast.Call]:
     tree = ast.parse(path.read_text())
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name in {"upgrade", "downgrade"}:
-            for call in ast.walk(node):
-                if isinstance(call, ast.Call) and _call_name(call) in DATA_CALLS:
-                    return True
-    return False
+    return [call for node in tree.body if isinstance(node, ast.FunctionDef) and node.name in {"upgrade", "downgrade"}
+            for call in ast.walk(node) if isinstance(call, ast.Call)]
+
+
+def _renamed_tables(path: Path) -> list[str | None] | None:
+    """The tables whose columns or names the revision renames (None for one it cannot tell); None: no rename."""
+    calls = _calls(path)
+    if not any(_call_name(c) == "rename_table" or any(k.arg == "new_column_name" for k in c.keywords) for c in calls):
+        return None
+    # Every table the revision alters: a rename inside a batch block names its table on the `with` line.
+    tables = [c.args[0] if c.args else None for c in calls
+              if _call_name(c) in {"batch_alter_table", "rename_table", "alter_column"}
+              and not (isinstance(c.func, ast.Attribute) and isinstance(c.func.value, ast.Name)
+                       and c.func.value.id != "op")]
+    return [t.value if isinstance(t, ast.Constant) and isinstance(t.value, str) else None for t in tables] or [None]
 
 
 def _call_name(call: ast.Call) -> str | None:
@@ -227,13 +301,22 @@ def write_squash(settings: Any, start: str, end: str, *, no_data: bool = False) 
         raise MigrationError(
             f"The range has data migrations ({', '.join(r.revision for r in carried)}): they can only be carried "
             "verbatim; run without --no-data to carry them, or squash a range without them.")
-    segments = _segments(settings, script, rng, carried)
+    segments = _segments(settings, script, rng, carried_revisions(rng, carried, _tables_at(settings, rng.parent)))
     text = _render(rng, segments)
     directory = squashed_dir(script)
     directory.mkdir(exist_ok=True)
     path = directory / f"{rng.ids[-1]}_squashed_{rng.ids[0]}_{rng.ids[-1]}.py"
     path.write_text(text)
     return path
+
+
+def _tables_at(settings: Any, revision: str | None) -> set[str]:
+    import sqlalchemy as sa
+
+    from project.core.scratch import scratch_sqlite
+
+    with scratch_sqlite(settings, revision) as connection:
+        return set(sa.inspect(connection).get_table_names())
 
 
 @dataclass
@@ -363,6 +446,7 @@ branch_labels = None
 depends_on = None
 # The originals this squash stands in for (see README, "Squashing a history").
 replaces = {ids!r}
+replaces_digest = {digest!r}  # the originals' code when squashed: `check` says when they change
 '''
 
 
@@ -370,7 +454,8 @@ def _render(rng: Range, segments: list[Segment]) -> str:
     messages = "\n".join(f"- {r.revision} {(r.doc or '').strip().splitlines()[0] if r.doc else ''}".rstrip()
                          for r in rng.revisions)
     parts = [HEADER.format(first=rng.ids[0], last=rng.ids[-1], parent=rng.parent, count=len(rng.ids),
-                           messages=messages, ids=rng.ids)]
+                           messages=messages, ids=rng.ids,
+                           digest=originals_digest([Path(r.path) for r in rng.revisions]))]
     for segment in segments:
         if segment.carried is not None:
             parts.append(_carried_functions(segment.carried))

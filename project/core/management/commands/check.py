@@ -29,6 +29,11 @@ class Command(BaseCommand):
         replayable = not problems
         silenced = set(settings.get("SILENCED_CHECKS", None) or []) if settings is not None else set()
         problems += checks.portability_problems(files, silenced)
+        if settings is not None:
+            from project.core import squash  # README, "Squashing a history"
+
+            defined = {f.revision: f.path for f in files if f.revision}
+            problems += [checks.Problem(p) for p in squash.problems(checks.versions_dir(settings).parent, defined)]
         if replayable:
             problems += self._guarded("models", lambda: checks.model_problems(settings), settings)
         if options["database"]:
