@@ -588,11 +588,13 @@ def _database_problems(settings: Any) -> list[Problem]:
 
 def _schema(inspector: Any) -> dict[str, dict[str, Any]]:
     """Names and shapes only, comparable across engines."""
+    from project.core.applied_log import TABLE_NAME as APPLIED_LOG_TABLE
     from project.core.locks import GALERA_LOCK_TABLE
 
     schema = {}
     for table in inspector.get_table_names():
-        if table in {"alembic_version", GALERA_LOCK_TABLE}:  # the tool's bookkeeping, not the app's schema
+        # The tool's bookkeeping, not the app's schema.
+        if table in {"alembic_version", GALERA_LOCK_TABLE, APPLIED_LOG_TABLE}:
             continue
         columns = {c["name"]: (bool(c["nullable"]), _family(c["type"]), _length(c["type"]))
                    for c in inspector.get_columns(table)}
