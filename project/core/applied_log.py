@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Connection, Float, Integer, MetaData, String, Table, Text, false, select
+from sqlalchemy import Column, Connection, Double, Integer, MetaData, String, Table, Text, false, select
 from sqlalchemy.exc import DBAPIError
 
 from project.core.db import UTCDateTime
@@ -48,7 +48,7 @@ log_table = Table(
     Column("state", String(16), nullable=False),
     Column("checksum", String(64)),
     Column("started_at", UTCDateTime()),
-    Column("duration", Float),  # seconds
+    Column("duration", Double),  # seconds
     Column("db_user", String(128)),
     Column("client_host", String(255)),
     Column("statements", Text),
@@ -342,12 +342,13 @@ class Recorder:
         connection.execute(log_table.insert(), _row(connection, step.revision, "up" if step.forwards else "down",
                                                      started_at=self.started_at, **values))
 
-    def failed(self, step: Any, executed: list[str]) -> None:
-        """After `step` failed and its transaction ended: a `failed` row with the statements that ran.
-        Never raises: the revision's own error is what the user must see."""
-        from project.core.migrator import _is_schema_statement
+    def failed(self, step: Any, executed: list[str], exc: BaseException) -> None:
+        """After `step` failed and its transaction ended: a `failed` row with the statements that ran (then
+        the error, as an SQL comment). Never raises: the revision's own error is what the user must see."""
+        from project.core.migrator import _is_schema_statement, cause_of
 
-        ran = "\n".join(" ".join(s.split()) for s in executed if _is_schema_statement(s) and TABLE_NAME not in s)
+        ran = [" ".join(s.split()) for s in executed if _is_schema_statement(s) and TABLE_NAME not in s]
+        ran = "\n".join([*ran, f"-- failed: {cause_of(exc)}"])
         values: dict[str, Any] = {"state": "failed", "duration": time.perf_counter() - self.started, "statements": ran}
         try:
             _end(self.connection)
@@ -368,3 +369,39 @@ class Recorder:
                  "faked" if step.forwards else "unapplied", checksum=self._checksum(step), started_at=_now(),
                  duration=0.0)
             for step in steps])
+
+
+# --- for read-only commands (showmigrations, check --database) ------------------------------------------
+
+
+def read_log(settings: Any) -> dict[str, Entry]:
+    """The log's newest row per revision, on a connection of its own (any driver)."""
+    from project.core import db, migrator
+
+    def run() -> dict[str, Entry]:
+        with migrator.connect(settings, migrator.migration_url(settings)) as connection:
+            return read(connection)
+
+    return db.sync_entry(run)()
+
+
+def problems(settings: Any, connection: Connection, script: Any, heads: tuple[str, ...]) -> list[str]:
+    """What check --database reports of the log: every checksum mismatch, every failed revision."""
+    entries = read(connection)
+    found = [m.message for m in mismatches(settings, script, heads, entries)]
+    applied = {rev.revision for rev in applied_revisions(script, heads)}
+    for entry in entries.values():
+        if entry.failed and entry.revision not in applied:
+            found.append(f"revision {entry.revision} failed ({describe(entry)}): fix the database by hand, then run "
+                         f"`manage.py repair {entry.revision}` (or fix the file and run `manage.py migrate`).")
+    return found
+
+
+def describe(entry: Entry) -> str:
+    """'applied 2026-01-01 12:00:00 UTC, 0.012s' for showmigrations -v 2."""
+    when = entry.started_at.strftime("%Y-%m-%d %H:%M:%S UTC") if entry.started_at else "at an unknown time"
+    took = f", {entry.duration:.3f}s" if entry.duration is not None else ""
+    text = f"{entry.state} {when}{took}"
+    if entry.failed and entry.statements:
+        text += f"; ran: {'; '.join(entry.statements.splitlines())}"
+    return text

@@ -340,7 +340,7 @@ def run_plan(
         if not pending or _environment_failure(connection, executed, exc):
             raise  # errors.describe() words it (read-only database, lost server...): not the revision's fault
         if log is not None:
-            log.failed(pending[0], executed)
+            log.failed(pending[0], executed, exc)
         raise _step_failed(connection, plan, pending[0], executed, exc) from exc
     finally:
         event.remove(connection, "after_cursor_execute", statement_done)
