@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import ROOT, run_manage
+from conftest import ROOT, run_fixture_manage, run_manage
 from migcopy import fixture_copy, one_clean_line
+from test_offline_sql import engine  # noqa: F401 - fixture: fresh databases and the engine's own client
 
 from project.core import applied_log, migrator
 from project.core.checksums import file_checksum
@@ -346,3 +347,19 @@ def test_checksum_definition() -> None:
         assert source_checksum(base.replace(edit[0], edit[1], 1)) != source_checksum(base), edit
     helper = base + "\nLIMIT = 5\n"
     assert source_checksum(helper) != source_checksum(base)
+
+
+def test_offline_deploy_script_writes_the_log(engine) -> None:  # noqa: F811 - the imported fixture
+    script = engine.manage_offline("migrate", "--sql", "0004")
+    url = engine.new_database()
+    engine.apply(url, script)
+    rows = log_rows(url)
+    assert [(r.revision, r.direction, r.state) for r in rows] == [(f"000{i}", "up", "applied") for i in range(1, 5)]
+    for row in rows:
+        assert row.checksum == file_checksum(str(next(VERSIONS.glob(f"{row.revision}_*.py"))))
+        assert abs(row.started_at - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=5)
+        assert (row.db_user is None) == (engine.kind == "sqlite")
+    # An online migrate after it finds the checksums in order (the production policy) and logs the rest.
+    online = run_fixture_manage("migrate", "-v0", env={"DEV_DATABASE_URL": url, "CHECKSUM_MISMATCH": "error"})
+    assert online.returncode == 0, online.stderr
+    assert [(r.revision, r.state) for r in log_rows(url)[4:]] == [(f"000{i}", "applied") for i in range(5, 9)]

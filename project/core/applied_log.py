@@ -405,3 +405,39 @@ def describe(entry: Entry) -> str:
     if entry.failed and entry.statements:
         text += f"; ran: {'; '.join(entry.statements.splitlines())}"
     return text
+
+
+# --- offline deploy scripts (migrate --sql) --------------------------------------------------------------
+
+# Who ran the script and from where, as the server sees it (SQLite has no users).
+_OFFLINE_WHO = {
+    "postgresql": ("CURRENT_TIMESTAMP", "current_user", "coalesce(host(inet_client_addr()), 'local')"),
+    "mysql": ("UTC_TIMESTAMP()", "CURRENT_USER()", "SUBSTRING_INDEX(USER(), '@', -1)"),
+    "sqlite": ("CURRENT_TIMESTAMP", "NULL", "NULL"),
+}
+
+
+def add_offline_rows(sql: Any, script: Any, settings: Any) -> None:
+    """Give a deploy script (offline.OfflineSQL) the log: its CREATE TABLE IF NOT EXISTS before the first
+    revision, and each revision's row as the revision's last statement (in its transaction where the engine
+    has transactional DDL)."""
+    from sqlalchemy import make_url
+    from sqlalchemy.schema import CreateTable
+
+    from project.core.checksums import file_checksums
+
+    if not sql.revisions:
+        return
+    dialect_name = "mysql" if sql.dialect == "mariadb" else sql.dialect
+    dialect = make_url(f"{dialect_name}://").get_dialect()()
+    create = str(CreateTable(log_table, if_not_exists=True).compile(dialect=dialect)).strip()
+    sql.revisions[0].setup.append(create)
+    paths = {rev.revision: script.get_revision(rev.revision).path for rev in sql.revisions}
+    sums = file_checksums(list(paths.values()), settings)
+    now, user, host = _OFFLINE_WHO.get(dialect_name, ("CURRENT_TIMESTAMP", "NULL", "NULL"))
+    for rev in sql.revisions:
+        direction, state = ("up", "applied") if rev.forwards else ("down", "unapplied")
+        sql.revisions[sql.revisions.index(rev)].statements.append(
+            f"INSERT INTO {TABLE_NAME} (revision, direction, state, checksum, started_at, db_user, client_host) "
+            f"VALUES ('{rev.revision}', '{direction}', '{state}', '{sums[paths[rev.revision]]}', {now}, {user}, "
+            f"{host})")
