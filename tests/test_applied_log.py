@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from conftest import ROOT, run_fixture_manage, run_manage
 from migcopy import fixture_copy, one_clean_line
@@ -40,31 +39,31 @@ op.drop_table("fault_t")
 
 
 def log_rows(db_url: str) -> list[sa.Row]:
-    engine = create_engine_for(db_url)
+    eng = create_engine_for(db_url)
     try:
-        with engine.connect() as connection:
+        with eng.connect() as connection:
             return list(connection.execute(sa.select(applied_log.log_table).order_by(applied_log.log_table.c.id)))
     finally:
-        engine.dispose()
+        eng.dispose()
 
 
 def execute(db_url: str, *statements: str) -> None:
-    engine = create_engine_for(db_url)
+    eng = create_engine_for(db_url)
     try:
-        with engine.begin() as connection:
+        with eng.begin() as connection:
             for statement in statements:
                 connection.execute(sa.text(statement))
     finally:
-        engine.dispose()
+        eng.dispose()
 
 
 def heads_of(db_url: str) -> tuple[str, ...]:
-    engine = create_engine_for(db_url)
+    eng = create_engine_for(db_url)
     try:
-        with engine.connect() as connection:
+        with eng.connect() as connection:
             return migrator.current_heads(connection)
     finally:
-        engine.dispose()
+        eng.dispose()
 
 
 def prod_settings_module(copy, tmp_path: Path) -> str:
@@ -91,11 +90,11 @@ def test_log_rows_for_up_and_down(fixture_settings, db_url: str) -> None:
         assert row.client_host == socket.gethostname() and row.db_user
         assert row.statements is None
     # A primary key (Galera replicates only tables that have one).
-    engine = create_engine_for(db_url)
+    eng = create_engine_for(db_url)
     try:
-        assert sa.inspect(engine).get_pk_constraint(applied_log.TABLE_NAME)["constrained_columns"] == ["id"]
+        assert sa.inspect(eng).get_pk_constraint(applied_log.TABLE_NAME)["constrained_columns"] == ["id"]
     finally:
-        engine.dispose()
+        eng.dispose()
 
     shown = run_manage("showmigrations", "-v", "2", env={"SETTINGS_MODULE": "fixture_app.settings.dev",
                                                          "PYTHONPATH": str(Path(__file__).parent),

@@ -334,7 +334,8 @@ class Recorder:
     def done(self, connection: Connection, step: Any) -> None:
         """Inside the revision's transaction, from on_version_apply: the revision's row."""
         state = "applied" if step.forwards else "unapplied"
-        values: dict[str, Any] = {"state": state, "duration": time.perf_counter() - self.started, "checksum": self._checksum(step)}
+        values: dict[str, Any] = {"state": state, "duration": time.perf_counter() - self.started,
+                                  "checksum": self._checksum(step)}
         if self.running_id is not None:
             connection.execute(log_table.update().where(log_table.c.id == self.running_id), values)
             self.running_id = None
@@ -348,8 +349,8 @@ class Recorder:
         from project.core.migrator import _is_schema_statement, cause_of
 
         ran = [" ".join(s.split()) for s in executed if _is_schema_statement(s) and TABLE_NAME not in s]
-        ran = "\n".join([*ran, f"-- failed: {cause_of(exc)}"])
-        values: dict[str, Any] = {"state": "failed", "duration": time.perf_counter() - self.started, "statements": ran}
+        values: dict[str, Any] = {"state": "failed", "duration": time.perf_counter() - self.started,
+                                  "statements": "\n".join([*ran, f"-- failed: {cause_of(exc)}"])}
         try:
             _end(self.connection)
             with self.connection.begin():
