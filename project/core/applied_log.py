@@ -124,11 +124,13 @@ def check_shape(connection: Connection) -> None:
         _end(connection)
 
 
-def read(connection: Connection) -> dict[str, Entry]:
-    """The newest row of each revision in the log; {} when the database has no log."""
-    if not exists(connection):
-        return {}
-    check_shape(connection)
+def read(connection: Connection, *, ensured: bool = False) -> dict[str, Entry]:
+    """The newest row of each revision in the log; {} when the database has no log. `ensured`: the caller
+    has just run ensure(), so existence and shape need no second look."""
+    if not ensured:
+        if not exists(connection):
+            return {}
+        check_shape(connection)
     entries: dict[str, Entry] = {}
     c = log_table.c
     query = select(c.revision, c.direction, c.state, c.checksum, c.started_at, c.duration, c.statements)
@@ -179,13 +181,26 @@ def insert(connection: Connection, rows: Iterable[dict[str, Any]]) -> None:
 # --- before a migrate: create, heal, verify -------------------------------------------------------------
 
 
+_last_applied: list[Any] = [None, None, []]  # script, heads, answer: heal and verify ask the same question
+
+
 def applied_revisions(script: Any, heads: tuple[str, ...]) -> list[Any]:
     """The Script of every revision alembic_version counts as applied, oldest first."""
+    if _last_applied[0] is script and _last_applied[1] == heads:
+        return list(_last_applied[2])
     found: dict[str, Any] = {}
     for head in heads:
         for rev in script.iterate_revisions(head, "base"):
             found.setdefault(rev.revision, rev)
-    return list(reversed(list(found.values())))
+    answer = list(reversed(list(found.values())))
+    _last_applied[:] = [script, heads, answer]
+    return list(answer)
+
+
+def _defined(script: Any, revision: str) -> bool:
+    from project.core.migrator import _lookup
+
+    return _lookup(script, revision) is not None
 
 
 def heal(connection: Connection, settings: Any, script: Any, heads: tuple[str, ...]) -> dict[str, Entry]:
@@ -199,16 +214,15 @@ def heal(connection: Connection, settings: Any, script: Any, heads: tuple[str, .
     """
     from project.core.checksums import file_checksums
 
-    entries = read(connection)
+    entries = read(connection, ensured=True)
     applied = applied_revisions(script, heads)
     applied_ids = {rev.revision for rev in applied}
     missing = [rev for rev in applied if rev.revision not in entries or not entries[rev.revision].applied]
     sums = file_checksums([rev.path for rev in missing], settings)
-    rows = [_row(connection, rev.revision, "up", "backfilled", checksum=sums[rev.path], started_at=_now())
-            for rev in missing]
-    known = {rev.revision for rev in script.walk_revisions()}
+    # When they were applied is unknown: started_at stays NULL rather than claim the backfill's time.
+    rows = [_row(connection, rev.revision, "up", "backfilled", checksum=sums[rev.path]) for rev in missing]
     for entry in entries.values():
-        if entry.revision in applied_ids or entry.revision not in known:
+        if entry.revision in applied_ids or not _defined(script, entry.revision):
             continue  # an unknown revision is reported by verify(), not rewritten
         if entry.state == "running":
             rows.append(_row(connection, entry.revision, entry.direction, "failed", started_at=entry.started_at,
@@ -216,7 +230,7 @@ def heal(connection: Connection, settings: Any, script: Any, heads: tuple[str, .
         elif entry.applied:
             rows.append(_row(connection, entry.revision, "down", "unapplied", started_at=_now()))
     insert(connection, rows)
-    return read(connection) if rows else entries
+    return read(connection, ensured=True) if rows else entries
 
 
 @dataclass
@@ -235,20 +249,20 @@ def mismatches(settings: Any, script: Any, heads: tuple[str, ...], entries: dict
     found: list[Mismatch] = []
     for rev in applied:
         recorded = entries[rev.revision].checksum
+        if recorded is None or recorded == sums[rev.path]:
+            continue  # None: a row without one (written by hand): nothing to compare with
         where = f"{relative_path(rev.path)} (revision {rev.revision})"
         ways_out = (f"restore the file as it was, or review the change and run `manage.py repair {rev.revision}` "
                     "to record the file as it is now")
-        if recorded is None:
-            continue  # logged before checksums were recorded for it: nothing to compare with
         if not is_checksum(recorded):
             found.append(Mismatch(rev.revision, f"{where}: the checksum {TABLE_NAME} records for it is not a "
                                                 f"checksum ({recorded[:20]!r}; edited by hand?): {ways_out}."))
         elif recorded != sums[rev.path]:
             found.append(Mismatch(rev.revision, f"{where} was edited after it was applied (its checksum differs "
                                                 f"from the one in {TABLE_NAME}): {ways_out}."))
-    known = {rev.revision for rev in script.walk_revisions()}
+    applied_ids = {rev.revision for rev in applied}
     for entry in entries.values():
-        if entry.applied and entry.revision not in known:
+        if entry.applied and entry.revision not in applied_ids and not _defined(script, entry.revision):
             found.append(Mismatch(entry.revision, f"revision {entry.revision} is applied according to {TABLE_NAME} "
                                                   "but no version file defines it: restore its file, or run "
                                                   f"`manage.py repair {entry.revision}` to record it as removed."))
@@ -400,7 +414,7 @@ def problems(settings: Any, connection: Connection, script: Any, heads: tuple[st
 
 def describe(entry: Entry) -> str:
     """'applied 2026-01-01 12:00:00 UTC, 0.012s' for showmigrations -v 2."""
-    when = entry.started_at.strftime("%Y-%m-%d %H:%M:%S UTC") if entry.started_at else "at an unknown time"
+    when = entry.started_at.strftime("%Y-%m-%d %H:%M:%S UTC") if entry.started_at else "(time unknown)"
     took = f", {entry.duration:.3f}s" if entry.duration is not None else ""
     text = f"{entry.state} {when}{took}"
     if entry.failed and entry.statements:

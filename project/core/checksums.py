@@ -76,7 +76,7 @@ def file_checksum(path: str, settings: Any = None) -> str:
 
 
 def _checksum(given: str) -> str:
-    path = str(Path(given).resolve())
+    path = os.path.abspath(given)  # Alembic's paths are absolute already; no symlink resolution needed
     stat = os.stat(path)
     key = (stat.st_mtime_ns, stat.st_size)
     cached = _memory.get(path)
