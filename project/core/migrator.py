@@ -421,12 +421,12 @@ def migrate(
     """
     script = script_directory(alembic_config(settings))
     with locked_connection(settings) as connection:
-        from project.core import applied_log
-
-        log = applied_log.prepare(settings, connection, script)  # create/heal the log, verify checksums
         plan = make_plan(script, current_heads(connection), target)
         if not fake and not allow_destructive:
             refuse_destructive(settings, plan, connection.dialect.name, target)
+        from project.core import applied_log
+
+        log = applied_log.prepare(settings, connection, script)  # create/heal the log, verify checksums
         if on_plan is not None:
             on_plan(plan, connection)
         run_plan(settings, connection, plan, fake=fake, on_start=on_start, on_done=on_done, script=script,
