@@ -362,3 +362,20 @@ def test_offline_deploy_script_writes_the_log(engine) -> None:  # noqa: F811 - t
     online = run_fixture_manage("migrate", "-v0", env={"DEV_DATABASE_URL": url, "CHECKSUM_MISMATCH": "error"})
     assert online.returncode == 0, online.stderr
     assert [(r.revision, r.state) for r in log_rows(url)[4:]] == [(f"000{i}", "applied") for i in range(5, 9)]
+
+
+def test_checksum_cache_follows_the_file(tmp_path: Path) -> None:
+    import json
+
+    from project.core import checksums
+    from project.core.conf import load_settings
+
+    settings = load_settings("fixture_app.settings.dev")
+    version = tmp_path / "0001_x.py"
+    version.write_text("from alembic import op\n\ndef upgrade():\n    op.drop_table('a')\n")
+    first = checksums.file_checksum(str(version), settings)
+    cached = json.loads((checksums.cache_dir(settings) / checksums.CACHE_NAME).read_text())
+    assert cached[str(version)][2] == first
+    version.write_text("from alembic import op\n\ndef upgrade():\n    op.drop_table('b')\n")  # same size
+    os.utime(version, ns=(1, 1))  # and a different mtime
+    assert checksums.file_checksum(str(version), settings) != first

@@ -102,6 +102,8 @@ def _read_cache(settings: Any) -> dict[str, tuple[int, int, str]]:
 
 def _write_cache(settings: Any) -> None:
     target = _cache_path(settings)
+    for gone in [path for path in _memory if not os.path.exists(path)]:
+        del _memory[gone]  # removed files (and tests' temporary ones) do not pile up
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_suffix(f".{os.getpid()}.tmp")
