@@ -8,3 +8,5 @@ DATABASE_URL = require_env("PROD_DATABASE_URL", "postgresql+psycopg2://app:PASSW
 MIGRATION_DATABASE_URL = env("PROD_MIGRATION_DATABASE_URL")
 MIGRATE_ON_STARTUP = env_bool("MIGRATE_ON_STARTUP", False)
 CONFIRM_DESTRUCTIVE = env_bool("CONFIRM_DESTRUCTIVE", True)
+# An applied revision edited since its apply stops migrate (manage.py repair records it after review).
+CHECKSUM_MISMATCH = env("CHECKSUM_MISMATCH", "error")

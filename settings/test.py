@@ -7,3 +7,5 @@ DATABASE_URL = env("TEST_DATABASE_URL", "mysql+pymysql://app:app@127.0.0.1:3306/
 MIGRATION_DATABASE_URL = env("TEST_MIGRATION_DATABASE_URL")
 MIGRATE_ON_STARTUP = env_bool("MIGRATE_ON_STARTUP", False)
 CONFIRM_DESTRUCTIVE = env_bool("CONFIRM_DESTRUCTIVE", False)
+# An applied revision edited since its apply stops migrate (manage.py repair records it after review).
+CHECKSUM_MISMATCH = env("CHECKSUM_MISMATCH", "error")

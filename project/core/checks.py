@@ -579,20 +579,25 @@ def _database_problems(settings: Any) -> list[Problem]:
         live = _schema(inspect(connection))
         if connection.in_transaction():
             connection.rollback()
+        from project.core.applied_log import problems as log_problems
+
+        logged = [Problem(f"database: {message}") for message in log_problems(settings, connection, script, heads)]
     target = heads[0] if len(heads) == 1 else ("heads" if heads else None)
     with scratch_sqlite(settings, target) as scratch:
         expected = _schema(inspect(scratch))
     where = f"database at {', '.join(heads) or 'zero'}"
-    return [Problem(f"{where}: {diff}") for diff in compare_schemas(expected, live)]
+    return logged + [Problem(f"{where}: {diff}") for diff in compare_schemas(expected, live)]
 
 
 def _schema(inspector: Any) -> dict[str, dict[str, Any]]:
     """Names and shapes only, comparable across engines."""
+    from project.core.applied_log import TABLE_NAME as APPLIED_LOG_TABLE
     from project.core.locks import GALERA_LOCK_TABLE
 
     schema = {}
     for table in inspector.get_table_names():
-        if table in {"alembic_version", GALERA_LOCK_TABLE}:  # the tool's bookkeeping, not the app's schema
+        # The tool's bookkeeping, not the app's schema.
+        if table in {"alembic_version", GALERA_LOCK_TABLE, APPLIED_LOG_TABLE}:
             continue
         columns = {c["name"]: (bool(c["nullable"]), _family(c["type"]), _length(c["type"]))
                    for c in inspector.get_columns(table)}

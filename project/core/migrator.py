@@ -294,8 +294,10 @@ def run_plan(
     on_start: StepCallback | None = None,
     on_done: StepCallback | None = None,
     script: ScriptDirectory | None = None,
+    log: Any = None,
 ) -> None:
     """Carry out `plan` on `connection`, one transaction per revision where the engine allows it.
+    `log` (an applied_log.Recorder) writes each revision's row of the applied log.
 
     Pass the ScriptDirectory the plan was made from: Alembic then runs on it instead of loading
     (importing) every version file a second time.
@@ -307,6 +309,8 @@ def run_plan(
     if fake:
         # Django's --fake: record the target without running anything (stamp moves in one step).
         command.stamp(alembic_config(settings, connection=connection), target)
+        if log is not None:
+            log.faked(plan.steps)
         for step in plan.steps:
             if on_done:
                 on_done(step, 0.0)
@@ -317,10 +321,14 @@ def run_plan(
     def statement_done(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         executed.append(statement)
 
-    def version_applied(**_: Any) -> None:
+    def version_applied(*, ctx: Any, **_: Any) -> None:
         nonlocal started
         executed.clear()  # what ran so far belongs to the revision just recorded
         done = pending.pop(0)
+        if log is not None:  # in the revision's transaction, before it commits
+            log.done(ctx.connection, done)
+            if pending:
+                log.start(pending[0])
         if on_done:
             on_done(done, time.perf_counter() - started)
         started = time.perf_counter()
@@ -328,6 +336,8 @@ def run_plan(
             on_start(pending[0], 0.0)
 
     cfg = alembic_config(settings, connection=connection, on_version_apply=version_applied)
+    if log is not None:
+        log.start(pending[0])
     if on_start:
         on_start(pending[0], 0.0)
     # after_cursor_execute fires only for statements that completed: exactly "what already ran".
@@ -337,6 +347,8 @@ def run_plan(
     except Exception as exc:
         if not pending or _environment_failure(connection, executed, exc):
             raise  # errors.describe() words it (read-only database, lost server...): not the revision's fault
+        if log is not None:
+            log.failed(pending[0], executed, exc)
         raise _step_failed(connection, plan, pending[0], executed, exc) from exc
     finally:
         event.remove(connection, "after_cursor_execute", statement_done)
@@ -420,10 +432,13 @@ def migrate(
         plan = make_plan(script, current_heads(connection), target)
         if not fake and not allow_destructive:
             refuse_destructive(settings, plan, connection.dialect.name, target)
+        from project.core import applied_log
+
+        log = applied_log.prepare(settings, connection, script)  # create/heal the log, verify checksums
         if on_plan is not None:
             on_plan(plan, connection)
         run_plan(settings, connection, plan, fake=fake, on_start=on_start, on_done=on_done,
-                 script=plan.script or script)
+                 script=plan.script or script, log=log)
     return plan
 
 

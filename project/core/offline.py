@@ -578,4 +578,8 @@ def deploy_script(settings: Any, target: str, from_revision: str = "base", *, di
     script = migrator.script_directory(migrator.alembic_config(settings))
     start, end = target.split(":", 1) if ":" in target else (from_revision, target)
     rng = between(script, start or "base", end or "head")
-    return render_script(generate(dialect, rng, settings), tool="manage.py migrate --sql")
+    sql = generate(dialect, rng, settings)
+    from project.core.applied_log import add_offline_rows
+
+    add_offline_rows(sql, script, settings)  # the script writes the applied log too
+    return render_script(sql, tool="manage.py migrate --sql")

@@ -9,3 +9,5 @@ DATABASE_URL = env("DEV_DATABASE_URL", f"sqlite:///{BASE_DIR / 'dev.sqlite3'}")
 MIGRATION_DATABASE_URL = env("DEV_MIGRATION_DATABASE_URL")
 MIGRATE_ON_STARTUP = env_bool("MIGRATE_ON_STARTUP", True)
 CONFIRM_DESTRUCTIVE = env_bool("CONFIRM_DESTRUCTIVE", False)
+# An applied revision edited since: warn once and go on (test and prod stop: "error").
+CHECKSUM_MISMATCH = env("CHECKSUM_MISMATCH", "warn")

@@ -24,6 +24,7 @@ class Command(BaseCommand):
         for head in heads:
             applied.update(s.revision for s in script.iterate_revisions(head, "base"))
         revisions = list(reversed(list(script.walk_revisions())))
+        log = self._log(options["verbosity"])
         if not options["plan"]:
             self.stdout.write("migrations", self.style.HEADING)
         if not revisions:
@@ -32,6 +33,13 @@ class Command(BaseCommand):
         for rev in revisions:
             mark = "X" if rev.revision in applied else " "
             title = (rev.doc or "").strip().splitlines()[0] if rev.doc else ""
+            entry = log.get(rev.revision)
+            if entry is not None and entry.failed and rev.revision not in applied:
+                mark = "!"
+            if entry is not None:
+                from project.core.applied_log import describe
+
+                title += f"  ({describe(entry)})"
             if branched:
                 title += _shape(rev, script)
             if options["plan"]:
@@ -46,6 +54,14 @@ class Command(BaseCommand):
 
         for line in squash.describe(script):  # squashes stand beside the originals (README, "Squashing a history")
             self.stdout.write(f" squashed: {line}", self.style.MUTED)
+
+    def _log(self, verbosity: int) -> dict[str, Any]:
+        """-v 2: the applied log's newest row per revision (when, how long, a failure and what ran)."""
+        if verbosity < 2:
+            return {}
+        from project.core.applied_log import read_log
+
+        return read_log(self.settings)
 
     def _mark_destructive(self, rev: Any, dialect: str) -> None:
         """A pending revision that destroys data when applied says what it drops."""

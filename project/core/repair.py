@@ -1,0 +1,138 @@
+"""`manage.py repair`: after review, make the applied log agree with the files and the database again.
+
+- An applied revision whose file was edited (or whose logged checksum is garbage): record the file's
+  checksum now (a `repaired` row, direction up).
+- A revision the log counts as applied that no file defines: record it as removed (`repaired`, down).
+- A failed revision (MySQL/MariaDB half-way, or a migrate killed mid-revision), once the operator fixed the
+  database by hand: the reflected database is compared, with check --database's comparison, with the
+  schema the history builds (scratch SQLite replay). The database has what the revision creates: it is
+  stamped applied. It has what the revision before it left: the failure is cleared and migrate runs it
+  again. Anything else: what differs is said and nothing is recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+
+from project.core import applied_log, db
+from project.core.errors import MigrationError, relative_path
+
+
+class RepairRefused(MigrationError):
+    """A failed revision whose database matches neither side of it."""
+
+
+@dataclass
+class Outcome:
+    done: list[str] = field(default_factory=list)  # one line per revision recorded
+
+
+@db.sync_entry
+def repair(settings: Any, revisions: list[str]) -> Outcome:
+    """Repair the named revisions (ids or unique prefixes), or every one that needs it."""
+    from project.core import migrator
+
+    script = migrator.script_directory(migrator.alembic_config(settings))
+    outcome = Outcome()
+    with migrator.locked_connection(settings) as connection:
+        applied_log.ensure(connection)
+        heads = migrator.current_heads(connection)
+        migrator.check_known(script, heads)
+        entries = applied_log.heal(connection, settings, script, heads)
+        named = [_resolve(script, entries, rev) for rev in revisions]
+        mismatched = {m.revision for m in applied_log.mismatches(settings, script, heads, entries)}
+        failed = {rev for rev, entry in entries.items() if entry.failed}
+        for rev in named or sorted(mismatched | failed, key=lambda r: list(entries).index(r)):
+            if rev in mismatched:
+                outcome.done.append(_record_checksum(connection, settings, script, entries[rev]))
+            elif rev in failed:
+                outcome.done.append(_clear_failure(connection, settings, script, rev))
+                heads = migrator.current_heads(connection)
+            else:
+                outcome.done.append(f"{rev}: nothing to repair (its checksum matches and it has not failed).")
+    return outcome
+
+
+def _resolve(script: Any, entries: dict[str, applied_log.Entry], rev: str) -> str:
+    from project.core import migrator
+
+    if rev in entries:
+        return rev  # a revision the log knows, whether a file still defines it or not
+    return migrator.resolve_revision(script, rev) or rev
+
+
+def _record_checksum(connection: Connection, settings: Any, script: Any, entry: applied_log.Entry) -> str:
+    from project.core.checksums import file_checksum
+    from project.core.migrator import _lookup
+
+    found = _lookup(script, entry.revision)
+    if found is None:
+        applied_log.insert(connection, [applied_log._row(connection, entry.revision, "down", "repaired",
+                                                         started_at=applied_log._now(),
+                                                         statements="(its version file was removed)")])
+        return f"{entry.revision}: recorded as removed (no version file defines it)."
+    checksum = file_checksum(found.path, settings)
+    applied_log.insert(connection, [applied_log._row(connection, entry.revision, "up", "repaired",
+                                                     checksum=checksum, started_at=applied_log._now())])
+    return f"{entry.revision}: recorded the checksum of {relative_path(found.path)} as it is now."
+
+
+def _clear_failure(connection: Connection, settings: Any, script: Any, rev: str) -> str:
+    from alembic import command
+
+    from project.core import checks, migrator
+    from project.core.checksums import file_checksum
+
+    found = migrator._lookup(script, rev)
+    if found is None:
+        raise RepairRefused(f"Revision {rev} failed and no version file defines it: restore its file first.")
+    heads = migrator.current_heads(connection)
+    live = _live_schema(connection)
+    after = _expected(settings, rev)
+    before = _expected(settings, heads[0] if len(heads) == 1 else ("heads" if heads else None))
+    checksum = file_checksum(found.path, settings)
+    if checks.compare_schemas(after, live) == [] and rev not in heads:
+        command.stamp(migrator.alembic_config(settings, connection=connection), rev)
+        _commit(connection)
+        applied_log.insert(connection, [applied_log._row(connection, rev, "up", "repaired", checksum=checksum,
+                                                         started_at=applied_log._now())])
+        return f"{rev}: the database has what it creates; recorded as applied."
+    if checks.compare_schemas(before, live) == []:
+        applied_log.insert(connection, [applied_log._row(connection, rev, "down", "repaired", checksum=checksum,
+                                                         started_at=applied_log._now())])
+        return f"{rev}: nothing of it is left in the database; failure cleared (`manage.py migrate` runs it again)."
+    diffs = checks.compare_schemas(after, live)
+    raise RepairRefused(
+        f"Revision {rev} failed and the database matches neither what it creates nor what was there before it; "
+        f"against what it creates: {'; '.join(diffs)}. Finish or undo it by hand, then run `manage.py repair "
+        f"{rev}` again."
+    )
+
+
+def _live_schema(connection: Connection) -> dict[str, Any]:
+    from sqlalchemy import inspect
+
+    from project.core import checks
+
+    try:
+        return checks._schema(inspect(connection))
+    finally:
+        applied_log._end(connection)
+
+
+def _expected(settings: Any, revision: str | None) -> dict[str, Any]:
+    from sqlalchemy import inspect
+
+    from project.core import checks
+    from project.core.scratch import scratch_sqlite
+
+    with scratch_sqlite(settings, revision) as scratch:
+        return checks._schema(inspect(scratch))
+
+
+def _commit(connection: Connection) -> None:
+    if connection.in_transaction():
+        connection.commit()

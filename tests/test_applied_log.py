@@ -1,0 +1,381 @@
+"""The applied log (alembic_migration_log), checksums of applied revisions, and `manage.py repair` (issue 13,
+items 1-3 and 6), on SQLite, MariaDB and PostgreSQL: real databases, the real CLI where its output is the point."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import sqlalchemy as sa
+from conftest import ROOT, run_fixture_manage, run_manage
+from migcopy import fixture_copy, one_clean_line
+from test_offline_sql import engine  # noqa: F401 - fixture: fresh databases and the engine's own client
+
+from project.core import applied_log, migrator
+from project.core.checksums import file_checksum
+from project.core.db import create_engine_for
+
+VERSIONS = Path(__file__).resolve().parent / "fixture_app" / "migrations" / "versions"
+HALF_WAY = """
+op.create_table("fault_t", sa.Column("id", sa.Integer(), primary_key=True))
+op.add_column("projects", sa.Column("fault_c", sa.Integer(), nullable=True))
+op.execute(sa.table("no_such_table", sa.column("id")).insert().values(id=1))
+"""
+FIXED = """
+op.create_table("fault_t", sa.Column("id", sa.Integer(), primary_key=True))
+with op.batch_alter_table("projects") as batch_op:
+    batch_op.add_column(sa.Column("fault_c", sa.Integer(), nullable=True))
+"""
+FIXED_DOWN = """
+with op.batch_alter_table("projects") as batch_op:
+    batch_op.drop_column("fault_c")
+op.drop_table("fault_t")
+"""
+
+
+def log_rows(db_url: str) -> list[sa.Row]:
+    eng = create_engine_for(db_url)
+    try:
+        with eng.connect() as connection:
+            return list(connection.execute(sa.select(applied_log.log_table).order_by(applied_log.log_table.c.id)))
+    finally:
+        eng.dispose()
+
+
+def execute(db_url: str, *statements: str) -> None:
+    eng = create_engine_for(db_url)
+    try:
+        with eng.begin() as connection:
+            for statement in statements:
+                connection.execute(sa.text(statement))
+    finally:
+        eng.dispose()
+
+
+def heads_of(db_url: str) -> tuple[str, ...]:
+    eng = create_engine_for(db_url)
+    try:
+        with eng.connect() as connection:
+            return migrator.current_heads(connection)
+    finally:
+        eng.dispose()
+
+
+def prod_settings_module(copy, tmp_path: Path) -> str:
+    """Production settings (CHECKSUM_MISMATCH error by default) on the copy's history."""
+    name = f"{copy.module}_prod"
+    (tmp_path / f"{name}.py").write_text(f"from fixture_app.settings.prod import *  # noqa\n"
+                                         f"MIGRATIONS_DIR = {str(copy.root)!r}\n")
+    return name
+
+
+def test_log_rows_for_up_and_down(fixture_settings, db_url: str) -> None:
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    migrator.migrate(fixture_settings, "head")
+    migrator.migrate(fixture_settings, "0006")
+    rows = log_rows(db_url)
+    assert [(r.revision, r.direction, r.state) for r in rows] == [
+        *[(f"000{i}", "up", "applied") for i in range(1, 9)], ("0008", "down", "unapplied"),
+        ("0007", "down", "unapplied")]
+    for row in rows:
+        path = next(VERSIONS.glob(f"{row.revision}_*.py"))
+        assert row.checksum == file_checksum(str(path))
+        assert before <= row.started_at <= dt.datetime.now(dt.UTC)
+        assert row.started_at.tzinfo is not None and 0 <= row.duration < 60
+        assert row.client_host == socket.gethostname() and row.db_user
+        assert row.statements is None
+    # A primary key (Galera replicates only tables that have one).
+    eng = create_engine_for(db_url)
+    try:
+        assert sa.inspect(eng).get_pk_constraint(applied_log.TABLE_NAME)["constrained_columns"] == ["id"]
+    finally:
+        eng.dispose()
+
+    shown = run_manage("showmigrations", "-v", "2", env={"SETTINGS_MODULE": "fixture_app.settings.dev",
+                                                         "PYTHONPATH": str(Path(__file__).parent),
+                                                         "DEV_DATABASE_URL": db_url})
+    assert shown.returncode == 0, shown.stderr
+    line = next(ln for ln in shown.stdout.splitlines() if " 0002 " in ln)
+    stamp = rows[1].started_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert line.startswith(" [X] 0002") and f"(applied {stamp}, {rows[1].duration:.3f}s)" in line
+    assert any(ln.startswith(" [ ] 0008") and "unapplied" in ln for ln in shown.stdout.splitlines())
+
+
+def test_fake_and_backfill_of_revisions_applied_without_the_log(fixture_settings, db_url: str) -> None:
+    """Plain Alembic moves alembic_version without writing the log (as a migrate killed between its commit and
+    its log row would): the next migrate backfills those revisions with their checksums, nothing lost."""
+    from alembic import command
+
+    with migrator.connect(fixture_settings) as connection:
+        command.upgrade(migrator.alembic_config(fixture_settings, connection=connection), "0003")
+        if connection.in_transaction():
+            connection.commit()
+    migrator.migrate(fixture_settings, "0006")
+    migrator.migrate(fixture_settings, "0007", fake=True)
+    rows = log_rows(db_url)
+    assert [(r.revision, r.state) for r in rows] == [
+        ("0001", "backfilled"), ("0002", "backfilled"), ("0003", "backfilled"), ("0004", "applied"),
+        ("0005", "applied"), ("0006", "applied"), ("0007", "faked")]
+    assert all(r.checksum == file_checksum(str(next(VERSIONS.glob(f"{r.revision}_*.py")))) for r in rows)
+
+    # Plain `alembic downgrade`: the log is told at the next migrate, which then applies it for real.
+    with migrator.connect(fixture_settings) as connection:
+        command.downgrade(migrator.alembic_config(fixture_settings, connection=connection), "0006")
+        if connection.in_transaction():
+            connection.commit()
+    migrator.migrate(fixture_settings, "head")
+    assert [(r.revision, r.direction, r.state) for r in log_rows(db_url)[7:]] == [
+        ("0007", "down", "unapplied"), ("0007", "up", "applied"), ("0008", "up", "applied")]
+
+
+COSMETIC = '''"""Widen the name column: a docstring rewritten"""
+# A comment, imports reordered, blank lines and formatting changed: the same revision.
+from alembic import op
+import sqlalchemy as sa
+from collections.abc import Sequence
+
+revision: str = '0003'
+down_revision: str | Sequence[str] | None = '0002'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Now with a docstring."""
+
+
+    with op.batch_alter_table("projects") as batch_op:
+        batch_op.alter_column("name", existing_type=sa.String(length=50),
+                              type_=sa.String(length=200), existing_nullable=True)  # same call
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("projects") as batch_op:
+        batch_op.alter_column(
+            "name", existing_type=sa.String(length=200), type_=sa.String(length=50), existing_nullable=True
+        )
+'''
+
+
+def test_edited_applied_revision(db_url: str, tmp_path: Path) -> None:
+    copy = fixture_copy(tmp_path)
+    prod = prod_settings_module(copy, tmp_path)
+    as_prod = {"SETTINGS_MODULE": prod, "PROD_DATABASE_URL": db_url}
+    assert copy.manage("migrate", "-v0", db_url=db_url).returncode == 0
+    path = copy.versions / "0003_widen_projects_name.py"
+    original = path.read_text()
+
+    path.write_text(COSMETIC)
+    assert copy.manage("migrate", "-v0", db_url=db_url, env=as_prod).returncode == 0
+
+    # A semantic edit: one argument of one operation.
+    path.write_text(original.replace("type_=sa.String(length=200)", "type_=sa.String(length=250)"))
+    refused = copy.manage("migrate", db_url=db_url, env=as_prod)
+    line = one_clean_line(refused, sa.make_url(db_url).password)
+    assert refused.returncode == 1
+    assert "0003_widen_projects_name.py (revision 0003) was edited after it was applied" in line
+    assert "restore the file" in line and "manage.py repair 0003" in line
+    # The downgrade counts too.
+    path.write_text(original.replace("type_=sa.String(length=50)", "type_=sa.String(length=60)"))
+    assert "revision 0003" in one_clean_line(copy.manage("migrate", db_url=db_url, env=as_prod))
+
+    # dev: warned once, and the migrate goes on.
+    warned = copy.manage("migrate", "0007", db_url=db_url)
+    assert warned.returncode == 0, warned.stderr
+    assert warned.stderr.count("Warning: ") == 1 and "revision 0003" in warned.stderr
+    assert "Unapplying 0008" in warned.stdout
+
+    checked = copy.manage("check", "--database", db_url=db_url)
+    assert "revision 0003) was edited after it was applied" in checked.stdout
+
+    repaired = copy.manage("repair", "0003", db_url=db_url)
+    assert repaired.returncode == 0, repaired.stderr
+    assert "0003: recorded the checksum" in repaired.stdout
+    after = copy.manage("migrate", db_url=db_url, env={**as_prod, "CONFIRM_DESTRUCTIVE": "0"})
+    assert after.returncode == 0 and "Warning" not in after.stderr, after.stderr
+    assert log_rows(db_url)[-2].state == "repaired"
+
+
+def test_failing_half_way_is_recorded_then_repaired(db_url: str, tmp_path: Path) -> None:
+    copy = fixture_copy(tmp_path)
+    path = copy.add("0009", "0008", upgrade=HALF_WAY, downgrade=FIXED_DOWN, message="fault half way")
+    assert copy.manage("migrate", "0008", "-v0", db_url=db_url).returncode == 0
+    failed = copy.manage("migrate", db_url=db_url)
+    assert failed.returncode == 1
+    last = log_rows(db_url)[-1]
+    assert (last.revision, last.direction, last.state) == ("0009", "up", "failed")
+    ran = last.statements.splitlines()
+    assert ran[0].startswith("CREATE TABLE fault_t") and ran[1].startswith("ALTER TABLE projects ADD")
+    assert ran[2].startswith("-- failed: ") and "no_such_table" in ran[2] and len(ran) == 3
+    shown = copy.manage("showmigrations", "-v", "2", db_url=db_url).stdout
+    assert next(ln for ln in shown.splitlines() if "0009" in ln).startswith(" [!] 0009") and "CREATE TABLE" in shown
+
+    # The operator fixes the file; on MariaDB what ran is exactly what the fixed revision creates.
+    path.write_text(path.read_text().replace(_indent(HALF_WAY), _indent(FIXED)))
+    repaired = copy.manage("repair", db_url=db_url)
+    assert repaired.returncode == 0, repaired.stderr
+    if db_url.startswith("mysql"):
+        assert "0009: the database has what it creates; recorded as applied" in repaired.stdout
+        assert heads_of(db_url) == ("0009",)
+    else:  # rolled back: nothing to keep, migrate runs it again
+        assert "0009: nothing of it is left" in repaired.stdout
+        assert heads_of(db_url) == ("0008",)
+        assert copy.manage("migrate", "-v0", db_url=db_url).returncode == 0
+    assert heads_of(db_url) == ("0009",)
+    shown = copy.manage("showmigrations", "-v", "2", db_url=db_url).stdout
+    assert next(ln for ln in shown.splitlines() if "0009" in ln).startswith(" [X] 0009")
+
+
+def test_repair_says_what_differs(db_url: str, tmp_path: Path) -> None:
+    """A failed revision whose database is neither before nor after it: nothing is cleared."""
+    copy = fixture_copy(tmp_path)
+    copy.add("0009", "0008", upgrade=HALF_WAY, downgrade=FIXED_DOWN, message="fault half way")
+    assert copy.manage("migrate", "0008", "-v0", db_url=db_url).returncode == 0
+    assert copy.manage("migrate", "-v0", db_url=db_url).returncode == 1
+    (copy.versions / "0009_test.py").write_text((copy.versions / "0009_test.py").read_text().replace(
+        _indent(HALF_WAY), _indent(FIXED)))
+    execute(db_url, "CREATE TABLE stray_t (id INTEGER PRIMARY KEY)")
+    line = one_clean_line(copy.manage("repair", "0009", db_url=db_url))
+    assert "Revision 0009 failed and the database matches neither" in line and "stray_t" in line
+    assert log_rows(db_url)[-1].state == "failed"
+
+
+def _indent(body: str) -> str:
+    return "\n".join("    " + line for line in body.strip().splitlines())
+
+
+# --- item 6: faults --------------------------------------------------------------------------------------
+
+
+def test_log_faults_give_one_line(db_url: str, tmp_path: Path) -> None:
+    copy = fixture_copy(tmp_path)
+    prod = prod_settings_module(copy, tmp_path)
+    as_prod = {"SETTINGS_MODULE": prod, "PROD_DATABASE_URL": db_url}
+    assert copy.manage("migrate", "0004", "-v0", db_url=db_url).returncode == 0
+
+    # A checksum column holding garbage.
+    execute(db_url, f"UPDATE {applied_log.TABLE_NAME} SET checksum = 'not-a-checksum' WHERE revision = '0002'")
+    line = one_clean_line(copy.manage("migrate", db_url=db_url, env=as_prod))
+    assert "revision 0002" in line and "is not a checksum" in line and "manage.py repair 0002" in line
+    assert copy.manage("repair", "0002", "-v0", db_url=db_url).returncode == 0
+
+    # A revision id in the log that no file defines.
+    execute(db_url, f"INSERT INTO {applied_log.TABLE_NAME} (revision, direction, state) VALUES ('dead01', 'up', "
+                    "'applied')")
+    line = one_clean_line(copy.manage("migrate", db_url=db_url, env=as_prod))
+    assert "revision dead01 is applied according to" in line and "no version file defines it" in line
+    assert "manage.py repair dead01" in line
+    repaired = copy.manage("repair", "dead01", db_url=db_url)
+    assert "dead01: recorded as removed" in repaired.stdout, repaired.stderr
+    assert copy.manage("migrate", "0005", "-v0", db_url=db_url, env={"CHECKSUM_MISMATCH": "error"}).returncode == 0
+
+    # The log table edited by hand: a column dropped.
+    execute(db_url, f"ALTER TABLE {applied_log.TABLE_NAME} DROP COLUMN client_host")
+    line = one_clean_line(copy.manage("migrate", db_url=db_url))
+    assert f"The applied log table {applied_log.TABLE_NAME} is not as this tool wrote it" in line
+    assert heads_of(db_url) == ("0005",)
+    # ... the way out the line gives: drop it, and migrate re-creates it with the applied revisions backfilled.
+    execute(db_url, f"DROP TABLE {applied_log.TABLE_NAME}")
+    assert copy.manage("migrate", "-v0", db_url=db_url).returncode == 0
+    assert [(r.revision, r.state) for r in log_rows(db_url)] == [
+        *[(f"000{i}", "backfilled") for i in range(1, 6)], *[(f"000{i}", "applied") for i in range(6, 9)]]
+
+
+def test_racing_migrates_while_the_log_is_created(db_url: str, tmp_path: Path) -> None:
+    copy = fixture_copy(tmp_path)
+    env = {**os.environ, "NO_COLOR": "1", **copy.env(db_url)}
+    racers = [subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(p.wait(timeout=120), p.stderr.read()) for p in racers]
+    for p in racers:
+        p.stdout.close()
+        p.stderr.close()
+    assert [rc for rc, _ in results] == [0, 0], results
+    assert [(r.revision, r.state) for r in log_rows(db_url)] == [(f"000{i}", "applied") for i in range(1, 9)]
+
+
+KILLED = """
+op.create_table("kill_t", sa.Column("id", sa.Integer(), primary_key=True))
+import os, signal
+if os.environ.get("KILL_MIGRATE"):
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_migrate_killed_mid_revision(db_url: str, tmp_path: Path) -> None:
+    """SIGKILL inside a revision: on PostgreSQL/SQLite nothing of it (nor of its log row) is kept; on MariaDB its
+    DDL and its `running` row are, and the next migrate marks it failed; repair then records what is there."""
+    copy = fixture_copy(tmp_path)
+    copy.add("0009", "0008", upgrade=KILLED, downgrade='op.drop_table("kill_t")', message="killed")
+    assert copy.manage("migrate", "0008", "-v0", db_url=db_url).returncode == 0
+    killed = copy.manage("migrate", "-v0", db_url=db_url, env={"KILL_MIGRATE": "1"})
+    assert killed.returncode == -signal.SIGKILL
+    assert heads_of(db_url) == ("0008",)
+    if db_url.startswith("mysql"):
+        assert log_rows(db_url)[-1].state == "running"
+        # The next migrate heals the log first (the kill is a failure), then runs 0009 again, which MariaDB
+        # refuses: its table is there.
+        again = copy.manage("migrate", "-v0", db_url=db_url)
+        assert again.returncode == 1 and "kill_t" in again.stderr
+        ours = [r for r in log_rows(db_url) if r.revision == "0009"]
+        assert [r.state for r in ours] == ["running", "failed", "failed"]
+        assert "interrupted" in ours[1].statements and "kill_t" in ours[2].statements
+        repaired = copy.manage("repair", "0009", db_url=db_url)
+        assert "0009: the database has what it creates; recorded as applied" in repaired.stdout, repaired.stderr
+    else:
+        assert [r.revision for r in log_rows(db_url)] == [f"000{i}" for i in range(1, 9)]
+        assert copy.manage("migrate", "-v0", db_url=db_url).returncode == 0
+    assert heads_of(db_url) == ("0009",)
+    assert log_rows(db_url)[-1].state in {"applied", "repaired"}
+
+
+def test_checksum_definition() -> None:
+    from project.core.checksums import source_checksum
+
+    base = (VERSIONS / "0003_widen_projects_name.py").read_text()
+    assert source_checksum(base) == source_checksum(COSMETIC)
+    for edit in [("length=200), existing_nullable=True\n        )\n\n\ndef down", "length=201), existing_nullable"
+                  "=True\n        )\n\n\ndef down"), ('"0002"', '"0001"'), ("existing_nullable=True", "existing_"
+                  "nullable=False")]:
+        assert edit[0] in base, edit
+        assert source_checksum(base.replace(edit[0], edit[1], 1)) != source_checksum(base), edit
+    helper = base + "\nLIMIT = 5\n"
+    assert source_checksum(helper) != source_checksum(base)
+
+
+def test_offline_deploy_script_writes_the_log(engine) -> None:  # noqa: F811 - the imported fixture
+    script = engine.manage_offline("migrate", "--sql", "0004")
+    url = engine.new_database()
+    engine.apply(url, script)
+    rows = log_rows(url)
+    assert [(r.revision, r.direction, r.state) for r in rows] == [(f"000{i}", "up", "applied") for i in range(1, 5)]
+    for row in rows:
+        assert row.checksum == file_checksum(str(next(VERSIONS.glob(f"{row.revision}_*.py"))))
+        assert abs(row.started_at - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=5)
+        assert (row.db_user is None) == (engine.kind == "sqlite")
+    # An online migrate after it finds the checksums in order (the production policy) and logs the rest.
+    online = run_fixture_manage("migrate", "-v0", env={"DEV_DATABASE_URL": url, "CHECKSUM_MISMATCH": "error"})
+    assert online.returncode == 0, online.stderr
+    assert [(r.revision, r.state) for r in log_rows(url)[4:]] == [(f"000{i}", "applied") for i in range(5, 9)]
+
+
+def test_checksum_cache_follows_the_file(tmp_path: Path) -> None:
+    import json
+
+    from project.core import checksums
+    from project.core.conf import load_settings
+
+    settings = load_settings("fixture_app.settings.dev")
+    version = tmp_path / "0001_x.py"
+    version.write_text("from alembic import op\n\ndef upgrade():\n    op.drop_table('a')\n")
+    first = checksums.file_checksum(str(version), settings)
+    cached = json.loads((checksums.cache_dir(settings) / checksums.CACHE_NAME).read_text())
+    assert cached[str(version)][2] == first
+    version.write_text("from alembic import op\n\ndef upgrade():\n    op.drop_table('b')\n")  # same size
+    os.utime(version, ns=(1, 1))  # and a different mtime
+    assert checksums.file_checksum(str(version), settings) != first
