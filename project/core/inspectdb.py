@@ -60,7 +60,7 @@ def _models_source(settings: Any, tables: list[str] | None) -> tuple[str, list[s
         if connection.dialect.name == "mysql":
             drop_foreign_key_indexes(metadata)
         portable_defaults(metadata)
-        code = DeclarativeGenerator(metadata, connection, set()).generate()
+        code = DeclarativeGenerator(metadata, connection, ()).generate()
         if connection.in_transaction():
             connection.rollback()
     return HEADER.format(url=mask_url(url)) + code, chosen
