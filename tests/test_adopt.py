@@ -76,22 +76,19 @@ def test_inspectdb_makemigrations_fake_initial(db_url: str, tmp_path: Path) -> N
     for path in copy.versions.glob("*.py"):
         path.unlink()
 
-    # inspectdb: stdout by default, --output FILE, never over an existing file without --force.
-    printed = _ok(copy.manage("inspectdb", db_url=db_url))
-    assert "class Customers(Base):" in printed and "class Orders(Base):" in printed
-    assert "alembic_version" not in printed
-    assert not password or password not in printed
-    only = _ok(copy.manage("inspectdb", "customers", db_url=db_url))
-    assert "class Customers(Base):" in only and "class Orders(" not in only
+    # inspectdb: stdout by default, table names to limit it, --output FILE, never over a file without --force.
+    printed = _ok(copy.manage("inspectdb", "customers", db_url=db_url))
+    assert "class Customers(Base):" in printed and "class Orders(" not in printed
+    assert "alembic_version" not in printed and (not password or password not in printed)
     unknown = copy.manage("inspectdb", "nope", db_url=db_url)
     assert "No table named nope" in one_clean_line(unknown, password or "")
 
     models = tmp_path / "legacy_models.py"
-    wrote = _ok(copy.manage("inspectdb", "--output", str(models), db_url=db_url))
-    assert "Wrote models for 2 table(s)" in wrote and (not password or password not in wrote)
+    models.write_text("# mine\n")
     refused = copy.manage("inspectdb", "--output", str(models), db_url=db_url)
-    assert "--force" in one_clean_line(refused)
-    _ok(copy.manage("inspectdb", "--output", str(models), "--force", db_url=db_url))
+    assert "--force" in one_clean_line(refused) and models.read_text() == "# mine\n"
+    wrote = _ok(copy.manage("inspectdb", "--output", str(models), "--force", db_url=db_url))
+    assert "Wrote models for 2 table(s)" in wrote and (not password or password not in wrote)
     imported = subprocess.run([sys.executable, "-c", "import legacy_models as m; "
                                "print(sorted(m.Base.metadata.tables))"],
                               cwd=tmp_path, capture_output=True, text=True, check=False)

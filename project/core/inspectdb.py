@@ -40,7 +40,6 @@ def models_source(settings: Any, tables: list[str] | None = None) -> tuple[str, 
 
 def _models_source(settings: Any, tables: list[str] | None) -> tuple[str, list[str]]:
     import sqlalchemy as sa
-    from sqlacodegen.generators import DeclarativeGenerator
 
     from project.core import migrator
 
@@ -55,6 +54,8 @@ def _models_source(settings: Any, tables: list[str] | None) -> tuple[str, list[s
         chosen = tables or present
         if not chosen:
             raise CommandError(f"{mask_url(url)} has no tables to inspect.")
+        from sqlacodegen.generators import DeclarativeGenerator  # seconds to import (inflect): only when needed
+
         metadata = sa.MetaData()
         metadata.reflect(connection, only=chosen)
         if connection.dialect.name == "mysql":
