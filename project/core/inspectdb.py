@@ -64,7 +64,7 @@ def _models_source(settings: Any, tables: list[str] | None) -> tuple[str, list[s
         code = DeclarativeGenerator(metadata, connection, ()).generate()
         if connection.in_transaction():
             connection.rollback()
-    return HEADER.format(url=mask_url(url)) + code, chosen
+    return HEADER.format(url=mask_url(url)) + code.rstrip("\n") + "\n", chosen
 
 
 def drop_foreign_key_indexes(metadata: Any) -> None:
