@@ -94,6 +94,7 @@ def _reflect(inspector: Any, dialect: str) -> Schema:
         shape["enums"] = {c["name"]: tuple(c["type"].enums) for c in columns
                           if dialect != "sqlite" and getattr(c["type"], "enums", None)}
         shape["checks"] = _checks(inspector, table, dialect, {c["name"]: c["type"] for c in columns})
+        shape["native"] = {c["name"] for c in columns if _carries_its_values(c["type"], dialect)}
     return schema
 
 
@@ -106,6 +107,16 @@ def _checks(inspector: Any, table: str, dialect: str, types: dict[str, Any]) -> 
             continue  # MariaDB adds CHECK (json_valid(col)) to each JSON column itself
         checks[text] = check.get("name")
     return checks
+
+
+def _carries_its_values(type_: Any, dialect: str) -> bool:
+    """A column whose type itself limits its values where SQLite needs a CHECK for it (Enum and Boolean
+    with create_constraint=True): SQLAlchemy writes no CHECK for a native enum, nor for PostgreSQL's boolean."""
+    import sqlalchemy as sa
+
+    if dialect == "sqlite":
+        return False
+    return bool(getattr(type_, "enums", None)) or (dialect == "postgresql" and isinstance(type_, sa.Boolean))
 
 
 def _is_json_check(text: str, name: str | None, types: dict[str, Any]) -> bool:
@@ -146,6 +157,7 @@ def normalise_check(text: str, dialect: str) -> str:
     """One spelling for a CHECK constraint's text, whichever engine reflected it."""
     import sqlglot
     from sqlglot import exp
+    from sqlglot.optimizer.simplify import simplify
 
     source = _CAST.sub("", text.strip())
     if dialect in {"mysql", "mariadb"}:
@@ -157,15 +169,27 @@ def normalise_check(text: str, dialect: str) -> str:
         tree = sqlglot.parse_one(source, read="postgres")
     except sqlglot.errors.ParseError:
         return re.sub(r"[\s`\"()]+", "", source).lower()  # unparsable: compare what is left of the text
-    for node in list(tree.find_all(exp.Paren, exp.Cast)):  # the engines add both freely
-        if node is tree:
-            tree = node.this
-        else:
-            node.replace(node.this)
+    for cast in list(tree.find_all(exp.Cast)):  # PostgreSQL adds them freely: (state)::text
+        tree = _replace(tree, cast, cast.this)
+    for node in list(tree.find_all(exp.EQ)):  # PostgreSQL's spelling of IN: x = ANY (ARRAY[...])
+        values = node.expression.this if isinstance(node.expression, exp.Any) else None
+        while isinstance(values, exp.Paren):
+            values = values.this
+        if isinstance(values, exp.Array):
+            tree = _replace(tree, node, exp.In(this=node.this, expressions=values.expressions))
+    tree = simplify(tree)  # parentheses the engines add where they change nothing
     for identifier in tree.find_all(exp.Identifier):
         identifier.set("quoted", False)
         identifier.set("this", identifier.this.lower())
     return tree.sql(dialect="postgres", normalize=True).lower()
+
+
+def _replace(tree: Any, node: Any, replacement: Any) -> Any:
+    """`node` replaced within `tree`; the new tree (the replacement itself when node was the root)."""
+    if node is tree:
+        return replacement
+    node.replace(replacement)
+    return tree
 
 
 def _unwrap(text: str) -> str:
@@ -215,7 +239,8 @@ def _compare_enums(table: str, want: dict[str, Any], have: dict[str, Any], diale
 
 
 def _compare_checks(table: str, want: dict[str, Any], have: dict[str, Any]) -> list[str]:
-    missing = {text: name for text, name in want["checks"].items() if text not in have["checks"]}
+    missing = {text: name for text, name in want["checks"].items()
+               if text not in have["checks"] and not _type_check(text, have["native"])}
     extra = {text: name for text, name in have["checks"].items() if text not in want["checks"]}
     diffs = []
     by_name = {name: text for text, name in extra.items() if name}
@@ -228,6 +253,12 @@ def _compare_checks(table: str, want: dict[str, Any], have: dict[str, Any]) -> l
     diffs += [f"CHECK constraint {_check(name, text)} on {table} exists but no migration creates it"
               for text, name in sorted(extra.items())]
     return diffs
+
+
+def _type_check(text: str, native: set[str]) -> bool:
+    """The CHECK an Enum or Boolean type writes (`col in (...)`) on a column whose live type needs none."""
+    match = re.fullmatch(r"(\w+) in \(.*\)", text)
+    return bool(match and match.group(1) in native)
 
 
 def _check(name: str | None, text: str) -> str:
