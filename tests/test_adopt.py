@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import sqlalchemy as sa
+from conftest import run_fixture_manage
 from migcopy import fixture_copy, one_clean_line
 
 from project.core.db import create_engine_for
@@ -125,3 +126,17 @@ def test_inspectdb_makemigrations_fake_initial(db_url: str, tmp_path: Path) -> N
         assert line.startswith("CommandError: --fake-initial refused:") and "1 difference(s)" in line, line
         assert difference in line
         assert recorded(db_url) is None
+
+
+def test_fake_initial_on_an_empty_database_migrates_for_real(tmp_path: Path) -> None:
+    copy = fixture_copy(tmp_path)
+    db_url = f"sqlite:///{tmp_path / 'empty.db'}"
+    migrated = _ok(copy.manage("migrate", "--fake-initial", db_url=db_url))
+    assert "Faked" not in migrated and "Applying 0001" in migrated and "Applying 0008" in migrated
+    assert recorded(db_url) == ["0008"]
+
+
+def test_fake_initial_needs_a_live_database() -> None:
+    result = run_fixture_manage("migrate", "--sql", "--fake-initial")
+    assert result.returncode == 2
+    assert "cannot be used with --sql" in one_clean_line(result)

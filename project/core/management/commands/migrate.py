@@ -35,6 +35,9 @@ class Command(BaseCommand):
         from project.core import migrator
 
         if options["sql"]:
+            if options["fake_initial"]:
+                raise CommandError("--fake-initial compares the live database: it cannot be used with --sql.",
+                                   returncode=2)
             return self._write_sql(options)
         try:
             if options["check"] or options["plan"]:
