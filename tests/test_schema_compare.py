@@ -135,3 +135,18 @@ def test_check_parentheses_that_matter_are_kept() -> None:
 ])
 def test_check_function_spellings(dialect: str, text: str) -> None:
     assert normalise_check(text, dialect) == "length(slug) > 0"
+
+
+def test_differences_against_another_revision(fixture_settings) -> None:
+    """The function `repair` and `--fake-initial` call: a database at 0008 against what 0005 produces."""
+    from project import migrate_database
+    from project.core import migrator
+    from project.core.schema_compare import database_differences
+
+    migrate_database(fixture_settings)
+    with migrator.connect(fixture_settings) as connection:
+        assert database_differences(connection, fixture_settings, "0008") == []
+        assert sorted(database_differences(connection, fixture_settings, "0005")) == [
+            "column tasks.legacy_flag is missing",
+            "column tasks.state exists but no migration creates it",
+        ]
