@@ -564,10 +564,7 @@ def database_problems(settings: Any) -> list[Problem]:
 
 
 def _database_problems(settings: Any) -> list[Problem]:
-    from sqlalchemy import inspect
-
-    from project.core import migrator
-    from project.core.scratch import scratch_sqlite
+    from project.core import migrator, schema_compare
 
     with migrator.connect(settings) as connection:
         heads = migrator.current_heads(connection)
@@ -576,17 +573,14 @@ def _database_problems(settings: Any) -> list[Problem]:
         unknown = [h for h in heads if h not in known]
         if unknown:
             return [Problem(f"database: {migrator.UnknownRevision(unknown[0])}")]
-        live = _schema(inspect(connection))
-        if connection.in_transaction():
-            connection.rollback()
         from project.core.applied_log import problems as log_problems
 
         logged = [Problem(f"database: {message}") for message in log_problems(settings, connection, script, heads)]
-    target = heads[0] if len(heads) == 1 else ("heads" if heads else None)
-    with scratch_sqlite(settings, target) as scratch:
-        expected = _schema(inspect(scratch))
+        target = heads[0] if len(heads) == 1 else ("heads" if heads else None)
+        # defaults, enum values and CHECK constraints too: project.core.schema_compare
+        diffs = schema_compare.database_differences(connection, settings, target)
     where = f"database at {', '.join(heads) or 'zero'}"
-    return logged + [Problem(f"{where}: {diff}") for diff in compare_schemas(expected, live)]
+    return logged + [Problem(f"{where}: {diff}") for diff in diffs]
 
 
 def _schema(inspector: Any) -> dict[str, dict[str, Any]]:

@@ -20,13 +20,13 @@ import sqlalchemy as sa
 Columns = dict[tuple[str, str], sa.Enum]
 
 
-def enum_columns(settings: Any) -> Columns:
-    """(table, column) -> the named Enum the history left that column with, at the history's head."""
+def enum_columns(settings: Any, upto: str = "heads") -> Columns:
+    """(table, column) -> the named Enum the history left that column with, at revision `upto` (default: its heads)."""
     from project.core import migrator
 
     script = migrator.script_directory(migrator.alembic_config(settings))
     columns: Columns = {}
-    for revision in reversed(list(script.walk_revisions("base", "heads"))):
+    for revision in reversed(list(script.walk_revisions("base", upto))):
         try:
             tree = ast.parse(Path(revision.path).read_text())
         except (OSError, SyntaxError, ValueError):

@@ -19,6 +19,9 @@ class Command(BaseCommand):
         parser.add_argument("--plan", action="store_true", help="Show what would run; change nothing.")
         parser.add_argument("--fake", action="store_true", help="Record the target revision without running SQL.")
         parser.add_argument("--check", action="store_true", help="Exit 1 when migrations are unapplied.")
+        parser.add_argument("--fake-initial", action="store_true",
+                            help="On a database with tables but no recorded revision: record the first revision "
+                                 "as applied when the tables are exactly what it creates, else name what differs.")
         parser.add_argument("--allow-destructive", action="store_true",
                             help="Run steps that drop or narrow data even when CONFIRM_DESTRUCTIVE is on.")
         parser.add_argument("--sql", action="store_true",
@@ -32,10 +35,15 @@ class Command(BaseCommand):
         from project.core import migrator
 
         if options["sql"]:
+            if options["fake_initial"]:
+                raise CommandError("--fake-initial compares the live database: it cannot be used with --sql.",
+                                   returncode=2)
             return self._write_sql(options)
         try:
             if options["check"] or options["plan"]:
                 return self._preview(options)
+            if options["fake_initial"]:
+                self._fake_initial(options)
             self._migrate(options)
         except migrator.MigrationError as exc:
             raise CommandError(str(exc)) from None
@@ -76,6 +84,14 @@ class Command(BaseCommand):
             migrator.migrate(self.settings, options["target"], fake=options["fake"],
                              allow_destructive=options["allow_destructive"],
                              on_plan=on_plan, on_start=on_start, on_done=on_done)
+
+    def _fake_initial(self, options: dict[str, Any]) -> None:
+        from project.core.adopt import fake_initial
+
+        faked = fake_initial(self.settings)
+        if faked and options["verbosity"] >= 1:
+            self.stdout.write(f"  Faked {faked}: the database already has what it creates (compared as "
+                              "`check --database` compares).")
 
     def _preview(self, options: dict[str, Any]) -> None:
         """--plan and --check only read: they answer at once, even while a migrate holds the lock."""

@@ -1,0 +1,265 @@
+"""A live database against the schema the history produces at a revision: what `check --database`,
+`migrate --fake-initial` (and `repair`) compare.
+
+The expected schema is the history replayed into a scratch SQLite database (project.core.scratch), so every
+comparison must mean the same on SQLite, MariaDB/MySQL and PostgreSQL. checks.py compares names and shapes
+(tables, columns' nullability/family/length, primary keys, foreign keys, indexes and uniques); this module adds
+what each engine spells its own way, compared after normalising:
+
+- server defaults: quotes, casts ('0'::integer, 'open'::task_state), wrapping parentheses, booleans
+  (true / '1' / 1), numbers ('0.00' / 0) and the current-time spellings (now(), current_timestamp(),
+  CURRENT_TIMESTAMP) are each reduced to one form; PostgreSQL's serial `nextval(...)` counts as no default.
+- enum values: SQLite keeps an enum as VARCHAR, so the expected values come from the version files
+  (project.core.history_enums); they are compared where the live engine has a native enum (PostgreSQL's named
+  types, MySQL's ENUM columns).
+- CHECK constraints: their text, parsed with sqlglot and rendered again with
+  identifiers unquoted, casts and redundant parentheses dropped. MariaDB's own `json_valid` checks on JSON
+  columns are not the history's and are left out.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+Schema = dict[str, dict[str, Any]]
+
+NOW_SPELLINGS = {"current_timestamp", "current_timestamp()", "now()", "localtimestamp", "localtimestamp()",
+                 "transaction_timestamp()", "statement_timestamp()", "getdate()", "datetime('now')"}
+TRUE_SPELLINGS = {"true", "'true'", "t", "'t'"}
+FALSE_SPELLINGS = {"false", "'false'", "f", "'f'"}
+# A trailing PostgreSQL cast: ::integer, ::character varying, ::"Mixed"."type", ::text[] ...
+_CAST = re.compile(r'::\s*(?:"[^"]+"|[\w.]+)(?:\s+(?:varying|precision|without time zone|with time zone))?'
+                   r'(?:\(\d+(?:,\s*\d+)?\))?(?:\[\])?')
+
+
+def database_differences(connection: Any, settings: Any, revision: str | None) -> list[str]:
+    """Each difference between the database on `connection` and the schema the history produces at `revision`
+    (an id, "heads", or None for an empty history), as one line.
+
+    The connection is only read; an open transaction it needed for reflection is rolled back.
+    """
+    live = live_schema(connection)
+    if connection.in_transaction():
+        connection.rollback()
+    return compare(history_schema(settings, revision), live, connection.dialect.name)
+
+
+def live_schema(connection: Any) -> Schema:
+    """The reflected schema of the database on `connection`, in checks.py's shape plus this module's details."""
+    from sqlalchemy import inspect
+
+    return _reflect(inspect(connection), connection.dialect.name)
+
+
+def history_schema(settings: Any, revision: str | None) -> Schema:
+    """The schema the history produces at `revision`, replayed into a scratch SQLite database."""
+    from sqlalchemy import inspect
+
+    from project.core.history_enums import enum_columns
+    from project.core.scratch import scratch_sqlite
+
+    with scratch_sqlite(settings, revision) as scratch:
+        schema = _reflect(inspect(scratch), "sqlite")
+    if revision is not None:
+        for (table, column), enum in enum_columns(settings, revision).items():
+            if table in schema and column in schema[table]["columns"]:
+                schema[table]["enums"][column] = tuple(enum.enums)
+    return schema
+
+
+def compare(expected: Schema, live: Schema, dialect: str) -> list[str]:
+    """checks.compare_schemas' differences, then defaults, enum values and CHECK constraints."""
+    from project.core.checks import compare_schemas
+
+    diffs = compare_schemas(expected, live)
+    for table in sorted(expected.keys() & live.keys()):
+        diffs += _compare_defaults(table, expected[table], live[table])
+        diffs += _compare_enums(table, expected[table], live[table], dialect)
+        diffs += _compare_checks(table, expected[table], live[table])
+    return diffs
+
+
+# --- reflection ------------------------------------------------------------------------------------------
+
+
+def _reflect(inspector: Any, dialect: str) -> Schema:
+    from project.core.checks import _family, _schema
+
+    schema = _schema(inspector)
+    for table, shape in schema.items():
+        columns = inspector.get_columns(table)
+        shape["defaults"] = {c["name"]: normalise_default(c.get("default"), _family(c["type"])) for c in columns}
+        shape["enums"] = {c["name"]: tuple(c["type"].enums) for c in columns
+                          if dialect != "sqlite" and getattr(c["type"], "enums", None)}
+        shape["checks"] = _checks(inspector, table, dialect, {c["name"]: c["type"] for c in columns})
+        shape["native"] = {c["name"] for c in columns if _carries_its_values(c["type"], dialect)}
+    return schema
+
+
+def _checks(inspector: Any, table: str, dialect: str, types: dict[str, Any]) -> dict[str, str | None]:
+    """Normalised CHECK text -> its name (None when unnamed)."""
+    checks: dict[str, str | None] = {}
+    for check in inspector.get_check_constraints(table):
+        text = normalise_check(check["sqltext"], dialect)
+        if dialect in {"mysql", "mariadb"} and _is_json_check(text, check.get("name"), types):
+            continue  # MariaDB adds CHECK (json_valid(col)) to each JSON column itself
+        checks[text] = check.get("name")
+    return checks
+
+
+def _carries_its_values(type_: Any, dialect: str) -> bool:
+    """A column whose type itself limits its values where SQLite needs a CHECK for it (Enum and Boolean
+    with create_constraint=True): SQLAlchemy writes no CHECK for a native enum, nor for PostgreSQL's boolean."""
+    import sqlalchemy as sa
+
+    if dialect == "sqlite":
+        return False
+    return bool(getattr(type_, "enums", None)) or (dialect == "postgresql" and isinstance(type_, sa.Boolean))
+
+
+def _is_json_check(text: str, name: str | None, types: dict[str, Any]) -> bool:
+    return bool(name in types and re.fullmatch(rf"json_valid\({re.escape(name or '')}\)", text))
+
+
+# --- normalising -----------------------------------------------------------------------------------------
+
+
+def normalise_default(text: Any, family: str = "") -> str | None:
+    """One spelling for a reflected server default, whichever engine reflected it (None: no default)."""
+    if text is None:
+        return None
+    value = _unwrap(str(text).strip())
+    while (stripped := _unwrap(_CAST.sub("", value).strip())) != value:
+        value = stripped
+    lowered = value.lower()
+    if lowered in {"", "null"} or lowered.startswith("nextval("):
+        return None  # nothing, or PostgreSQL's serial: the column's autoincrement, not a default the history set
+    if re.sub(r"\(\d*\)$", "()", lowered) in NOW_SPELLINGS | {"current_timestamp()"}:
+        return "CURRENT_TIMESTAMP"
+    if family == "integer" and lowered in TRUE_SPELLINGS:
+        return "1"
+    if family == "integer" and lowered in FALSE_SPELLINGS:
+        return "0"
+    if len(value) >= 2 and value[0] == value[-1] == "'":
+        value = value[1:-1].replace("''", "'")
+    if family in {"integer", "numeric"}:
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            return value
+        return format(number.normalize(), "f") if number else "0"
+    return value
+
+
+def normalise_check(text: str, dialect: str) -> str:
+    """One spelling for a CHECK constraint's text, whichever engine reflected it."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.optimizer.simplify import simplify
+
+    source = _CAST.sub("", text.strip())
+    if dialect in {"mysql", "mariadb"}:
+        # MariaDB stores LENGTH() as its synonym octet_length(): spell it back
+        source = re.sub(r"\boctet_length\(", "length(", source.replace("`", '"'), flags=re.IGNORECASE)
+    try:
+        # Read as PostgreSQL whatever the engine: sqlglot's MySQL reader would turn LENGTH into OCTET_LENGTH,
+        # and the text of a CHECK is plain SQL on the three engines once MySQL's backquotes are double quotes.
+        tree = sqlglot.parse_one(source, read="postgres")
+    except sqlglot.errors.ParseError:
+        return re.sub(r"[\s`\"()]+", "", source).lower()  # unparsable: compare what is left of the text
+    for cast in list(tree.find_all(exp.Cast)):  # PostgreSQL adds them freely: (state)::text
+        tree = _replace(tree, cast, cast.this)
+    for node in list(tree.find_all(exp.EQ)):  # PostgreSQL's spelling of IN: x = ANY (ARRAY[...])
+        values = node.expression.this if isinstance(node.expression, exp.Any) else None
+        while isinstance(values, exp.Paren):
+            values = values.this
+        if isinstance(values, exp.Array):
+            tree = _replace(tree, node, exp.In(this=node.this, expressions=values.expressions))
+    tree = simplify(tree)  # parentheses the engines add where they change nothing
+    for identifier in tree.find_all(exp.Identifier):
+        identifier.set("quoted", False)
+        identifier.set("this", identifier.this.lower())
+    return tree.sql(dialect="postgres", normalize=True).lower()
+
+
+def _replace(tree: Any, node: Any, replacement: Any) -> Any:
+    """`node` replaced within `tree`; the new tree (the replacement itself when node was the root)."""
+    if node is tree:
+        return replacement
+    node.replace(replacement)
+    return tree
+
+
+def _unwrap(text: str) -> str:
+    """Outer parentheses removed when they enclose the whole text: (CURRENT_TIMESTAMP), ('0')."""
+    while text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
+        text = text[1:-1].strip()
+    return text
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for char in text:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+# --- comparing -------------------------------------------------------------------------------------------
+
+
+def _compare_defaults(table: str, want: dict[str, Any], have: dict[str, Any]) -> list[str]:
+    diffs = []
+    for column in sorted(want["defaults"].keys() & have["defaults"].keys()):
+        expected, actual = want["defaults"][column], have["defaults"][column]
+        if expected != actual:
+            diffs.append(f"column {table}.{column} has {_default(actual)}, expected {_default(expected)}")
+    return diffs
+
+
+def _default(value: str | None) -> str:
+    return "no server default" if value is None else f"server default {value!r}"
+
+
+def _compare_enums(table: str, want: dict[str, Any], have: dict[str, Any], dialect: str) -> list[str]:
+    if dialect == "sqlite":
+        return []  # SQLite has no enum type: the values live in the application only
+    diffs = []
+    for column in sorted(want["enums"].keys() & have["columns"].keys()):
+        expected, actual = want["enums"][column], have["enums"].get(column)
+        if actual is None:
+            diffs.append(f"column {table}.{column} is not an enum, expected enum ({', '.join(expected)})")
+        elif set(expected) != set(actual):
+            diffs.append(f"column {table}.{column} has enum values ({', '.join(actual)}), "
+                         f"expected ({', '.join(expected)})")
+    return diffs
+
+
+def _compare_checks(table: str, want: dict[str, Any], have: dict[str, Any]) -> list[str]:
+    missing = {text: name for text, name in want["checks"].items()
+               if text not in have["checks"] and not _type_check(text, have["native"])}
+    extra = {text: name for text, name in have["checks"].items() if text not in want["checks"]}
+    diffs = []
+    by_name = {name: text for text, name in extra.items() if name}
+    for text, name in sorted(missing.items()):
+        if name and name in by_name:  # the same constraint with another condition: one line, not two
+            diffs.append(f"CHECK constraint {name} on {table} is ({by_name.pop(name)}), expected ({text})")
+            extra = {t: n for t, n in extra.items() if n != name}
+        else:
+            diffs.append(f"CHECK constraint {_check(name, text)} on {table} is missing")
+    diffs += [f"CHECK constraint {_check(name, text)} on {table} exists but no migration creates it"
+              for text, name in sorted(extra.items())]
+    return diffs
+
+
+def _type_check(text: str, native: set[str]) -> bool:
+    """The CHECK an Enum or Boolean type writes (`col in (...)`) on a column whose live type needs none."""
+    match = re.fullmatch(r"(\w+) in \(.*\)", text)
+    return bool(match and match.group(1) in native)
+
+
+def _check(name: str | None, text: str) -> str:
+    return f"{name} ({text})" if name else f"({text})"

@@ -1,0 +1,142 @@
+"""Adopting an existing database: `inspectdb`, then `makemigrations` on an empty history, then
+`migrate --fake-initial` (README, "Adopting an existing database").
+
+On each engine a database is built by hand with raw DDL (typed columns, a foreign key, an index, a unique
+constraint, defaults). inspectdb writes models that import and hold its tables; makemigrations writes 0001 from
+them in a copy of the fixture project with its history emptied; `migrate --fake-initial` records 0001 without
+running it and applies a later revision for real. The same history then meets databases that differ by one
+column type or one missing index: refused in one line naming the difference, with no alembic_version row written.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import sqlalchemy as sa
+from conftest import run_fixture_manage
+from migcopy import fixture_copy, one_clean_line
+
+from project.core.db import create_engine_for
+
+# Each engine's own spelling of the same tables, as a team's hand-made database would have them.
+KEY = {"sqlite": "INTEGER NOT NULL PRIMARY KEY", "postgresql": "SERIAL PRIMARY KEY",
+       "mysql": "INTEGER NOT NULL AUTO_INCREMENT PRIMARY KEY"}
+
+
+def legacy_ddl(dialect: str, reference_type: str = "VARCHAR(40)", index: bool = True) -> list[str]:
+    statements = [
+        f"CREATE TABLE customers (id {KEY[dialect]}, email VARCHAR(255) NOT NULL, name VARCHAR(100), "
+        "credit NUMERIC(10, 2) NOT NULL DEFAULT 0, CONSTRAINT uq_customers_email UNIQUE (email))",
+        f"CREATE TABLE orders (id {KEY[dialect]}, customer_id INTEGER NOT NULL, "
+        f"reference {reference_type} NOT NULL, status VARCHAR(20) NOT NULL DEFAULT 'new', placed_on DATE, "
+        "notes TEXT, CONSTRAINT fk_orders_customer FOREIGN KEY (customer_id) REFERENCES customers (id))",
+    ]
+    if index:
+        statements.append("CREATE INDEX ix_orders_reference ON orders (reference)")
+    return statements
+
+
+def build(db_url: str, statements: list[str]) -> None:
+    """The database emptied (the tool's table too), then built with `statements`."""
+    engine = create_engine_for(db_url)
+    try:
+        with engine.begin() as connection:
+            for table in ("alembic_version", "orders", "customers"):
+                connection.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+            for statement in statements:
+                connection.execute(sa.text(statement))
+    finally:
+        engine.dispose()
+
+
+def recorded(db_url: str) -> list[str] | None:
+    """alembic_version's rows, or None when the table does not exist."""
+    engine = create_engine_for(db_url)
+    try:
+        with engine.connect() as connection:
+            if not sa.inspect(connection).has_table("alembic_version"):
+                return None
+            return [row[0] for row in connection.execute(sa.text("SELECT version_num FROM alembic_version"))]
+    finally:
+        engine.dispose()
+
+
+def _ok(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    return result.stdout
+
+
+def test_inspectdb_makemigrations_fake_initial(db_url: str, tmp_path: Path) -> None:
+    dialect = sa.make_url(db_url).get_backend_name()
+    password = sa.make_url(db_url).password
+    build(db_url, legacy_ddl(dialect))
+    copy = fixture_copy(tmp_path)
+    for path in copy.versions.glob("*.py"):
+        path.unlink()
+
+    # inspectdb: stdout by default, table names to limit it, --output FILE, never over a file without --force.
+    printed = _ok(copy.manage("inspectdb", "customers", db_url=db_url))
+    assert "class Customers(Base):" in printed and "class Orders(" not in printed
+    assert "alembic_version" not in printed and (not password or password not in printed)
+    unknown = copy.manage("inspectdb", "nope", db_url=db_url)
+    assert "No table named nope" in one_clean_line(unknown, password or "")
+
+    models = tmp_path / "legacy_models.py"
+    models.write_text("# mine\n")
+    refused = copy.manage("inspectdb", "--output", str(models), db_url=db_url)
+    assert "--force" in one_clean_line(refused) and models.read_text() == "# mine\n"
+    wrote = _ok(copy.manage("inspectdb", "--output", str(models), "--force", db_url=db_url))
+    assert "Wrote models for 2 table(s)" in wrote and (not password or password not in wrote)
+    imported = subprocess.run([sys.executable, "-c", "import legacy_models as m; "
+                               "print(sorted(m.Base.metadata.tables))"],
+                              cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert imported.stdout.split() == ["['customers',", "'orders']"], imported.stderr
+
+    # makemigrations on the empty history writes 0001 from those models; a later revision follows it.
+    settings_file = tmp_path / f"{copy.module}.py"
+    settings_file.write_text(settings_file.read_text() + 'TARGET_METADATA = "legacy_models:Base.metadata"\n')
+    assert "0001 init" in _ok(copy.manage("makemigrations", "-m", "init", db_url=db_url))
+    text = models.read_text()
+    notes = text.index("\n", text.index("    notes: Mapped"))
+    models.write_text("import sqlalchemy as sa\n" + text[:notes]
+                      + "\n    shipped: Mapped[int | None] = mapped_column(sa.Integer)" + text[notes:])
+    assert "0002 orders shipped" in _ok(copy.manage("makemigrations", "-m", "orders shipped", db_url=db_url))
+
+    # Without --fake-initial, 0001 would run CREATE TABLE on existing tables: fails, as in Django.
+    adopted = _ok(copy.manage("migrate", "--fake-initial", db_url=db_url))
+    assert "Faked 0001" in adopted
+    assert "Applying 0002 orders shipped... OK" in adopted
+    assert recorded(db_url) == ["0002"]
+    assert _ok(copy.manage("check", "--database", db_url=db_url)).strip() == "System check identified no issues."
+    again = _ok(copy.manage("migrate", "--fake-initial", db_url=db_url))  # managed now: nothing to fake
+    assert "Faked" not in again and "No migrations to apply." in again
+
+    # The same history against databases that are not exactly what 0001 creates: refused, nothing written.
+    for statements, difference in [
+        (legacy_ddl(dialect, reference_type="INTEGER"),
+         "column orders.reference is a integer column, expected string"),
+        (legacy_ddl(dialect, index=False), "index or unique constraint ix_orders_reference on orders is missing"),
+    ]:
+        build(db_url, statements)
+        result = copy.manage("migrate", "--fake-initial", db_url=db_url)
+        line = one_clean_line(result, password or "")
+        assert line.startswith("CommandError: --fake-initial refused:") and "1 difference(s)" in line, line
+        assert difference in line
+        assert recorded(db_url) is None
+
+
+def test_fake_initial_on_an_empty_database_migrates_for_real(tmp_path: Path) -> None:
+    copy = fixture_copy(tmp_path)
+    db_url = f"sqlite:///{tmp_path / 'empty.db'}"
+    migrated = _ok(copy.manage("migrate", "--fake-initial", db_url=db_url))
+    assert "Faked" not in migrated and "Applying 0001" in migrated and "Applying 0008" in migrated
+    assert recorded(db_url) == ["0008"]
+
+
+def test_fake_initial_needs_a_live_database() -> None:
+    result = run_fixture_manage("migrate", "--sql", "--fake-initial")
+    assert result.returncode == 2
+    assert "cannot be used with --sql" in one_clean_line(result)
