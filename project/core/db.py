@@ -124,6 +124,13 @@ def _configure_sqlite(engine: Engine, begin: str) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
+        if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return  # Alembic's autocommit_block (VACUUM, say): no transaction, as asked
+        raw = connection.connection.dbapi_connection
+        if raw.isolation_level is not None:
+            # Leaving AUTOCOMMIT, SQLAlchemy sets the driver's isolation_level to "" (its implicit BEGINs back
+            # on); the recipe needs None, so that this BEGIN is the only one.
+            raw.isolation_level = None
         connection.exec_driver_sql(begin)
 
 
