@@ -73,6 +73,9 @@ def create_async_engine_for(url: Any, *, echo: bool = False, sqlite_begin: str =
     engine = create_async_engine(parsed, echo=echo, **kwargs)
     if parsed.get_driver_name() == "asyncpg":
         _wrap_asyncpg_connect_errors(engine.sync_engine)
+        from project.core import asyncpg_simple
+
+        asyncpg_simple.install(engine.sync_engine)  # one round trip per DDL statement, not two
     if parsed.get_backend_name() == "sqlite":
         # Events of an AsyncEngine are registered on its sync_engine (SQLAlchemy's asyncio docs).
         _configure_sqlite(engine.sync_engine, sqlite_begin)
