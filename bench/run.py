@@ -253,7 +253,7 @@ class Bench:
         # Bytecode caching on, as on a developer's machine or in a deploy image (some sandboxes turn it off):
         # the warm-up run leaves every version file compiled, for our CLI and for the peers alike.
         env.pop("PYTHONDONTWRITEBYTECODE", None)
-        if db is not None:
+        if db is not None and "DEV_DATABASE_URL" not in extra:  # a URL with another driver wins over db's
             env["DEV_DATABASE_URL"] = db.url
         return env
 

@@ -47,6 +47,9 @@ FIRES_AND_TWIN = {
              '    batch_op.drop_constraint("fk_tasks_project_id_projects", type_="foreignkey")'),
     "P110": ('n = op.get_bind().execute(sa.text("SELECT count(*) FROM projects")).scalar()',
              'op.get_bind().execute(sa.text("UPDATE projects SET name = name"))'),
+    "P111": ('t = sa.table("tasks", sa.column("state", sa.String(10)))\nop.execute(t.update().values(state="done"))',
+             't = sa.table("tasks", sa.column("state", sa.Enum("open", "done", name="task_state")))\n'
+             'op.execute(t.update().values(state="done"))'),
 }
 
 

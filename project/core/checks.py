@@ -81,6 +81,8 @@ class VersionFile:
     # Constraint and index names the file creates, and the ones it drops by name ([name, line] pairs).
     names: dict[str, list[Any]] = field(default_factory=dict)
     branch_labels: list[str] = field(default_factory=list)
+    # Column ops and lightweight-table columns, for P111 (project.core.data_types).
+    data_types: dict[str, Any] = field(default_factory=dict)
 
 
 def versions_dir(settings: Any = None) -> Path:
@@ -101,7 +103,9 @@ def _facts_path() -> Path:
 
 def read_version_files(directory: Path) -> list[VersionFile]:
     """Every version file's identity (revision, down_revision) and portability problems."""
-    rules = hashlib.sha256(Path(__file__).read_bytes()).digest()
+    from project.core import data_types
+
+    rules = hashlib.sha256(Path(__file__).read_bytes() + Path(data_types.__file__).read_bytes()).digest()
     cached = _load_facts()
     seen: dict[str, dict[str, Any]] = {}
     files = []
@@ -124,6 +128,9 @@ def _analyse(path: Path, source: str) -> dict[str, Any]:
     facts: dict[str, Any] = {"parsed": True, "error": None, **_identity(tree)}
     facts["lint"] = [[p.message, p.line, p.rule, p.level] for p in _lint(path, tree, source)]
     facts["names"] = _constraint_names(tree)
+    from project.core.data_types import file_facts
+
+    facts["data_types"] = file_facts(tree)
     return facts
 
 
@@ -136,6 +143,7 @@ def _from_facts(path: Path, facts: dict[str, Any]) -> VersionFile:
         [Problem(message, path, line, *rest) for message, line, *rest in facts["lint"]],
         facts.get("names", {"created": [], "dropped": []}),
         facts.get("branch_labels", []),
+        facts.get("data_types", {}),
     )
 
 
@@ -233,12 +241,14 @@ RULES = {
     "P108": "alter_column without existing_type (MySQL)",
     "P109": "dropping a constraint or index by a name the history never gave it",
     "P110": "a revision that reads the database, so it cannot render offline",
+    "P111": "a data migration's sa.column() typed otherwise than the schema (psycopg 3, asyncpg)",
 }
 
 
 def portability_problems(files: list[VersionFile], silenced: set[str] | frozenset[str] = frozenset()) -> list[Problem]:
     problems = [problem for vf in files for problem in vf.lint]
     problems += _unnamed_drops(files)
+    problems += _data_type_mismatches(files)
     return [p for p in problems if p.rule not in silenced]
 
 
@@ -254,6 +264,14 @@ def _unnamed_drops(files: list[VersionFile]) -> list[Problem]:
                     f"drops '{name}', a name no revision gives: the history created it unnamed, so each engine "
                     "named it its own way and this fails on the others; name it where it is created",
                     vf.path, line, "P109"))
+    return [p for p in problems if not _silenced_in_file(p)]
+
+
+def _data_type_mismatches(files: list[VersionFile]) -> list[Problem]:
+    """P111: project.core.data_types reads the schema at each revision from the history's own ops."""
+    from project.core.data_types import mismatches
+
+    problems = [Problem(message, path, line, "P111") for path, line, message in mismatches(files)]
     return [p for p in problems if not _silenced_in_file(p)]
 
 

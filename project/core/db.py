@@ -73,6 +73,9 @@ def create_async_engine_for(url: Any, *, echo: bool = False, sqlite_begin: str =
     engine = create_async_engine(parsed, echo=echo, **kwargs)
     if parsed.get_driver_name() == "asyncpg":
         _wrap_asyncpg_connect_errors(engine.sync_engine)
+        from project.core import asyncpg_simple
+
+        asyncpg_simple.install(engine.sync_engine)  # one round trip per DDL statement, not two
     if parsed.get_backend_name() == "sqlite":
         # Events of an AsyncEngine are registered on its sync_engine (SQLAlchemy's asyncio docs).
         _configure_sqlite(engine.sync_engine, sqlite_begin)
@@ -124,6 +127,13 @@ def _configure_sqlite(engine: Engine, begin: str) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
+        if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return  # Alembic's autocommit_block (VACUUM, say): no transaction, as asked
+        raw = connection.connection.dbapi_connection
+        if raw.isolation_level is not None:
+            # Leaving AUTOCOMMIT, SQLAlchemy sets the driver's isolation_level to "" (its implicit BEGINs back
+            # on); the recipe needs None, so that this BEGIN is the only one.
+            raw.isolation_level = None
         connection.exec_driver_sql(begin)
 
 
