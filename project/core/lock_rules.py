@@ -147,7 +147,8 @@ def _operation_findings(operation: Any, engine: str, created: set[str], rebuilt:
     if isinstance(operation, ops.ExecuteSQLOp):
         yield from _sql_findings(_sql_text(operation.sqltext, engine), engine, created)
         return
-    table = getattr(operation, "table_name", None)
+    # Alembic names the table `source_table` on a foreign key, `table_name` elsewhere.
+    table = getattr(operation, "table_name", None) or getattr(operation, "source_table", None)
     if table is None or table in created:
         return
     if engine == "sqlite":
