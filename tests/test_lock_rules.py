@@ -208,3 +208,30 @@ def test_squawk_findings_on_shared_rules_are_all_found(tmp_path: Path) -> None:
     kinds = {row["revision"]: row["kind"] for row in result["rows"]}
     assert all(rule == "L205" and kinds[rev] == "unique" for rev, rule in result["missed_by_ours"]), result
     assert result["only_ours"] == [], result
+
+
+def test_findings_are_kept_per_file_text_and_a_changed_file_is_read_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from project.core.conf import load_settings
+
+    copy = fixture_copy(tmp_path)
+    path = copy.add("0009", "0008", upgrade='op.create_index("ix_tasks_state", "tasks", ["state"])',
+                    downgrade='op.drop_index("ix_tasks_state", table_name="tasks")')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(lock_rules, "LOCKS_CACHE", tmp_path / "locks.json")
+    settings = load_settings(copy.module)
+    [first] = [str(p) for p in lock_rules.lock_problems(settings)]
+    assert " L201 postgresql: creates index ix_tasks_state" in first
+    # The second run reads the cache: an entry edited there is what comes out for the unchanged file.
+    entries = json.loads(lock_rules.LOCKS_CACHE.read_text())  # type: ignore[union-attr]
+    for findings in entries.values():
+        for finding in findings:
+            finding[2] = finding[2].replace("creates index", "CACHED creates index")
+    lock_rules.LOCKS_CACHE.write_text(json.dumps(entries))  # type: ignore[union-attr]
+    again = [str(p) for p in lock_rules.lock_problems(settings)]
+    assert again == [first.replace("creates index", "CACHED creates index")]
+    # A changed file is recorded again.
+    path.write_text(path.read_text().replace('["state"])', '["state"], postgresql_concurrently=True)'))
+    assert lock_rules.lock_problems(settings) == []

@@ -390,11 +390,11 @@ def silences(source: str) -> list[Silence]:
     return found
 
 
-def file_problems(path: Path, findings: list[Finding], silenced: set[str] | frozenset[str] = frozenset()
-                  ) -> list[Problem]:
+def file_problems(path: Path, findings: list[Finding], silenced: set[str] | frozenset[str] = frozenset(),
+                  source: str | None = None) -> list[Problem]:
     """The findings of one revision file, less those silenced; silences of L rules without a reason."""
     try:
-        marks = silences(path.read_text(encoding="utf-8"))
+        marks = silences(path.read_text(encoding="utf-8") if source is None else source)
     except OSError:
         marks = []
     problems: list[Problem] = []
@@ -413,18 +413,83 @@ def file_problems(path: Path, findings: list[Finding], silenced: set[str] | froz
     return problems
 
 
+# Recording every revision on three engines is most of what the lint costs: findings are kept per file text
+# (.cache/, as project.core.checks keeps its facts), so a long history is read once, not on every `check`.
+LOCKS_CACHE: Path | None = None  # default: <BASE_DIR>/.cache/check-locks.json
+
+
 def lock_problems(settings: Any = None, engines: tuple[str, ...] = ENGINES) -> list[Problem]:
-    """`check --locks`: every revision, every engine, one warning per finding."""
-    from project.core import migrator
+    """`check --locks`: every revision file, every engine, one warning per finding."""
+    import hashlib
+
+    from project.core.checks import versions_dir
 
     silenced = set(settings.get("SILENCED_CHECKS", None) or []) if settings is not None else set()
-    script = migrator.script_directory(migrator.alembic_config(settings))
+    rules = hashlib.sha256(b"".join(Path(m.__file__ or "").read_bytes() for m in _rule_modules())
+                           + ",".join(engines).encode()).digest()
+    cache = _cache_path(settings)
+    cached = _load_cache(cache)
+    seen: dict[str, list[list[Any]]] = {}
     problems: list[Problem] = []
-    for revision in sorted(script.walk_revisions(), key=lambda r: r.path):
-        findings = [f for engine in engines for f in revision_findings(revision, engine)]
-        findings.sort(key=lambda f: (f.line or 0, f.rule, ENGINES.index(f.engine)))
-        problems += file_problems(Path(revision.path), findings, silenced)
+    paths = sorted((p for p in versions_dir(settings).glob("*.py") if not p.name.startswith("_")), key=str)
+    for path in paths:
+        data = path.read_bytes()
+        key = hashlib.sha256(rules + data).hexdigest()
+        if key in cached:
+            findings = [Finding(*f) for f in cached[key]]
+        else:
+            findings = _file_findings(path, engines)
+        seen[key] = [[f.rule, f.engine, f.what, f.line] for f in findings]
+        if findings or b"check:" in data:  # nothing to report, nothing silenced: most files of a long history
+            problems += file_problems(path, findings, silenced, data.decode("utf-8"))
+    if seen.keys() - cached.keys():  # other histories' entries kept unless they crowd out this one
+        _store_cache(cache, {**cached, **seen} if len(cached) < 4 * len(seen) + 100 else seen)
     return problems
+
+
+def _rule_modules() -> list[Any]:
+    from project.core import safety
+
+    return [sys.modules[__name__], safety]
+
+
+def _file_findings(path: Path, engines: tuple[str, ...]) -> list[Finding]:
+    """One version file, loaded as Alembic loads it, recorded on each engine."""
+    from types import SimpleNamespace
+
+    from alembic.util.pyfiles import load_python_file
+
+    script = SimpleNamespace(module=load_python_file(str(path.parent), path.name), path=str(path))
+    findings = [f for engine in engines for f in revision_findings(script, engine)]
+    return sorted(findings, key=lambda f: (f.line or 0, f.rule, ENGINES.index(f.engine)))
+
+
+def _cache_path(settings: Any) -> Path:
+    from project.core.conf import cache_dir
+
+    return LOCKS_CACHE or cache_dir(settings) / "check-locks.json"
+
+
+def _load_cache(path: Path) -> dict[str, list[list[Any]]]:
+    import json
+
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _store_cache(path: Path, entries: dict[str, list[list[Any]]]) -> None:
+    import json
+    import os
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(entries))
+        os.replace(tmp, path)  # atomic for concurrent checks; a read-only checkout just skips it
+    except OSError:
+        pass
 
 
 def plan_marks(script: Any, engine: str, forwards: bool = True, silenced: set[str] | frozenset[str] = frozenset()
