@@ -99,6 +99,18 @@ def test_rule_fires_on_the_problem_and_not_on_its_safe_twin(tmp_path: Path, rule
         assert rule not in _rules(tmp_path, safe, engine), (rule, engine, safe)
 
 
+def test_a_varchar_widening_copies_on_mysql_only_when_its_length_bytes_change(tmp_path: Path) -> None:
+    widen = ('with op.batch_alter_table("t") as b:\n'
+             '    b.alter_column("s", existing_type=sa.String(length={old}), type_=sa.String(length={new}))')
+    # utf8mb4: up to 63 characters fit one length byte; 50 -> 200 needs two, so MySQL copies the table.
+    assert "L202" in _rules(tmp_path, widen.format(old=50, new=200), "mysql")
+    assert "L202" not in _rules(tmp_path, widen.format(old=20, new=60), "mysql")
+    assert "L202" not in _rules(tmp_path, widen.format(old=100, new=200), "mysql")
+    assert "L202" in _rules(tmp_path, widen.format(old=200, new=100), "mysql")  # narrowing
+    # PostgreSQL: reported whatever the lengths (as squawk does; see README "Locks and rewrites").
+    assert "L202" in _rules(tmp_path, widen.format(old=20, new=60), "postgresql")
+
+
 def test_a_table_created_in_the_same_revision_is_not_locked(tmp_path: Path) -> None:
     body = """
     op.create_table("fresh", sa.Column("id", sa.Integer(), primary_key=True), sa.Column("a", sa.Integer()))

@@ -199,12 +199,24 @@ def _alter_column(operation: Any, engine: str, table: str) -> Iterator[tuple[str
                 yield "L208", f"changes the ENUM values of {column} other than by appending: copies the table"
         elif engine == "postgresql":
             yield "L202", f"changes the type of {column}: rewrites {table} under an ACCESS EXCLUSIVE lock"
-        elif engine == "mysql":
+        elif engine == "mysql" and not _mysql_inplace_widening(operation.existing_type, operation.modify_type):
             yield "L202", f"changes the type of {column}: copies {table} (ALGORITHM=COPY), blocking writes"
     if engine == "postgresql" and operation.modify_nullable is False and operation.existing_nullable is not False:
         yield "L203", f"SET NOT NULL on {column} scans {table} under an ACCESS EXCLUSIVE lock"
     if operation.modify_name is not None:
         yield "L207", f"renames column {column} to {operation.modify_name} while the running app reads the old name"
+
+
+def _mysql_inplace_widening(old: Any, new: Any) -> bool:
+    """A longer VARCHAR keeping its number of length bytes (1 up to 255 bytes, utf8mb4: 4 bytes a character)
+    is INPLACE on MySQL/MariaDB (MySQL manual, "Online DDL Operations": Extending VARCHAR column size)."""
+    import sqlalchemy as sa
+
+    plain = (sa.String,)
+    if not (isinstance(old, plain) and isinstance(new, plain)) or isinstance(old, (sa.Text, sa.Enum)) \
+            or isinstance(new, (sa.Text, sa.Enum)) or not old.length or not new.length:
+        return False
+    return new.length >= old.length and (old.length * 4 <= 255) == (new.length * 4 <= 255)
 
 
 def _is_enum(type_: Any) -> bool:
