@@ -136,6 +136,12 @@ def test_findings_carry_the_line_that_made_them(tmp_path: Path) -> None:
     assert str(finding).endswith("-> " + lock_rules.RULES["L201"][2])
 
 
+def test_sql_sent_through_the_bind_is_read_too(tmp_path: Path) -> None:
+    script = _revision(tmp_path, 'op.get_context()\nop.get_bind().execute(sa.text("CREATE INDEX ix_t_a ON t (a)"))')
+    [finding] = lock_rules.revision_findings(script, "postgresql")
+    assert finding.rule == "L201" and finding.line == HEADER.count("\n") + 2
+
+
 def test_a_dialect_guard_is_honoured_per_engine(tmp_path: Path) -> None:
     body = """
     if op.get_bind().dialect.name == "postgresql":

@@ -102,15 +102,31 @@ class _LocatedOps(list[Any]):
         super().append(operation)
 
 
+class _LocatedSQL(io.StringIO):
+    """The offline context's output: SQL a revision sends through op.get_bind() (not an `op.*` call), kept
+    in order with the operations as an ExecuteSQLOp, so it is read like op.execute and gets its line."""
+
+    def __init__(self, recorded: _LocatedOps):
+        super().__init__()
+        self.recorded = recorded
+
+    def write(self, text: str) -> int:
+        from alembic.operations import ops
+
+        if text.strip():
+            self.recorded.append(ops.ExecuteSQLOp(text.strip()))
+        return len(text)
+
+
 def record(script: Any, engine: str, forwards: bool = True) -> tuple[list[Any], str | None]:
     """The operations a revision's upgrade() (or downgrade()) makes on `engine`, offline, with lines."""
     from alembic.runtime.migration import MigrationContext
 
     from project.core.safety import _recording
 
-    context = MigrationContext.configure(
-        dialect_name=engine, opts={"as_sql": True, "output_buffer": io.StringIO(), "literal_binds": True})
     recorded = _LocatedOps(script.module.__file__)
+    context = MigrationContext.configure(
+        dialect_name=engine, opts={"as_sql": True, "output_buffer": _LocatedSQL(recorded), "literal_binds": True})
     error = None
     with _recording(context, recorded):
         try:
