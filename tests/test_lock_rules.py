@@ -119,12 +119,14 @@ def test_a_table_created_in_the_same_revision_is_not_locked(tmp_path: Path) -> N
     with op.batch_alter_table("fresh") as b:
         b.alter_column("a", existing_type=sa.Integer(), type_=sa.BigInteger())
     op.execute("CREATE INDEX ix_fresh_id ON fresh (id)")
+    op.rename_table("fresh", "fresh2")
+    op.create_index("ix_fresh2_a", "fresh2", ["a"])
     """
     for engine in lock_rules.ENGINES:
         assert _rules(tmp_path, body, engine) == set(), engine
     # The same on a table that exists: found.
-    assert {"L201", "L202", "L206"} <= _rules(tmp_path, body.replace('"fresh", sa.Column', '"other", sa.Column'),
-                                              "postgresql")
+    assert {"L201", "L202", "L206", "L207"} <= _rules(
+        tmp_path, body.replace('"fresh", sa.Column', '"other", sa.Column'), "postgresql")
 
 
 def test_findings_carry_the_line_that_made_them(tmp_path: Path) -> None:

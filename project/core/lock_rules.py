@@ -166,11 +166,12 @@ def _operation_findings(operation: Any, engine: str, created: set[str], rebuilt:
     # Alembic names the table `source_table` on a foreign key, `table_name` elsewhere.
     table = getattr(operation, "table_name", None) or getattr(operation, "source_table", None)
     if table is None or table in created:
+        if isinstance(operation, ops.RenameTableOp) and table in created:
+            created.add(operation.new_table_name)  # still this revision's new, empty table
         return
     if engine == "sqlite":
         yield from _sqlite_rebuild(operation, table, rebuilt)
     if isinstance(operation, ops.RenameTableOp):
-        created.discard(table)
         yield "L207", f"renames table {table} to {operation.new_table_name}"
     elif isinstance(operation, ops.AlterColumnOp):
         yield from _alter_column(operation, engine, table)
