@@ -242,7 +242,14 @@ def _recording(context: Any, recorded: list[Any]) -> Iterator[Any]:
                                        table_kwargs or {}, reflect_args, reflect_kwargs or {},
                                        naming_convention or {}, partial_reordering)
             batch = BatchOperations(context, impl=impl)
-            batch.invoke = record  # type: ignore[method-assign, assignment]
+
+            def record_in_batch(operation: Any) -> None:
+                # Which batch block an op came from, and its recreate mode: SQLite rebuilds the table for
+                # it (project.core.lock_rules reads this). MigrateOperation.info is Alembic's own scratch dict.
+                operation.info["batch"] = (id(impl), recreate)
+                record(operation)
+
+            batch.invoke = record_in_batch  # type: ignore[method-assign, assignment]
             yield batch
 
         operations.invoke = record  # type: ignore[method-assign, assignment]

@@ -10,7 +10,8 @@ class Command(BaseCommand):
         "Inspect the project for problems, one line each (file:line where there is one); exit 1 if any.\n"
         "Always: the migration graph, models vs migrations, portability of the version files.\n"
         "--database: also the live database against the schema of its recorded revision.\n"
-        "--deploy: also production settings (default: prod) and passwords in committed files."
+        "--deploy: also production settings (default: prod) and passwords in committed files.\n"
+        "--locks: only the graph and the lock/rewrite lint (plain `check` shows that lint as warnings)."
     )
     # --deploy reports unloadable prod settings as a problem instead of failing on them.
     requires_settings = False
@@ -18,6 +19,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--database", action="store_true", help="Compare the live database with its revision.")
         parser.add_argument("--deploy", action="store_true", help="Check production settings and committed files.")
+        parser.add_argument("--locks", action="store_true",
+                            help="Only the steps that lock or rewrite a table, per engine (project.core.lock_rules).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         from project.core import checks
@@ -28,14 +31,19 @@ class Command(BaseCommand):
         # A broken graph cannot be replayed: models vs migrations must wait for it (lint problems need not).
         replayable = not problems
         silenced = set(settings.get("SILENCED_CHECKS", None) or []) if settings is not None else set()
-        problems += checks.portability_problems(files, silenced)
-        if settings is not None:
-            from project.core import squash  # README, "Squashing a history"
+        if options["locks"]:
+            problems += self._locks(settings) if replayable else []
+        else:
+            problems += checks.portability_problems(files, silenced)
+            if settings is not None:
+                from project.core import squash  # README, "Squashing a history"
 
-            defined = {f.revision: f.path for f in files if f.revision}
-            problems += [checks.Problem(p) for p in squash.problems(checks.versions_dir(settings).parent, defined)]
-        if replayable:
-            problems += self._guarded("models", lambda: checks.model_problems(settings), settings)
+                defined = {f.revision: f.path for f in files if f.revision}
+                problems += [checks.Problem(p) for p in squash.problems(checks.versions_dir(settings).parent,
+                                                                         defined)]
+            if replayable:
+                problems += self._guarded("models", lambda: checks.model_problems(settings), settings)
+                problems += self._locks(settings)
         if options["database"]:
             if settings is None:
                 raise CommandError("--database needs settings that load; see the deploy problems above.")
@@ -63,6 +71,12 @@ class Command(BaseCommand):
                 raise
             self._settings = None
         return self._settings
+
+    def _locks(self, settings: Any) -> list[Any]:
+        """Steps that lock or rewrite a table, per engine: warnings, never a failure."""
+        from project.core import lock_rules
+
+        return self._guarded("locks", lambda: lock_rules.lock_problems(settings), settings)
 
     def _guarded(self, what: str, check: Any, settings: Any) -> list[Any]:
         """Run one check; its failure (a revision that raises, a database that refuses) is one problem."""

@@ -127,7 +127,7 @@ class Command(BaseCommand):
             self.stdout.write(text, ending="")
 
     def _print_plan(self, plan: Any, dialect: str) -> None:
-        from project.core import safety
+        from project.core import lock_rules, safety
 
         self.stdout.write("Planned operations:", self.style.HEADING)
         if not plan.steps:
@@ -138,6 +138,9 @@ class Command(BaseCommand):
             verdict = safety.assess_revision(step.script, step.forwards, dialect)
             if verdict.destroys:
                 self.stdout.write(f"  DESTRUCTIVE: {safety.summary(verdict.destroys)}", self.style.WARNING)
+            silenced = set(self.settings.get("SILENCED_CHECKS", None) or [])
+            for mark in lock_rules.plan_marks(step.script, dialect, step.forwards, silenced):
+                self.stdout.write(f"  LOCKS: {mark}", self.style.WARNING)
             if verdict.uninspectable:
                 self.stdout.write(f"  NOT INSPECTED: {verdict.uninspectable}", self.style.WARNING)
             if verdict.no_downgrade:
