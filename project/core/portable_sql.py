@@ -9,6 +9,8 @@ sqlglot knows (an unknown function may exist on one engine only). Anything else 
 
 from __future__ import annotations
 
+from typing import Any
+
 DIALECTS = ("sqlite", "mysql", "postgres")
 # Statements every engine has; CREATE/DROP only of these kinds (no functions, triggers, extensions, schemas).
 PORTABLE_KINDS = {"TABLE", "VIEW", "INDEX"}
@@ -35,7 +37,7 @@ def is_portable_sql(text: str) -> bool:
         return False
 
 
-def _plain(statement, exp) -> bool:  # type: ignore[no-untyped-def]
+def _plain(statement: Any, exp: Any) -> bool:
     if isinstance(statement, exp.Insert | exp.Update | exp.Delete | exp.Select):
         pass
     elif isinstance(statement, exp.Create | exp.Drop):
