@@ -77,7 +77,8 @@ def test_p101_sql_every_engine_reads_alike_is_silent(db_url: str, tmp_path: Path
 def test_p101_twin_concatenation_fires_and_fails_on_mariadb(db_url: str, tmp_path: Path) -> None:
     """`||` is OR on MySQL/MariaDB: the strict mode refuses to read 'corpus' as a number (without it, name = 0)."""
     assert _rules(tmp_path / "lint", CONCAT) == ["P101"]
-    for statement in ('op.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")', 'op.execute("DROP FUNCTION f")'):
+    for statement in ('op.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")', 'op.execute("DROP FUNCTION f")',
+                      'op.execute("UPDATE projects SET name = now()")'):
         assert _rules(tmp_path / statement[12:20].replace(" ", "_"), statement) == ["P101"]
     _, result = _migrate(tmp_path / "run", db_url, 'op.execute("INSERT INTO projects (slug, name) VALUES '
                                                    '(\'c\', \'corpus\')")\n' + CONCAT)
