@@ -70,7 +70,7 @@ def test_portability_lint(tmp_path: Path) -> None:
     copy = fixture_copy(tmp_path)
     long_name = "ix_" + "x" * 70
     bad = copy.add("0009", "0008", upgrade=f"""
-        op.execute("UPDATE tasks SET title = upper(title)")
+        op.execute("UPDATE tasks SET title = title || '!'")
         if op.get_bind().dialect.name == "postgresql":
             op.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")
         op.add_column("projects", sa.Column("nick", sa.String()))

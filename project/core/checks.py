@@ -421,7 +421,8 @@ def _kwarg(call: ast.Call, name: str) -> ast.expr | None:
 def _lint_call(path: Path, call: ast.Call, guarded: bool) -> Iterator[Problem]:
     receiver, name = _call_name(call)
     line = call.lineno
-    if receiver == "op" and name == "execute" and not guarded and call.args and _raw_sql(call.args[0]):
+    if (receiver == "op" and name == "execute" and not guarded and call.args and _raw_sql(call.args[0])
+            and not _portable_literal(call.args[0])):
         yield Problem("op.execute with raw SQL and no dialect guard: use SQLAlchemy constructs, or put it under "
                       "`if op.get_bind().dialect.name == ...`", path, line, "P101")
     if receiver == "op" and name in SQLITE_NEEDS_BATCH and not guarded:
@@ -430,7 +431,8 @@ def _lint_call(path: Path, call: ast.Call, guarded: bool) -> Iterator[Problem]:
     if name in {"String", "VARCHAR", "Unicode", "NVARCHAR"} and not call.args and _kwarg(call, "length") is None:
         yield Problem(f"{name}() without a length: MySQL rejects VARCHAR without one; give length=...", path, line,
                       "P103")
-    if name == "Enum" and _kwarg(call, "name") is None and not _is_false(_kwarg(call, "native_enum")):
+    if (name == "Enum" and _kwarg(call, "name") is None and not _is_false(_kwarg(call, "native_enum"))
+            and not _names_enum_class(call)):
         yield Problem("Enum without name=: PostgreSQL needs a type name; give name=...", path, line, "P104")
     default = _kwarg(call, "server_default")
     if default is not None:
@@ -449,6 +451,12 @@ def _lint_call(path: Path, call: ast.Call, guarded: bool) -> Iterator[Problem]:
                 and len(value.value) > MAX_IDENTIFIER:
             yield Problem(f"identifier {value.value[:20]}... is {len(value.value)} characters: PostgreSQL "
                           f"truncates names beyond {MAX_IDENTIFIER} (MySQL rejects beyond 64)", path, line, "P106")
+
+
+def _names_enum_class(call: ast.Call) -> bool:
+    """`Enum(TrialState)`: SQLAlchemy names the type after the Python enum class (trialstate), so PostgreSQL
+    gets a name. Values are string literals or a starred sequence; a bare name or attribute is a class."""
+    return len(call.args) == 1 and isinstance(call.args[0], ast.Name | ast.Attribute)
 
 
 def _alters_definition(call: ast.Call) -> bool:
@@ -475,8 +483,11 @@ def _reads_database(path: Path, tree: ast.Module) -> Iterator[Problem]:
         reads = (isinstance(func, ast.Attribute) and func.attr in {"execute", "exec_driver_sql", "scalar",
                                                                     "scalars"}
                  and ast.unparse(func.value) in binds and id(node) in used_results)
-        inspects = (_call_name(node)[1] == "inspect" and node.args and ast.unparse(node.args[0]) in binds)
-        if reads or inspects:
+        # sa.inspect(bind), Inspector.from_engine(bind) (SQLAlchemy 1.x spelling), Table(..., autoload_with=bind)
+        inspects = (_call_name(node)[1] in {"inspect", "from_engine"} and node.args
+                    and ast.unparse(node.args[0]) in binds)
+        autoload = _kwarg(node, "autoload_with")
+        if reads or inspects or (autoload is not None and ast.unparse(autoload) in binds):
             yield Problem("reads the database through op.get_bind(): fine for `migrate`, but it cannot render "
                           "offline, so `migrate --sql` and `sqlmigrate` refuse it", path, node.lineno, "P110",
                           "warning")
@@ -530,6 +541,17 @@ def _raw_sql(node: ast.expr) -> bool:
     return False
 
 
+def _portable_literal(node: ast.expr) -> bool:
+    """A literal SQL string (or sa.text of one) that reads alike on the three engines (project.core.portable_sql)."""
+    if isinstance(node, ast.Call) and node.args:
+        node = node.args[0]
+    if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+        return False
+    from project.core.portable_sql import is_portable_sql
+
+    return is_portable_sql(node.value)
+
+
 def _default_text(node: ast.expr) -> str | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
@@ -564,6 +586,10 @@ def model_problems(settings: Any = None) -> list[Problem]:
 
     from project.core.autogen import autogenerate_ops, describe_ops
     from project.core.scratch import scratch_sqlite
+
+    if settings is not None and not settings.get("TARGET_METADATA"):
+        # A history brought without its models (or before any exist): nothing to compare, nothing wrong.
+        return [Problem("models: not compared with the migrations: TARGET_METADATA is not set", level="warning")]
 
     with scratch_sqlite(settings, "heads") as connection:  # every branch: the models describe them all
         ops = autogenerate_ops(connection, settings)

@@ -1,0 +1,1 @@
+"""Real Alembic histories written elsewhere, vendored with their licences (see README.md here)."""
