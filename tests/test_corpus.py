@@ -177,13 +177,16 @@ def reviewed(name: str) -> set[str]:
     return {row.split("#")[0].strip() for row in text.splitlines() if row.split("#")[0].strip()}
 
 
+LOCK_WARNING = re.compile(r":\d+: L\d{3} (postgresql|mysql|sqlite): ")
+
+
 @pytest.mark.parametrize("name", ["optuna", "dbos", "keystone"])
 def test_check_reports_only_the_reviewed_true_problems(name: str, tmp_path: Path) -> None:
     result = manage(name, "check", db_url=f"sqlite:///{tmp_path / 'unused.sqlite3'}")
     reported = set()
     for row in result.stdout.splitlines():
-        if row.startswith("System check identified"):
-            continue
+        if row.startswith("System check identified") or LOCK_WARNING.search(row):
+            continue  # the lock/rewrite lint (README, "Locks and rewrites") is measured against squawk, not here
         match = PROBLEM.match(row)
         if match:
             path = match["file"].split("/migrations/versions/")[-1]
