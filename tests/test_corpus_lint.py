@@ -120,3 +120,13 @@ def test_check_without_models_warns_instead_of_failing(tmp_path: Path) -> None:
     result = copy.manage("check")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "warning: models: not compared with the migrations: TARGET_METADATA is not set" in result.stdout
+
+
+# P106: an identifier past 64 characters, which MariaDB rejects (PostgreSQL would silently cut it at 63).
+@pytest.mark.parametrize("db_url", ["mysql"], indirect=True)
+def test_p106_long_identifier_fails_on_mariadb(db_url: str, tmp_path: Path) -> None:
+    upgrade = f'op.create_index("ix_{"x" * 70}", "projects", ["name"])'
+    assert _rules(tmp_path / "lint", upgrade) == ["P106"]
+    assert _rules(tmp_path / "twin", 'op.create_index("ix_projects_name", "projects", ["name"])') == []
+    _, result = _migrate(tmp_path / "run", db_url, upgrade)
+    assert result.returncode == 1 and "0009" in result.stderr and "too long" in result.stderr, result.stderr
