@@ -136,6 +136,12 @@ def test_fake_initial_on_an_empty_database_migrates_for_real(tmp_path: Path) -> 
     assert recorded(db_url) == ["0008"]
 
 
+def test_inspectdb_output_folder_must_exist(tmp_path: Path) -> None:
+    result = run_fixture_manage("inspectdb", "--output", str(tmp_path / "missing" / "models.py"))
+    assert "the folder" in one_clean_line(result) and result.returncode == 1
+    assert not (tmp_path / "missing").exists()
+
+
 def test_fake_initial_needs_a_live_database() -> None:
     result = run_fixture_manage("migrate", "--sql", "--fake-initial")
     assert result.returncode == 2
