@@ -136,7 +136,43 @@ def test_fake_initial_on_an_empty_database_migrates_for_real(tmp_path: Path) -> 
     assert recorded(db_url) == ["0008"]
 
 
+def test_inspectdb_output_folder_must_exist(tmp_path: Path) -> None:
+    result = run_fixture_manage("inspectdb", "--output", str(tmp_path / "missing" / "models.py"))
+    assert "the folder" in one_clean_line(result) and result.returncode == 1
+    assert not (tmp_path / "missing").exists()
+
+
 def test_fake_initial_needs_a_live_database() -> None:
     result = run_fixture_manage("migrate", "--sql", "--fake-initial")
     assert result.returncode == 2
     assert "cannot be used with --sql" in one_clean_line(result)
+
+
+# What each engine spells its own way: an enum (PostgreSQL's type, MySQL's ENUM, SQLite's VARCHAR), a boolean
+# (MySQL's TINYINT(1)), the current time, a numeric default and a CHECK (PostgreSQL adds casts to it).
+TYPED = {
+    "postgresql": ["CREATE TYPE kind AS ENUM ('retail', 'wholesale')",
+                   "CREATE TABLE shops (id SERIAL PRIMARY KEY, kind kind NOT NULL DEFAULT 'retail', "
+                   "active BOOLEAN NOT NULL DEFAULT true, opened TIMESTAMP DEFAULT now(), "
+                   "score NUMERIC(5, 2) DEFAULT 1.5, CONSTRAINT ck_score CHECK (score >= 0))"],
+    "mysql": ["CREATE TABLE shops (id INTEGER NOT NULL AUTO_INCREMENT PRIMARY KEY, "
+              "kind ENUM('retail', 'wholesale') NOT NULL DEFAULT 'retail', active BOOLEAN NOT NULL DEFAULT 1, "
+              "opened DATETIME DEFAULT CURRENT_TIMESTAMP, score NUMERIC(5, 2) DEFAULT 1.5, "
+              "CONSTRAINT ck_score CHECK (score >= 0))"],
+    "sqlite": ["CREATE TABLE shops (id INTEGER NOT NULL PRIMARY KEY, kind VARCHAR(9) NOT NULL DEFAULT 'retail', "
+               "active BOOLEAN NOT NULL DEFAULT 1, opened DATETIME DEFAULT CURRENT_TIMESTAMP, "
+               "score NUMERIC(5, 2) DEFAULT 1.5, CONSTRAINT ck_score CHECK (score >= 0))"],
+}
+
+
+def test_adopting_enums_booleans_defaults_and_checks(db_url: str, tmp_path: Path) -> None:
+    build(db_url, TYPED[sa.make_url(db_url).get_backend_name()])
+    copy = fixture_copy(tmp_path)
+    for path in copy.versions.glob("*.py"):
+        path.unlink()
+    _ok(copy.manage("inspectdb", "--output", str(tmp_path / "shop_models.py"), db_url=db_url))
+    settings_file = tmp_path / f"{copy.module}.py"
+    settings_file.write_text(settings_file.read_text() + 'TARGET_METADATA = "shop_models:Base.metadata"\n')
+    _ok(copy.manage("makemigrations", "-m", "init", db_url=db_url))  # replays on SQLite: portable types and SQL
+    assert "Faked 0001" in _ok(copy.manage("migrate", "--fake-initial", db_url=db_url))
+    assert recorded(db_url) == ["0001"]

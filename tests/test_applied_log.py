@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from conftest import ROOT, run_fixture_manage, run_manage
 from migcopy import fixture_copy, one_clean_line
@@ -136,6 +137,7 @@ def test_fake_and_backfill_of_revisions_applied_without_the_log(fixture_settings
 COSMETIC = '''"""Widen the name column: a docstring rewritten"""
 # A comment, imports reordered, blank lines and formatting changed: the same revision.
 from alembic import op
+import pytest
 import sqlalchemy as sa
 from collections.abc import Sequence
 
@@ -379,3 +381,17 @@ def test_checksum_cache_follows_the_file(tmp_path: Path) -> None:
     version.write_text("from alembic import op\n\ndef upgrade():\n    op.drop_table('b')\n")  # same size
     os.utime(version, ns=(1, 1))  # and a different mtime
     assert checksums.file_checksum(str(version), settings) != first
+
+
+def test_mismatch_policy_per_environment(monkeypatch) -> None:
+    from project.core.conf import ImproperlyConfigured, load_settings
+
+    monkeypatch.setenv("PROD_DATABASE_URL", "postgresql+psycopg2://app:pw@db.example.com:5432/app")
+    monkeypatch.delenv("CHECKSUM_MISMATCH", raising=False)
+    for package in ("settings", "fixture_app.settings"):
+        policies = {env: applied_log.mismatch_policy(load_settings(f"{package}.{env}"))
+                    for env in ("dev", "test", "prod")}
+        assert policies == {"dev": "warn", "test": "error", "prod": "error"}, package
+    monkeypatch.setenv("CHECKSUM_MISMATCH", "ignore")
+    with pytest.raises(ImproperlyConfigured, match="CHECKSUM_MISMATCH='ignore'"):
+        applied_log.mismatch_policy(load_settings("fixture_app.settings.prod"))

@@ -73,8 +73,8 @@ def test_drifted_default_enum_and_check_are_reported(db_url: str, tmp_path: Path
 
     lines = _database_lines(copy, db_url)
     expected = [
-        "database at 0009: CHECK constraint ck_projects_slug_filled on projects is (length(slug) > 1), "
-        "expected (length(slug) > 0)",
+        "database at 0009: CHECK constraint ck_projects_slug_filled on projects is (LENGTH(slug) > 1), "
+        "expected (LENGTH(slug) > 0)",
         "database at 0009: column projects.is_active has server default '0', expected server default '1'",
     ]
     if dialect != "sqlite":  # SQLite has no enum type: nothing to compare there
@@ -94,7 +94,7 @@ def test_a_check_added_by_hand_is_reported(db_url: str, tmp_path: Path) -> None:
     finally:
         engine.dispose()
     assert _database_lines(copy, db_url) == [
-        "database at 0008: CHECK constraint ck_tasks_title_long (length(title) > 3) on tasks exists but no "
+        "database at 0008: CHECK constraint ck_tasks_title_long (LENGTH(title) > 3) on tasks exists but no "
         "migration creates it"]
 
 
@@ -121,11 +121,11 @@ def test_check_spellings(dialect: str, text: str) -> None:
 def test_check_in_spellings() -> None:
     pg = "((state)::text = ANY ((ARRAY['open'::character varying, 'done'::character varying])::text[]))"
     assert normalise_check(pg, "postgresql") == normalise_check("state IN ('open', 'done')", "sqlite") \
-        == normalise_check("`state` in ('open','done')", "mysql") == "state in ('open', 'done')"
+        == normalise_check("`state` in ('open','done')", "mysql") == "state IN ('open', 'done')"
 
 
 def test_check_parentheses_that_matter_are_kept() -> None:
-    assert normalise_check("(a > 0) AND ((b < 5) OR (c = 1))", "postgresql") == "a > 0 and (b < 5 or c = 1)"
+    assert normalise_check("(a > 0) AND ((b < 5) OR (c = 1))", "postgresql") == "a > 0 AND (b < 5 OR c = 1)"
     assert normalise_check("(a > 0 AND b < 5) OR c = 1", "sqlite") != normalise_check(
         "a > 0 AND (b < 5 OR c = 1)", "sqlite")
 
@@ -134,7 +134,7 @@ def test_check_parentheses_that_matter_are_kept() -> None:
     ("sqlite", "length(slug) > 0"), ("mysql", "octet_length(`slug`) > 0"), ("postgresql", "(length((slug)::text) > 0)"),
 ])
 def test_check_function_spellings(dialect: str, text: str) -> None:
-    assert normalise_check(text, dialect) == "length(slug) > 0"
+    assert normalise_check(text, dialect) == "LENGTH(slug) > 0"
 
 
 def test_differences_against_another_revision(fixture_settings) -> None:
@@ -150,3 +150,7 @@ def test_differences_against_another_revision(fixture_settings) -> None:
             "column tasks.legacy_flag is missing",
             "column tasks.state exists but no migration creates it",
         ]
+
+
+def test_check_literals_keep_their_case() -> None:
+    assert normalise_check("state IN ('Open')", "sqlite") != normalise_check("state IN ('open')", "sqlite")

@@ -93,7 +93,7 @@ def exists(connection: Connection) -> bool:
     try:
         return bool(inspect(connection).has_table(TABLE_NAME))
     finally:
-        _end(connection)
+        end_transaction(connection)
 
 
 def ensure(connection: Connection) -> bool:
@@ -121,7 +121,7 @@ def check_shape(connection: Connection) -> None:
             "are then backfilled with their current checksums)."
         ) from None
     finally:
-        _end(connection)
+        end_transaction(connection)
 
 
 def read(connection: Connection, *, ensured: bool = False) -> dict[str, Entry]:
@@ -142,11 +142,11 @@ def read(connection: Connection, *, ensured: bool = False) -> dict[str, Entry]:
         raise LogTableDamaged(f"The applied log table {TABLE_NAME} holds a value this tool cannot read ({exc}): "
                               "correct or delete that row by hand, then run the command again.") from None
     finally:
-        _end(connection)
+        end_transaction(connection)
     return entries
 
 
-def _end(connection: Connection) -> None:
+def end_transaction(connection: Connection) -> None:
     if connection.in_transaction():
         connection.rollback()
 
@@ -158,11 +158,11 @@ def _who(connection: Connection) -> dict[str, Any]:
     return {"db_user": connection.engine.url.username or getpass.getuser(), "client_host": socket.gethostname()}
 
 
-def _now() -> dt.datetime:
+def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _row(connection: Connection, revision: str, direction: str, state: str, **values: Any) -> dict[str, Any]:
+def new_row(connection: Connection, revision: str, direction: str, state: str, **values: Any) -> dict[str, Any]:
     return {"revision": revision, "direction": direction, "state": state, **_who(connection), **values}
 
 
@@ -220,15 +220,15 @@ def heal(connection: Connection, settings: Any, script: Any, heads: tuple[str, .
     missing = [rev for rev in applied if rev.revision not in entries or not entries[rev.revision].applied]
     sums = file_checksums([rev.path for rev in missing], settings)
     # When they were applied is unknown: started_at stays NULL rather than claim the backfill's time.
-    rows = [_row(connection, rev.revision, "up", "backfilled", checksum=sums[rev.path]) for rev in missing]
+    rows = [new_row(connection, rev.revision, "up", "backfilled", checksum=sums[rev.path]) for rev in missing]
     for entry in entries.values():
         if entry.revision in applied_ids or not _defined(script, entry.revision):
             continue  # an unknown revision is reported by verify(), not rewritten
         if entry.state == "running":
-            rows.append(_row(connection, entry.revision, entry.direction, "failed", started_at=entry.started_at,
+            rows.append(new_row(connection, entry.revision, entry.direction, "failed", started_at=entry.started_at,
                              statements="(interrupted: the migrate ended before this revision finished)"))
         elif entry.applied:
-            rows.append(_row(connection, entry.revision, "down", "unapplied", started_at=_now()))
+            rows.append(new_row(connection, entry.revision, "down", "unapplied", started_at=utc_now()))
     insert(connection, rows)
     return read(connection, ensured=True) if rows else entries
 
@@ -295,15 +295,21 @@ def enforce(settings: Any, found: list[Mismatch]) -> None:
             sys.stderr.write(f"Warning: {mismatch.message}\n")
 
 
+def verify(settings: Any, connection: Connection, script: Any) -> None:
+    """Before a migrate acts, reading only: the applied revisions' files against the log (see enforce)."""
+    from project.core.migrator import current_heads
+
+    heads = current_heads(connection)
+    enforce(settings, mismatches(settings, script, heads, read(connection)))
+
+
 def prepare(settings: Any, connection: Connection, script: Any) -> Recorder:
-    """Before a migrate acts (under the migration lock): create the log if missing, heal it, verify the
-    checksums of the applied revisions; the Recorder then writes the rows of this run."""
+    """Once a migrate's plan passed its refusals (under the migration lock): create the log if missing and
+    heal it; the Recorder then writes the rows of this run."""
     from project.core.migrator import current_heads
 
     ensure(connection)
-    heads = current_heads(connection)
-    entries = heal(connection, settings, script, heads)
-    enforce(settings, mismatches(settings, script, heads, entries))
+    heal(connection, settings, script, current_heads(connection))
     return Recorder(connection, settings)
 
 
@@ -317,7 +323,7 @@ class Recorder:
         self.connection = connection
         self.settings = settings
         self.transactional = connection.dialect.name not in NON_TRANSACTIONAL
-        self.started_at = _now()
+        self.started_at = utc_now()
         self.started = time.perf_counter()
         self.running_id: int | None = None
 
@@ -328,11 +334,11 @@ class Recorder:
 
     def start(self, step: Any) -> None:
         """Before `step` runs (outside any transaction for the first, else in the previous step's)."""
-        self.started_at, self.started = _now(), time.perf_counter()
+        self.started_at, self.started = utc_now(), time.perf_counter()
         if self.transactional:
             return
         # MySQL/MariaDB: DDL commits as it goes, so say what is running before it starts.
-        row = _row(self.connection, step.revision, "up" if step.forwards else "down", "running",
+        row = new_row(self.connection, step.revision, "up" if step.forwards else "down", "running",
                    checksum=self._checksum(step), started_at=self.started_at)
         if self.connection.in_transaction():
             self.running_id = self._insert_one(row)
@@ -354,7 +360,7 @@ class Recorder:
             connection.execute(log_table.update().where(log_table.c.id == self.running_id), values)
             self.running_id = None
             return
-        connection.execute(log_table.insert(), _row(connection, step.revision, "up" if step.forwards else "down",
+        connection.execute(log_table.insert(), new_row(connection, step.revision, "up" if step.forwards else "down",
                                                      started_at=self.started_at, **values))
 
     def failed(self, step: Any, executed: list[str], exc: BaseException) -> None:
@@ -366,12 +372,12 @@ class Recorder:
         values: dict[str, Any] = {"state": "failed", "duration": time.perf_counter() - self.started,
                                   "statements": "\n".join([*ran, f"-- failed: {cause_of(exc)}"])}
         try:
-            _end(self.connection)
+            end_transaction(self.connection)
             with self.connection.begin():
                 if self.running_id is not None:
                     self.connection.execute(log_table.update().where(log_table.c.id == self.running_id), values)
                 else:
-                    self.connection.execute(log_table.insert(), _row(
+                    self.connection.execute(log_table.insert(), new_row(
                         self.connection, step.revision, "up" if step.forwards else "down",
                         checksum=self._checksum(step), started_at=self.started_at, **values))
         except Exception:  # noqa: BLE001 - a lost server: the log cannot be written, the error still reported
@@ -380,8 +386,8 @@ class Recorder:
     def faked(self, steps: list[Any]) -> None:
         """migrate --fake: recorded as faked, nothing ran."""
         insert(self.connection, [
-            _row(self.connection, step.revision, "up" if step.forwards else "down",
-                 "faked" if step.forwards else "unapplied", checksum=self._checksum(step), started_at=_now(),
+            new_row(self.connection, step.revision, "up" if step.forwards else "down",
+                 "faked" if step.forwards else "unapplied", checksum=self._checksum(step), started_at=utc_now(),
                  duration=0.0)
             for step in steps])
 

@@ -60,7 +60,9 @@ def _models_source(settings: Any, tables: list[str] | None) -> tuple[str, list[s
         metadata.reflect(connection, only=chosen)
         if connection.dialect.name == "mysql":
             drop_foreign_key_indexes(metadata)
+            portable_mysql_types(metadata)
         portable_defaults(metadata)
+        portable_checks(metadata, connection.dialect.name)
         code = DeclarativeGenerator(metadata, connection, ()).generate()
         if connection.in_transaction():
             connection.rollback()
@@ -94,3 +96,40 @@ def portable_defaults(metadata: Any) -> None:
             elif _NOW.match(text):
                 text = "CURRENT_TIMESTAMP"
             default.arg = sa.text(text)
+
+
+def portable_mysql_types(metadata: Any) -> None:
+    """MySQL's integer spellings as the types every engine has: TINYINT(1) is MySQL's boolean, the other
+    TINYINTs and MEDIUMINT are small and plain integers, a display width (INTEGER(11)) means nothing to the
+    others. SQLite, where the history replays, cannot
+    render TINYINT or MEDIUMINT at all. Unsigned columns and MySQL's other own types (LONGTEXT, SET, ...) are
+    left as reflected: the models' author chooses what they become on the other engines."""
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import mysql
+
+    for table in metadata.tables.values():
+        for column in table.columns:
+            type_ = column.type
+            integers = (mysql.TINYINT, mysql.SMALLINT, mysql.MEDIUMINT, mysql.INTEGER, mysql.BIGINT)
+            if not isinstance(type_, integers) or getattr(type_, "unsigned", False) \
+                    or getattr(type_, "zerofill", False):
+                continue
+            if isinstance(type_, mysql.TINYINT) and type_.display_width == 1:
+                column.type = sa.Boolean()
+            elif isinstance(type_, mysql.TINYINT):
+                column.type = sa.SmallInteger()
+            else:
+                column.type = type_.as_generic()
+
+
+def portable_checks(metadata: Any, dialect: str) -> None:
+    """CHECK constraints in SQL every engine reads: the text as `check --database` normalises it (no casts,
+    no quotes around names, PostgreSQL's `= ANY (ARRAY[...])` as IN, MariaDB's octet_length as LENGTH)."""
+    import sqlalchemy as sa
+
+    from project.core.schema_compare import normalise_check
+
+    for table in metadata.tables.values():
+        for constraint in table.constraints:
+            if isinstance(constraint, sa.CheckConstraint) and isinstance(constraint.sqltext, sa.TextClause):
+                constraint.sqltext = sa.text(normalise_check(constraint.sqltext.text, dialect))

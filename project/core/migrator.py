@@ -430,11 +430,12 @@ def migrate(
     script = script_directory(alembic_config(settings))
     with locked_connection(settings) as connection:
         plan = make_plan(script, current_heads(connection), target)
-        if not fake and not allow_destructive:
-            refuse_destructive(settings, plan, connection.dialect.name, target)
         from project.core import applied_log
 
-        log = applied_log.prepare(settings, connection, script)  # create/heal the log, verify checksums
+        applied_log.verify(settings, connection, script)  # an applied revision edited since: CHECKSUM_MISMATCH
+        if not fake and not allow_destructive:
+            refuse_destructive(settings, plan, connection.dialect.name, target)
+        log = applied_log.prepare(settings, connection, script)  # create the applied log, or heal it
         if on_plan is not None:
             on_plan(plan, connection)
         run_plan(settings, connection, plan, fake=fake, on_start=on_start, on_done=on_done,

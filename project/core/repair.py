@@ -70,13 +70,13 @@ def _record_checksum(connection: Connection, settings: Any, script: Any, entry: 
 
     found = _lookup(script, entry.revision)
     if found is None:
-        applied_log.insert(connection, [applied_log._row(connection, entry.revision, "down", "repaired",
-                                                         started_at=applied_log._now(),
+        applied_log.insert(connection, [applied_log.new_row(connection, entry.revision, "down", "repaired",
+                                                         started_at=applied_log.utc_now(),
                                                          statements="(its version file was removed)")])
         return f"{entry.revision}: recorded as removed (no version file defines it)."
     checksum = file_checksum(found.path, settings)
-    applied_log.insert(connection, [applied_log._row(connection, entry.revision, "up", "repaired",
-                                                     checksum=checksum, started_at=applied_log._now())])
+    applied_log.insert(connection, [applied_log.new_row(connection, entry.revision, "up", "repaired",
+                                                     checksum=checksum, started_at=applied_log.utc_now())])
     return f"{entry.revision}: recorded the checksum of {relative_path(found.path)} as it is now."
 
 
@@ -97,12 +97,12 @@ def _clear_failure(connection: Connection, settings: Any, script: Any, rev: str)
     if checks.compare_schemas(after, live) == [] and rev not in heads:
         command.stamp(migrator.alembic_config(settings, connection=connection), rev)
         _commit(connection)
-        applied_log.insert(connection, [applied_log._row(connection, rev, "up", "repaired", checksum=checksum,
-                                                         started_at=applied_log._now())])
+        applied_log.insert(connection, [applied_log.new_row(connection, rev, "up", "repaired", checksum=checksum,
+                                                         started_at=applied_log.utc_now())])
         return f"{rev}: the database has what it creates; recorded as applied."
     if checks.compare_schemas(before, live) == []:
-        applied_log.insert(connection, [applied_log._row(connection, rev, "down", "repaired", checksum=checksum,
-                                                         started_at=applied_log._now())])
+        applied_log.insert(connection, [applied_log.new_row(connection, rev, "down", "repaired", checksum=checksum,
+                                                         started_at=applied_log.utc_now())])
         return f"{rev}: nothing of it is left in the database; failure cleared (`manage.py migrate` runs it again)."
     diffs = checks.compare_schemas(after, live)
     raise RepairRefused(
@@ -120,7 +120,7 @@ def _live_schema(connection: Connection) -> dict[str, Any]:
     try:
         return checks._schema(inspect(connection))
     finally:
-        applied_log._end(connection)
+        applied_log.end_transaction(connection)
 
 
 def _expected(settings: Any, revision: str | None) -> dict[str, Any]:

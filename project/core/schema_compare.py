@@ -120,7 +120,7 @@ def _carries_its_values(type_: Any, dialect: str) -> bool:
 
 
 def _is_json_check(text: str, name: str | None, types: dict[str, Any]) -> bool:
-    return bool(name in types and re.fullmatch(rf"json_valid\({re.escape(name or '')}\)", text))
+    return bool(name in types and re.fullmatch(rf"json_valid\({re.escape(name or '')}\)", text, flags=re.IGNORECASE))
 
 
 # --- normalising -----------------------------------------------------------------------------------------
@@ -181,7 +181,7 @@ def normalise_check(text: str, dialect: str) -> str:
     for identifier in tree.find_all(exp.Identifier):
         identifier.set("quoted", False)
         identifier.set("this", identifier.this.lower())
-    return tree.sql(dialect="postgres", normalize=True).lower()
+    return tree.sql(dialect="postgres")  # keywords upper case, names lower case, literals as written
 
 
 def _replace(tree: Any, node: Any, replacement: Any) -> Any:
@@ -257,7 +257,7 @@ def _compare_checks(table: str, want: dict[str, Any], have: dict[str, Any]) -> l
 
 def _type_check(text: str, native: set[str]) -> bool:
     """The CHECK an Enum or Boolean type writes (`col in (...)`) on a column whose live type needs none."""
-    match = re.fullmatch(r"(\w+) in \(.*\)", text)
+    match = re.fullmatch(r"(\w+) IN \(.*\)", text, flags=re.IGNORECASE)
     return bool(match and match.group(1) in native)
 
 

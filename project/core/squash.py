@@ -26,6 +26,7 @@ adds (project.core.enum_types). Lengths and server defaults survive SQLite refle
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import tempfile
 import textwrap
@@ -94,24 +95,56 @@ def _module_constants(path: Path) -> dict[str, Any]:
 # --- the plan: which databases take the squash -----------------------------------------------------------------
 
 def plan_script(script: Any, heads: tuple[str, ...], target: str) -> Any | None:
-    """A ScriptDirectory in which the squashes this move crosses whole replace their ranges; None when none does."""
+    """A ScriptDirectory in which the squashes this move crosses whole replace their ranges; None when none does.
+
+    Decided on the squashed view alone, so that a fresh migrate never imports the originals it skips: in the view a
+    database inside a range has an unknown head, and a target inside a range is unknown; anything else either
+    crosses a squash (END applied on one side of the move and not on the other) or leaves it alone."""
     # Read once per ScriptDirectory, which is a snapshot already (readiness plans with one on every request).
     cache = script.__dict__.setdefault("_squash_cache", {})
-    found = cache["squashes"] if "squashes" in cache else cache.setdefault("squashes", squashes(script))
-    if not found:
+    if "squashes" not in cache:
+        cache["squashes"] = squashes(script)
+    if not cache["squashes"]:
         return None
+    files = _revision_files(Path(script.versions))
+    usable = [s for s in cache["squashes"] if all(r in files for r in s.replaces)
+              and not set(heads) & set(s.replaces[:-1])]
+    while usable:
+        key = tuple(s.path for s in usable)
+        if key not in cache:
+            cache[key] = _view(files, usable)
+        view = cache[key]
+        crossing = [s for s in usable if _crosses(view, s, heads, target)]
+        if crossing == usable:
+            return view
+        usable = crossing
+    return None
+
+
+def _revision_files(versions: Path) -> dict[str, Path]:
+    """revision id -> version file, read with a pattern (importing the files is what the view saves)."""
+    found = {}
+    for path in versions.glob("*.py"):
+        match = _REVISION.search(path.read_text())
+        if match:
+            found[match.group(1)] = path
+    return found
+
+
+_REVISION = re.compile(r"""^revision\s*(?::[^=\n]*)?=\s*['"]([^'"]+)['"]""", re.M)
+
+
+def _crosses(view: Any, squash: Squash, heads: tuple[str, ...], target: str) -> bool:
     from project.core import migrator
 
-    applied = {r.revision for r in script.iterate_revisions(heads, "base")} if heads else set()
-    destination = migrator.resolve_revision(script, target)
-    reach = {r.revision for r in script.iterate_revisions(destination, "base")} if destination else set()
-    usable = [s for s in found if _originals_present(script, s) and _crosses(s, applied, reach)]
-    if not usable:
-        return None
-    key = tuple(s.path for s in usable)
-    if key not in cache:
-        cache[key] = _view(script, usable)
-    return cache[key]
+    try:
+        migrator.check_known(view, heads)
+        destination = migrator.resolve_revision(view, target)
+    except MigrationError:
+        return False  # a target inside the range: the originals
+    applied = {r.revision for r in view.iterate_revisions(heads, "base")} if heads else set()
+    reach = {r.revision for r in view.iterate_revisions(destination, "base")} if destination else set()
+    return (squash.revision in applied) != (squash.revision in reach)
 
 
 def _originals_present(script: Any, squash: Squash) -> bool:
@@ -124,26 +157,19 @@ def _defined(script: Any, rev: str) -> bool:
     return migrator._lookup(script, rev) is not None
 
 
-def _crosses(squash: Squash, applied: set[str], reach: set[str]) -> bool:
-    ids = set(squash.replaces)
-    forwards = not (ids & applied) and squash.revision in reach
-    backwards = squash.revision in applied and not (ids & reach)
-    return forwards or backwards
-
-
-def _view(script: Any, usable: list[Squash]) -> Any:
+def _view(files: dict[str, Path], usable: list[Squash]) -> Any:
     """The history with each range replaced by its squash: a directory of links to the version files, read by
     Alembic's public ScriptDirectory (removed when the ScriptDirectory is collected)."""
     from alembic.script import ScriptDirectory
 
     replaced = {rev for squash in usable for rev in squash.replaces}
     links = Path(tempfile.mkdtemp(prefix="squash-view-"))
-    for rev in script.walk_revisions():
-        if rev.revision not in replaced:
-            (links / Path(rev.path).name).symlink_to(Path(rev.path).resolve())
+    for rev, path in files.items():
+        if rev not in replaced:
+            (links / path.name).symlink_to(path.resolve())
     for squash in usable:
         (links / squash.path.name).symlink_to(squash.path.resolve())
-    view = ScriptDirectory(script.dir, version_locations=[str(links)])
+    view = ScriptDirectory(str(usable[0].path.parent.parent), version_locations=[str(links)])
     weakref.finalize(view, shutil.rmtree, str(links), True)
     return view
 

@@ -25,6 +25,8 @@ class Command(BaseCommand):
         output = Path(options["output"]) if options["output"] else None
         if output is not None and output.exists() and not options["force"]:
             raise CommandError(f"{output} already exists: choose another --output, or add --force to overwrite it.")
+        if output is not None and not output.parent.is_dir():
+            raise CommandError(f"Cannot write {output}: the folder {output.parent} does not exist; create it first.")
         source, tables = models_source(self.settings, options["table"] or None)
         if output is None:
             self.stdout.write(source, ending="")
