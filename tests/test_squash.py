@@ -26,15 +26,19 @@ def load(copy: Any, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     return load_settings(copy.module)
 
 
+TOOL_TABLES = {"alembic_version", "alembic_migration_log"}
+
+
 def schema(url: str) -> dict[str, Any]:
-    """Everything reflection says about the tables (alembic_version aside) and, on PostgreSQL, the enum types."""
+    """Everything reflection says about the tables (the tool's alembic_version and applied log aside) and, on
+    PostgreSQL, the enum types."""
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as connection:
             inspector = sa.inspect(connection)
             dialect = connection.dialect
             tables: dict[str, Any] = {}
-            for name in sorted(set(inspector.get_table_names()) - {"alembic_version"}):
+            for name in sorted(set(inspector.get_table_names()) - TOOL_TABLES):
                 tables[name] = {
                     "columns": [(c["name"], c["type"].compile(dialect=dialect), c["nullable"], c.get("default"))
                                 for c in inspector.get_columns(name)],
