@@ -211,9 +211,11 @@ def test_check_names_a_stale_or_half_deleted_squash(tmp_path: Path) -> None:
 
 
 def test_after_the_originals_are_deleted(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every database past END: the originals go, the squash moves into versions/, and databases go on."""
+    """Every database past END: the originals go, the squash moves into versions/, and databases go on (under
+    the production checksum policy: the log's rows of the deleted originals are no edit)."""
     from project.core.squash import write_squash
 
+    monkeypatch.setenv("CHECKSUM_MISMATCH", "error")
     copy = fixture_copy(tmp_path)
     settings = load(copy, db_url, monkeypatch)
     path = write_squash(settings, "0002", "0005")
@@ -227,6 +229,7 @@ def test_after_the_originals_are_deleted(db_url: str, tmp_path: Path, monkeypatc
     assert migrate(settings, "0006")[0].startswith("0005 Squashed 0002..0005")  # at START's parent: the squash
     assert rows(db_url, "tasks")[0][3] == "kept"  # the renamed column kept its rows
     originals = schema(db_url)
+    assert migrate(settings, "0006") == []  # heals the applied log: 0002..0004 recorded as backfilled
     for name in ("0002_add_projects_is_active", "0003_widen_projects_name", "0004_rename_tasks_notes_to_details",
                  "0005_unique_projects_slug_index_tasks_title"):
         (copy.versions / f"{name}.py").unlink()
@@ -256,3 +259,22 @@ def test_a_rename_after_rows_were_inserted_is_carried(tmp_path: Path, monkeypatc
     migrate(settings, "0008")
     assert migrate(settings)[0].startswith("a003 Squashed")
     assert rows(url, "x") == [(1, "v")]
+
+
+def test_a_database_that_took_the_squash_passes_the_checksum_policy(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The applied log records what ran: a database migrated through the squash is not an 'edited' END under
+    the production policy (CHECKSUM_MISMATCH=error), and `check --database` finds nothing to report."""
+    from project.core.squash import write_squash
+
+    copy = fixture_copy(tmp_path)
+    url = f"sqlite:///{tmp_path / 'squashed.db'}"
+    monkeypatch.setenv("CHECKSUM_MISMATCH", "error")
+    settings = load(copy, url, monkeypatch)
+    write_squash(settings, "0001", "0005")
+    assert migrate(settings, "0005")[0].startswith("0005 Squashed 0001..0005")
+    env = {"CHECKSUM_MISMATCH": "error"}
+    again = copy.manage("migrate", "-v0", db_url=url, env=env)
+    assert again.returncode == 0, again.stderr
+    checked = copy.manage("check", "--database", db_url=url, env=env)
+    assert "checksum" not in checked.stdout + checked.stderr, checked.stdout + checked.stderr

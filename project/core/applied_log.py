@@ -249,8 +249,10 @@ def mismatches(settings: Any, script: Any, heads: tuple[str, ...], entries: dict
     found: list[Mismatch] = []
     for rev in applied:
         recorded = entries[rev.revision].checksum
-        if recorded is None or recorded == sums[rev.path]:
-            continue  # None: a row without one (written by hand): nothing to compare with
+        if recorded is None or recorded in {sums[rev.path], getattr(rev.module, "replaces_checksum", None)}:
+            # None: a row without one (written by hand): nothing to compare with. A squash that now stands in
+            # its END's place carries END's checksum (README, "Squashing a history").
+            continue
         where = f"{relative_path(rev.path)} (revision {rev.revision})"
         ways_out = (f"restore the file as it was, or review the change and run `manage.py repair {rev.revision}` "
                     "to record the file as it is now")
@@ -261,8 +263,12 @@ def mismatches(settings: Any, script: Any, heads: tuple[str, ...], entries: dict
             found.append(Mismatch(rev.revision, f"{where} was edited after it was applied (its checksum differs "
                                                 f"from the one in {TABLE_NAME}): {ways_out}."))
     applied_ids = {rev.revision for rev in applied}
-    for entry in entries.values():
-        if entry.applied and entry.revision not in applied_ids and not _defined(script, entry.revision):
+    gone = [e for e in entries.values() if e.applied and e.revision not in applied_ids
+            and not _defined(script, e.revision)]
+    # The originals of a squash that stands in versions/ were deleted on purpose (README, "Squashing a history").
+    squashed = {r for rev in script.walk_revisions() for r in getattr(rev.module, "replaces", ())} if gone else set()
+    for entry in gone:
+        if entry.revision not in squashed:
             found.append(Mismatch(entry.revision, f"revision {entry.revision} is applied according to {TABLE_NAME} "
                                                   "but no version file defines it: restore its file, or run "
                                                   f"`manage.py repair {entry.revision}` to record it as removed."))
@@ -330,7 +336,10 @@ class Recorder:
     def _checksum(self, step: Any) -> str:
         from project.core.checksums import file_checksum
 
-        return file_checksum(step.script.path, self.settings)
+        # A squash run in place of its range is recorded with END's own checksum, so a database that took the
+        # squash and one that took the originals agree, before and after the originals are deleted.
+        squashed = getattr(step.script.module, "replaces_checksum", None)
+        return squashed if isinstance(squashed, str) else file_checksum(step.script.path, self.settings)
 
     def start(self, step: Any) -> None:
         """Before `step` runs (outside any transaction for the first, else in the previous step's)."""

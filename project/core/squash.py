@@ -473,15 +473,20 @@ depends_on = None
 # The originals this squash stands in for (see README, "Squashing a history").
 replaces = {ids!r}
 replaces_digest = {digest!r}  # the originals' code when squashed: `check` says when they change
+# END's checksum: the applied log records it whichever path a database took (README, "The applied log").
+replaces_checksum = {end_checksum!r}
 '''
 
 
 def _render(rng: Range, segments: list[Segment]) -> str:
+    from project.core.checksums import source_checksum
+
     messages = "\n".join(f"- {r.revision} {(r.doc or '').strip().splitlines()[0] if r.doc else ''}".rstrip()
                          for r in rng.revisions)
     parts = [HEADER.format(first=rng.ids[0], last=rng.ids[-1], parent=rng.parent, count=len(rng.ids),
                            messages=messages, ids=rng.ids,
-                           digest=originals_digest([Path(r.path) for r in rng.revisions]))]
+                           digest=originals_digest([Path(r.path) for r in rng.revisions]),
+                           end_checksum=source_checksum(Path(rng.revisions[-1].path).read_text()))]
     for segment in segments:
         if segment.carried is not None:
             parts.append(_carried_functions(segment.carried))
