@@ -286,11 +286,14 @@ def run_plan(
     on_start: StepCallback | None = None,
     on_done: StepCallback | None = None,
     script: ScriptDirectory | None = None,
+    on_retry: Callable[[Step, int, float], None] | None = None,
 ) -> None:
     """Carry out `plan` on `connection`, one transaction per revision where the engine allows it.
 
     Pass the ScriptDirectory the plan was made from: Alembic then runs on it instead of loading
-    (importing) every version file a second time.
+    (importing) every version file a second time. Every statement runs under the lock and statement
+    timeouts of project.core.timeouts; a revision whose lock was not granted in time is retried there
+    (`on_retry(step, retry number, delay)` before each retry).
     """
     if not plan.steps:
         return
@@ -324,8 +327,18 @@ def run_plan(
         on_start(pending[0], 0.0)
     # after_cursor_execute fires only for statements that completed: exactly "what already ran".
     event.listen(connection, "after_cursor_execute", statement_done)
+    from project.core import timeouts
+
+    limits = timeouts.Timeouts.from_settings(settings)
     try:
-        _upgrade_or_downgrade(cfg, script or script_directory(cfg), target, plan.forwards)
+        with timeouts.session_timeouts(connection, limits):
+            timeouts.run_retrying(
+                connection, limits, lambda: _upgrade_or_downgrade(cfg, script or script_directory(cfg), target,
+                                                                  plan.forwards),
+                pending, executed, lambda step, ran, why: _step_failed(connection, plan, step, ran, why, lock=True),
+                on_retry)
+    except MigrationError:
+        raise
     except Exception as exc:
         if not pending or _environment_failure(connection, executed, exc):
             raise  # errors.describe() words it (read-only database, lost server...): not the revision's fault
@@ -347,9 +360,16 @@ def _upgrade_or_downgrade(cfg: Config, script: ScriptDirectory, target: str, for
         script.run_env()
 
 
-def _step_failed(connection: Connection, plan: Plan, step: Step, executed: list[str], exc: Exception) -> MigrationError:
-    """One line: which revision failed, why, and what of it is left in the database."""
-    cause = cause_of(exc)
+def _step_failed(connection: Connection, plan: Plan, step: Step, executed: list[str], exc: Exception | str,
+                 lock: bool = False) -> MigrationError:
+    """One line: which revision failed, why, and what of it is left in the database. `lock`: it failed
+    because a lock was not granted (`exc` then says which and who holds it), not because of its code."""
+    cause = exc if isinstance(exc, str) else cause_of(exc)
+    if not isinstance(exc, str):
+        from project.core.timeouts import is_statement_timeout
+
+        if is_statement_timeout(exc):
+            cause += " (MIGRATE_STATEMENT_TIMEOUT: raise it, or run this revision when the table is quiet)"
     verb = "Applying" if step.forwards else "Unapplying"
     before = plan.current if step is plan.steps[0] else plan.steps[plan.steps.index(step) - 1].revision
     if not step.forwards:
@@ -362,8 +382,8 @@ def _step_failed(connection: Connection, plan: Plan, step: Step, executed: list[
             f"already ran: {'; '.join(ran)}. {recorded.capitalize()}: undo them by hand (or make the revision "
             "tolerate them), fix the file, then re-run migrate."
         )
-    return MigrationError(f"{verb} {step} failed: {cause}. Nothing of it was kept and {recorded}; "
-                          "fix the revision, then re-run migrate.")
+    fix = "end that session or wait for it, then re-run migrate" if lock else "fix the revision, then re-run migrate"
+    return MigrationError(f"{verb} {step} failed: {cause}. Nothing of it was kept and {recorded}; {fix}.")
 
 
 def _environment_failure(connection: Connection, executed: list[str], exc: Exception) -> bool:
@@ -398,6 +418,7 @@ def migrate(
     on_plan: PlanCallback | None = None,
     on_start: StepCallback | None = None,
     on_done: StepCallback | None = None,
+    on_retry: Callable[[Step, int, float], None] | None = None,
 ) -> Plan:
     """Bring the settings' database to `target`: `manage.py migrate`, start-up migrations and
     `project.migrate_database()` are all this function.
@@ -414,7 +435,8 @@ def migrate(
             refuse_destructive(settings, plan, connection.dialect.name, target)
         if on_plan is not None:
             on_plan(plan, connection)
-        run_plan(settings, connection, plan, fake=fake, on_start=on_start, on_done=on_done, script=script)
+        run_plan(settings, connection, plan, fake=fake, on_start=on_start, on_done=on_done, script=script,
+                 on_retry=on_retry)
     return plan
 
 
