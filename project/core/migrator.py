@@ -364,26 +364,35 @@ def _step_failed(connection: Connection, plan: Plan, step: Step, executed: list[
                  lock: bool = False) -> MigrationError:
     """One line: which revision failed, why, and what of it is left in the database. `lock`: it failed
     because a lock was not granted (`exc` then says which and who holds it), not because of its code."""
-    cause = exc if isinstance(exc, str) else cause_of(exc)
-    if not isinstance(exc, str):
-        from project.core.timeouts import is_statement_timeout
+    from project.core.nontransactional import invalid_index_advice
+    from project.core.timeouts import commits_on_its_own, is_statement_timeout
 
-        if is_statement_timeout(exc):
-            cause += " (MIGRATE_STATEMENT_TIMEOUT: raise it, or run this revision when the table is quiet)"
+    cause = exc if isinstance(exc, str) else cause_of(exc)
+    if not isinstance(exc, str) and is_statement_timeout(exc):
+        cause += " (MIGRATE_STATEMENT_TIMEOUT: raise it, or run this revision when the table is quiet)"
+    # A failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind (the lock path words it itself).
+    invalid = None if isinstance(exc, str) else invalid_index_advice(connection, exc)
+    if invalid:
+        cause = f"{cause}. {invalid}"
     verb = "Applying" if step.forwards else "Unapplying"
     before = plan.current if step is plan.steps[0] else plan.steps[plan.steps.index(step) - 1].revision
     if not step.forwards:
         before = step.revision
     recorded = f"the database stays recorded at {before or 'zero'}"
     ran = [" ".join(s.split()) for s in executed if _is_schema_statement(s)]
-    if connection.dialect.name in {"mysql", "mariadb"} and ran:
+    mysql = connection.dialect.name in {"mysql", "mariadb"}
+    if ran and (mysql or commits_on_its_own(step.script)):
+        why = ("MySQL/MariaDB cannot roll back DDL" if mysql
+               else "the revision commits part of itself (autocommit_block)")
         return MigrationError(
-            f"{verb} {step} failed: {cause}. MySQL/MariaDB cannot roll back DDL, and these statements of it "
+            f"{verb} {step} failed: {cause}. {why.capitalize()}, and these statements of it "
             f"already ran: {'; '.join(ran)}. {recorded.capitalize()}: undo them by hand (or make the revision "
             "tolerate them), fix the file, then re-run migrate."
         )
     fix = "end that session or wait for it, then re-run migrate" if lock else "fix the revision, then re-run migrate"
-    return MigrationError(f"{verb} {step} failed: {cause}. Nothing of it was kept and {recorded}; {fix}.")
+    nothing = "nothing else" if invalid or "INVALID" in cause else "nothing"
+    return MigrationError(f"{verb} {step} failed: {cause}. {nothing.capitalize()} of it was kept and {recorded}; "
+                          f"{fix}.")
 
 
 def _environment_failure(connection: Connection, executed: list[str], exc: Exception) -> bool:

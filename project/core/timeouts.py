@@ -321,10 +321,14 @@ def run_retrying(connection: Connection, timeouts: Timeouts, run: Callable[[], N
                 raise
             step = pending[0]
             ran = [" ".join(s.split()) for s in executed if _is_schema_statement(s)]
-            if attempt > timeouts.retries or not retryable(connection, step.script, ran):
+            from project.core.nontransactional import invalid_index_advice
+
+            invalid = invalid_index_advice(connection, exc)  # a concurrent build that timed out mid-way
+            if invalid or attempt > timeouts.retries or not retryable(connection, step.script, ran):
                 tables = tables_in(exc.statement)
                 holders = blockers(connection, tables)
-                raise failure(step, ran, lock_detail(exc, timeouts, attempt, tables, holders)) from exc
+                detail = lock_detail(exc, timeouts, attempt, tables, holders)
+                raise failure(step, ran, ". ".join(filter(None, [detail, invalid]))) from exc
             if connection.in_transaction():
                 connection.rollback()
             wait = timeouts.backoff(attempt)
