@@ -187,3 +187,25 @@ def test_tables_in_statements():
     assert timeouts.tables_in("ALTER TABLE `tasks` ADD CONSTRAINT fk FOREIGN KEY (p) REFERENCES projects (id)") \
         == ["tasks", "projects"]
     assert timeouts.tables_in("SELECT 1") == []
+
+
+def test_sqlite_busy_timeout_retries_then_names_the_table(tmp_path):
+    """SQLite: another connection holds the write lock (BEGIN IMMEDIATE); the busy timeout ends the wait,
+    the revision rolls back and is retried; SQLite cannot say who holds the lock, and the line says so."""
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'busy.db'}"
+    copy = _copy_at_head(tmp_path, url, MIGRATE_DDL_LOCK_TIMEOUT=0.5, MIGRATE_LOCK_RETRIES=1,
+                         MIGRATE_LOCK_RETRY_DELAY=0.1)
+    holder = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        result = copy.manage("migrate", db_url=url)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    line = one_clean_line(result)
+    assert "LOCK TIMEOUT, retry 1 in 0.1s" in result.stdout, result.stdout
+    assert "the lock on table tasks was not granted within 0.5 s (MIGRATE_DDL_LOCK_TIMEOUT), 2 attempts" in line
+    assert "this engine cannot tell which session holds it" in line and "stays recorded at 0008" in line, line
+    assert _version(url) == "0008"

@@ -383,9 +383,9 @@ def _step_failed(connection: Connection, plan: Plan, step: Step, executed: list[
     mysql = connection.dialect.name in {"mysql", "mariadb"}
     if ran and (mysql or commits_on_its_own(step.script)):
         why = ("MySQL/MariaDB cannot roll back DDL" if mysql
-               else "the revision commits part of itself (autocommit_block)")
+               else "The revision commits part of itself (autocommit_block)")
         return MigrationError(
-            f"{verb} {step} failed: {cause}. {why.capitalize()}, and these statements of it "
+            f"{verb} {step} failed: {cause}. {why}, and these statements of it "
             f"already ran: {'; '.join(ran)}. {recorded.capitalize()}: undo them by hand (or make the revision "
             "tolerate them), fix the file, then re-run migrate."
         )
