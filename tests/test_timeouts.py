@@ -209,3 +209,30 @@ def test_sqlite_busy_timeout_retries_then_names_the_table(tmp_path):
     assert "the lock on table tasks was not granted within 0.5 s (MIGRATE_DDL_LOCK_TIMEOUT), 2 attempts" in line
     assert "this engine cannot tell which session holds it" in line and "stays recorded at 0008" in line, line
     assert _version(url) == "0008"
+
+
+def test_mariadb_metadata_lock_info_names_only_the_tables_holder(mysql_server, tmp_path):
+    """With MariaDB's metadata_lock_info plugin the holder of tasks' metadata lock is named, not every
+    session with an open transaction (the fallback without the plugin would name both)."""
+    url = mysql_server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.connect() as admin:
+        installed = admin.exec_driver_sql(
+            "SELECT COUNT(*) FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO'").scalar()
+        if not installed:
+            admin.exec_driver_sql("INSTALL SONAME 'metadata_lock_info'")
+    engine.dispose()
+    copy = _copy_at_head(tmp_path, url, MIGRATE_DDL_LOCK_TIMEOUT=1, MIGRATE_LOCK_RETRIES=0)
+    blocker = Blocker(url)
+    bystander = create_engine(url, poolclass=NullPool).connect()
+    bystander_id = bystander.exec_driver_sql("SELECT CONNECTION_ID()").scalar()
+    bystander.exec_driver_sql("SELECT COUNT(*) FROM projects").scalar()  # an open transaction, on another table
+    try:
+        result = copy.manage("migrate", db_url=url)
+    finally:
+        blocker.release()
+        bystander.rollback()
+        bystander.close()
+    line = one_clean_line(result)
+    assert f"held by id {blocker.id} (" in line, line
+    assert f"id {bystander_id} (" not in line, line
