@@ -124,7 +124,8 @@ def _configure_sqlite(engine: Engine, begin: str) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
-        connection.exec_driver_sql(begin)
+        # A connection may ask for its own (migrate's revisions: BEGIN IMMEDIATE, project.core.timeouts).
+        connection.exec_driver_sql(connection.get_execution_options().get("sqlite_begin", begin))
 
 
 def set_sqlite_foreign_keys(dbapi_connection: Any, on: bool) -> None:

@@ -82,11 +82,19 @@ def session_timeouts(connection: Connection, timeouts: Timeouts) -> Iterator[Non
     # SQLite has no server default to go back to: the connection's own busy timeout is restored.
     busy = connection.exec_driver_sql("PRAGMA busy_timeout").scalar() if dialect == "sqlite" else None
     _run(connection, _set_statements(dialect, timeouts, connection))
+    if dialect == "sqlite":
+        # Each revision takes the write lock when it begins, so a busy database is waited for (the busy
+        # timeout): a transaction that read first would be refused at once, since SQLite never upgrades a
+        # read lock while another connection writes (see project.core.db.APP_SQLITE_BEGIN).
+        begin = connection.get_execution_options().get("sqlite_begin")
+        connection.execution_options(sqlite_begin="BEGIN IMMEDIATE")
     try:
         yield
     finally:
         if connection.in_transaction():
             connection.rollback()  # an aborted PostgreSQL transaction refuses RESET
+        if dialect == "sqlite":
+            connection.execution_options(sqlite_begin=begin or "BEGIN")
         _run(connection, [f"PRAGMA busy_timeout = {busy}"] if dialect == "sqlite" else
              _reset_statements(dialect, connection))
 
@@ -342,7 +350,10 @@ def run_retrying(connection: Connection, timeouts: Timeouts, run: Callable[[], N
 def lock_detail(exc: DBAPIError, timeouts: Timeouts, attempts: int, tables: list[str], holders: list[str]) -> str:
     """'the lock on table tasks was not granted within 5 s (MIGRATE_DDL_LOCK_TIMEOUT), 4 attempts; held by
     pid 123 (user app, idle in transaction for 40 s, last query: ...)'."""
-    what = f"the lock on table {', '.join(tables)}" if tables else "a lock"
+    if tables:
+        what = f"the lock on table {', '.join(tables)}"
+    else:  # SQLite's revision asks for the database's write lock when it begins: the whole file, no table
+        what = "the database's write lock" if _codes(exc)[2] is not None else "a lock"
     waited = f"within {timeouts.lock:g} s (MIGRATE_DDL_LOCK_TIMEOUT)" if timeouts.lock else "in time"
     tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
     if holders:
