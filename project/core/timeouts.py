@@ -189,7 +189,7 @@ def commits_on_its_own(script: Any) -> bool:
             source = file.read()
     except OSError:
         return True  # cannot tell: assume the worst
-    return "autocommit_block" in source or "outside_transaction" in source
+    return "autocommit_block" in source
 
 
 def retryable(connection: Connection, script: Any, ran: list[str]) -> bool:
