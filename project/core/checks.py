@@ -101,11 +101,15 @@ def _facts_path() -> Path:
     return FACTS_CACHE or cache_dir() / "check-files.json"
 
 
+_NONTRANSACTIONAL = Path(__file__).with_name("nontransactional.py")  # P112 lives there: part of the rules' hash
+
+
 def read_version_files(directory: Path) -> list[VersionFile]:
     """Every version file's identity (revision, down_revision) and portability problems."""
     from project.core import data_types
 
-    rules = hashlib.sha256(Path(__file__).read_bytes() + Path(data_types.__file__).read_bytes()).digest()
+    rules = hashlib.sha256(Path(__file__).read_bytes() + Path(data_types.__file__).read_bytes()
+                           + _NONTRANSACTIONAL.read_bytes()).digest()
     cached = _load_facts()
     seen: dict[str, dict[str, Any]] = {}
     files = []
@@ -242,6 +246,7 @@ RULES = {
     "P109": "dropping a constraint or index by a name the history never gave it",
     "P110": "a revision that reads the database, so it cannot render offline",
     "P111": "a data migration's sa.column() typed otherwise than the schema (psycopg 3, asyncpg)",
+    "P112": "CONCURRENTLY outside an autocommit_block (project.core.nontransactional)",
 }
 
 
@@ -321,6 +326,9 @@ def _lint_all(path: Path, tree: ast.Module) -> Iterator[Problem]:
         if isinstance(node, ast.Call) and id(node) not in types_described:
             yield from _lint_call(path, node, guarded)
     yield from _reads_database(path, tree)
+    from project.core import nontransactional
+
+    yield from nontransactional.lint(path, tree)
 
 
 def _existing_type_nodes(tree: ast.Module) -> set[int]:

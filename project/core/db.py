@@ -134,7 +134,8 @@ def _configure_sqlite(engine: Engine, begin: str) -> None:
             # Leaving AUTOCOMMIT, SQLAlchemy sets the driver's isolation_level to "" (its implicit BEGINs back
             # on); the recipe needs None, so that this BEGIN is the only one.
             raw.isolation_level = None
-        connection.exec_driver_sql(begin)
+        # A connection may ask for its own (migrate's revisions: BEGIN IMMEDIATE, project.core.timeouts).
+        connection.exec_driver_sql(connection.get_execution_options().get("sqlite_begin", begin))
 
 
 def set_sqlite_foreign_keys(dbapi_connection: Any, on: bool) -> None:

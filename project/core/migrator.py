@@ -295,12 +295,15 @@ def run_plan(
     on_done: StepCallback | None = None,
     script: ScriptDirectory | None = None,
     log: Any = None,
+    on_retry: Callable[[Step, int, float], None] | None = None,
 ) -> None:
     """Carry out `plan` on `connection`, one transaction per revision where the engine allows it.
     `log` (an applied_log.Recorder) writes each revision's row of the applied log.
 
     Pass the ScriptDirectory the plan was made from: Alembic then runs on it instead of loading
-    (importing) every version file a second time.
+    (importing) every version file a second time. Every statement runs under the lock and statement
+    timeouts of project.core.timeouts; a revision whose lock was not granted in time is retried there
+    (`on_retry(step, retry number, delay)` before each retry).
     """
     if not plan.steps:
         return
@@ -342,8 +345,20 @@ def run_plan(
         on_start(pending[0], 0.0)
     # after_cursor_execute fires only for statements that completed: exactly "what already ran".
     event.listen(connection, "after_cursor_execute", statement_done)
+    from project.core import timeouts
+
+    limits = timeouts.Timeouts.from_settings(settings)
     try:
-        _upgrade_or_downgrade(cfg, script or script_directory(cfg), target, plan.forwards)
+        with timeouts.session_timeouts(connection, limits):
+            timeouts.run_retrying(
+                connection, limits, lambda: _upgrade_or_downgrade(cfg, script or script_directory(cfg), target,
+                                                                  plan.forwards),
+                pending, executed, lambda step, ran, why: _step_failed(connection, plan, step, ran, why, lock=True),
+                on_retry)
+    except MigrationError as exc:  # a lock not granted after the retries (project.core.timeouts), worded already
+        if log is not None and pending:
+            log.failed(pending[0], executed, exc)
+        raise
     except Exception as exc:
         if not pending or _environment_failure(connection, executed, exc):
             raise  # errors.describe() words it (read-only database, lost server...): not the revision's fault
@@ -367,23 +382,39 @@ def _upgrade_or_downgrade(cfg: Config, script: ScriptDirectory, target: str, for
         script.run_env()
 
 
-def _step_failed(connection: Connection, plan: Plan, step: Step, executed: list[str], exc: Exception) -> MigrationError:
-    """One line: which revision failed, why, and what of it is left in the database."""
-    cause = cause_of(exc)
+def _step_failed(connection: Connection, plan: Plan, step: Step, executed: list[str], exc: Exception | str,
+                 lock: bool = False) -> MigrationError:
+    """One line: which revision failed, why, and what of it is left in the database. `lock`: it failed
+    because a lock was not granted (`exc` then says which and who holds it), not because of its code."""
+    from project.core.nontransactional import invalid_index_advice
+    from project.core.timeouts import commits_on_its_own, is_statement_timeout
+
+    cause = exc if isinstance(exc, str) else cause_of(exc)
+    if not isinstance(exc, str) and is_statement_timeout(exc):
+        cause += " (MIGRATE_STATEMENT_TIMEOUT: raise it, or run this revision when the table is quiet)"
+    # A failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind (the lock path words it itself).
+    invalid = None if isinstance(exc, str) else invalid_index_advice(connection, exc)
+    if invalid:
+        cause = f"{cause}. {invalid}"
     verb = "Applying" if step.forwards else "Unapplying"
     before = plan.current if step is plan.steps[0] else plan.steps[plan.steps.index(step) - 1].revision
     if not step.forwards:
         before = step.revision
     recorded = f"the database stays recorded at {before or 'zero'}"
     ran = [" ".join(s.split()) for s in executed if _is_schema_statement(s)]
-    if connection.dialect.name in {"mysql", "mariadb"} and ran:
+    mysql = connection.dialect.name in {"mysql", "mariadb"}
+    if ran and (mysql or commits_on_its_own(step.script)):
+        why = ("MySQL/MariaDB cannot roll back DDL" if mysql
+               else "The revision commits part of itself (autocommit_block)")
         return MigrationError(
-            f"{verb} {step} failed: {cause}. MySQL/MariaDB cannot roll back DDL, and these statements of it "
+            f"{verb} {step} failed: {cause}. {why}, and these statements of it "
             f"already ran: {'; '.join(ran)}. {recorded.capitalize()}: undo them by hand (or make the revision "
             "tolerate them), fix the file, then re-run migrate."
         )
-    return MigrationError(f"{verb} {step} failed: {cause}. Nothing of it was kept and {recorded}; "
-                          "fix the revision, then re-run migrate.")
+    fix = "end that session or wait for it, then re-run migrate" if lock else "fix the revision, then re-run migrate"
+    nothing = "nothing else" if invalid or "INVALID" in cause else "nothing"
+    return MigrationError(f"{verb} {step} failed: {cause}. {nothing.capitalize()} of it was kept and {recorded}; "
+                          f"{fix}.")
 
 
 def _environment_failure(connection: Connection, executed: list[str], exc: Exception) -> bool:
@@ -418,6 +449,7 @@ def migrate(
     on_plan: PlanCallback | None = None,
     on_start: StepCallback | None = None,
     on_done: StepCallback | None = None,
+    on_retry: Callable[[Step, int, float], None] | None = None,
 ) -> Plan:
     """Bring the settings' database to `target`: `manage.py migrate`, start-up migrations and
     `project.migrate_database()` are all this function.
@@ -439,7 +471,7 @@ def migrate(
         if on_plan is not None:
             on_plan(plan, connection)
         run_plan(settings, connection, plan, fake=fake, on_start=on_start, on_done=on_done,
-                 script=plan.script or script, log=log)
+                 script=plan.script or script, log=log, on_retry=on_retry)
     return plan
 
 

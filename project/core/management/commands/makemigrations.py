@@ -21,6 +21,9 @@ class Command(BaseCommand):
         parser.add_argument("--check", action="store_true", help="Exit 1 when the models have unmigrated changes.")
         parser.add_argument("--dry-run", action="store_true", help="Show the operations; write nothing.")
         parser.add_argument("--merge", action="store_true", help="Write a revision that joins the history's heads.")
+        parser.add_argument("--concurrent-indexes", action="store_true",
+                            help="Write indexes on existing tables as CONCURRENTLY (PostgreSQL), each in an "
+                                 "autocommit_block; other engines ignore it.")
         parser.add_argument("--noinput", "--no-input", action="store_false", dest="interactive",
                             help="Ask nothing (no renames; a NOT NULL column without a default is an error).")
 
@@ -61,6 +64,10 @@ class Command(BaseCommand):
                 raise CommandError(f"The models have changes that no migration covers: {summary}. "
                                    "Run `manage.py makemigrations`.")
             message = options["message"] or default_message(upgrade_ops)
+            if options["concurrent_indexes"]:
+                from project.core.nontransactional import make_indexes_concurrent
+
+                make_indexes_concurrent(generated.upgrade_ops, generated.downgrade_ops)
             if options["dry_run"]:
                 from alembic.autogenerate import render_python_code
 

@@ -81,9 +81,15 @@ class Command(BaseCommand):
                 elif verbosity >= 1:  # --fake: recorded, not run
                     self._faked(step, elapsed)
 
+            def on_retry(step: Any, retry: int, delay: float) -> None:
+                # project.core.timeouts: the revision's lock was not granted in time and nothing of it was kept.
+                if progress:
+                    self.stdout.write(" " + self.style.WARNING(f"LOCK TIMEOUT, retry {retry} in {delay:g}s"))
+                    progress[0].start(step, 0.0)
+
             migrator.migrate(self.settings, options["target"], fake=options["fake"],
                              allow_destructive=options["allow_destructive"],
-                             on_plan=on_plan, on_start=on_start, on_done=on_done)
+                             on_plan=on_plan, on_start=on_start, on_done=on_done, on_retry=on_retry)
 
     def _fake_initial(self, options: dict[str, Any]) -> None:
         from project.core.adopt import fake_initial
