@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 from conftest import ROOT
 from migcopy import fixture_copy, one_clean_line
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select
 from sqlalchemy.pool import NullPool
 
 from project.core import timeouts
@@ -93,10 +93,24 @@ def test_lock_timeout_retries_then_names_table_and_blocker(server_url, tmp_path)
     assert f"held by {pid} {blocker.id} (" in line, line
     assert "stays recorded at 0008" in line, line
     assert _version(server_url) == "0008"
+    assert _log_states(server_url, "0009") == ["failed"]  # the applied log says so too
     # The blocker gone, the same revision goes through.
     again = copy.manage("migrate", db_url=server_url)
     assert again.returncode == 0, again.stdout + again.stderr
     assert _version(server_url) == "0009"
+    assert _log_states(server_url, "0009")[-1] == "applied"
+
+
+def _log_states(url: str, revision: str) -> list[str]:
+    from project.core.applied_log import log_table
+
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            query = select(log_table.c.state).where(log_table.c.revision == revision).order_by(log_table.c.id)
+            return list(connection.execute(query).scalars())
+    finally:
+        engine.dispose()
 
 
 def test_lock_released_during_retries_succeeds(server_url, tmp_path):
