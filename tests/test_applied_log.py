@@ -137,7 +137,6 @@ def test_fake_and_backfill_of_revisions_applied_without_the_log(fixture_settings
 COSMETIC = '''"""Widen the name column: a docstring rewritten"""
 # A comment, imports reordered, blank lines and formatting changed: the same revision.
 from alembic import op
-import pytest
 import sqlalchemy as sa
 from collections.abc import Sequence
 

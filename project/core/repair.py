@@ -70,13 +70,10 @@ def _record_checksum(connection: Connection, settings: Any, script: Any, entry: 
 
     found = _lookup(script, entry.revision)
     if found is None:
-        applied_log.insert(connection, [applied_log.new_row(connection, entry.revision, "down", "repaired",
-                                                         started_at=applied_log.utc_now(),
-                                                         statements="(its version file was removed)")])
+        _record(connection, entry.revision, "down", statements="(its version file was removed)")
         return f"{entry.revision}: recorded as removed (no version file defines it)."
     checksum = file_checksum(found.path, settings)
-    applied_log.insert(connection, [applied_log.new_row(connection, entry.revision, "up", "repaired",
-                                                     checksum=checksum, started_at=applied_log.utc_now())])
+    _record(connection, entry.revision, "up", checksum=checksum)
     return f"{entry.revision}: recorded the checksum of {relative_path(found.path)} as it is now."
 
 
@@ -97,12 +94,10 @@ def _clear_failure(connection: Connection, settings: Any, script: Any, rev: str)
     if checks.compare_schemas(after, live) == [] and rev not in heads:
         command.stamp(migrator.alembic_config(settings, connection=connection), rev)
         _commit(connection)
-        applied_log.insert(connection, [applied_log.new_row(connection, rev, "up", "repaired", checksum=checksum,
-                                                         started_at=applied_log.utc_now())])
+        _record(connection, rev, "up", checksum=checksum)
         return f"{rev}: the database has what it creates; recorded as applied."
     if checks.compare_schemas(before, live) == []:
-        applied_log.insert(connection, [applied_log.new_row(connection, rev, "down", "repaired", checksum=checksum,
-                                                         started_at=applied_log.utc_now())])
+        _record(connection, rev, "down", checksum=checksum)
         return f"{rev}: nothing of it is left in the database; failure cleared (`manage.py migrate` runs it again)."
     diffs = checks.compare_schemas(after, live)
     raise RepairRefused(
@@ -110,6 +105,12 @@ def _clear_failure(connection: Connection, settings: Any, script: Any, rev: str)
         f"against what it creates: {'; '.join(diffs)}. Finish or undo it by hand, then run `manage.py repair "
         f"{rev}` again."
     )
+
+
+def _record(connection: Connection, revision: str, direction: str, **values: Any) -> None:
+    """A `repaired` row: direction up = counts as applied from now on, down = counts as not applied."""
+    applied_log.insert(connection, [applied_log.new_row(connection, revision, direction, "repaired",
+                                                        started_at=applied_log.utc_now(), **values)])
 
 
 def _live_schema(connection: Connection) -> dict[str, Any]:
