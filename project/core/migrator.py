@@ -431,7 +431,7 @@ def _is_schema_statement(statement: str) -> bool:
     """A statement the revision itself ran: not a read, not Alembic's bookkeeping of alembic_version."""
     words = statement.split()
     if not words or words[0].upper() in {"SELECT", "SHOW", "PRAGMA", "DESCRIBE", "EXPLAIN", "BEGIN", "COMMIT",
-                                         "ROLLBACK", "SET"}:
+                                         "ROLLBACK", "SET", "RESET"}:
         return False
     return "alembic_version" not in statement.lower()
 

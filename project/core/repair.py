@@ -80,7 +80,7 @@ def _record_checksum(connection: Connection, settings: Any, script: Any, entry: 
 def _clear_failure(connection: Connection, settings: Any, script: Any, rev: str) -> str:
     from alembic import command
 
-    from project.core import checks, migrator
+    from project.core import migrator, schema_compare
     from project.core.checksums import file_checksum
 
     found = migrator._lookup(script, rev)
@@ -88,18 +88,19 @@ def _clear_failure(connection: Connection, settings: Any, script: Any, rev: str)
         raise RepairRefused(f"Revision {rev} failed and no version file defines it: restore its file first.")
     heads = migrator.current_heads(connection)
     live = _live_schema(connection)
-    after = _expected(settings, rev)
-    before = _expected(settings, heads[0] if len(heads) == 1 else ("heads" if heads else None))
+    dialect = connection.dialect.name
+    after = schema_compare.history_schema(settings, rev)
+    before = schema_compare.history_schema(settings, heads[0] if len(heads) == 1 else ("heads" if heads else None))
     checksum = file_checksum(found.path, settings)
-    if checks.compare_schemas(after, live) == [] and rev not in heads:
+    if schema_compare.compare(after, live, dialect) == [] and rev not in heads:
         command.stamp(migrator.alembic_config(settings, connection=connection), rev)
         _commit(connection)
         _record(connection, rev, "up", checksum=checksum)
         return f"{rev}: the database has what it creates; recorded as applied."
-    if checks.compare_schemas(before, live) == []:
+    if schema_compare.compare(before, live, dialect) == []:
         _record(connection, rev, "down", checksum=checksum)
         return f"{rev}: nothing of it is left in the database; failure cleared (`manage.py migrate` runs it again)."
-    diffs = checks.compare_schemas(after, live)
+    diffs = schema_compare.compare(after, live, dialect)
     raise RepairRefused(
         f"Revision {rev} failed and the database matches neither what it creates nor what was there before it; "
         f"against what it creates: {'; '.join(diffs)}. Finish or undo it by hand, then run `manage.py repair "
@@ -114,24 +115,13 @@ def _record(connection: Connection, revision: str, direction: str, **values: Any
 
 
 def _live_schema(connection: Connection) -> dict[str, Any]:
-    from sqlalchemy import inspect
-
-    from project.core import checks
+    """What check --database compares (defaults, enum values and CHECKs included): project.core.schema_compare."""
+    from project.core import schema_compare
 
     try:
-        return checks._schema(inspect(connection))
+        return schema_compare.live_schema(connection)
     finally:
         applied_log.end_transaction(connection)
-
-
-def _expected(settings: Any, revision: str | None) -> dict[str, Any]:
-    from sqlalchemy import inspect
-
-    from project.core import checks
-    from project.core.scratch import scratch_sqlite
-
-    with scratch_sqlite(settings, revision) as scratch:
-        return checks._schema(inspect(scratch))
 
 
 def _commit(connection: Connection) -> None:
