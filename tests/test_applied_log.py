@@ -394,3 +394,14 @@ def test_mismatch_policy_per_environment(monkeypatch) -> None:
     monkeypatch.setenv("CHECKSUM_MISMATCH", "ignore")
     with pytest.raises(ImproperlyConfigured, match="CHECKSUM_MISMATCH='ignore'"):
         applied_log.mismatch_policy(load_settings("fixture_app.settings.prod"))
+
+
+def test_bookkeeping_is_not_a_statement_of_the_revision() -> None:
+    """What a failed revision 'already ran' (the MySQL line, the log's statements) leaves out the tool's own
+    rows: the applied log writes into the same connection while the revision's statements are being listed."""
+    from project.core.migrator import _is_schema_statement
+
+    assert not _is_schema_statement(f"UPDATE {applied_log.TABLE_NAME} SET state=%(state)s WHERE id = %(id_1)s")
+    assert not _is_schema_statement("UPDATE alembic_version SET version_num='0002'")
+    assert not _is_schema_statement("RESET lock_timeout")
+    assert _is_schema_statement("ALTER TABLE tasks ADD COLUMN priority INTEGER")

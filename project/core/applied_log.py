@@ -377,7 +377,7 @@ class Recorder:
         the error, as an SQL comment). Never raises: the revision's own error is what the user must see."""
         from project.core.migrator import _is_schema_statement, cause_of
 
-        ran = [" ".join(s.split()) for s in executed if _is_schema_statement(s) and TABLE_NAME not in s]
+        ran = [" ".join(s.split()) for s in executed if _is_schema_statement(s)]
         values: dict[str, Any] = {"state": "failed", "duration": time.perf_counter() - self.started,
                                   "statements": "\n".join([*ran, f"-- failed: {cause_of(exc)}"])}
         try:

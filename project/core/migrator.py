@@ -428,12 +428,17 @@ def _environment_failure(connection: Connection, executed: list[str], exc: Excep
 
 
 def _is_schema_statement(statement: str) -> bool:
-    """A statement the revision itself ran: not a read, not Alembic's bookkeeping of alembic_version."""
+    """A statement the revision itself ran: not a read, not a session setting, not the tool's bookkeeping
+    (Alembic's alembic_version, the applied log's rows)."""
     words = statement.split()
     if not words or words[0].upper() in {"SELECT", "SHOW", "PRAGMA", "DESCRIBE", "EXPLAIN", "BEGIN", "COMMIT",
                                          "ROLLBACK", "SET", "RESET"}:
         return False
-    return "alembic_version" not in statement.lower()
+    lowered = statement.lower()
+    return not any(table in lowered for table in _BOOKKEEPING_TABLES)
+
+
+_BOOKKEEPING_TABLES = ("alembic_version", "alembic_migration_log")  # applied_log.TABLE_NAME
 
 
 PlanCallback = Callable[[Plan, Connection], None]
