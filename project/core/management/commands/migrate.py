@@ -19,6 +19,8 @@ class Command(BaseCommand):
         parser.add_argument("--plan", action="store_true", help="Show what would run; change nothing.")
         parser.add_argument("--fake", action="store_true", help="Record the target revision without running SQL.")
         parser.add_argument("--check", action="store_true", help="Exit 1 when migrations are unapplied.")
+        parser.add_argument("--prune", action="store_true",
+                            help="Only delete the applied log's rows of revisions whose files were removed.")
         parser.add_argument("--allow-destructive", action="store_true",
                             help="Run steps that drop or narrow data even when CONFIRM_DESTRUCTIVE is on.")
         parser.add_argument("--sql", action="store_true",
@@ -36,6 +38,8 @@ class Command(BaseCommand):
         try:
             if options["check"] or options["plan"]:
                 return self._preview(options)
+            if options["prune"]:
+                return self._prune(options)
             self._migrate(options)
         except migrator.MigrationError as exc:
             raise CommandError(str(exc)) from None
@@ -76,6 +80,18 @@ class Command(BaseCommand):
             migrator.migrate(self.settings, options["target"], fake=options["fake"],
                              allow_destructive=options["allow_destructive"],
                              on_plan=on_plan, on_start=on_start, on_done=on_done)
+
+    def _prune(self, options: dict[str, Any]) -> None:
+        """Django's --prune: prune, then stop (nothing is migrated)."""
+        from project.core import migrator
+
+        pruned = migrator.prune(self.settings)
+        if options["verbosity"] >= 1:
+            self.stdout.write("Pruning the applied log:", self.style.HEADING)
+            for revision in pruned:
+                self.stdout.write(f"  Pruning {revision}... " + self.style.SUCCESS("OK"))
+            if not pruned:
+                self.stdout.write("  No migrations to prune.")
 
     def _preview(self, options: dict[str, Any]) -> None:
         """--plan and --check only read: they answer at once, even while a migrate holds the lock."""
