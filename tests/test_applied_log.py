@@ -405,3 +405,31 @@ def test_bookkeeping_is_not_a_statement_of_the_revision() -> None:
     assert not _is_schema_statement("UPDATE alembic_version SET version_num='0002'")
     assert not _is_schema_statement("RESET lock_timeout")
     assert _is_schema_statement("ALTER TABLE tasks ADD COLUMN priority INTEGER")
+def test_prune_forgets_removed_files(db_url: str, tmp_path: Path) -> None:
+    """Django's migrate --prune: the log's rows of a revision whose file was removed go; the rest stay; an
+    unknown revision recorded in alembic_version is refused in one line and nothing is deleted."""
+    copy = fixture_copy(tmp_path)
+    path = copy.add("0009", "0008", upgrade='op.create_table("extra", sa.Column("id", sa.Integer, primary_key=True))',
+                    downgrade='op.drop_table("extra")', message="extra table")
+    assert copy.manage("migrate", "-v0", db_url=db_url).returncode == 0
+    assert copy.manage("migrate", "0008", "-v0", db_url=db_url).returncode == 0
+    path.unlink()
+    before = [r.revision for r in log_rows(db_url)]
+    assert before.count("0009") == 2  # up, then down
+
+    pruned = copy.manage("migrate", "--prune", db_url=db_url)
+    assert pruned.returncode == 0, pruned.stderr
+    assert "Pruning 0009... OK" in pruned.stdout and "Applying" not in pruned.stdout
+    assert [r.revision for r in log_rows(db_url)] == [r for r in before if r != "0009"]
+    assert heads_of(db_url) == ("0008",)
+    again = copy.manage("migrate", "--prune", db_url=db_url)
+    assert "No migrations to prune." in again.stdout
+
+    # alembic_version at a revision whose file is gone: refused before anything is deleted.
+    copy.add("0010", "0008", message="applied, then its file lost")
+    assert copy.manage("migrate", "-v0", db_url=db_url).returncode == 0
+    (copy.versions / "0010_test.py").unlink()
+    rows = log_rows(db_url)
+    refused = copy.manage("migrate", "--prune", db_url=db_url)
+    assert refused.returncode == 1 and "0010" in one_clean_line(refused)
+    assert log_rows(db_url) == rows

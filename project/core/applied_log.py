@@ -319,6 +319,22 @@ def prepare(settings: Any, connection: Connection, script: Any) -> Recorder:
     return Recorder(connection, settings)
 
 
+def prune(connection: Connection, script: Any) -> list[str]:
+    """`migrate --prune` (Django's name): delete the log rows of revisions that no version file defines any
+    more (a squash's originals once deleted, say), oldest first; returns their ids. alembic_version must not
+    record such a revision: that is an unknown revision, refused before anything is deleted."""
+    from sqlalchemy import delete
+
+    from project.core.migrator import check_known, current_heads
+
+    check_known(script, current_heads(connection))
+    gone = [rev for rev in read(connection) if not _defined(script, rev)]
+    if gone:
+        with connection.begin():
+            connection.execute(delete(log_table).where(log_table.c.revision.in_(gone)))
+    return gone
+
+
 # --- while a migrate runs -------------------------------------------------------------------------------
 
 

@@ -480,6 +480,16 @@ def migrate(
     return plan
 
 
+@db.sync_entry
+def prune(settings: Settings) -> list[str]:
+    """`migrate --prune`: under the migration lock, forget the applied-log rows of removed version files."""
+    from project.core import applied_log
+
+    script = script_directory(alembic_config(settings))
+    with locked_connection(settings) as connection:
+        return applied_log.prune(connection, script)
+
+
 def refuse_destructive(settings: Settings, plan: Plan, dialect: str, target: str = "head") -> None:
     """Before anything runs: refuse a plan that unapplies a revision without a downgrade (always: it could
     only fail half-way), and under CONFIRM_DESTRUCTIVE one with a step that destroys data or that cannot be

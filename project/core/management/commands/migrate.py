@@ -22,6 +22,8 @@ class Command(BaseCommand):
         parser.add_argument("--fake-initial", action="store_true",
                             help="On a database with tables but no recorded revision: record the first revision "
                                  "as applied when the tables are exactly what it creates, else name what differs.")
+        parser.add_argument("--prune", action="store_true",
+                            help="Only delete the applied log's rows of revisions whose files were removed.")
         parser.add_argument("--allow-destructive", action="store_true",
                             help="Run steps that drop or narrow data even when CONFIRM_DESTRUCTIVE is on.")
         parser.add_argument("--sql", action="store_true",
@@ -42,6 +44,8 @@ class Command(BaseCommand):
         try:
             if options["check"] or options["plan"]:
                 return self._preview(options)
+            if options["prune"]:
+                return self._prune(options)
             if options["fake_initial"]:
                 self._fake_initial(options)
             self._migrate(options)
@@ -98,6 +102,18 @@ class Command(BaseCommand):
         if faked and options["verbosity"] >= 1:
             self.stdout.write(f"  Faked {faked}: the database already has what it creates (compared as "
                               "`check --database` compares).")
+
+    def _prune(self, options: dict[str, Any]) -> None:
+        """Django's --prune: prune, then stop (nothing is migrated)."""
+        from project.core import migrator
+
+        pruned = migrator.prune(self.settings)
+        if options["verbosity"] >= 1:
+            self.stdout.write("Pruning the applied log:", self.style.HEADING)
+            for revision in pruned:
+                self.stdout.write(f"  Pruning {revision}... " + self.style.SUCCESS("OK"))
+            if not pruned:
+                self.stdout.write("  No migrations to prune.")
 
     def _preview(self, options: dict[str, Any]) -> None:
         """--plan and --check only read: they answer at once, even while a migrate holds the lock."""
