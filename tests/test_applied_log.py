@@ -405,6 +405,8 @@ def test_bookkeeping_is_not_a_statement_of_the_revision() -> None:
     assert not _is_schema_statement("UPDATE alembic_version SET version_num='0002'")
     assert not _is_schema_statement("RESET lock_timeout")
     assert _is_schema_statement("ALTER TABLE tasks ADD COLUMN priority INTEGER")
+
+
 def test_prune_forgets_removed_files(db_url: str, tmp_path: Path) -> None:
     """Django's migrate --prune: the log's rows of a revision whose file was removed go; the rest stay; an
     unknown revision recorded in alembic_version is refused in one line and nothing is deleted."""

@@ -235,6 +235,9 @@ def test_after_the_originals_are_deleted(db_url: str, tmp_path: Path, monkeypatc
         (copy.versions / f"{name}.py").unlink()
     path.rename(copy.versions / path.name)
     assert [s.split()[0] for s in migrate(settings)] == ["0007", "0008"]
+    pruned = copy.manage("migrate", "--prune", db_url=db_url, env={"CHECKSUM_MISMATCH": "error"})
+    assert [line.split()[1] for line in pruned.stdout.splitlines() if "Pruning 0" in line] == [
+        "0002...", "0003...", "0004..."]
     assert [s.split()[0] for s in migrate(settings, "0001")] == ["0008", "0007", "0006", "0005"]
     assert [s.split()[0] for s in migrate(settings, "0006")] == ["0005", "0006"]
     assert schema(db_url) == originals
