@@ -13,14 +13,13 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from project.core.conf import cache_dir, project_dir
+from project.core.conf import cache_dir, project_dir, write_cache_file
 
 MAX_IDENTIFIER = 63  # PostgreSQL's limit (MySQL: 64)
 
@@ -159,14 +158,7 @@ def _load_facts() -> dict[str, dict[str, Any]]:
 
 
 def _store_facts(facts: dict[str, dict[str, Any]]) -> None:
-    try:
-        path = _facts_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(facts))
-        os.replace(tmp, path)  # atomic for concurrent checks; a read-only checkout just skips it
-    except OSError:
-        pass
+    write_cache_file(_facts_path(), facts)
 
 
 def _identity(tree: ast.Module) -> dict[str, Any]:

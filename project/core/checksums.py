@@ -23,7 +23,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from project.core.conf import cache_dir
+from project.core.conf import cache_dir, write_cache_file
 
 CHECKSUM_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 CACHE_NAME = "checksums.json"
@@ -101,13 +101,6 @@ def _read_cache(settings: Any) -> dict[str, tuple[int, int, str]]:
 
 
 def _write_cache(settings: Any) -> None:
-    target = _cache_path(settings)
     for gone in [path for path in _memory if not os.path.exists(path)]:
         del _memory[gone]  # removed files (and tests' temporary ones) do not pile up
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps({k: list(v) for k, v in _memory.items()}), encoding="utf-8")
-        os.replace(temporary, target)  # atomic: a concurrent reader sees the old file or the new one
-    except OSError:
-        pass
+    write_cache_file(_cache_path(settings), {k: list(v) for k, v in _memory.items()})

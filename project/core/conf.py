@@ -83,6 +83,21 @@ def cache_dir(settings: Any = None) -> Path:
     return base_dir(settings) / ".cache"
 
 
+def write_cache_file(path: Path, data: Any) -> None:
+    """Write `data` as JSON to a cache file atomically (a concurrent reader sees the old file or the new one);
+    a cache that cannot be written (a read-only checkout) is skipped: it only saves time."""
+    import json
+    import os
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError:
+        pass
+
+
 def import_string(path: str) -> Any:
     """`package.module:attr.attr` (or `package.module.attr`) -> the object, as Django's import_string."""
     module_name, sep, attrs = path.partition(":")

@@ -509,16 +509,9 @@ def _load_cache(path: Path) -> dict[str, list[list[Any]]]:
 
 
 def _store_cache(path: Path, entries: dict[str, list[list[Any]]]) -> None:
-    import json
-    import os
+    from project.core.conf import write_cache_file
 
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(entries))
-        os.replace(tmp, path)  # atomic for concurrent checks; a read-only checkout just skips it
-    except OSError:
-        pass
+    write_cache_file(path, entries)
 
 
 def plan_marks(script: Any, engine: str, forwards: bool = True, silenced: set[str] | frozenset[str] = frozenset()
