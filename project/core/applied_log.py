@@ -301,21 +301,17 @@ def enforce(settings: Any, found: list[Mismatch]) -> None:
             sys.stderr.write(f"Warning: {mismatch.message}\n")
 
 
-def verify(settings: Any, connection: Connection, script: Any) -> None:
-    """Before a migrate acts, reading only: the applied revisions' files against the log (see enforce)."""
-    from project.core.migrator import current_heads
-
-    heads = current_heads(connection)
+def verify(settings: Any, connection: Connection, script: Any, heads: tuple[str, ...]) -> None:
+    """Before a migrate acts, reading only: the applied revisions' files against the log (see enforce).
+    `heads`: what alembic_version records, as the caller read it under the migration lock."""
     enforce(settings, mismatches(settings, script, heads, read(connection)))
 
 
-def prepare(settings: Any, connection: Connection, script: Any) -> Recorder:
+def prepare(settings: Any, connection: Connection, script: Any, heads: tuple[str, ...]) -> Recorder:
     """Once a migrate's plan passed its refusals (under the migration lock): create the log if missing and
-    heal it; the Recorder then writes the rows of this run."""
-    from project.core.migrator import current_heads
-
+    heal it against `heads`; the Recorder then writes the rows of this run."""
     ensure(connection)
-    heal(connection, settings, script, current_heads(connection))
+    heal(connection, settings, script, heads)
     return Recorder(connection, settings)
 
 

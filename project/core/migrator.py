@@ -434,11 +434,10 @@ def _is_schema_statement(statement: str) -> bool:
     if not words or words[0].upper() in {"SELECT", "SHOW", "PRAGMA", "DESCRIBE", "EXPLAIN", "BEGIN", "COMMIT",
                                          "ROLLBACK", "SET", "RESET"}:
         return False
+    from project.core.applied_log import TABLE_NAME
+
     lowered = statement.lower()
-    return not any(table in lowered for table in _BOOKKEEPING_TABLES)
-
-
-_BOOKKEEPING_TABLES = ("alembic_version", "alembic_migration_log")  # applied_log.TABLE_NAME
+    return "alembic_version" not in lowered and TABLE_NAME not in lowered
 
 
 PlanCallback = Callable[[Plan, Connection], None]
@@ -466,13 +465,14 @@ def migrate(
     """
     script = script_directory(alembic_config(settings))
     with locked_connection(settings) as connection:
-        plan = make_plan(script, current_heads(connection), target)
+        heads = current_heads(connection)
+        plan = make_plan(script, heads, target)
         from project.core import applied_log
 
-        applied_log.verify(settings, connection, script)  # an applied revision edited since: CHECKSUM_MISMATCH
+        applied_log.verify(settings, connection, script, heads)  # an applied revision edited: CHECKSUM_MISMATCH
         if not fake and not allow_destructive:
             refuse_destructive(settings, plan, connection.dialect.name, target)
-        log = applied_log.prepare(settings, connection, script)  # create the applied log, or heal it
+        log = applied_log.prepare(settings, connection, script, heads)  # create the applied log, or heal it
         if on_plan is not None:
             on_plan(plan, connection)
         run_plan(settings, connection, plan, fake=fake, on_start=on_start, on_done=on_done,

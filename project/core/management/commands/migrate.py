@@ -154,13 +154,13 @@ class Command(BaseCommand):
         self.stdout.write("Planned operations:", self.style.HEADING)
         if not plan.steps:
             self.stdout.write("  No planned migration operations.")
+        silenced = set(self.settings.get("SILENCED_CHECKS", None) or [])
         for step in plan.steps:
             verb = "Apply" if step.forwards else "Unapply"
             self.stdout.write(f"  {verb} {step}")
             verdict = safety.assess_revision(step.script, step.forwards, dialect)
             if verdict.destroys:
                 self.stdout.write(f"  DESTRUCTIVE: {safety.summary(verdict.destroys)}", self.style.WARNING)
-            silenced = set(self.settings.get("SILENCED_CHECKS", None) or [])
             for mark in lock_rules.plan_marks(step.script, dialect, step.forwards, silenced):
                 self.stdout.write(f"  LOCKS: {mark}", self.style.WARNING)
             if verdict.uninspectable:
