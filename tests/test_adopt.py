@@ -136,6 +136,17 @@ def test_fake_initial_on_an_empty_database_migrates_for_real(tmp_path: Path) -> 
     assert recorded(db_url) == ["0008"]
 
 
+def test_inspectdb_leaves_out_the_tools_tables(tmp_path: Path) -> None:
+    """A database the tool has migrated (or one whose plain migrate failed before adoption) holds
+    alembic_version and the applied log: neither becomes a model."""
+    copy = fixture_copy(tmp_path)
+    db_url = f"sqlite:///{tmp_path / 'migrated.db'}"
+    _ok(copy.manage("migrate", db_url=db_url))
+    models = _ok(copy.manage("inspectdb", db_url=db_url))
+    assert "'projects'" in models and "'tasks'" in models, models
+    assert "alembic_version" not in models and "alembic_migration_log" not in models, models
+
+
 def test_inspectdb_output_folder_must_exist(tmp_path: Path) -> None:
     result = run_fixture_manage("inspectdb", "--output", str(tmp_path / "missing" / "models.py"))
     assert "the folder" in one_clean_line(result) and result.returncode == 1

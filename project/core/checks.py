@@ -629,13 +629,12 @@ def _database_problems(settings: Any) -> list[Problem]:
 
 def _schema(inspector: Any) -> dict[str, dict[str, Any]]:
     """Names and shapes only, comparable across engines."""
-    from project.core.applied_log import TABLE_NAME as APPLIED_LOG_TABLE
-    from project.core.locks import GALERA_LOCK_TABLE
+    from project.core.inspectdb import bookkeeping_tables
 
+    ignored = bookkeeping_tables()  # the tool's bookkeeping, not the app's schema
     schema = {}
     for table in inspector.get_table_names():
-        # The tool's bookkeeping, not the app's schema.
-        if table in {"alembic_version", GALERA_LOCK_TABLE, APPLIED_LOG_TABLE}:
+        if table in ignored:
             continue
         columns = {c["name"]: (bool(c["nullable"]), _family(c["type"]), _length(c["type"]))
                    for c in inspector.get_columns(table)}

@@ -25,10 +25,12 @@ HEADER = (
 
 
 def bookkeeping_tables() -> set[str]:
-    """Tables the tool itself writes: never the application's models."""
+    """Tables the tool itself writes (Alembic's version table, the applied log, Galera's lock row): never the
+    application's models, never part of a schema comparison (checks._schema)."""
+    from project.core.applied_log import TABLE_NAME as APPLIED_LOG_TABLE
     from project.core.locks import GALERA_LOCK_TABLE
 
-    return {"alembic_version", GALERA_LOCK_TABLE}
+    return {"alembic_version", GALERA_LOCK_TABLE, APPLIED_LOG_TABLE}
 
 
 def models_source(settings: Any, tables: list[str] | None = None) -> tuple[str, list[str]]:
