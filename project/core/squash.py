@@ -75,10 +75,20 @@ def _read_squashes(directory: Path) -> list[Squash]:
 
 
 def _module_constants(path: Path) -> dict[str, Any]:
+    """The module-level constants assigned before its first function (a squash can run to thousands of lines, and
+    every migrate reads it: parsing the header alone keeps that cheap)."""
     try:
-        tree = ast.parse(path.read_text())
-    except (OSError, SyntaxError, ValueError):
+        text = path.read_text()
+    except OSError:
         return {}
+    header = re.split(r"^(?:def|async def|class) ", text, maxsplit=1, flags=re.M)[0]
+    try:
+        tree = ast.parse(header)
+    except (SyntaxError, ValueError):
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError):
+            return {}
     values: dict[str, Any] = {}
     for node in tree.body:
         target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else (
