@@ -72,6 +72,7 @@ class Row:
     setup: Callable[[], None] | None = None
     stdin: Path | None = None
     rss: bool = False  # measure peak RSS (through /usr/bin/time, which adds ~1 ms)
+    timer_file: Path | None = None  # the command times itself and writes the seconds here (in-process rows)
     times: list[float] = field(default_factory=list)
     rss_kb: list[int] = field(default_factory=list)
 
@@ -105,6 +106,9 @@ def run_once(row: Row) -> tuple[float, int | None]:
             err.seek(0)
             tail = err.read().decode(errors="replace")[-2000:]
             raise RuntimeError(f"{row.name}: {' '.join(row.cmd)} exited {proc.returncode}:\n{tail}")
+    if row.timer_file is not None:  # the part the command timed itself (its start-up left out)
+        elapsed = float(row.timer_file.read_text())
+        row.timer_file.unlink()
     rss = None
     if rss_file:
         rss = int(rss_file.read_text().split()[-1])

@@ -9,7 +9,9 @@ The tree is bench/histories.make_tree(N) (the project's 8 revisions + N generate
 bench/run.py: `manage.py migrate` on the squashed tree, on the original tree, and two raw-SQL floors applied by the
 engine's own client: the history's SQL (bench/run.py's floor: `alembic upgrade --sql`, `sqlmigrate` on SQLite) and a
 dump of the end state (`sqlite3 .dump`, `pg_dump`, `mariadb-dump` of a database at head: the least SQL that builds
-it). The table is measured `--repeat` times; only ratios within one table compare (the machine is shared).
+it). One more row runs the squashed migrate in-process (project.migrate_database() in a Python that has imported
+SQLAlchemy, Alembic, the driver and the tool already, as an app's test session or start-up does) and times only
+the call. The table is measured `--repeat` times; only ratios within one table compare (the machine is shared).
 The rows go into bench/RESULTS.md between the "squash" markers, and bench/squash_results.json.
 """
 
@@ -33,6 +35,21 @@ import run  # noqa: E402 - the suite's timing and databases
 from run import Bench, Database, Row, measure, ratio, sh  # noqa: E402
 
 BEGIN, END = "<!-- squash:begin -->", "<!-- squash:end -->"
+
+# project.migrate_database() in a process that has imported what it needs already, as an app's test session or
+# its start-up migrations call it: the migrate alone is timed (the interpreter and library imports left out).
+IN_PROCESS = """
+import sys, time
+sys.path.insert(0, ".")
+import project, project.core.migrator, sqlalchemy, alembic.op
+from project.core.conf import load_settings
+from sqlalchemy.engine import make_url
+settings = load_settings()
+make_url(project.core.migrator.migration_url(settings)).get_dialect().import_dbapi()  # the app has its driver
+start = time.perf_counter()
+project.migrate_database(settings)
+open(sys.argv[1], "w").write(str(time.perf_counter() - start))
+"""
 
 
 def dump(db: Database, out: Path) -> Path:
@@ -94,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
                                 squashed, env, setup=db.reset),
                             Row("migrate (originals)", [run.PY, str(tree / "manage.py"), "migrate", "-v", "0"],
                                 tree, env, setup=db.reset)]
+                    timer = work / "in_process_seconds"
+                    rows.append(Row("migrate (squashed, in-process)", [run.PY, "-c", IN_PROCESS, str(timer)], squashed,
+                                    env, setup=db.reset, timer_file=timer))
                     for label, sql in (("history SQL", history_sql), ("end-state dump", end_sql)):
                         client, extra, stdin = db.client(sql)
                         rows.append(Row(f"floor: {label}", client, tree, {**env, **extra}, setup=db.reset, stdin=stdin))
@@ -101,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
                     tables.append({"rows": stats, "ratios": {
                         "squashed/history floor": ratio(stats["migrate (squashed)"], stats["floor: history SQL"]),
                         "squashed/end-state dump": ratio(stats["migrate (squashed)"], stats["floor: end-state dump"]),
+                        "in-process/history floor": ratio(stats["migrate (squashed, in-process)"],
+                                                          stats["floor: history SQL"]),
                         "originals/history floor": ratio(stats["migrate (originals)"], stats["floor: history SQL"]),
                         "squashed/originals": ratio(stats["migrate (squashed)"], stats["migrate (originals)"]),
                     }})
@@ -125,17 +147,18 @@ def render(results: dict[str, Any]) -> str:
              f"{results['runs']} runs per row, rows interleaved; the whole table measured {results['repeat']} times "
              f"(load average {results['loadavg_start'][0]:.1f} at start, {results['loadavg_end'][0]:.1f} at end). "
              "Goal: squashed / floor <= 1.3.", "",
-             "| engine | table | migrate squashed (s) | migrate originals (s) | floor: history SQL (s) | "
-             "floor: end-state dump (s) | squashed / history floor | squashed / dump floor | originals / history "
-             "floor |", "|---|---|---|---|---|---|---|---|---|"]
+             "| engine | table | migrate squashed (s) | migrate originals (s) | squashed, in-process (s) | "
+             "floor: history SQL (s) | floor: end-state dump (s) | squashed / history floor | squashed / dump floor | "
+             "in-process / history floor | originals / history floor |", "|---" * 11 + "|"]
     for engine, data in results["engines"].items():
         for i, table in enumerate(data["tables"], 1):
             s, r = table["rows"], table["ratios"]
             lines.append(
                 f"| {engine} | {i} | {s['migrate (squashed)']['median']:.3f} | {s['migrate (originals)']['median']:.3f}"
+                f" | {s['migrate (squashed, in-process)']['median']:.3f}"
                 f" | {s['floor: history SQL']['median']:.3f} | {s['floor: end-state dump']['median']:.3f} | "
                 f"{r['squashed/history floor']:.2f} | {r['squashed/end-state dump']:.2f} | "
-                f"{r['originals/history floor']:.2f} |")
+                f"{r['in-process/history floor']:.2f} | {r['originals/history floor']:.2f} |")
     lines += ["", "History SQL floor sources: " + "; ".join(f"{e}: {d['floor_source']}"
                                                           for e, d in results["engines"].items()), END]
     return "\n".join(lines) + "\n"
