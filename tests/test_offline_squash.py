@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from migcopy import MigrationsCopy, fixture_copy
+from migcopy import MigrationsCopy, fixture_copy, one_clean_line
 from test_offline_sql import _mariadb, _psql, _sqlite3
 from test_squash import load, migrate, schema
 
@@ -168,3 +168,33 @@ def test_sqlmigrate_shows_the_squash_for_a_range_and_the_file_for_one_revision(
     for dialect, text in sections("0003:head").items():
         runs = re.findall(r"^-- Running upgrade (\d+) ->", text, re.M)
         assert runs == ["0003", "0004", "0005", "0006", "0007"] and "Squashed" not in text, (dialect, runs)
+
+
+def test_a_carried_get_bind_read_is_the_originals_limit_in_one_line(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A squash carries a data revision verbatim: Alembic's offline mode cannot run its get_bind() read, for the
+    squash as for the original; the line names the squash file and the carried revision. SQLite renders both
+    (the scratch capture runs online)."""
+    from project.core.squash import write_squash
+
+    copy = fixture_copy(tmp_path)
+    copy.add("a001", "0008", 'op.create_table("x", sa.Column("id", sa.Integer(), primary_key=True), '
+                             'sa.Column("a", sa.String(length=10)))', 'op.drop_table("x")')
+    copy.add("a002", "a001", 'n = op.get_bind().execute(sa.text("SELECT COUNT(*) FROM x")).scalar()\n'
+                             'op.bulk_insert(sa.table("x", sa.column("id"), sa.column("a")), [{"id": 1, "a": str(n)}])',
+             'op.execute(sa.table("x").delete())')
+    copy.add("a003", "a002", 'op.add_column("x", sa.Column("b", sa.Integer()))',
+             'with op.batch_alter_table("x") as b:\n    b.drop_column("b")')
+    write_squash(load(copy, f"sqlite:///{tmp_path / 'unused.db'}", monkeypatch), "a001", "a003")
+
+    for dialect in ("postgresql", "mysql"):
+        squashed = one_clean_line(copy.manage("sqlmigrate", "0008:head", "--dialect", dialect))
+        assert re.search(r"Cannot render revision a003 \(.*squashed/a003_squashed_a001_a003\.py\) \(in a002, which "
+                         rf"it carries verbatim\) offline for {dialect}", squashed), squashed
+        original = one_clean_line(copy.manage("sqlmigrate", "a001:head", "--dialect", dialect))
+        assert re.search(rf"Cannot render revision a002 \(.*versions/a002_test\.py\) offline for {dialect}",
+                         original), original
+        limit = "If it reads the database through op.get_bind(), it can only run online"
+        assert limit in squashed and limit in original
+    rendered = copy.manage("sqlmigrate", "0008:head", "--dialect", "sqlite")
+    assert rendered.returncode == 0 and "INSERT INTO x (id, a) VALUES (1, '0')" in rendered.stdout, rendered.stderr

@@ -284,12 +284,15 @@ def _sqlite_online(rng: Range, settings: Any) -> OfflineSQL:
 
 def _render_failed(cfg: Any, rng: Range, events: list[tuple[str, Any]], exc: Exception, where: str) -> OfflineError:
     """One line naming the revision (id and file) that could not be rendered, and where it was run."""
-    from project.core import migrator
+    from project.core import migrator, squash
 
     done = sum(1 for kind, _ in events if kind == "applied")
     step = migrator.failed_step(migrator.script_directory(cfg), rng.start, rng.end, done)
+    carried = squash.carried_revision(exc, step.script) if step is not None else None
+    if carried:  # a squash crossed whole: name the original whose code failed, carried verbatim
+        where = f"(in {carried}, which it carries verbatim) {where}"
     hint = ""
-    if where.startswith("offline"):
+    if "offline for" in where:
         # Offline, op.get_bind() is a mock whose execute() returns None: a revision that reads rows fails here.
         hint = (" If it reads the database through op.get_bind(), it can only run online "
                 "(`manage.py migrate`), not as offline SQL.")
