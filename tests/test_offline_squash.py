@@ -198,3 +198,28 @@ def test_a_carried_get_bind_read_is_the_originals_limit_in_one_line(tmp_path: Pa
         assert limit in squashed and limit in original
     rendered = copy.manage("sqlmigrate", "0008:head", "--dialect", "sqlite")
     assert rendered.returncode == 0 and "INSERT INTO x (id, a) VALUES (1, '0')" in rendered.stdout, rendered.stderr
+
+
+def test_a_squash_inside_the_history_from_starts_parent(dbs: Databases, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Squash 0002..0005; a database at 0001 (START's parent) takes the squash, then 0006..0008 as usual."""
+    from project.core.squash import write_squash
+
+    monkeypatch.setenv("CHECKSUM_MISMATCH", "error")
+    copy = fixture_copy(tmp_path)
+    online = load(copy, dbs.online, monkeypatch)
+    write_squash(online, "0002", "0005")
+    assert [s.split()[0] for s in migrate(online, "0001")] == ["0001"]
+    assert [s.split()[0] for s in migrate(online)] == ["0005", "0006", "0007", "0008"]
+    migrate(load(copy, dbs.offline, monkeypatch), "0001")
+
+    script = offline(copy, dbs.offline, "migrate", "--sql", "0001:head")
+    assert "upgrade 0001 -> 0008 (4 revision(s))" in script and "upgrade 0001 -> 0005: Squashed 0002..0005" in script
+    moves = [re.findall(r"'(\d{4})'", b) for b in bookkeeping(script)]
+    assert moves == [["0005", "0001"], ["0006", "0005"], ["0007", "0006"], ["0008", "0007"]], moves
+    assert LOG_ROW.findall(script) == ["0005", "0006", "0007", "0008"]
+    dbs.apply(script)
+    assert schema(dbs.offline) == schema(dbs.online)
+    assert query(dbs.offline, "SELECT version_num FROM alembic_version") == [("0008",)]
+    log = "SELECT revision, state, checksum FROM alembic_migration_log WHERE revision > '0001' ORDER BY revision"
+    assert query(dbs.offline, log) == query(dbs.online, log)
