@@ -331,6 +331,13 @@ def prune(connection: Connection, script: Any) -> list[str]:
     return gone
 
 
+def squash_checksum(script: Any) -> str | None:
+    """A squash run in place of its range is recorded with END's own checksum (None: not a squash), so a database
+    that took the squash and one that took the originals agree, before and after the originals are deleted."""
+    squashed = getattr(script.module, "replaces_checksum", None)
+    return squashed if isinstance(squashed, str) else None
+
+
 # --- while a migrate runs -------------------------------------------------------------------------------
 
 
@@ -348,10 +355,7 @@ class Recorder:
     def _checksum(self, step: Any) -> str:
         from project.core.checksums import file_checksum
 
-        # A squash run in place of its range is recorded with END's own checksum, so a database that took the
-        # squash and one that took the originals agree, before and after the originals are deleted.
-        squashed = getattr(step.script.module, "replaces_checksum", None)
-        return squashed if isinstance(squashed, str) else file_checksum(step.script.path, self.settings)
+        return squash_checksum(step.script) or file_checksum(step.script.path, self.settings)
 
     def start(self, step: Any) -> None:
         """Before `step` runs (outside any transaction for the first, else in the previous step's)."""
@@ -474,12 +478,13 @@ def add_offline_rows(sql: Any, script: Any, settings: Any) -> None:
     dialect = make_url(f"{dialect_name}://").get_dialect()()
     create = str(CreateTable(log_table, if_not_exists=True).compile(dialect=dialect)).strip()
     sql.revisions[0].setup.append(create)
-    paths = {rev.revision: script.get_revision(rev.revision).path for rev in sql.revisions}
-    sums = file_checksums(list(paths.values()), settings)
+    scripts = {rev.revision: script.get_revision(rev.revision) for rev in sql.revisions}
+    sums = file_checksums([s.path for s in scripts.values()], settings)
     now, user, host = _OFFLINE_WHO.get(dialect_name, ("CURRENT_TIMESTAMP", "NULL", "NULL"))
     for rev in sql.revisions:
         direction, state = ("up", "applied") if rev.forwards else ("down", "unapplied")
+        checksum = squash_checksum(scripts[rev.revision]) or sums[scripts[rev.revision].path]  # as online
         sql.revisions[sql.revisions.index(rev)].statements.append(
             f"INSERT INTO {TABLE_NAME} (revision, direction, state, checksum, started_at, db_user, client_host) "
-            f"VALUES ('{rev.revision}', '{direction}', '{state}', '{sums[paths[rev.revision]]}', {now}, {user}, "
+            f"VALUES ('{rev.revision}', '{direction}', '{state}', '{checksum}', {now}, {user}, "
             f"{host})")

@@ -369,8 +369,10 @@ def run_plan(
         event.remove(connection, "after_cursor_execute", statement_done)
 
 
-def _upgrade_or_downgrade(cfg: Config, script: ScriptDirectory, target: str, forwards: bool) -> None:
-    """alembic.command.upgrade/downgrade, on a ScriptDirectory whose revision map is already loaded."""
+def _upgrade_or_downgrade(cfg: Config, script: ScriptDirectory, target: str, forwards: bool, *,
+                          as_sql: bool = False, starting_rev: str | None = None) -> None:
+    """alembic.command.upgrade/downgrade, on a ScriptDirectory whose revision map is already loaded (or a squashed
+    view of the history); `as_sql` from `starting_rev` is their --sql mode (offline.py renders squashes with it)."""
     from alembic.runtime.environment import EnvironmentContext
 
     def revisions(rev: Any, _context: Any) -> Any:
@@ -378,7 +380,8 @@ def _upgrade_or_downgrade(cfg: Config, script: ScriptDirectory, target: str, for
         # tests/test_errors_model.py::test_upgrade_revs_is_what_alembic_command_uses.
         return script._upgrade_revs(target, rev) if forwards else script._downgrade_revs(target, rev)
 
-    with EnvironmentContext(cfg, script, fn=revisions, as_sql=False, destination_rev=target):
+    with EnvironmentContext(cfg, script, fn=revisions, as_sql=as_sql, starting_rev=starting_rev,
+                            destination_rev=target):
         script.run_env()
 
 

@@ -50,6 +50,9 @@ class Range:
     start: str | None
     end: str | None
     forwards: bool
+    # The squashed view of the history when the move crosses a squash whole (migrator.Plan.script): the SQL is
+    # then the squash's, as the online migrate runs it. None: the version files themselves.
+    view: Any = field(default=None, compare=False, repr=False)
 
     @property
     def label(self) -> str:
@@ -106,20 +109,21 @@ def between(script: Any, start: str, end: str) -> Range:
         plan = migrator.make_plan(script, (start_rev,) if start_rev else (), end_rev or "base")
     except migrator.MigrationError as exc:
         raise OfflineError(str(exc)) from None
-    return Range(start_rev, end_rev, plan.forwards or start_rev == end_rev)
+    return Range(start_rev, end_rev, plan.forwards or start_rev == end_rev, plan.script)
 
 
 def parse_range(script: Any, spec: str, *, backwards: bool = False) -> Range:
     """`sqlmigrate`'s argument: REV (that revision alone) or A:B. --backwards unapplies.
 
     A:B with B behind A is a downgrade already; with --backwards an upward A:B is read as
-    "unapply A:B", i.e. B:A.
+    "unapply A:B", i.e. B:A. A range crossing a squash whole renders the squash, as `migrate` runs it; REV alone
+    is always that version file's own SQL (END of a squash included: ask for base:END to see the squash).
     """
     if ":" in spec:
         start, end = spec.split(":", 1)
         rng = between(script, start or "base", end or "head")
         if backwards and rng.forwards and rng.start != rng.end:
-            rng = Range(rng.end, rng.start, False)
+            rng = between(script, rng.end or "base", rng.start or "base")
         return rng
     revision = _resolve(script, spec)
     if revision is None:
@@ -171,8 +175,6 @@ def _on_version_apply(events: list[tuple[str, Any]]) -> Any:
 
 def _alembic_offline(dialect: str, rng: Range, settings: Any) -> OfflineSQL:
     """Alembic's --sql for a dialect name, split into revisions."""
-    from alembic import command
-
     from project.core import migrator
 
     events: list[tuple[str, Any]] = []
@@ -180,12 +182,28 @@ def _alembic_offline(dialect: str, rng: Range, settings: Any) -> OfflineSQL:
         settings, dialect_name=dialect, output_buffer=cast(TextIO, _Recorder(events)),
         on_version_apply=_on_version_apply(events),
     )
-    spec = f"{rng.start or 'base'}:{rng.end or 'base'}"
     try:
-        (command.upgrade if rng.forwards else command.downgrade)(cfg, spec, sql=True)
+        _run(cfg, rng, as_sql=True)
     except Exception as exc:
         raise _render_failed(cfg, rng, events, exc, f"offline for {dialect} (no database connected)") from exc
     return OfflineSQL(dialect, rng, _split_offline(events, rng))
+
+
+def _run(cfg: Any, rng: Range, *, as_sql: bool) -> None:
+    """alembic.command.upgrade/downgrade over the range (`as_sql`: their --sql mode); on the squashed view when
+    the range crosses a squash whole, which is the online plan's own decision (offline.between -> make_plan)."""
+    from alembic import command
+
+    from project.core import migrator
+
+    target = rng.end or "base"
+    start = rng.start or "base"
+    if rng.view is not None:
+        migrator._upgrade_or_downgrade(cfg, rng.view, target, rng.forwards, as_sql=as_sql,
+                                       starting_rev=start if as_sql else None)
+    else:
+        (command.upgrade if rng.forwards else command.downgrade)(cfg, f"{start}:{target}" if as_sql else target,
+                                                                 sql=as_sql)
 
 
 def _split_offline(events: list[tuple[str, Any]], rng: Range) -> list[RevisionSQL]:
@@ -257,10 +275,7 @@ def _sqlite_online(rng: Range, settings: Any) -> OfflineSQL:
                 events.append(("setup-done", None))
             cfg = migrator.alembic_config(settings, connection=connection, on_version_apply=_on_version_apply(events))
             try:
-                if rng.forwards:
-                    command.upgrade(cfg, rng.end or "base")
-                else:
-                    command.downgrade(cfg, rng.end or "base")
+                _run(cfg, rng, as_sql=False)
             except Exception as exc:
                 raise _render_failed(cfg, rng, events, exc, "in a scratch SQLite database (your database is "
                                      "not touched)") from exc
@@ -269,12 +284,15 @@ def _sqlite_online(rng: Range, settings: Any) -> OfflineSQL:
 
 def _render_failed(cfg: Any, rng: Range, events: list[tuple[str, Any]], exc: Exception, where: str) -> OfflineError:
     """One line naming the revision (id and file) that could not be rendered, and where it was run."""
-    from project.core import migrator
+    from project.core import migrator, squash
 
     done = sum(1 for kind, _ in events if kind == "applied")
     step = migrator.failed_step(migrator.script_directory(cfg), rng.start, rng.end, done)
+    carried = squash.carried_revision(exc, step.script) if step is not None else None
+    if carried:  # a squash crossed whole: name the original whose code failed, carried verbatim
+        where = f"(in {carried}, which it carries verbatim) {where}"
     hint = ""
-    if where.startswith("offline"):
+    if "offline for" in where:
         # Offline, op.get_bind() is a mock whose execute() returns None: a revision that reads rows fails here.
         hint = (" If it reads the database through op.get_bind(), it can only run online "
                 "(`manage.py migrate`), not as offline SQL.")
@@ -581,5 +599,5 @@ def deploy_script(settings: Any, target: str, from_revision: str = "base", *, di
     sql = generate(dialect, rng, settings)
     from project.core.applied_log import add_offline_rows
 
-    add_offline_rows(sql, script, settings)  # the script writes the applied log too
+    add_offline_rows(sql, rng.view or script, settings)  # the script writes the applied log too
     return render_script(sql, tool="manage.py migrate --sql")

@@ -157,6 +157,25 @@ def _crosses(view: Any, squash: Squash, heads: tuple[str, ...], target: str) -> 
     return (squash.revision in applied) != (squash.revision in reach)
 
 
+def carried_revision(exc: BaseException, script: Any) -> str | None:
+    """The original revision `exc` was raised in, when `script` (an Alembic Script) is a squash and the error came
+    from a revision it carries verbatim (its `_upgrade_<id>()`): messages can then name the code the user wrote."""
+    import os
+
+    replaces = getattr(script.module, "replaces", None)
+    if not isinstance(replaces, tuple):
+        return None
+    names = {f"_{way}_{_ident(rev)}": rev for rev in replaces for way in ("upgrade", "downgrade")}
+    path = os.path.realpath(script.path)
+    frame = exc.__traceback__
+    while frame is not None:
+        code = frame.tb_frame.f_code
+        if code.co_name in names and os.path.realpath(code.co_filename) == path:
+            return names[code.co_name]
+        frame = frame.tb_next
+    return None
+
+
 def _originals_present(script: Any, squash: Squash) -> bool:
     return all(_defined(script, rev) for rev in squash.replaces)
 

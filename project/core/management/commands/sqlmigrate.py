@@ -11,7 +11,9 @@ class Command(BaseCommand):
     help = (
         "Print the SQL of one migration (or a range A:B, e.g. base:head or head:base) without connecting to any "
         "database.\nThe dialect is the selected settings' unless --dialect names one (all: the three engines one "
-        "after another).\nSQLite's table rebuilds are rendered exactly as online migrate runs them."
+        "after another).\nSQLite's table rebuilds are rendered exactly as online migrate runs them.\nA range that "
+        "crosses a squash whole (base:head) shows the squash, as migrate runs it; one revision, a squash's END "
+        "included, shows that version file's own SQL."
     )
     # Only the dialect's name is needed; with --dialect, not even the settings are.
     requires_settings = False
