@@ -14,10 +14,59 @@ from typing import Any
 from project.core.errors import MigrationError
 
 SHOWN = 12  # differences named in the one error line; the rest are counted
+SHOWN_TABLES = 5  # tables named in UnmanagedDatabase's line
 
 
 class FakeInitialRefused(MigrationError):
     """The database's tables are not what the first revision creates."""
+
+
+class UnmanagedDatabase(MigrationError):
+    """A plain migrate from an empty history on a database that already has the first revision's tables."""
+
+
+def refuse_unmanaged(settings: Any, connection: Any, plan: Any) -> None:
+    """Before a plain migrate runs anything on a database with no recorded revision: refuse it when the
+    database already has tables that the plan's first revision creates (built before the migrations, or the
+    settings point at the wrong database). Without this the revision's CREATE TABLE fails with the driver's
+    "already exists", with no hint, and on MariaDB after the statements before it have run.
+
+    Cost on a fresh database: one table-names read. Tables the history does not create (another application
+    sharing the database) do not count; only then is the first revision replayed, in scratch SQLite (cached)."""
+    import sqlalchemy as sa
+
+    from project.core.inspectdb import bookkeeping_tables
+
+    if plan.current or not plan.steps or not plan.forwards:
+        return
+    present = set(sa.inspect(connection).get_table_names()) - bookkeeping_tables()
+    if connection.in_transaction():
+        connection.rollback()  # the reflection's implicit transaction: the plan runs in its own
+    if not present:
+        return
+    first = plan.steps[0].revision
+    clashing = sorted(t for t in present if t.lower() in _created_tables(settings, first))
+    if clashing:
+        shown = ", ".join(clashing[:SHOWN_TABLES]) + (", ..." if len(clashing) > SHOWN_TABLES else "")
+        raise UnmanagedDatabase(
+            f"The database already has tables that {first} creates ({shown}) but no migration applied: if it "
+            "was built before the migrations, run `manage.py migrate --fake-initial`; otherwise point the "
+            "settings at an empty database. Nothing was applied.")
+
+
+def _created_tables(settings: Any, revision: str) -> set[str]:
+    """Lower-cased names of the tables the history has at `revision` (MySQL on some systems and SQLite fold
+    case); empty when the history cannot be replayed in SQLite, which then leaves the check to the database."""
+    import sqlalchemy as sa
+
+    from project.core.inspectdb import bookkeeping_tables
+    from project.core.scratch import ScratchReplayError, scratch_sqlite
+
+    try:
+        with scratch_sqlite(settings, revision) as scratch:
+            return {t.lower() for t in sa.inspect(scratch).get_table_names()} - bookkeeping_tables()
+    except ScratchReplayError:
+        return set()
 
 
 def fake_initial(settings: Any) -> str | None:
