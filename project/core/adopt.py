@@ -39,10 +39,15 @@ def refuse_unmanaged(settings: Any, connection: Any, plan: Any) -> None:
 
     if plan.current or not plan.steps or not plan.forwards:
         return
-    present = set(sa.inspect(connection).get_table_names()) - bookkeeping_tables()
+    from project.core.applied_log import TABLE_NAME as APPLIED_LOG_TABLE
+
+    names = set(sa.inspect(connection).get_table_names())
     if connection.in_transaction():
         connection.rollback()  # the reflection's implicit transaction: the plan runs in its own
-    if not present:
+    present = names - bookkeeping_tables()
+    if not present or APPLIED_LOG_TABLE in names:
+        # Empty, or this tool has migrated here: a first revision that failed half-way (MariaDB) is the
+        # applied log's business (`[!]` in showmigrations, `manage.py repair`), not an adoption.
         return
     first = plan.steps[0].revision
     clashing = sorted(t for t in present if t.lower() in _created_tables(settings, first))
