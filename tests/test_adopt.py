@@ -148,11 +148,14 @@ def test_inspectdb_makemigrations_fake_initial(db_url: str, tmp_path: Path) -> N
 
 
 def test_fake_initial_on_an_empty_database_migrates_for_real(tmp_path: Path) -> None:
+    """Nothing to fake on an empty database, nor on one holding only tables the history does not create."""
     copy = fixture_copy(tmp_path)
-    db_url = f"sqlite:///{tmp_path / 'empty.db'}"
-    migrated = _ok(copy.manage("migrate", "--fake-initial", db_url=db_url))
-    assert "Faked" not in migrated and "Applying 0001" in migrated and "Applying 0008" in migrated
-    assert recorded(db_url) == ["0008"]
+    for name, statements in [("empty", []), ("shared", [ORDERS])]:
+        db_url = f"sqlite:///{tmp_path / name}.db"
+        build(db_url, statements)
+        migrated = _ok(copy.manage("migrate", "--fake-initial", db_url=db_url))
+        assert "Faked" not in migrated and "Applying 0001" in migrated and "Applying 0008" in migrated
+        assert recorded(db_url) == ["0008"] and {"projects", "tasks"} < tables(db_url)
 
 
 ORDERS = "CREATE TABLE orders (id INTEGER NOT NULL PRIMARY KEY, reference VARCHAR(40))"  # not the history's
@@ -193,6 +196,23 @@ def test_a_first_revision_that_failed_half_way_is_not_an_adoption(db_url: str, t
     assert recorded(db_url) == [] and "first_t" in tables(db_url)
     line = one_clean_line(copy.manage("migrate", db_url=db_url), sa.make_url(db_url).password or "")
     assert "0001" in line and "first_t" in line and "--fake-initial" not in line, line
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_first_revision_sqlite_cannot_replay_still_migrates_a_shared_database(db_url: str, tmp_path: Path) -> None:
+    """Which tables 0001 creates is read from its replay in scratch SQLite; a PostgreSQL-only first revision cannot
+    be replayed there, and a database holding another application's tables must still migrate."""
+    copy = fixture_copy(tmp_path)
+    for path in copy.versions.glob("*.py"):
+        path.unlink()
+    copy.add("0001", None, upgrade="""
+        op.create_table("first_t", sa.Column("id", sa.Integer(), primary_key=True))
+        if op.get_bind().dialect.name == "sqlite":
+            op.execute("THIS IS NOT SQL")
+        """, downgrade='op.drop_table("first_t")')
+    build(db_url, [ORDERS])
+    assert "Applying 0001" in _ok(copy.manage("migrate", db_url=db_url))
+    assert recorded(db_url) == ["0001"] and {"first_t", "orders"} <= tables(db_url)
 
 
 def test_inspectdb_leaves_out_the_tools_tables(tmp_path: Path) -> None:

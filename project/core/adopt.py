@@ -49,8 +49,14 @@ def refuse_unmanaged(settings: Any, connection: Any, plan: Any) -> None:
         # Empty, or this tool has migrated here: a first revision that failed half-way (MariaDB) is the
         # applied log's business (`[!]` in showmigrations, `manage.py repair`), not an adoption.
         return
+    from project.core.scratch import ScratchReplayError
+
     first = plan.steps[0].revision
-    clashing = sorted(t for t in present if t.lower() in _created_tables(settings, first))
+    try:
+        created = created_tables(settings, first)
+    except ScratchReplayError:
+        return  # cannot tell without SQLite: the revision runs and the database's own error says what clashed
+    clashing = sorted(t for t in present if t.lower() in created)
     if clashing:
         shown = ", ".join(clashing[:SHOWN_TABLES]) + (", ..." if len(clashing) > SHOWN_TABLES else "")
         raise UnmanagedDatabase(
@@ -59,25 +65,23 @@ def refuse_unmanaged(settings: Any, connection: Any, plan: Any) -> None:
             "settings at an empty database. Nothing was applied.")
 
 
-def _created_tables(settings: Any, revision: str) -> set[str]:
+def created_tables(settings: Any, revision: str) -> set[str]:
     """Lower-cased names of the tables the history has at `revision` (MySQL on some systems and SQLite fold
-    case); empty when the history cannot be replayed in SQLite, which then leaves the check to the database."""
+    case), from its replay in scratch SQLite (cached). Raises ScratchReplayError when it cannot be replayed."""
     import sqlalchemy as sa
 
     from project.core.inspectdb import bookkeeping_tables
-    from project.core.scratch import ScratchReplayError, scratch_sqlite
+    from project.core.scratch import scratch_sqlite
 
-    try:
-        with scratch_sqlite(settings, revision) as scratch:
-            return {t.lower() for t in sa.inspect(scratch).get_table_names()} - bookkeeping_tables()
-    except ScratchReplayError:
-        return set()
+    with scratch_sqlite(settings, revision) as scratch:
+        return {t.lower() for t in sa.inspect(scratch).get_table_names()} - bookkeeping_tables()
 
 
 def fake_initial(settings: Any) -> str | None:
     """Record the history's first revision as applied when the database has no recorded revision but
     has tables, and they are exactly what that revision creates. Returns the revision faked, or None when
-    there was nothing to fake (a revision is already recorded, or the database has no tables).
+    there was nothing to fake (a revision is already recorded, or the database has none of the tables the
+    first revision creates).
     Raises FakeInitialRefused naming the differences otherwise."""
     from project.core import db
 
@@ -94,9 +98,12 @@ def _fake_initial(settings: Any) -> str | None:
     with migrator.locked_connection(settings) as connection:
         if migrator.current_heads(connection):
             return None  # already managed: --fake-initial has nothing to do, as in Django
-        if not set(sa.inspect(connection).get_table_names()) - bookkeeping_tables():
+        present = set(sa.inspect(connection).get_table_names()) - bookkeeping_tables()
+        if not present:
             return None  # an empty database: the first revision runs for real
         first = initial_revision(script)
+        if not {t.lower() for t in present} & created_tables(settings, first):
+            return None  # only tables the history does not create (another application's): it runs for real
         diffs = schema_compare.database_differences(connection, settings, first)
         if diffs:
             raise FakeInitialRefused(refusal(first, diffs))
