@@ -35,12 +35,12 @@ def refuse_unmanaged(settings: Any, connection: Any, plan: Any) -> None:
     sharing the database) do not count; only then is the first revision replayed, in scratch SQLite (cached)."""
     import sqlalchemy as sa
 
+    from project.core.applied_log import TABLE_NAME as APPLIED_LOG_TABLE
     from project.core.inspectdb import bookkeeping_tables
+    from project.core.scratch import ScratchReplayError
 
     if plan.current or not plan.steps or not plan.forwards:
         return
-    from project.core.applied_log import TABLE_NAME as APPLIED_LOG_TABLE
-
     names = set(sa.inspect(connection).get_table_names())
     if connection.in_transaction():
         connection.rollback()  # the reflection's implicit transaction: the plan runs in its own
@@ -49,8 +49,6 @@ def refuse_unmanaged(settings: Any, connection: Any, plan: Any) -> None:
         # Empty, or this tool has migrated here: a first revision that failed half-way (MariaDB) is the
         # applied log's business (`[!]` in showmigrations, `manage.py repair`), not an adoption.
         return
-    from project.core.scratch import ScratchReplayError
-
     first = plan.steps[0].revision
     try:
         created = created_tables(settings, first)
