@@ -14,10 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from conftest import run_fixture_manage
 from migcopy import fixture_copy, one_clean_line
 
+from project.core.applied_log import TABLE_NAME
 from project.core.db import create_engine_for
 
 # Each engine's own spelling of the same tables, as a team's hand-made database would have them.
@@ -63,6 +65,18 @@ def recorded(db_url: str) -> list[str] | None:
         engine.dispose()
 
 
+def tables(db_url: str) -> set[str]:
+    engine = create_engine_for(db_url)
+    try:
+        return set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def has_log(db_url: str) -> bool:
+    return TABLE_NAME in tables(db_url)
+
+
 def _ok(result: subprocess.CompletedProcess) -> str:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
@@ -105,7 +119,12 @@ def test_inspectdb_makemigrations_fake_initial(db_url: str, tmp_path: Path) -> N
                       + "\n    shipped: Mapped[int | None] = mapped_column(sa.Integer)" + text[notes:])
     assert "0002 orders shipped" in _ok(copy.manage("makemigrations", "-m", "orders shipped", db_url=db_url))
 
-    # Without --fake-initial, 0001 would run CREATE TABLE on existing tables: fails, as in Django.
+    # Without --fake-initial, 0001 would run CREATE TABLE on existing tables: refused before it runs, with the way in.
+    plain = copy.manage("migrate", db_url=db_url)
+    line = one_clean_line(plain, password or "")
+    assert line.startswith("CommandError: The database already has tables that 0001 creates (customers, orders) "
+                           "but no migration applied:") and "`manage.py migrate --fake-initial`" in line, line
+    assert plain.returncode == 1 and recorded(db_url) is None and not has_log(db_url)
     adopted = _ok(copy.manage("migrate", "--fake-initial", db_url=db_url))
     assert "Faked 0001" in adopted
     assert "Applying 0002 orders shipped... OK" in adopted
@@ -129,11 +148,71 @@ def test_inspectdb_makemigrations_fake_initial(db_url: str, tmp_path: Path) -> N
 
 
 def test_fake_initial_on_an_empty_database_migrates_for_real(tmp_path: Path) -> None:
+    """Nothing to fake on an empty database, nor on one holding only tables the history does not create."""
     copy = fixture_copy(tmp_path)
-    db_url = f"sqlite:///{tmp_path / 'empty.db'}"
-    migrated = _ok(copy.manage("migrate", "--fake-initial", db_url=db_url))
-    assert "Faked" not in migrated and "Applying 0001" in migrated and "Applying 0008" in migrated
+    for name, statements in [("empty", []), ("shared", [ORDERS])]:
+        db_url = f"sqlite:///{tmp_path / name}.db"
+        build(db_url, statements)
+        migrated = _ok(copy.manage("migrate", "--fake-initial", db_url=db_url))
+        assert "Faked" not in migrated and "Applying 0001" in migrated and "Applying 0008" in migrated
+        assert recorded(db_url) == ["0008"] and {"projects", "tasks"} < tables(db_url)
+
+
+ORDERS = "CREATE TABLE orders (id INTEGER NOT NULL PRIMARY KEY, reference VARCHAR(40))"  # not the history's
+
+
+def test_plain_migrate_on_tables_the_first_revision_creates(db_url: str, tmp_path: Path) -> None:
+    """A database sharing its server with other tables just migrates; one already holding a table that 0001
+    creates (made by hand, no alembic_version) is refused before anything runs, naming it and --fake-initial."""
+    copy = fixture_copy(tmp_path)
+    build(db_url, [ORDERS])
+    migrated = _ok(copy.manage("migrate", db_url=db_url))
+    assert "Applying 0001" in migrated and "Applying 0008" in migrated
     assert recorded(db_url) == ["0008"]
+    assert {"orders", "projects", "tasks"} <= tables(db_url)
+
+    build(db_url, [f"DROP TABLE IF EXISTS {TABLE_NAME}", "DROP TABLE IF EXISTS tasks", "DROP TABLE IF EXISTS projects",
+                   "CREATE TABLE projects (id INTEGER NOT NULL PRIMARY KEY)", ORDERS])
+    refused = copy.manage("migrate", db_url=db_url)
+    line = one_clean_line(refused, sa.make_url(db_url).password or "")
+    assert refused.returncode == 1 and "already has tables that 0001 creates (projects) but no migration" in line
+    assert "orders" not in line and "Nothing was applied." in line, line
+    assert recorded(db_url) is None and tables(db_url) == {"orders", "projects"}
+
+
+@pytest.mark.parametrize("db_url", ["mysql"], indirect=True)
+def test_a_first_revision_that_failed_half_way_is_not_an_adoption(db_url: str, tmp_path: Path) -> None:
+    """MariaDB keeps the tables of a first revision that failed half-way, with no revision recorded: the tool made
+    them (its applied log is there), so the next migrate says what failed, not --fake-initial."""
+    copy = fixture_copy(tmp_path)
+    for path in copy.versions.glob("*.py"):
+        path.unlink()
+    copy.add("0001", None, upgrade="""
+        op.create_table("first_t", sa.Column("id", sa.Integer(), primary_key=True))
+        if op.get_bind().dialect.name == "mysql":  # scratch SQLite runs it whole: first_t counts as 0001's
+            op.execute(sa.table("no_such_table", sa.column("id")).insert().values(id=1))
+        """, downgrade='op.drop_table("first_t")')
+    assert copy.manage("migrate", "-v0", db_url=db_url).returncode == 1
+    assert recorded(db_url) == [] and "first_t" in tables(db_url)
+    line = one_clean_line(copy.manage("migrate", db_url=db_url), sa.make_url(db_url).password or "")
+    assert "0001" in line and "first_t" in line and "--fake-initial" not in line, line
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_first_revision_sqlite_cannot_replay_still_migrates_a_shared_database(db_url: str, tmp_path: Path) -> None:
+    """Which tables 0001 creates is read from its replay in scratch SQLite; a PostgreSQL-only first revision cannot
+    be replayed there, and a database holding another application's tables must still migrate."""
+    copy = fixture_copy(tmp_path)
+    for path in copy.versions.glob("*.py"):
+        path.unlink()
+    copy.add("0001", None, upgrade="""
+        op.create_table("first_t", sa.Column("id", sa.Integer(), primary_key=True))
+        if op.get_bind().dialect.name == "sqlite":
+            op.execute("THIS IS NOT SQL")
+        """, downgrade='op.drop_table("first_t")')
+    build(db_url, [ORDERS])
+    assert "Applying 0001" in _ok(copy.manage("migrate", db_url=db_url))
+    assert recorded(db_url) == ["0001"] and {"first_t", "orders"} <= tables(db_url)
 
 
 def test_inspectdb_leaves_out_the_tools_tables(tmp_path: Path) -> None:

@@ -246,6 +246,62 @@ def test_repair_says_what_differs(db_url: str, tmp_path: Path) -> None:
     assert log_rows(db_url)[-1].state == "failed"
 
 
+def _fail_half_way(db_url: str, tmp_path: Path):
+    """0009 (HALF_WAY) fails after creating fault_t and adding projects.fault_c: the copy and its file."""
+    copy = fixture_copy(tmp_path)
+    path = copy.add("0009", "0008", upgrade=HALF_WAY, downgrade=FIXED_DOWN, message="fault half way")
+    assert copy.manage("migrate", "0008", "-v0", db_url=db_url).returncode == 0
+    assert copy.manage("migrate", "-v0", db_url=db_url).returncode == 1
+    assert log_rows(db_url)[-1].state == "failed"
+    return copy, path
+
+
+def test_repair_after_undoing_by_hand(db_url: str, tmp_path: Path) -> None:
+    """The operator undoes by hand what the failed revision left (MariaDB keeps it; PostgreSQL and SQLite rolled it
+    back already): repair finds nothing of it left, clears the failure, and migrate runs the fixed file."""
+    copy, path = _fail_half_way(db_url, tmp_path)
+    if db_url.startswith("mysql"):
+        execute(db_url, "DROP TABLE fault_t", "ALTER TABLE projects DROP COLUMN fault_c")
+    assert "revision 0009 failed" in copy.manage("check", "--database", db_url=db_url).stdout
+    repaired = copy.manage("repair", db_url=db_url)
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert "0009: nothing of it is left in the database; failure cleared" in repaired.stdout, repaired.stdout
+    last = log_rows(db_url)[-1]
+    assert (last.revision, last.direction, last.state) == ("0009", "down", "repaired")
+    assert heads_of(db_url) == ("0008",)
+    shown = copy.manage("showmigrations", "-v", "2", db_url=db_url).stdout
+    assert next(ln for ln in shown.splitlines() if "0009" in ln).startswith(" [ ] 0009"), shown
+
+    path.write_text(path.read_text().replace(_indent(HALF_WAY), _indent(FIXED)))
+    migrated = copy.manage("migrate", db_url=db_url)
+    assert migrated.returncode == 0 and "Applying 0009 fault half way... OK" in migrated.stdout, migrated.stderr
+    assert heads_of(db_url) == ("0009",)
+    last = log_rows(db_url)[-1]
+    assert (last.revision, last.direction, last.state) == ("0009", "up", "applied")
+    shown = copy.manage("showmigrations", "-v", "2", db_url=db_url).stdout
+    assert next(ln for ln in shown.splitlines() if "0009" in ln).startswith(" [X] 0009"), shown
+    assert "[!]" not in shown
+    checked = copy.manage("check", "--database", db_url=db_url)  # the models lack fault_t: drift, but no failure
+    assert "fault_t" in checked.stdout and "failed" not in checked.stdout, checked.stdout
+
+
+@pytest.mark.parametrize("db_url", ["mysql"], indirect=True)
+def test_repair_refuses_a_half_undo(db_url: str, tmp_path: Path) -> None:
+    """MariaDB: the operator dropped the table but not the column: repair names the column, the log stays failed,
+    whether the file that failed is still as it was (it cannot be replayed) or fixed."""
+    copy, path = _fail_half_way(db_url, tmp_path)
+    execute(db_url, "DROP TABLE fault_t")
+    line = one_clean_line(copy.manage("repair", "0009", db_url=db_url))
+    assert "Revision 0009 failed and the database differs from what was there before it" in line, line
+    assert "fault_c" in line and "no_such_table" in line and "fault_t" not in line, line
+    path.write_text(path.read_text().replace(_indent(HALF_WAY), _indent(FIXED)))
+    line = one_clean_line(copy.manage("repair", "0009", db_url=db_url))
+    assert "Revision 0009 failed and the database matches neither" in line and "fault_t" in line, line
+    last = log_rows(db_url)[-1]
+    assert (last.revision, last.state) == ("0009", "failed")
+    assert heads_of(db_url) == ("0008",)
+
+
 def _indent(body: str) -> str:
     return "\n".join("    " + line for line in body.strip().splitlines())
 

@@ -472,6 +472,11 @@ def migrate(
         plan = make_plan(script, heads, target)
         from project.core import applied_log
 
+        if not heads and not fake:  # no revision recorded: tables the first revision creates mean adoption
+            from project.core.adopt import refuse_unmanaged
+
+            refuse_unmanaged(settings, connection, plan)
+
         applied_log.verify(settings, connection, script, heads)  # an applied revision edited: CHECKSUM_MISMATCH
         if not fake and not allow_destructive:
             refuse_destructive(settings, plan, connection.dialect.name, target)
