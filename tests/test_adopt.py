@@ -266,3 +266,23 @@ def test_adopting_enums_booleans_defaults_and_checks(db_url: str, tmp_path: Path
     _ok(copy.manage("makemigrations", "-m", "init", db_url=db_url))  # replays on SQLite: portable types and SQL
     assert "Faked 0001" in _ok(copy.manage("migrate", "--fake-initial", db_url=db_url))
     assert recorded(db_url) == ["0001"]
+
+
+def test_fake_initial_leaves_another_applications_tables_alone(db_url: str, tmp_path: Path) -> None:
+    """--fake-initial compares the tables the first revision creates, column by column, and no others: a database
+    it shares with another application's tables is adopted, and those tables are left as they were."""
+    copy = fixture_copy(tmp_path)
+    build(db_url, [f"DROP TABLE IF EXISTS {TABLE_NAME}", "DROP TABLE IF EXISTS tasks", "DROP TABLE IF EXISTS projects"])
+    assert copy.manage("migrate", "0001", "-v0", db_url=db_url).returncode == 0  # the tables, as 0001 builds them
+    build(db_url, [f"DROP TABLE {TABLE_NAME}", ORDERS])  # ... but unmanaged, beside another application's table
+    adopted = _ok(copy.manage("migrate", "--fake-initial", db_url=db_url))
+    assert "Faked 0001" in adopted and "Applying 0002" in adopted, adopted
+    assert recorded(db_url) == ["0008"] and "orders" in tables(db_url)
+
+    # What 0001 creates is still compared in full: a column of its own missing is refused, orders or not.
+    build(db_url, [f"DROP TABLE IF EXISTS {TABLE_NAME}", "DROP TABLE IF EXISTS tasks", "DROP TABLE IF EXISTS projects"])
+    assert copy.manage("migrate", "0001", "-v0", db_url=db_url).returncode == 0
+    build(db_url, [f"DROP TABLE {TABLE_NAME}", ORDERS, "ALTER TABLE projects ADD COLUMN extra INTEGER"])
+    line = one_clean_line(copy.manage("migrate", "--fake-initial", db_url=db_url), sa.make_url(db_url).password or "")
+    assert line.startswith("CommandError: --fake-initial refused:") and "1 difference(s)" in line, line
+    assert "extra" in line and "orders" not in line and recorded(db_url) is None

@@ -100,9 +100,11 @@ def _fake_initial(settings: Any) -> str | None:
         if not present:
             return None  # an empty database: the first revision runs for real
         first = initial_revision(script)
-        if not {t.lower() for t in present} & created_tables(settings, first):
+        created = created_tables(settings, first)
+        if not {t.lower() for t in present} & created:
             return None  # only tables the history does not create (another application's): it runs for real
-        diffs = schema_compare.database_differences(connection, settings, first)
+        # What the first revision creates, column by column; other tables (another application's) are left alone.
+        diffs = schema_compare.database_differences(connection, settings, first, tables=created)
         if diffs:
             raise FakeInitialRefused(refusal(first, diffs))
         plan = migrator.make_plan(script, (), first)

@@ -34,13 +34,17 @@ _CAST = re.compile(r'::\s*(?:"[^"]+"|[\w.]+)(?:\s+(?:varying|precision|without t
                    r'(?:\(\d+(?:,\s*\d+)?\))?(?:\[\])?')
 
 
-def database_differences(connection: Any, settings: Any, revision: str | None) -> list[str]:
+def database_differences(connection: Any, settings: Any, revision: str | None, *,
+                         tables: set[str] | None = None) -> list[str]:
     """Each difference between the database on `connection` and the schema the history produces at `revision`
-    (an id, "heads", or None for an empty history), as one line.
+    (an id, "heads", or None for an empty history), as one line. `tables` (lower-case names): compare only
+    these, and leave the database's other tables out (another application's, sharing the database).
 
     The connection is only read; an open transaction it needed for reflection is rolled back.
     """
     live = live_schema(connection)
+    if tables is not None:
+        live = {name: shape for name, shape in live.items() if name.lower() in tables}
     if connection.in_transaction():
         connection.rollback()
     return compare(history_schema(settings, revision), live, connection.dialect.name)
