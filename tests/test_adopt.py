@@ -177,6 +177,9 @@ def test_plain_migrate_on_tables_the_first_revision_creates(db_url: str, tmp_pat
     line = one_clean_line(refused, sa.make_url(db_url).password or "")
     assert refused.returncode == 1 and "already has tables that 0001 creates (projects) but no migration" in line
     assert "orders" not in line and "Nothing was applied." in line, line
+    for option in ("--plan", "--check"):  # they show what migrate would do: the same refusal
+        previewed = copy.manage("migrate", option, db_url=db_url)
+        assert previewed.returncode == 1 and one_clean_line(previewed, sa.make_url(db_url).password or "") == line
     assert recorded(db_url) is None and tables(db_url) == {"orders", "projects"}
 
 

@@ -555,5 +555,10 @@ def preview(settings: Settings, target: str = "head") -> Preview:
 
     script = script_directory(alembic_config(settings))
     with connect(settings, migration_url(settings)) as connection:
-        plan = make_plan(script, current_heads(connection), target)
+        heads = current_heads(connection)
+        plan = make_plan(script, heads, target)
+        if not heads:  # what migrate would refuse, --plan and --check refuse too
+            from project.core.adopt import refuse_unmanaged
+
+            refuse_unmanaged(settings, connection, plan)
         return Preview(plan, connection.dialect.name, migration_running(connection))
