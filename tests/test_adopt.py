@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from conftest import run_fixture_manage
 from migcopy import fixture_copy, one_clean_line
+from servers import table_names
 
 from project.core.applied_log import TABLE_NAME
 from project.core.db import create_engine_for
@@ -65,16 +66,8 @@ def recorded(db_url: str) -> list[str] | None:
         engine.dispose()
 
 
-def tables(db_url: str) -> set[str]:
-    engine = create_engine_for(db_url)
-    try:
-        return set(sa.inspect(engine).get_table_names())
-    finally:
-        engine.dispose()
-
-
 def has_log(db_url: str) -> bool:
-    return TABLE_NAME in tables(db_url)
+    return TABLE_NAME in table_names(db_url)
 
 
 def _ok(result: subprocess.CompletedProcess) -> str:
@@ -155,7 +148,7 @@ def test_fake_initial_on_an_empty_database_migrates_for_real(tmp_path: Path) -> 
         build(db_url, statements)
         migrated = _ok(copy.manage("migrate", "--fake-initial", db_url=db_url))
         assert "Faked" not in migrated and "Applying 0001" in migrated and "Applying 0008" in migrated
-        assert recorded(db_url) == ["0008"] and {"projects", "tasks"} < tables(db_url)
+        assert recorded(db_url) == ["0008"] and {"projects", "tasks"} < table_names(db_url)
 
 
 ORDERS = "CREATE TABLE orders (id INTEGER NOT NULL PRIMARY KEY, reference VARCHAR(40))"  # not the history's
@@ -169,7 +162,7 @@ def test_plain_migrate_on_tables_the_first_revision_creates(db_url: str, tmp_pat
     migrated = _ok(copy.manage("migrate", db_url=db_url))
     assert "Applying 0001" in migrated and "Applying 0008" in migrated
     assert recorded(db_url) == ["0008"]
-    assert {"orders", "projects", "tasks"} <= tables(db_url)
+    assert {"orders", "projects", "tasks"} <= table_names(db_url)
 
     build(db_url, [f"DROP TABLE IF EXISTS {TABLE_NAME}", "DROP TABLE IF EXISTS tasks", "DROP TABLE IF EXISTS projects",
                    "CREATE TABLE projects (id INTEGER NOT NULL PRIMARY KEY)", ORDERS])
@@ -180,7 +173,7 @@ def test_plain_migrate_on_tables_the_first_revision_creates(db_url: str, tmp_pat
     for option in ("--plan", "--check"):  # they show what migrate would do: the same refusal
         previewed = copy.manage("migrate", option, db_url=db_url)
         assert previewed.returncode == 1 and one_clean_line(previewed, sa.make_url(db_url).password or "") == line
-    assert recorded(db_url) is None and tables(db_url) == {"orders", "projects"}
+    assert recorded(db_url) is None and table_names(db_url) == {"orders", "projects"}
 
 
 @pytest.mark.parametrize("db_url", ["mysql"], indirect=True)
@@ -196,7 +189,7 @@ def test_a_first_revision_that_failed_half_way_is_not_an_adoption(db_url: str, t
             op.execute(sa.table("no_such_table", sa.column("id")).insert().values(id=1))
         """, downgrade='op.drop_table("first_t")')
     assert copy.manage("migrate", "-v0", db_url=db_url).returncode == 1
-    assert recorded(db_url) == [] and "first_t" in tables(db_url)
+    assert recorded(db_url) == [] and "first_t" in table_names(db_url)
     line = one_clean_line(copy.manage("migrate", db_url=db_url), sa.make_url(db_url).password or "")
     assert "0001" in line and "first_t" in line and "--fake-initial" not in line, line
 
@@ -215,10 +208,10 @@ def test_a_first_revision_sqlite_cannot_replay_still_migrates_a_shared_database(
         """, downgrade='op.drop_table("first_t")')
     build(db_url, [ORDERS])
     assert "Applying 0001" in _ok(copy.manage("migrate", db_url=db_url))
-    assert recorded(db_url) == ["0001"] and {"first_t", "orders"} <= tables(db_url)
+    assert recorded(db_url) == ["0001"] and {"first_t", "orders"} <= table_names(db_url)
 
 
-def test_inspectdb_leaves_out_the_tools_tables(tmp_path: Path) -> None:
+def test_inspectdb_leaves_out_the_tools_table_names(tmp_path: Path) -> None:
     """A database the tool has migrated (or one whose plain migrate failed before adoption) holds
     alembic_version and the applied log: neither becomes a model."""
     copy = fixture_copy(tmp_path)
@@ -280,7 +273,7 @@ def test_fake_initial_leaves_another_applications_tables_alone(db_url: str, tmp_
     build(db_url, [f"DROP TABLE {TABLE_NAME}", ORDERS])  # ... but unmanaged, beside another application's table
     adopted = _ok(copy.manage("migrate", "--fake-initial", db_url=db_url))
     assert "Faked 0001" in adopted and "Applying 0002" in adopted, adopted
-    assert recorded(db_url) == ["0008"] and "orders" in tables(db_url)
+    assert recorded(db_url) == ["0008"] and "orders" in table_names(db_url)
 
     # What 0001 creates is still compared in full: a column of its own missing is refused, orders or not.
     build(db_url, [f"DROP TABLE IF EXISTS {TABLE_NAME}", "DROP TABLE IF EXISTS tasks", "DROP TABLE IF EXISTS projects"])

@@ -18,8 +18,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from conftest import ROOT
 from migcopy import fixture_copy, one_clean_line
-
-from project.core.db import create_engine_for
+from servers import table_names
 
 # A domain neither the demo nor the fixture application has, with what a first revision meets on three
 # engines: a foreign key, a unique constraint, an index, a server default and a PostgreSQL enum type.
@@ -64,14 +63,6 @@ class Order(Base):
 '''
 
 
-def _tables(url: str) -> set[str]:
-    engine = create_engine_for(url)
-    try:
-        return set(sa.inspect(engine).get_table_names())
-    finally:
-        engine.dispose()
-
-
 def _ok(result: subprocess.CompletedProcess) -> str:
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
@@ -96,10 +87,10 @@ def test_first_revision_from_other_models_migrates_up_and_down(db_url: str, tmp_
     for _ in range(2):  # up, down, and up again: the downgrade leaves nothing that blocks the next upgrade
         up = _ok(copy.manage("migrate", db_url=db_url))
         assert "Applying 0001 init... OK" in up
-        assert _tables(db_url) == {"alembic_version", "alembic_migration_log", "customers", "orders"}
+        assert table_names(db_url) == {"alembic_version", "alembic_migration_log", "customers", "orders"}
         assert " [X] 0001 init" in _ok(copy.manage("showmigrations", db_url=db_url))
         _ok(copy.manage("migrate", "zero", db_url=db_url))
-        assert _tables(db_url) == {"alembic_version", "alembic_migration_log"}
+        assert table_names(db_url) == {"alembic_version", "alembic_migration_log"}
         assert " [ ] 0001 init" in _ok(copy.manage("showmigrations", db_url=db_url))
 
 
@@ -206,7 +197,7 @@ def test_start_project_then_first_migration(db_url: str, tmp_path: Path) -> None
     assert _ok(in_copy(project, "manage.py", "check")).strip() == "System check identified no issues."
 
     assert "Applying 0001 init... OK" in _ok(in_copy(project, "manage.py", "migrate", db_url=db_url))
-    assert _tables(db_url) == {"alembic_version", "alembic_migration_log", "notes"}
+    assert table_names(db_url) == {"alembic_version", "alembic_migration_log", "notes"}
     assert " [X] 0001 init" in _ok(in_copy(project, "manage.py", "showmigrations", db_url=db_url))
     shell = _ok(in_copy(project, "manage.py", "shell", "-c", "print(sorted(n for n in dir() if n[0].isupper()))",
                         db_url=db_url))
@@ -214,8 +205,8 @@ def test_start_project_then_first_migration(db_url: str, tmp_path: Path) -> None
     zero = ["manage.py", "migrate", "zero"]
     if db_url.startswith("postgresql"):  # prod settings confirm destructive steps (CONFIRM_DESTRUCTIVE)
         assert "drops table notes" in one_clean_line(in_copy(project, *zero, db_url=db_url))
-        assert _tables(db_url) == {"alembic_version", "alembic_migration_log", "notes"}
+        assert table_names(db_url) == {"alembic_version", "alembic_migration_log", "notes"}
         zero.append("--allow-destructive")
     _ok(in_copy(project, *zero, db_url=db_url))
-    assert _tables(db_url) == {"alembic_version", "alembic_migration_log"}
+    assert table_names(db_url) == {"alembic_version", "alembic_migration_log"}
 

@@ -91,34 +91,33 @@ def _clear_failure(connection: Connection, settings: Any, script: Any, rev: str)
     live = _live_schema(connection)
     dialect = connection.dialect.name
     before = schema_compare.history_schema(settings, heads[0] if len(heads) == 1 else ("heads" if heads else None))
-    undone = schema_compare.compare(before, live, dialect) == []
+    from_before = schema_compare.compare(before, live, dialect)
     unreplayable = ""
     try:
-        after: schema_compare.Schema | None = schema_compare.history_schema(settings, rev)
+        after = schema_compare.history_schema(settings, rev)
+        from_after: list[str] | None = schema_compare.compare(after, live, dialect)
     except ScratchReplayError as exc:
         # The file that failed may still fail (the operator undid its work by hand before fixing it): what
         # it would create is unknown, what was there before it is not.
-        after, unreplayable = None, str(exc)
+        from_after, unreplayable = None, str(exc)
     checksum = file_checksum(found.path, settings)
-    if after is not None and schema_compare.compare(after, live, dialect) == [] and rev not in heads:
+    if from_after == [] and rev not in heads:
         command.stamp(migrator.alembic_config(settings, connection=connection), rev)
         _commit(connection)
         _record(connection, rev, "up", checksum=checksum)
         return f"{rev}: the database has what it creates; recorded as applied."
-    if undone:
+    if not from_before:
         _record(connection, rev, "down", checksum=checksum)
         return f"{rev}: nothing of it is left in the database; failure cleared (`manage.py migrate` runs it again)."
-    if after is None:
-        diffs = schema_compare.compare(before, live, dialect)
+    if from_after is None:
         raise RepairRefused(
-            f"Revision {rev} failed and the database differs from what was there before it: {'; '.join(diffs)}; "
-            f"and its file cannot be replayed to compare with what it creates ({unreplayable}). Undo it by hand, "
-            f"or fix the file, then run `manage.py repair {rev}` again."
+            f"Revision {rev} failed and the database differs from what was there before it: "
+            f"{'; '.join(from_before)}; and its file cannot be replayed to compare with what it creates "
+            f"({unreplayable}). Undo it by hand, or fix the file, then run `manage.py repair {rev}` again."
         )
-    diffs = schema_compare.compare(after, live, dialect)
     raise RepairRefused(
         f"Revision {rev} failed and the database matches neither what it creates nor what was there before it; "
-        f"against what it creates: {'; '.join(diffs)}. Finish or undo it by hand, then run `manage.py repair "
+        f"against what it creates: {'; '.join(from_after)}. Finish or undo it by hand, then run `manage.py repair "
         f"{rev}` again."
     )
 
