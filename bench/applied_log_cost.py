@@ -44,12 +44,14 @@ def main() -> None:
                                                 f"MIGRATIONS_DIR = {str(root)!r}\nTARGET_METADATA = None\n")
     sys.path.insert(0, str(work))
     os.environ["DEV_DATABASE_URL"] = f"sqlite:///{work / 'bench.db'}"
-    from project.core import applied_log, checksums, migrator
     from project.core.conf import load_settings
+    from project.core.history import applied_log, checksums
+    from project.core.history.scripts import alembic_config, script_directory
+    from project.core.runner import migrator
 
     settings = load_settings("bench_log_settings")
     migrator.migrate(settings, "head")
-    script = migrator.script_directory(migrator.alembic_config(settings))
+    script = script_directory(alembic_config(settings))
 
     def log_steps() -> None:
         with migrator.locked_connection(settings) as connection:

@@ -22,9 +22,9 @@ def main() -> None:
     from alembic import command
     from sqlalchemy import event
 
-    from project.core import migrator
     from project.core.conf import load_settings
     from project.core.db import create_engine_for
+    from project.core.history.scripts import alembic_config
 
     settings = load_settings("dev")
     engine = create_engine_for(f"sqlite:///{db_path}")
@@ -35,7 +35,7 @@ def main() -> None:
         dbapi_connection.set_trace_callback(statements.append)
 
     with engine.connect() as connection:
-        cfg = migrator.alembic_config(settings, connection=connection)
+        cfg = alembic_config(settings, connection=connection)
         if direction == "up":
             command.upgrade(cfg, "head")
         else:

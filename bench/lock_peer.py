@@ -5,7 +5,7 @@ naive form or its safe form (index, type change, SET NOT NULL, volatile default,
 constraint, rename of a column or a table, raw SQL index, work on a table created in the same revision,
 and operations only MySQL or SQLite care about). Every revision's PostgreSQL SQL is rendered offline by
 Alembic (the revision's upgrade() under an as_sql MigrationContext), written to a file and given to
-squawk; our lint reads the same revision (project.core.lock_rules, engine postgresql).
+squawk; our lint reads the same revision (project.core.inspection.lock_rules, engine postgresql).
 
 Per revision and shared rule: squawk's flags are the reference; recall = flagged by both / flagged by
 squawk (must be 1.0), precision = flagged by both / flagged by ours. Both tools are also scored against
@@ -174,7 +174,7 @@ def squawk(sql_file: Path) -> set[str]:
 def compare(work: Path, revisions: int = 60) -> dict[str, Any]:
     from alembic.script import ScriptDirectory
 
-    from project.core import lock_rules
+    from project.core.inspection import lock_rules
 
     labels = generate(work / "versions", revisions)
     script_dir = ScriptDirectory(str(work))

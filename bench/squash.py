@@ -41,11 +41,11 @@ BEGIN, END = "<!-- squash:begin -->", "<!-- squash:end -->"
 IN_PROCESS = """
 import sys, time
 sys.path.insert(0, ".")
-import project, project.core.migrator, sqlalchemy, alembic.op
+import project, project.core.runner.migrator, sqlalchemy, alembic.op
 from project.core.conf import load_settings
 from sqlalchemy.engine import make_url
 settings = load_settings()
-make_url(project.core.migrator.migration_url(settings)).get_dialect().import_dbapi()  # the app has its driver
+make_url(project.core.db.migration_url(settings)).get_dialect().import_dbapi()  # the app has its driver
 start = time.perf_counter()
 project.migrate_database(settings)
 open(sys.argv[1], "w").write(str(time.perf_counter() - start))

@@ -13,10 +13,10 @@ from typing import Any
 def migrate_database(settings: Any = None, target: str = "head", **kwargs: Any) -> Any:
     """Bring the database of `settings` (default: $SETTINGS_MODULE's) to `target`: `manage.py migrate` in code.
 
-    The same sequence as the command and start-up migrations (project.core.migrator.migrate): lock, plan,
+    The same sequence as the command and start-up migrations (project.core.runner.migrator.migrate): lock, plan,
     destructive-step policy, run. Returns the Plan carried out (no steps when there was nothing to do).
     """
-    from project.core import migrator
     from project.core.conf import load_settings
+    from project.core.runner import migrator
 
     return migrator.migrate(settings if settings is not None else load_settings(), target, **kwargs)

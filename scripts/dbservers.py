@@ -501,9 +501,9 @@ def _user_kwargs(run_as: str | None) -> dict[str, object]:
 
 def _run(command: list[str], log_path: Path, run_as: str | None, env: dict[str, str] | None = None) -> None:
     with log_path.open("ab") as log:
-        result = subprocess.run(
+        result = subprocess.run(  # type: ignore[call-overload]
             command, stdout=log, stderr=subprocess.STDOUT, timeout=STARTUP_TIMEOUT,
-            env=None if env is None else {**os.environ, **env}, **_user_kwargs(run_as),  # type: ignore[arg-type]
+            env=None if env is None else {**os.environ, **env}, **_user_kwargs(run_as),
         )  # fmt: skip
     if result.returncode != 0:
         raise RuntimeError(f"{Path(command[0]).name} failed:\n{_log_tail(log_path)}")
@@ -514,9 +514,9 @@ def _launch(server: Server, command: list[str], run_as: str | None) -> None:
     with server.log_path.open("ab") as log:
         # A new session keeps terminal Ctrl-C away from the server and lets us
         # kill its whole process group as a last resort.
-        server.process = subprocess.Popen(
+        server.process = subprocess.Popen(  # type: ignore[call-overload]
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, **_user_kwargs(run_as),  # type: ignore[arg-type]
+            start_new_session=True, **_user_kwargs(run_as),
         )  # fmt: skip
     _running.append(server)
 

@@ -41,7 +41,7 @@ MIGRATE_LOCK_TIMEOUT = env_float("MIGRATE_LOCK_TIMEOUT", 300.0)
 # (killed, or its node left). Keep it above the longest DDL statement, which stalls the renewals.
 MIGRATE_LOCK_LEASE = env_float("MIGRATE_LOCK_LEASE", 60.0)
 
-# Per statement of every revision migrate runs (project.core.timeouts): how long DDL waits for a table's lock
+# Per statement of every revision migrate runs (project.core.runner.timeouts): how long DDL waits for a table's lock
 # (not the migration lock above), a statement's time limit (0: none), and the retries of a revision whose lock
 # was not granted, after MIGRATE_LOCK_RETRY_DELAY seconds, doubled each time.
 MIGRATE_DDL_LOCK_TIMEOUT = env_float("MIGRATE_DDL_LOCK_TIMEOUT", 5.0)

@@ -20,8 +20,8 @@ from conftest import run_fixture_manage
 from migcopy import fixture_copy, one_clean_line
 from servers import table_names
 
-from project.core.applied_log import TABLE_NAME
 from project.core.db import create_engine_for
+from project.core.history.applied_log import TABLE_NAME
 
 # Each engine's own spelling of the same tables, as a team's hand-made database would have them.
 KEY = {"sqlite": "INTEGER NOT NULL PRIMARY KEY", "postgresql": "SERIAL PRIMARY KEY",

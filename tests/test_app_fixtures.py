@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from project.core import migrator
 from project.core.db import create_engine_for
+from project.core.history.scripts import alembic_config, current_heads, history_head, script_directory
 
 
 def test_migrated_settings_give_a_database_at_head(migrated_settings, migrated_db_url: str) -> None:
     assert migrated_db_url == migrated_settings.DATABASE_URL
-    script = migrator.script_directory(migrator.alembic_config(migrated_settings))
-    head = migrator.history_head(script)
+    script = script_directory(alembic_config(migrated_settings))
+    head = history_head(script)
     engine = create_engine_for(migrated_db_url)
     try:
         with engine.connect() as connection:
-            assert migrator.current_heads(connection) == ((head,) if head else ())
+            assert current_heads(connection) == ((head,) if head else ())
     finally:
         engine.dispose()
 

@@ -17,9 +17,12 @@ from conftest import ROOT, run_fixture_manage, run_manage
 from migcopy import fixture_copy, one_clean_line
 from test_offline_sql import engine  # noqa: F401 - fixture: fresh databases and the engine's own client
 
-from project.core import applied_log, migrator
-from project.core.checksums import file_checksum
-from project.core.db import create_engine_for
+from project.core.bookkeeping import is_schema_statement
+from project.core.db import create_engine_for, settings_connection
+from project.core.history import applied_log
+from project.core.history.checksums import file_checksum
+from project.core.history.scripts import alembic_config, current_heads
+from project.core.runner import migrator
 
 VERSIONS = Path(__file__).resolve().parent / "fixture_app" / "migrations" / "versions"
 HALF_WAY = """
@@ -62,7 +65,7 @@ def heads_of(db_url: str) -> tuple[str, ...]:
     eng = create_engine_for(db_url)
     try:
         with eng.connect() as connection:
-            return migrator.current_heads(connection)
+            return current_heads(connection)
     finally:
         eng.dispose()
 
@@ -112,8 +115,8 @@ def test_fake_and_backfill_of_revisions_applied_without_the_log(fixture_settings
     its log row would): the next migrate backfills those revisions with their checksums, nothing lost."""
     from alembic import command
 
-    with migrator.connect(fixture_settings) as connection:
-        command.upgrade(migrator.alembic_config(fixture_settings, connection=connection), "0003")
+    with settings_connection(fixture_settings) as connection:
+        command.upgrade(alembic_config(fixture_settings, connection=connection), "0003")
         if connection.in_transaction():
             connection.commit()
     migrator.migrate(fixture_settings, "0006")
@@ -125,8 +128,8 @@ def test_fake_and_backfill_of_revisions_applied_without_the_log(fixture_settings
     assert all(r.checksum == file_checksum(str(next(VERSIONS.glob(f"{r.revision}_*.py")))) for r in rows)
 
     # Plain `alembic downgrade`: the log is told at the next migrate, which then applies it for real.
-    with migrator.connect(fixture_settings) as connection:
-        command.downgrade(migrator.alembic_config(fixture_settings, connection=connection), "0006")
+    with settings_connection(fixture_settings) as connection:
+        command.downgrade(alembic_config(fixture_settings, connection=connection), "0006")
         if connection.in_transaction():
             connection.commit()
     migrator.migrate(fixture_settings, "head")
@@ -392,7 +395,7 @@ def test_migrate_killed_mid_revision(db_url: str, tmp_path: Path) -> None:
 
 
 def test_checksum_definition() -> None:
-    from project.core.checksums import source_checksum
+    from project.core.history.checksums import source_checksum
 
     base = (VERSIONS / "0003_widen_projects_name.py").read_text()
     assert source_checksum(base) == source_checksum(COSMETIC)
@@ -424,8 +427,8 @@ def test_offline_deploy_script_writes_the_log(engine) -> None:  # noqa: F811 - t
 def test_checksum_cache_follows_the_file(tmp_path: Path) -> None:
     import json
 
-    from project.core import checksums
     from project.core.conf import load_settings
+    from project.core.history import checksums
 
     settings = load_settings("fixture_app.settings.dev")
     version = tmp_path / "0001_x.py"
@@ -455,12 +458,11 @@ def test_mismatch_policy_per_environment(monkeypatch) -> None:
 def test_bookkeeping_is_not_a_statement_of_the_revision() -> None:
     """What a failed revision 'already ran' (the MySQL line, the log's statements) leaves out the tool's own
     rows: the applied log writes into the same connection while the revision's statements are being listed."""
-    from project.core.migrator import _is_schema_statement
 
-    assert not _is_schema_statement(f"UPDATE {applied_log.TABLE_NAME} SET state=%(state)s WHERE id = %(id_1)s")
-    assert not _is_schema_statement("UPDATE alembic_version SET version_num='0002'")
-    assert not _is_schema_statement("RESET lock_timeout")
-    assert _is_schema_statement("ALTER TABLE tasks ADD COLUMN priority INTEGER")
+    assert not is_schema_statement(f"UPDATE {applied_log.TABLE_NAME} SET state=%(state)s WHERE id = %(id_1)s")
+    assert not is_schema_statement("UPDATE alembic_version SET version_num='0002'")
+    assert not is_schema_statement("RESET lock_timeout")
+    assert is_schema_statement("ALTER TABLE tasks ADD COLUMN priority INTEGER")
 
 
 def test_prune_forgets_removed_files(db_url: str, tmp_path: Path) -> None:

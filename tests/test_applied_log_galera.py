@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from test_topology_galera import REVISIONS, finish, galera_database, manage  # noqa: F401 - the fixture
 
-from project.core import applied_log
+from project.core.history import applied_log
 
 
 def test_log_on_three_nodes(galera_database: list[str]) -> None:  # noqa: F811 - the imported fixture

@@ -10,7 +10,8 @@ import pytest
 from migcopy import MigrationsCopy, fixture_copy, one_clean_line
 from servers import table_names, version_rows
 
-from project.core import health, migrator
+from project.core.errors import MigrationError
+from project.core.serving import health
 
 
 def _table(name: str) -> str:
@@ -85,7 +86,7 @@ def test_readiness_is_at_head_when_every_head_is_applied(branched: MigrationsCop
     assert state.pending(("0008",)) == 3
     assert state.pending(("e2",)) == 1
     assert state.pending(("c1", "e2")) == 0
-    with pytest.raises(migrator.MigrationError, match="no version file defines"):
+    with pytest.raises(MigrationError, match="no version file defines"):
         state.pending(("nosuch",))
 
 

@@ -3,7 +3,7 @@ migration lock, and say that a migrate is running (issue 10, item 5).
 
 They used to queue behind the lock for up to MIGRATE_LOCK_TIMEOUT (300 s): a deploy script asking
 "anything pending?" hung while a migration ran. Here another process really holds the lock
-(project.core.locks.migration_lock, on each engine) and MIGRATE_LOCK_TIMEOUT is far longer than the
+(project.core.runner.locks.migration_lock, on each engine) and MIGRATE_LOCK_TIMEOUT is far longer than the
 subprocess timeout, so a command that waited would fail with TimeoutExpired. On the fixture application's
 history (tests/fixture_app, 0001..0008).
 """
@@ -23,7 +23,7 @@ ANSWER_WITHIN = 60  # seconds: a guard against hanging, not a speed assertion (b
 HOLDER = textwrap.dedent("""
     import sys
     from project.core.db import create_engine_for
-    from project.core.locks import migration_lock
+    from project.core.runner.locks import migration_lock
 
     engine = create_engine_for(sys.argv[1])
     with engine.connect() as connection, migration_lock(connection, timeout=30):

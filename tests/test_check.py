@@ -13,8 +13,12 @@ import sqlalchemy as sa
 from conftest import run_fixture_manage, run_manage
 from migcopy import fixture_copy
 
-from project.core import checks
 from project.core.db import create_engine_for
+from project.core.inspection import version_files
+from project.core.inspection.deploy import committed_secret_problems
+from project.core.inspection.portability import portability_problems
+from project.core.inspection.problem import relative
+from project.core.inspection.version_files import read_version_files
 
 
 def _problems(result) -> list[str]:
@@ -82,8 +86,8 @@ def test_portability_lint(tmp_path: Path) -> None:
         with op.batch_alter_table("projects") as batch_op:
             batch_op.drop_column("slug")
     """, downgrade="pass")
-    problems = [str(p) for p in checks.portability_problems(checks.read_version_files(copy.versions))]
-    at = {name: f"{checks._relative(bad)}:{_line_of(bad, name)}: " for name in (
+    problems = [str(p) for p in portability_problems(read_version_files(copy.versions))]
+    at = {name: f"{relative(bad)}:{_line_of(bad, name)}: " for name in (
         "op.execute(\"UPDATE", "sa.String()", "sa.Enum(", "now()", long_name, "op.drop_column", "def downgrade")}
     expected_prefixes = [
         at["op.execute(\"UPDATE"] + "op.execute with raw SQL and no dialect guard",
@@ -173,7 +177,7 @@ def test_passwords_in_committed_files(tmp_path: Path) -> None:
     (tmp_path / "untracked.py").write_text('URL = "postgresql://app:zzzzzz@prod-db.internal/app"\n')
     git("add", "config.py", ".env.example", "local.py", "notes.txt")
     found = [str(p).replace(str(tmp_path) + "/", "") for p in
-             checks.committed_secret_problems("S3cret-Prod-Pw", root=tmp_path)]
+             committed_secret_problems("S3cret-Prod-Pw", root=tmp_path)]
     assert found == [
         "config.py:1: deploy: a database URL with an inline password is committed: read it from the environment "
         "instead",
@@ -183,21 +187,21 @@ def test_passwords_in_committed_files(tmp_path: Path) -> None:
 
 
 def test_file_facts_cache(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(checks, "FACTS_CACHE", tmp_path / "facts.json")
+    monkeypatch.setattr(version_files, "FACTS_CACHE", tmp_path / "facts.json")
     copy = fixture_copy(tmp_path)
     bad = copy.add("0009", "0008", upgrade='op.add_column("projects", sa.Column("nick", sa.String()))')
-    first = [str(p) for p in checks.portability_problems(checks.read_version_files(copy.versions))]
+    first = [str(p) for p in portability_problems(read_version_files(copy.versions))]
     assert len(first) == 1 and "String() without a length" in first[0]
 
     def no_parsing(*args):
         raise AssertionError("an unchanged file was parsed again")
 
-    monkeypatch.setattr(checks, "_analyse", no_parsing)
-    files = checks.read_version_files(copy.versions)
-    assert [str(p) for p in checks.portability_problems(files)] == first
+    monkeypatch.setattr(version_files, "_analyse", no_parsing)
+    files = read_version_files(copy.versions)
+    assert [str(p) for p in portability_problems(files)] == first
     assert [f.revision for f in files] == [f"000{i}" for i in range(1, 10)]
 
     monkeypatch.undo()
-    monkeypatch.setattr(checks, "FACTS_CACHE", tmp_path / "facts.json")
+    monkeypatch.setattr(version_files, "FACTS_CACHE", tmp_path / "facts.json")
     bad.write_text(bad.read_text().replace("sa.String()", "sa.String(20)"))  # fixed: the cache must not answer
-    assert checks.portability_problems(checks.read_version_files(copy.versions)) == []
+    assert portability_problems(read_version_files(copy.versions)) == []

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from migcopy import fixture_copy
 from test_corpus import manage
 
-from project.core import checks
+from project.core.inspection.portability import portability_problems
+from project.core.inspection.version_files import read_version_files
 
 
 def _rules(tmp_path: Path, upgrade: str, preamble: str = "") -> list[str]:
@@ -18,7 +19,7 @@ def _rules(tmp_path: Path, upgrade: str, preamble: str = "") -> list[str]:
     path = copy.add("0009", "0008", upgrade=upgrade)
     if preamble:
         path.write_text(path.read_text().replace("from alembic import op\n", f"from alembic import op\n{preamble}"))
-    return sorted(p.rule or "" for p in checks.portability_problems(checks.read_version_files(copy.versions))
+    return sorted(p.rule or "" for p in portability_problems(read_version_files(copy.versions))
                   if p.path == path)
 
 

@@ -14,21 +14,23 @@ import pytest
 from migcopy import fixture_copy
 from sqlalchemy.engine import make_url
 
-from project.core import checks
+from project.core.inspection.portability import portability_problems
+from project.core.inspection.problem import Problem
+from project.core.inspection.version_files import read_version_files
 
 UPDATE_STATE = 'op.execute(t.update().values(state="done"))'
 BAD = f't = sa.table("tasks", sa.column("state", sa.String(10)))\n{UPDATE_STATE}'
 TWIN = f't = sa.table("tasks", sa.column("state", sa.Enum("open", "done", name="task_state")))\n{UPDATE_STATE}'
 
 
-def _p111(tmp_path: Path, *revisions: str) -> list[checks.Problem]:
+def _p111(tmp_path: Path, *revisions: str) -> list[Problem]:
     """Lint revisions 0009, 0010... (each upgrade() body given) on a copy of the fixture history."""
     copy = fixture_copy(tmp_path)
     down = "0008"
     for number, upgrade in enumerate(revisions, 9):
         copy.add(f"{number:04d}", down, upgrade=upgrade)
         down = f"{number:04d}"
-    return [p for p in checks.portability_problems(checks.read_version_files(copy.versions)) if p.rule == "P111"]
+    return [p for p in portability_problems(read_version_files(copy.versions)) if p.rule == "P111"]
 
 
 @pytest.mark.parametrize(("schema", "declared"), [
@@ -80,7 +82,7 @@ def test_flagged_revision_fails_on_psycopg3_and_its_twin_passes(db_url: str, tmp
     bad, twin = fixture_copy(tmp_path / "bad"), fixture_copy(tmp_path / "twin")
     bad.add("0009", "0008", upgrade=BAD)
     twin.add("0009", "0008", upgrade=TWIN)
-    assert [p.rule for p in checks.portability_problems(checks.read_version_files(bad.versions))] == ["P111"]
+    assert [p.rule for p in portability_problems(read_version_files(bad.versions))] == ["P111"]
 
     assert bad.manage("migrate", "0008", db_url=psycopg3).returncode == 0
     failed = bad.manage("migrate", db_url=psycopg3)

@@ -29,13 +29,13 @@ def _closed_port() -> int:
 
 
 def _state(url: str) -> tuple[set[str], tuple[str, ...]]:
-    from project.core import migrator
+    from project.core.history.scripts import current_heads
 
     engine = create_engine_for(url)
     try:
         with engine.connect() as connection:
             tables = set(sa.inspect(connection).get_table_names())
-            return tables, migrator.current_heads(connection)
+            return tables, current_heads(connection)
     finally:
         engine.dispose()
 

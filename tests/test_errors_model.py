@@ -19,9 +19,10 @@ import sqlalchemy as sa
 from conftest import FIXTURE_SETTINGS, ROOT
 from sqlalchemy.exc import DBAPIError
 
-from project.core import errors, migrator, offline
+from project.core import errors, offline
 from project.core.conf import load_settings
-from project.core.errors import DatabaseFailure, classify
+from project.core.errors import DatabaseFailure, DestructiveStepsRefused, MigrationError, classify
+from project.core.history.scripts import alembic_config, script_directory
 from project.core.management import base
 
 # --- one family, no cycle ------------------------------------------------------------------------
@@ -29,8 +30,8 @@ from project.core.management import base
 
 def test_one_family_re_exported() -> None:
     assert base.CommandError is errors.CommandError
-    assert migrator.MigrationError is errors.MigrationError
-    assert migrator.DestructiveStepsRefused is errors.DestructiveStepsRefused
+    assert MigrationError is errors.MigrationError
+    assert DestructiveStepsRefused is errors.DestructiveStepsRefused
     for family in (errors.DestructiveStepsRefused, errors.UnknownRevision, offline.OfflineError):
         assert issubclass(family, errors.MigrationError)
     assert str(errors.UnknownRevision("abc")) == (
@@ -124,7 +125,7 @@ def test_sqlite_failures(tmp_path: Path) -> None:
 
 
 def test_upgrade_revs_is_what_alembic_command_uses() -> None:
-    """migrator._upgrade_or_downgrade runs env.py on an already loaded ScriptDirectory with the very
+    """upgrade_or_downgrade runs env.py on an already loaded ScriptDirectory with the very
     revision callbacks alembic.command.upgrade/downgrade build: when Alembic changes those, so must we.
     The steps are read from the fixture application's history (tests/fixture_app, 0001..0008)."""
     from alembic import command
@@ -135,7 +136,7 @@ def test_upgrade_revs_is_what_alembic_command_uses() -> None:
     for name in ("_upgrade_revs", "_downgrade_revs"):
         assert list(inspect.signature(getattr(ScriptDirectory, name)).parameters) == [
             "self", "destination", "current_rev"]
-    script = migrator.script_directory(migrator.alembic_config(load_settings(FIXTURE_SETTINGS)))
+    script = script_directory(alembic_config(load_settings(FIXTURE_SETTINGS)))
     up = script._upgrade_revs("0008", "0006")
     assert [step.revision.revision for step in up] == ["0007", "0008"]  # in the order they run
     down = script._downgrade_revs("0006", "0008")

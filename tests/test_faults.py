@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from conftest import ROOT
 from migcopy import MigrationsCopy, fixture_copy, one_clean_line
 
-from project.core import migrator
 from project.core.db import create_engine_for
+from project.core.history.scripts import current_heads
 
 HALF_WAY = """
 op.create_table("fault_t", sa.Column("id", sa.Integer(), primary_key=True))
@@ -40,7 +40,7 @@ def _inspect(db_url: str) -> tuple[set[str], set[str], tuple[str, ...]]:
             inspector = sa.inspect(connection)
             tables = set(inspector.get_table_names())
             columns = {c["name"] for c in inspector.get_columns("projects")} if "projects" in tables else set()
-            return tables, columns, migrator.current_heads(connection)
+            return tables, columns, current_heads(connection)
     finally:
         engine.dispose()
 

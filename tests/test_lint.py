@@ -9,19 +9,21 @@ from pathlib import Path
 import pytest
 from migcopy import fixture_copy
 
-from project.core import checks
+from project.core.inspection.portability import portability_problems
+from project.core.inspection.problem import Problem
+from project.core.inspection.version_files import read_version_files
 
 
-def _lint(tmp_path: Path, upgrade: str, downgrade: str = "op.get_context()", **extra: str) -> list[checks.Problem]:
+def _lint(tmp_path: Path, upgrade: str, downgrade: str = "op.get_context()", **extra: str) -> list[Problem]:
     copy = fixture_copy(tmp_path)
     copy.add("0009", "0008", upgrade=upgrade, downgrade=downgrade)
     for name, text in extra.items():
         (copy.versions / name).write_text(text)
-    return [p for p in checks.portability_problems(checks.read_version_files(copy.versions))
+    return [p for p in portability_problems(read_version_files(copy.versions))
             if p.path is not None and p.path.name == "0009_test.py"]
 
 
-def _rules(problems: list[checks.Problem]) -> list[str]:
+def _rules(problems: list[Problem]) -> list[str]:
     return sorted(p.rule or "" for p in problems)
 
 
@@ -86,12 +88,12 @@ def test_helper_called_only_under_a_guard(tmp_path: Path) -> None:
     copy = fixture_copy(tmp_path)
     path = copy.add("0009", "0008", upgrade='if op.get_bind().dialect.name == "postgresql":\n    _pg_only()')
     path.write_text(path.read_text().replace("def upgrade()", helper + "def upgrade()"))
-    assert [p for p in checks.portability_problems(checks.read_version_files(copy.versions))
+    assert [p for p in portability_problems(read_version_files(copy.versions))
             if p.path == path] == []
     # Called once without the guard: the helper's raw SQL is reported.
     path.write_text(path.read_text().replace('if op.get_bind().dialect.name == "postgresql":\n        _pg_only()',
                                              "_pg_only()"))
-    assert _rules([p for p in checks.portability_problems(checks.read_version_files(copy.versions))
+    assert _rules([p for p in portability_problems(read_version_files(copy.versions))
                    if p.path == path]) == ["P101"]
 
 
@@ -104,7 +106,7 @@ def test_no_false_problems_that_real_histories_showed(tmp_path: Path) -> None:
     copy = fixture_copy(tmp_path)
     copy.add("0009", "0008", upgrade=upgrade)
     (copy.versions / "__init__.py").write_text("")
-    problems = checks.portability_problems(checks.read_version_files(copy.versions))
+    problems = portability_problems(read_version_files(copy.versions))
     assert problems == [], [str(p) for p in problems]
 
 
@@ -116,12 +118,12 @@ def test_silencing_by_line_file_and_setting(tmp_path: Path) -> None:
     copy = fixture_copy(tmp_path / "d")
     path = copy.add("0009", "0008", upgrade=raw + '\nop.add_column("projects", sa.Column("n", sa.String()))')
     path.write_text("# check: ignore-file[P101, P103]: reviewed\n" + path.read_text())
-    assert checks.portability_problems(checks.read_version_files(copy.versions)) == []
+    assert portability_problems(read_version_files(copy.versions)) == []
     copy = fixture_copy(tmp_path / "e")
     copy.add("0009", "0008", upgrade=raw)
-    files = checks.read_version_files(copy.versions)
-    assert _rules(checks.portability_problems(files)) == ["P101"]
-    assert checks.portability_problems(files, {"P101"}) == []
+    files = read_version_files(copy.versions)
+    assert _rules(portability_problems(files)) == ["P101"]
+    assert portability_problems(files, {"P101"}) == []
 
 
 def test_warnings_show_but_do_not_fail_check(tmp_path: Path) -> None:
@@ -154,7 +156,7 @@ def test_flagged_quirk_really_fails_on_its_engine(rule: str, db_url: str, tmp_pa
     _, upgrade = ENGINE_QUIRKS[rule]
     copy = fixture_copy(tmp_path)
     copy.add("0009", "0008", upgrade=upgrade)
-    assert rule in _rules(checks.portability_problems(checks.read_version_files(copy.versions)))
+    assert rule in _rules(portability_problems(read_version_files(copy.versions)))
     assert copy.manage("migrate", "0008", db_url=db_url).returncode == 0
     result = copy.manage("migrate", db_url=db_url)
     assert result.returncode == 1, result.stdout + result.stderr

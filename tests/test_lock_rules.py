@@ -1,4 +1,4 @@
-"""`check --locks` and `migrate --plan`'s LOCKS: marks (project.core.lock_rules).
+"""`check --locks` and `migrate --plan`'s LOCKS: marks (project.core.inspection.lock_rules).
 
 Each rule on a revision that has the problem and on its safe twin, per engine it covers; the revision files
 are real modules run under the recording Operations, offline for each engine. Then silencing, the CLI
@@ -19,7 +19,7 @@ import pytest
 from conftest import ROOT
 from migcopy import fixture_copy
 
-from project.core import lock_rules
+from project.core.inspection import lock_rules
 
 HEADER = "import sqlalchemy as sa\nfrom alembic import op\n\n\ndef upgrade() -> None:\n"
 

@@ -1,4 +1,4 @@
-"""Revisions that run partly outside a transaction (project.core.nontransactional): CREATE/DROP INDEX
+"""Revisions that run partly outside a transaction (project.core.inspection.concurrently): CREATE/DROP INDEX
 CONCURRENTLY under Alembic's autocommit_block, through `migrate` on the three engines and through
 `migrate --sql` piped to psql; the P112 lint rule; makemigrations --concurrent-indexes; the INVALID index a
 failed concurrent build leaves, reported with its fix.
@@ -19,7 +19,8 @@ import sqlalchemy as sa
 from fixture_app.models import Base
 from migcopy import fixture_copy, one_clean_line
 
-from project.core import nontransactional
+from project.core.inspection.concurrently import lint
+from project.core.runner.invalid_indexes import invalid_indexes
 
 CONCURRENT_UP = """
 with op.get_context().autocommit_block():
@@ -121,7 +122,7 @@ def test_failed_concurrent_build_reports_the_invalid_index(pg_server, tmp_path):
     assert "stays recorded at 0008" in line, line
     assert _indexes(url)["uq_tasks_title"] is False
     with engine.connect() as connection:
-        assert nontransactional.invalid_indexes(connection) == ["uq_tasks_title"]
+        assert invalid_indexes(connection) == ["uq_tasks_title"]
         connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
             "DROP INDEX CONCURRENTLY uq_tasks_title")
     with engine.begin() as connection:
@@ -137,7 +138,7 @@ def test_failed_concurrent_build_reports_the_invalid_index(pg_server, tmp_path):
 
 def _p111(body: str) -> list[int]:
     tree = ast.parse(body)
-    return [problem.line for problem in nontransactional.lint(Path("x.py"), tree)]
+    return [problem.line for problem in lint(Path("x.py"), tree)]
 
 
 def test_lint_refuses_concurrently_outside_an_autocommit_block():

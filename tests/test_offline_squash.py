@@ -78,7 +78,7 @@ def query(url: str, sql: str) -> list[tuple[Any, ...]]:
 
 
 def squashed_copy(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> tuple[MigrationsCopy, Any]:
-    from project.core.squash import write_squash
+    from project.core.authoring.squash_writer import write_squash
 
     monkeypatch.setenv("CHECKSUM_MISMATCH", "error")  # an offline log row the online policy refused would fail
     copy = fixture_copy(tmp_path)
@@ -175,7 +175,7 @@ def test_a_carried_get_bind_read_is_the_originals_limit_in_one_line(tmp_path: Pa
     """A squash carries a data revision verbatim: Alembic's offline mode cannot run its get_bind() read, for the
     squash as for the original; the line names the squash file and the carried revision. SQLite renders both
     (the scratch capture runs online)."""
-    from project.core.squash import write_squash
+    from project.core.authoring.squash_writer import write_squash
 
     copy = fixture_copy(tmp_path)
     copy.add("a001", "0008", 'op.create_table("x", sa.Column("id", sa.Integer(), primary_key=True), '
@@ -203,7 +203,7 @@ def test_a_carried_get_bind_read_is_the_originals_limit_in_one_line(tmp_path: Pa
 def test_a_squash_inside_the_history_from_starts_parent(dbs: Databases, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Squash 0002..0005; a database at 0001 (START's parent) takes the squash, then 0006..0008 as usual."""
-    from project.core.squash import write_squash
+    from project.core.authoring.squash_writer import write_squash
 
     monkeypatch.setenv("CHECKSUM_MISMATCH", "error")
     copy = fixture_copy(tmp_path)

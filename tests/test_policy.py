@@ -14,8 +14,9 @@ from conftest import FIXTURE_SETTINGS, TESTS_DIR
 from servers import app_env, find_free_port, serve, version_rows
 
 import project
-from project.core import migrator
+from project.core.errors import DestructiveStepsRefused
 from project.core.management import call_command
+from project.core.runner import migrator
 
 REFUSAL = "Refusing to run destructive steps (CONFIRM_DESTRUCTIVE is on): apply 0008 drops column tasks.legacy_flag"
 
@@ -63,7 +64,7 @@ def test_migrate_database_follows_the_same_policy(at_0007: str, monkeypatch) -> 
     from project.core.conf import load_settings
 
     confirming = load_settings(FIXTURE_SETTINGS)
-    with pytest.raises(migrator.DestructiveStepsRefused, match="apply 0008 drops column tasks.legacy_flag"):
+    with pytest.raises(DestructiveStepsRefused, match="apply 0008 drops column tasks.legacy_flag"):
         project.migrate_database(confirming)
     assert version_rows(at_0007) == ["0007"]
     # --fake runs nothing, so it is never refused; allow_destructive is the explicit way through.

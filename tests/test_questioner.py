@@ -297,7 +297,7 @@ def test_no_terminal_and_noinput_never_ask(tmp_path: Path) -> None:
 
 
 def test_one_off_defaults_fit_the_column() -> None:
-    from project.core.questioner import sql_default
+    from project.core.authoring.questioner import sql_default
 
     assert sql_default(True, sa.Boolean()) == "1"
     assert sql_default(0, sa.Integer()) == "0"

@@ -8,7 +8,8 @@ import pytest
 import sqlalchemy as sa
 from migcopy import MigrationsCopy, fixture_copy, one_clean_line
 
-from project.core import migrator, safety
+from project.core.history.scripts import alembic_config, current_heads, script_directory
+from project.core.inspection import destructive
 
 DIALECTS = ["sqlite", "mysql", "postgresql"]
 
@@ -28,7 +29,7 @@ DIALECTS = ["sqlite", "mysql", "postgresql"]
     ("DROP INDEX ix_tasks_title", ["drops index ix_tasks_title"]),
 ])
 def test_destructive_sql(statement: str, expected: list[str], dialect: str) -> None:
-    assert safety.destructive_sql(statement, dialect) == expected
+    assert destructive.destructive_sql(statement, dialect) == expected
 
 
 @pytest.mark.parametrize(("statement", "dialect", "expected"), [
@@ -44,7 +45,7 @@ def test_destructive_sql(statement: str, expected: list[str], dialect: str) -> N
     ("this is not sql at all", "postgresql", []),
 ])
 def test_destructive_sql_per_dialect(statement: str, dialect: str, expected: list[str]) -> None:
-    assert safety.destructive_sql(statement, dialect) == expected
+    assert destructive.destructive_sql(statement, dialect) == expected
 
 
 def test_sqlite_batch_rebuild_reports_only_the_columns_it_does_not_copy() -> None:
@@ -55,14 +56,14 @@ def test_sqlite_batch_rebuild_reports_only_the_columns_it_does_not_copy() -> Non
         "DROP TABLE tasks",
         "ALTER TABLE _alembic_tmp_tasks RENAME TO tasks",
     ]
-    assert safety.destructive_script(script, "sqlite") == [[], [], [], ["drops column tasks.legacy_flag"], []]
+    assert destructive.destructive_script(script, "sqlite") == [[], [], [], ["drops column tasks.legacy_flag"], []]
     # A rename inside the rebuild (notes -> details) copies every column: no loss at all.
     renamed = ["CREATE TABLE _alembic_tmp_tasks (id INTEGER, details TEXT)",
                "INSERT INTO _alembic_tmp_tasks (id, details) SELECT tasks.id, tasks.notes FROM tasks",
                "DROP TABLE tasks", "ALTER TABLE _alembic_tmp_tasks RENAME TO tasks"]
-    assert safety.destructive_script(renamed, "sqlite", tables={"tasks": ["id", "notes"]}) == [[], [], [], []]
+    assert destructive.destructive_script(renamed, "sqlite", tables={"tasks": ["id", "notes"]}) == [[], [], [], []]
     # Prior columns unknown: said so rather than passed over.
-    assert safety.destructive_script(renamed, "sqlite")[2] == [
+    assert destructive.destructive_script(renamed, "sqlite")[2] == [
         "rebuilds table tasks (columns it does not copy are lost)"]
 
 
@@ -75,13 +76,13 @@ def history():
 
     from project.core.conf import load_settings
 
-    script = migrator.script_directory(migrator.alembic_config(load_settings(FIXTURE_SETTINGS)))
+    script = script_directory(alembic_config(load_settings(FIXTURE_SETTINGS)))
     return {rev.revision: rev for rev in script.walk_revisions()}
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_fixture_history_is_classified_in_both_directions(history, dialect: str) -> None:
-    classify = safety.classify_revision
+    classify = destructive.classify_revision
     assert classify(history["0008"], True, dialect) == ["drops column tasks.legacy_flag"]
     assert classify(history["0001"], False, dialect) == ["drops table tasks", "drops table projects"]
     assert classify(history["0003"], False, dialect) == ["narrows projects.name from VARCHAR(200) to VARCHAR(50)"]
@@ -95,12 +96,12 @@ def test_fixture_history_is_classified_in_both_directions(history, dialect: str)
 
 
 def test_postgresql_enum_type_drop_sent_through_the_bind_is_seen(history) -> None:
-    assert safety.classify_revision(history["0006"], False, "postgresql") == [
+    assert destructive.classify_revision(history["0006"], False, "postgresql") == [
         "drops column tasks.state", "drops type task_state"]
 
 
 def test_summary_groups_drops() -> None:
-    assert safety.summary(["drops table tasks", "drops table projects"]) == "drops tables tasks, projects"
+    assert destructive.summary(["drops table tasks", "drops table projects"]) == "drops tables tasks, projects"
 
 
 @pytest.mark.parametrize(("old", "new", "narrows"), [
@@ -115,7 +116,7 @@ def test_summary_groups_drops() -> None:
     (None, sa.String(20), True),
 ])
 def test_type_narrowing(old, new, narrows: bool) -> None:
-    assert bool(safety.type_narrows(old, new)) is narrows
+    assert bool(destructive.type_narrows(old, new)) is narrows
 
 
 def test_ops_in_batch_blocks_raw_sql_and_constructs(tmp_path) -> None:
@@ -132,9 +133,9 @@ def test_ops_in_batch_blocks_raw_sql_and_constructs(tmp_path) -> None:
     """, downgrade="""
         rows = op.get_bind().execute(sa.text("SELECT id FROM tasks")).fetchall()
     """)
-    script = migrator.script_directory(migrator.alembic_config(_settings_for(copy)))
+    script = script_directory(alembic_config(_settings_for(copy)))
     rev = script.get_revision("0009")
-    assert safety.classify_revision(rev, True, "postgresql") == [
+    assert destructive.classify_revision(rev, True, "postgresql") == [
         "deletes rows from tasks",
         "deletes all rows from projects",
         "deletes all rows from tasks",
@@ -143,8 +144,8 @@ def test_ops_in_batch_blocks_raw_sql_and_constructs(tmp_path) -> None:
         "drops unique constraint uq_projects_slug on projects",
     ]
     # A revision that reads data cannot be inspected offline: its own answer, not counted as destructive.
-    assert safety.classify_revision(rev, False, "postgresql") == []
-    verdict = safety.assess_revision(rev, False, "postgresql")
+    assert destructive.classify_revision(rev, False, "postgresql") == []
+    verdict = destructive.assess_revision(rev, False, "postgresql")
     assert verdict.uninspectable is not None and verdict.uninspectable.startswith(
         "its downgrade() cannot run without a database")
     assert not verdict.no_downgrade
@@ -172,7 +173,7 @@ def _version(db_url: str) -> tuple[str, ...]:
     engine = create_engine_for(db_url)
     try:
         with engine.connect() as connection:
-            return migrator.current_heads(connection)
+            return current_heads(connection)
     finally:
         engine.dispose()
 

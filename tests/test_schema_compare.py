@@ -1,4 +1,4 @@
-"""`check --database` also compares server defaults, enum values and CHECK constraints (project.core.schema_compare).
+"""`check --database` also compares server defaults, enum values and CHECK constraints (inspection.schema_compare).
 
 On each engine the fixture history plus a revision adding a CHECK is migrated and found clean (each engine spells
 defaults, enums and CHECKs its own way), then a default, an enum value (where the engine has enums) and the CHECK
@@ -16,7 +16,7 @@ from alembic.operations import Operations
 from migcopy import fixture_copy
 
 from project.core.db import create_engine_for
-from project.core.schema_compare import normalise_check, normalise_default
+from project.core.inspection.schema_compare import normalise_check, normalise_default
 
 # A CHECK of its own, and the CHECKs an Enum and a Boolean write with create_constraint=True: SQLite and MariaDB
 # get the Boolean's, SQLite the Enum's, PostgreSQL neither (its enum and boolean types need none).
@@ -140,11 +140,11 @@ def test_check_function_spellings(dialect: str, text: str) -> None:
 def test_differences_against_another_revision(fixture_settings) -> None:
     """The function `repair` and `--fake-initial` call: a database at 0008 against what 0005 produces."""
     from project import migrate_database
-    from project.core import migrator
-    from project.core.schema_compare import database_differences
+    from project.core.db import settings_connection
+    from project.core.inspection.schema_compare import database_differences
 
     migrate_database(fixture_settings)
-    with migrator.connect(fixture_settings) as connection:
+    with settings_connection(fixture_settings) as connection:
         assert database_differences(connection, fixture_settings, "0008") == []
         assert sorted(database_differences(connection, fixture_settings, "0005")) == [
             "column tasks.legacy_flag is missing",

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from conftest import TESTS_DIR
 from migcopy import MigrationsCopy, fixture_copy
 
-from project.core import scratch
 from project.core.conf import Settings
+from project.core.history import scratch
 
 
 def _schema(connection) -> dict:

@@ -66,14 +66,14 @@ def rows(url: str, table: str) -> list[tuple[Any, ...]]:
 
 
 def migrate(settings: Any, target: str = "head") -> list[str]:
-    from project.core import migrator
+    from project.core.runner import migrator
 
     return [str(step) for step in migrator.migrate(settings, target).steps]
 
 
 def test_fixture_history_squashed_gives_the_same_schema(db_url: str, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from project.core.squash import write_squash
+    from project.core.authoring.squash_writer import write_squash
 
     copy = fixture_copy(tmp_path)
     settings = load(copy, db_url, monkeypatch)
@@ -120,15 +120,15 @@ def test_fixture_history_squashed_gives_the_same_schema(db_url: str, tmp_path: P
 def test_plain_alembic_keeps_running_the_originals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from alembic import command
 
-    from project.core import migrator
-    from project.core.squash import write_squash
+    from project.core.authoring.squash_writer import write_squash
+    from project.core.history.scripts import alembic_config, script_directory
 
     url = f"sqlite:///{tmp_path / 'plain.db'}"
     copy = fixture_copy(tmp_path)
     settings = load(copy, url, monkeypatch)
     write_squash(settings, "0001", "0008")
-    cfg = migrator.alembic_config(settings)
-    script = migrator.script_directory(cfg)
+    cfg = alembic_config(settings)
+    script = script_directory(cfg)
     assert script.get_heads() == ["0008"]  # the squash is no second head
     applied: list[str] = []
     cfg.attributes["configure_options"]["on_version_apply"] = lambda step, **_: applied.append(step.up_revision_id)
@@ -137,7 +137,7 @@ def test_plain_alembic_keeps_running_the_originals(tmp_path: Path, monkeypatch: 
 
 
 def test_generated_history_of_100_squashed(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from project.core.squash import write_squash
+    from project.core.authoring.squash_writer import write_squash
 
     copy = fixture_copy(tmp_path)
     ids = histories.generate(copy.versions, 100, base="0008")
@@ -213,7 +213,7 @@ def test_check_names_a_stale_or_half_deleted_squash(tmp_path: Path) -> None:
 def test_after_the_originals_are_deleted(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every database past END: the originals go, the squash moves into versions/, and databases go on (under
     the production checksum policy: the log's rows of the deleted originals are no edit)."""
-    from project.core.squash import write_squash
+    from project.core.authoring.squash_writer import write_squash
 
     monkeypatch.setenv("CHECKSUM_MISMATCH", "error")
     copy = fixture_copy(tmp_path)
@@ -244,7 +244,7 @@ def test_after_the_originals_are_deleted(db_url: str, tmp_path: Path, monkeypatc
 
 
 def test_a_rename_after_rows_were_inserted_is_carried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from project.core.squash import write_squash
+    from project.core.authoring.squash_writer import write_squash
 
     copy = fixture_copy(tmp_path)
     copy.add("a001", "0008", 'op.create_table("x", sa.Column("id", sa.Integer(), primary_key=True), '
@@ -268,7 +268,7 @@ def test_a_database_that_took_the_squash_passes_the_checksum_policy(tmp_path: Pa
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """The applied log records what ran: a database migrated through the squash is not an 'edited' END under
     the production policy (CHECKSUM_MISMATCH=error), and `check --database` finds nothing to report."""
-    from project.core.squash import write_squash
+    from project.core.authoring.squash_writer import write_squash
 
     copy = fixture_copy(tmp_path)
     url = f"sqlite:///{tmp_path / 'squashed.db'}"

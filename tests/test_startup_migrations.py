@@ -19,7 +19,8 @@ from servers import ROOT, table_names, uvicorn_app, version_rows, wait_until_up
 from sqlalchemy.engine import make_url
 
 import project
-from project.core import migrator
+from project.core.errors import MigrationError
+from project.core.runner import migrator
 
 WORKERS = 4
 MIGRATES = 8
@@ -65,7 +66,7 @@ def test_lock_wait_ends_with_a_clear_error(fixture_settings, db_url: str) -> Non
     with migrator.locked_connection(fixture_settings) as connection:
         assert not connection.in_transaction()
         # In-process caller: a MigrationError naming the database, password masked.
-        with pytest.raises(migrator.MigrationError) as caught:
+        with pytest.raises(MigrationError) as caught:
             with migrator.locked_connection(fixture_settings, timeout=0.5):
                 pass
         message = str(caught.value)
@@ -89,7 +90,7 @@ def test_lock_wait_ends_with_a_clear_error(fixture_settings, db_url: str) -> Non
 
 HOLDER = textwrap.dedent("""
     import time
-    from project.core import migrator
+    from project.core.runner import migrator
     from project.core.conf import load_settings
 
     with migrator.locked_connection(load_settings()):
@@ -104,7 +105,7 @@ def test_a_killed_holder_does_not_block_the_next_migrate(fixture_settings, db_ur
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(migrator.MigrationError):
+        with pytest.raises(MigrationError):
             with migrator.locked_connection(fixture_settings, timeout=0.2):
                 pass
     finally:

@@ -1,4 +1,4 @@
-"""Lock and statement timeouts of `migrate` (project.core.timeouts), on real servers.
+"""Lock and statement timeouts of `migrate` (project.core.runner.timeouts), on real servers.
 
 A second session holds a conflicting lock on `tasks` (an idle transaction that read it, the usual culprit),
 `migrate` runs a revision that alters `tasks`: the revision fails after MIGRATE_DDL_LOCK_TIMEOUT, is
@@ -20,7 +20,7 @@ from migcopy import fixture_copy, one_clean_line
 from sqlalchemy import create_engine, select
 from sqlalchemy.pool import NullPool
 
-from project.core import timeouts
+from project.core.runner import timeouts
 
 ADD_COLUMN = 'op.add_column("tasks", sa.Column("priority", sa.Integer(), nullable=True))'
 DROP_COLUMN = 'op.drop_column("tasks", "priority")'
@@ -102,7 +102,7 @@ def test_lock_timeout_retries_then_names_table_and_blocker(server_url, tmp_path)
 
 
 def _log_states(url: str, revision: str) -> list[str]:
-    from project.core.applied_log import log_table
+    from project.core.history.applied_log import log_table
 
     engine = create_engine(url, poolclass=NullPool)
     try:

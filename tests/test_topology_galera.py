@@ -26,7 +26,7 @@ from servers import ROOT, uvicorn_app, version_rows, wait_until_up
 from sqlalchemy.engine import make_url
 from topology_fixtures import can_connect, wait_for
 
-from project.core.locks import GALERA_LOCK_TABLE
+from project.core.runner.locks import GALERA_LOCK_TABLE
 
 ROUNDS = 3
 REVISIONS = [f"{n:04d}" for n in range(1, 9)]
@@ -162,7 +162,7 @@ def test_a_node_in_rsu_mode_is_refused(galera_cluster: list[dbservers.Server], g
 
 HOLDER = textwrap.dedent("""
     import time
-    from project.core import migrator
+    from project.core.runner import migrator
     from project.core.conf import load_settings
 
     with migrator.locked_connection(load_settings("fixture_app.settings.test")):
@@ -206,13 +206,15 @@ def version_rows_or_none(url: str) -> list[str] | None:
 
 HALF_WAY = textwrap.dedent("""
     import time
-    from project.core import migrator
+    from project.core.history.plan import make_plan
+    from project.core.history.scripts import alembic_config, current_heads, script_directory
+    from project.core.runner import migrator
     from project.core.conf import load_settings
 
     settings = load_settings("fixture_app.settings.test")
-    script = migrator.script_directory(migrator.alembic_config(settings))
+    script = script_directory(alembic_config(settings))
     with migrator.locked_connection(settings) as connection:
-        plan = migrator.make_plan(script, migrator.current_heads(connection), "0004")
+        plan = make_plan(script, current_heads(connection), "0004")
         migrator.run_plan(settings, connection, plan, script=script)
         print("half-way", flush=True)
         time.sleep(300)

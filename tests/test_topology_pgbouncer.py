@@ -20,7 +20,7 @@ from dbservers import find_free_port
 from servers import ROOT, app_env, serve, table_names, version_rows, wait_until_up
 from sqlalchemy.engine import make_url
 
-from project.core import topology
+from project.core.runner import topology
 
 MIGRATES = 6
 REVISIONS = [f"{n:04d}" for n in range(1, 9)]

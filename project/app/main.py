@@ -15,9 +15,10 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from project.app import api
-from project.core import db, health
+from project.core import db
 from project.core.conf import Settings, load_settings
-from project.core.startup import migrate_on_startup
+from project.core.serving import health
+from project.core.serving.startup import migrate_on_startup
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -45,17 +46,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(migrate_on_startup, settings)
     app.state.is_async = db.is_async_url(settings.DATABASE_URL)
     if app.state.is_async:
-        engine = db.async_engine_from_settings(settings, sqlite_begin=db.APP_SQLITE_BEGIN)
-        app.state.sessionmaker = db.async_session_factory(engine)
+        async_engine = db.async_engine_from_settings(settings, sqlite_begin=db.APP_SQLITE_BEGIN)
+        app.state.sessionmaker = db.async_session_factory(async_engine)
+        app.state.engine = async_engine
     else:
         engine = db.engine_from_settings(settings, sqlite_begin=db.APP_SQLITE_BEGIN)
         app.state.sessionmaker = db.session_factory(engine)
-    app.state.engine = engine
+        app.state.engine = engine
     app.state.migrations = await run_in_threadpool(health.MigrationState.load, settings)
     try:
         yield
     finally:
         if app.state.is_async:
-            await engine.dispose()
+            await async_engine.dispose()
         else:
             engine.dispose()

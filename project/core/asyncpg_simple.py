@@ -66,7 +66,8 @@ async def _execute(cursor: Any, statement: str) -> str | None:
         if adapter._transaction is None:
             await adapter._start_transaction()  # a no-op in AUTOCOMMIT (autocommit_block)
         try:
-            return await adapter._connection.execute(statement)
+            status: str | None = await adapter._connection.execute(statement)
+            return status
         except Exception as error:
             adapter._handle_exception(error)  # raises the DBAPI error SQLAlchemy expects
     return None

@@ -18,7 +18,7 @@ import pkgutil
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, overload
 
 ENVIRONMENT_VARIABLE = "SETTINGS_MODULE"
 DEFAULT_SETTINGS = "dev"
@@ -182,6 +182,10 @@ def shared_settings() -> Settings:
     return load_settings(f"{SETTINGS_PACKAGE}.base")
 
 
+@overload
+def env(name: str, default: str) -> str: ...
+@overload
+def env(name: str, default: None = None) -> str | None: ...
 def env(name: str, default: str | None = None) -> str | None:
     """An environment variable, empty counted as unset."""
     value = os.environ.get(name)

@@ -134,7 +134,7 @@ def _configure_sqlite(engine: Engine, begin: str) -> None:
             # Leaving AUTOCOMMIT, SQLAlchemy sets the driver's isolation_level to "" (its implicit BEGINs back
             # on); the recipe needs None, so that this BEGIN is the only one.
             raw.isolation_level = None
-        # A connection may ask for its own (migrate's revisions: BEGIN IMMEDIATE, project.core.timeouts).
+        # A connection may ask for its own (migrate's revisions: BEGIN IMMEDIATE, project.core.runner.timeouts).
         connection.exec_driver_sql(connection.get_execution_options().get("sqlite_begin", begin))
 
 
@@ -200,6 +200,22 @@ def engine_from_settings(settings: Any, **kwargs: Any) -> Engine:
 
 def async_engine_from_settings(settings: Any, **kwargs: Any) -> AsyncEngine:
     return create_async_engine_for(settings.DATABASE_URL, echo=bool(settings.get("SQL_ECHO", False)), **kwargs)
+
+
+def migration_url(settings: Any) -> str:
+    """The URL migrations connect with: MIGRATION_DATABASE_URL (a direct connection, past any pooler)
+    when set, else DATABASE_URL, which the application keeps using either way."""
+    return str(settings.get("MIGRATION_DATABASE_URL") or settings.DATABASE_URL)
+
+
+@contextmanager
+def settings_connection(settings: Any, url: str | None = None) -> Iterator[Connection]:
+    """A synchronous connection to `url` (default: DATABASE_URL) on any driver, on an engine of its own that
+    is disposed after; an async driver needs the caller under `sync_entry`."""
+    with connect(url or settings.DATABASE_URL, echo=bool(settings.get("SQL_ECHO", False))) as connection:
+        yield connection
+
+
 
 
 @contextmanager

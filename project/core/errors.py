@@ -350,3 +350,11 @@ def _relative(path: str) -> str:
         return str(Path(path).resolve().relative_to(project_dir()))
     except ValueError:
         return path
+
+
+def cause_of(exc: BaseException) -> str:
+    """The driver's or Python's own words for `exc`, on one line."""
+    from sqlalchemy.exc import DBAPIError
+
+    cause = str(exc.orig) if isinstance(exc, DBAPIError) else f"{type(exc).__name__}: {exc}"
+    return " ".join(cause.split())

@@ -92,22 +92,24 @@ class OfflineSQL:
 
 
 def _resolve(script: Any, token: str) -> str | None:
-    from project.core import migrator
+    from project.core.errors import MigrationError
+    from project.core.history.scripts import resolve_revision
 
     try:
-        return migrator.resolve_revision(script, token)
-    except migrator.MigrationError as exc:
+        return resolve_revision(script, token)
+    except MigrationError as exc:
         raise OfflineError(str(exc)) from None
 
 
 def between(script: Any, start: str, end: str) -> Range:
     """The range from revision `start` (base/zero allowed) to `end`; a downgrade when end is behind."""
-    from project.core import migrator
+    from project.core.errors import MigrationError
+    from project.core.history.plan import make_plan
 
     start_rev, end_rev = _resolve(script, start), _resolve(script, end)
     try:
-        plan = migrator.make_plan(script, (start_rev,) if start_rev else (), end_rev or "base")
-    except migrator.MigrationError as exc:
+        plan = make_plan(script, (start_rev,) if start_rev else (), end_rev or "base")
+    except MigrationError as exc:
         raise OfflineError(str(exc)) from None
     return Range(start_rev, end_rev, plan.forwards or start_rev == end_rev, plan.script)
 
@@ -175,10 +177,10 @@ def _on_version_apply(events: list[tuple[str, Any]]) -> Any:
 
 def _alembic_offline(dialect: str, rng: Range, settings: Any) -> OfflineSQL:
     """Alembic's --sql for a dialect name, split into revisions."""
-    from project.core import migrator
+    from project.core.history.scripts import alembic_config
 
     events: list[tuple[str, Any]] = []
-    cfg = migrator.alembic_config(
+    cfg = alembic_config(
         settings, dialect_name=dialect, output_buffer=cast(TextIO, _Recorder(events)),
         on_version_apply=_on_version_apply(events),
     )
@@ -194,12 +196,12 @@ def _run(cfg: Any, rng: Range, *, as_sql: bool) -> None:
     the range crosses a squash whole, which is the online plan's own decision (offline.between -> make_plan)."""
     from alembic import command
 
-    from project.core import migrator
+    from project.core.history.scripts import upgrade_or_downgrade
 
     target = rng.end or "base"
     start = rng.start or "base"
     if rng.view is not None:
-        migrator._upgrade_or_downgrade(cfg, rng.view, target, rng.forwards, as_sql=as_sql,
+        upgrade_or_downgrade(cfg, rng.view, target, rng.forwards, as_sql=as_sql,
                                        starting_rev=start if as_sql else None)
     else:
         (command.upgrade if rng.forwards else command.downgrade)(cfg, f"{start}:{target}" if as_sql else target,
@@ -259,10 +261,10 @@ def _revision(
 def _sqlite_online(rng: Range, settings: Any) -> OfflineSQL:
     from alembic import command
 
-    from project.core import migrator
-    from project.core.scratch import scratch_sqlite
+    from project.core.history.scratch import scratch_sqlite
+    from project.core.history.scripts import alembic_config
 
-    # At the range's start; a replay of the earlier revisions comes from project.core.scratch's cache.
+    # At the range's start; a replay of the earlier revisions comes from project.core.history.scratch's cache.
     with scratch_sqlite(settings, rng.start) as connection:
         tables = _columns(connection)
         events: list[tuple[str, Any]] = []
@@ -270,10 +272,10 @@ def _sqlite_online(rng: Range, settings: Any) -> OfflineSQL:
             if rng.start is None:
                 # The version table is created before the first revision runs; stamping base on the
                 # empty database runs exactly that code path (MigrationContext._ensure_version_table).
-                command.stamp(migrator.alembic_config(settings, connection=connection), "base")
+                command.stamp(alembic_config(settings, connection=connection), "base")
                 _commit(connection)
                 events.append(("setup-done", None))
-            cfg = migrator.alembic_config(settings, connection=connection, on_version_apply=_on_version_apply(events))
+            cfg = alembic_config(settings, connection=connection, on_version_apply=_on_version_apply(events))
             try:
                 _run(cfg, rng, as_sql=False)
             except Exception as exc:
@@ -284,10 +286,13 @@ def _sqlite_online(rng: Range, settings: Any) -> OfflineSQL:
 
 def _render_failed(cfg: Any, rng: Range, events: list[tuple[str, Any]], exc: Exception, where: str) -> OfflineError:
     """One line naming the revision (id and file) that could not be rendered, and where it was run."""
-    from project.core import migrator, squash
+    from project.core.errors import cause_of
+    from project.core.history import squash
+    from project.core.history.plan import describe_step, failed_step
+    from project.core.history.scripts import script_directory
 
     done = sum(1 for kind, _ in events if kind == "applied")
-    step = migrator.failed_step(migrator.script_directory(cfg), rng.start, rng.end, done)
+    step = failed_step(script_directory(cfg), rng.start, rng.end, done)
     carried = squash.carried_revision(exc, step.script) if step is not None else None
     if carried:  # a squash crossed whole: name the original whose code failed, carried verbatim
         where = f"(in {carried}, which it carries verbatim) {where}"
@@ -296,7 +301,7 @@ def _render_failed(cfg: Any, rng: Range, events: list[tuple[str, Any]], exc: Exc
         # Offline, op.get_bind() is a mock whose execute() returns None: a revision that reads rows fails here.
         hint = (" If it reads the database through op.get_bind(), it can only run online "
                 "(`manage.py migrate`), not as offline SQL.")
-    return OfflineError(f"Cannot render {migrator.describe_step(step)} {where}: {migrator.cause_of(exc)}.{hint}")
+    return OfflineError(f"Cannot render {describe_step(step)} {where}: {cause_of(exc)}.{hint}")
 
 
 def _commit(connection: Any) -> None:
@@ -375,7 +380,7 @@ def sqlite_literal(value: Any) -> str:
     global _sqlite_quoter
     if _sqlite_quoter is None:
         _sqlite_quoter = sqlite3.connect(":memory:", check_same_thread=False)
-    return _sqlite_quoter.execute("SELECT quote(?)", (value,)).fetchone()[0]
+    return str(_sqlite_quoter.execute("SELECT quote(?)", (value,)).fetchone()[0])
 
 
 def inline_parameters(statement: str, parameters: Any) -> str:
@@ -435,9 +440,9 @@ def destructive_marks(sql: OfflineSQL) -> dict[tuple[int, int], list[str]]:
     """{(revision index, statement index): findings} for the statements that can lose data.
 
     The alembic_version bookkeeping is left out (moving the version is not data loss); SQLite's
-    batch rebuilds are judged by project.core.safety, which knows which columns a rebuild copies.
+    batch rebuilds are judged by project.core.inspection.destructive, which knows which columns a rebuild copies.
     """
-    from project.core.safety import destructive_script
+    from project.core.inspection.destructive import destructive_script
 
     keys: list[tuple[int, int]] = []
     statements: list[str] = []
@@ -590,14 +595,14 @@ def deploy_script(settings: Any, target: str, from_revision: str = "base", *, di
     """
     from sqlalchemy import make_url
 
-    from project.core import migrator
+    from project.core.history.scripts import alembic_config, script_directory
 
     dialect = dialect or make_url(settings.DATABASE_URL).get_backend_name()
-    script = migrator.script_directory(migrator.alembic_config(settings))
+    script = script_directory(alembic_config(settings))
     start, end = target.split(":", 1) if ":" in target else (from_revision, target)
     rng = between(script, start or "base", end or "head")
     sql = generate(dialect, rng, settings)
-    from project.core.applied_log import add_offline_rows
+    from project.core.history.applied_log import add_offline_rows
 
     add_offline_rows(sql, rng.view or script, settings)  # the script writes the applied log too
     return render_script(sql, tool="manage.py migrate --sql")

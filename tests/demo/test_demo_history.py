@@ -13,8 +13,9 @@ import pytest
 import sqlalchemy as sa
 from conftest import run_manage
 
-from project.core import migrator, safety
 from project.core.db import create_engine_for
+from project.core.history.scripts import script_directory
+from project.core.inspection import destructive
 from project.core.management import call_command
 
 HEAD = "0008"
@@ -119,13 +120,13 @@ def test_rows_survive_up_down_up(settings, engine) -> None:
 
 @pytest.fixture(scope="module")
 def history():
-    script = migrator.script_directory()
+    script = script_directory()
     return {rev.revision: rev for rev in script.walk_revisions()}
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_demo_history_is_classified_in_both_directions(history, dialect: str) -> None:
-    classify = safety.classify_revision
+    classify = destructive.classify_revision
     assert classify(history["0008"], True, dialect) == ["drops column posts.legacy_flag"]
     assert classify(history["0001"], False, dialect) == ["drops table posts", "drops table users"]
     assert classify(history["0003"], False, dialect) == ["narrows users.name from VARCHAR(200) to VARCHAR(50)"]
@@ -139,5 +140,5 @@ def test_demo_history_is_classified_in_both_directions(history, dialect: str) ->
 
 
 def test_postgresql_enum_type_drop_sent_through_the_bind_is_seen(history) -> None:
-    assert safety.classify_revision(history["0006"], False, "postgresql") == [
+    assert destructive.classify_revision(history["0006"], False, "postgresql") == [
         "drops column posts.status", "drops type post_status"]

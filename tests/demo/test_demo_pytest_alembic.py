@@ -10,7 +10,7 @@ from pytest_alembic.tests import (  # noqa: F401 - collected as tests of this mo
 )
 
 from project.core.db import create_engine_for
-from project.core.migrator import alembic_config as project_alembic_config
+from project.core.history.scripts import alembic_config as project_alembic_config
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pexpect
 from conftest import ROOT
 from sqlalchemy import make_url
 
-from project.core import migrator
+from project.core.runner import migrator
 
 
 def test_shell_has_settings_engine_and_session_ready(settings, db_url: str) -> None:

@@ -61,7 +61,8 @@ def fetch_command(name: str, prog_name: str = "manage.py") -> BaseCommand:
         hint = get_close_matches(name, list(commands), n=1)
         suggestion = f" Did you mean '{hint[0]}'?" if hint else ""
         raise CommandError(f"Unknown command: '{name}'.{suggestion} Type '{prog_name} help' for usage.", 2)
-    return importlib.import_module(f"{commands[name]}.{name}").Command()
+    command: BaseCommand = importlib.import_module(f"{commands[name]}.{name}").Command()
+    return command
 
 
 def main_help_text(prog_name: str = "manage.py") -> str:

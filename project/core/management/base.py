@@ -13,6 +13,8 @@ from project.core.conf import ImproperlyConfigured, Settings, load_settings
 # The error model lives in project.core.errors; commands import CommandError from here, as in Django.
 from project.core.errors import CommandError
 
+__all__ = ["BaseCommand", "CommandError", "CommandParser", "OutputWrapper"]
+
 
 class CommandParser(argparse.ArgumentParser):
     """Raises CommandError instead of exiting when called from code (call_command)."""

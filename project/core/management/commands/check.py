@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from project.core.management.base import BaseCommand, CommandError, CommandParser
@@ -20,36 +21,42 @@ class Command(BaseCommand):
         parser.add_argument("--database", action="store_true", help="Compare the live database with its revision.")
         parser.add_argument("--deploy", action="store_true", help="Check production settings and committed files.")
         parser.add_argument("--locks", action="store_true",
-                            help="Only the steps that lock or rewrite a table, per engine (project.core.lock_rules).")
+                            help="Only the steps that lock or rewrite a table, per engine (inspection.lock_rules).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from project.core import checks
+        from project.core.inspection.database import database_problems
+        from project.core.inspection.deploy import deploy_problems
+        from project.core.inspection.graph import graph_problems
+        from project.core.inspection.models import model_problems
+        from project.core.inspection.portability import portability_problems
+        from project.core.inspection.problem import Problem
+        from project.core.inspection.version_files import read_version_files, versions_dir
 
         settings = self._load_settings(options["settings"], options["deploy"])
-        files = checks.read_version_files(checks.versions_dir(settings))
-        problems = checks.graph_problems(files)
+        files = read_version_files(versions_dir(settings))
+        problems = graph_problems(files)
         # A broken graph cannot be replayed: models vs migrations must wait for it (lint problems need not).
         replayable = not problems
         silenced = set(settings.get("SILENCED_CHECKS", None) or []) if settings is not None else set()
         if options["locks"]:
             problems += self._locks(settings) if replayable else []
         else:
-            problems += checks.portability_problems(files, silenced)
+            problems += portability_problems(files, silenced)
             if settings is not None:
-                from project.core import squash  # README, "Squashing a history"
+                from project.core.history import squash  # README, "Squashing a history"
 
                 defined = {f.revision: f.path for f in files if f.revision}
-                problems += [checks.Problem(p) for p in squash.problems(checks.versions_dir(settings).parent,
+                problems += [Problem(p) for p in squash.problems(versions_dir(settings).parent,
                                                                          defined)]
             if replayable:
-                problems += self._guarded("models", lambda: checks.model_problems(settings), settings)
+                problems += self._guarded("models", lambda: model_problems(settings), settings)
                 problems += self._locks(settings)
         if options["database"]:
             if settings is None:
                 raise CommandError("--database needs settings that load; see the deploy problems above.")
-            problems += self._guarded("database", lambda: checks.database_problems(settings), settings)
+            problems += self._guarded("database", lambda: database_problems(settings), settings)
         if options["deploy"]:
-            problems += checks.deploy_problems(options["settings"] or "prod")
+            problems += deploy_problems(options["settings"] or "prod")
         for problem in problems:
             self.stdout.write(str(problem), self.style.WARNING if problem.level == "warning" else self.style.ERROR)
         errors = [p for p in problems if p.level != "warning"]
@@ -74,14 +81,14 @@ class Command(BaseCommand):
 
     def _locks(self, settings: Any) -> list[Any]:
         """Steps that lock or rewrite a table, per engine: warnings, never a failure."""
-        from project.core import lock_rules
+        from project.core.inspection import lock_rules
 
         return self._guarded("locks", lambda: lock_rules.lock_problems(settings), settings)
 
-    def _guarded(self, what: str, check: Any, settings: Any) -> list[Any]:
+    def _guarded(self, what: str, check: Callable[[], list[Any]], settings: Any) -> list[Any]:
         """Run one check; its failure (a revision that raises, a database that refuses) is one problem."""
-        from project.core import checks
         from project.core.errors import describe
+        from project.core.inspection.problem import Problem
 
         try:
             return check()
@@ -89,4 +96,4 @@ class Command(BaseCommand):
             if isinstance(exc, CommandError):
                 raise
             message, _ = describe(exc, settings)
-            return [checks.Problem(f"{what}: could not be checked: {message}")]
+            return [Problem(f"{what}: could not be checked: {message}")]

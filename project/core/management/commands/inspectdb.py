@@ -18,9 +18,9 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true", help="With --output: overwrite an existing FILE.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        from project.core.db import migration_url
         from project.core.errors import mask_url
-        from project.core.inspectdb import models_source
-        from project.core.migrator import migration_url
+        from project.core.inspection.inspectdb import models_source
 
         output = Path(options["output"]) if options["output"] else None
         if output is not None and output.exists() and not options["force"]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from project.core.autogen import autogenerate_script, default_message, describe_ops
+from project.core.authoring.autogen import autogenerate_script, default_message, describe_ops
 from project.core.management.base import BaseCommand, CommandError, CommandParser
 
 
@@ -30,30 +30,30 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         from alembic import command
 
-        from project.core import migrator
+        from project.core.history.scripts import alembic_config, history_head, script_directory
 
         settings = optional_settings(options.get("settings"))
         if options["merge"]:
             self._merge(settings, options)
             return
-        script = migrator.script_directory(migrator.alembic_config(settings))
+        script = script_directory(alembic_config(settings))
         rev_id = next_revision_id(script)
         if options["empty"]:
             if options["check"] or options["dry_run"]:
                 raise CommandError("--empty writes a file: it does not combine with --check or --dry-run.", 2)
             message = options["message"] or "empty"
-            self._written(command.revision(migrator.alembic_config(settings), message=message, rev_id=rev_id))
+            self._written(command.revision(alembic_config(settings), message=message, rev_id=rev_id))
             return
 
-        from project.core.questioner import questioner_for
-        from project.core.scratch import scratch_sqlite
+        from project.core.authoring.questioner import questioner_for
+        from project.core.history.scratch import scratch_sqlite
 
         # An empty history (a new project) compares the models with an empty database: the first revision.
-        with scratch_sqlite(settings, migrator.history_head(script)) as connection:
+        with scratch_sqlite(settings, history_head(script)) as connection:
             questioner = questioner_for(options.get("interactive", True) and not options["check"], self.stdout)
             generated = autogenerate_script(connection, settings, questioner)
             upgrade_ops = generated.upgrade_ops
-            cfg = migrator.alembic_config(settings, connection=connection,
+            cfg = alembic_config(settings, connection=connection,
                                           process_revision_directives=generated.process_revision_directives)
             if upgrade_ops.is_empty():
                 if options["verbosity"] >= 1:
@@ -65,7 +65,7 @@ class Command(BaseCommand):
                                    "Run `manage.py makemigrations`.")
             message = options["message"] or default_message(upgrade_ops)
             if options["concurrent_indexes"]:
-                from project.core.nontransactional import make_indexes_concurrent
+                from project.core.authoring.concurrent_indexes import make_indexes_concurrent
 
                 make_indexes_concurrent(generated.upgrade_ops, generated.downgrade_ops)
             if options["dry_run"]:
@@ -80,10 +80,10 @@ class Command(BaseCommand):
         """Django's --merge: one empty revision whose parents are all the current heads (alembic merge)."""
         from alembic import command
 
-        from project.core import migrator
+        from project.core.history.scripts import alembic_config, script_directory
 
-        cfg = migrator.alembic_config(settings)
-        script = migrator.script_directory(cfg)
+        cfg = alembic_config(settings)
+        script = script_directory(cfg)
         heads = sorted(script.get_heads())
         if len(heads) < 2:
             self.stdout.write("No conflicts detected to merge.")

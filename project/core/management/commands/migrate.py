@@ -34,7 +34,7 @@ class Command(BaseCommand):
         parser.add_argument("-o", "--output", metavar="FILE", help="With --sql: write the script to FILE.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from project.core import migrator
+        from project.core.errors import MigrationError
 
         if options["sql"]:
             if options["fake_initial"]:
@@ -49,13 +49,14 @@ class Command(BaseCommand):
             if options["fake_initial"]:
                 self._fake_initial(options)
             self._migrate(options)
-        except migrator.MigrationError as exc:
+        except MigrationError as exc:
             raise CommandError(str(exc)) from None
 
     def _migrate(self, options: dict[str, Any]) -> None:
         """migrator.migrate, the one sequence for every caller, with this command's output around it."""
-        from project.core import migrator
+        from project.core.db import migration_url
         from project.core.errors import mask_url
+        from project.core.runner import migrator
 
         verbosity = options["verbosity"]
         with ExitStack() as stack:
@@ -64,7 +65,7 @@ class Command(BaseCommand):
             def on_plan(plan: Any, _connection: Any) -> None:
                 if verbosity >= 1:
                     self.stdout.write("Operations to perform:", self.style.HEADING)
-                    self.stdout.write(f"  Database: {mask_url(migrator.migration_url(self.settings))}")
+                    self.stdout.write(f"  Database: {mask_url(migration_url(self.settings))}")
                     target = plan.target or "zero"
                     if options["target"] not in {target, "zero", "base"}:
                         target = f"{options['target']} ({target})"
@@ -86,7 +87,7 @@ class Command(BaseCommand):
                     self._faked(step, elapsed)
 
             def on_retry(step: Any, retry: int, delay: float) -> None:
-                # project.core.timeouts: the revision's lock was not granted in time and nothing of it was kept.
+                # project.core.runner.timeouts: the revision's lock was not granted in time and nothing of it was kept.
                 if progress:
                     self.stdout.write(" " + self.style.WARNING(f"LOCK TIMEOUT, retry {retry} in {delay:g}s"))
                     progress[0].start(step, 0.0)
@@ -96,7 +97,7 @@ class Command(BaseCommand):
                              on_plan=on_plan, on_start=on_start, on_done=on_done, on_retry=on_retry)
 
     def _fake_initial(self, options: dict[str, Any]) -> None:
-        from project.core.adopt import fake_initial
+        from project.core.runner.adopt import fake_initial
 
         faked = fake_initial(self.settings)
         if faked and options["verbosity"] >= 1:
@@ -105,7 +106,7 @@ class Command(BaseCommand):
 
     def _prune(self, options: dict[str, Any]) -> None:
         """Django's --prune: prune, then stop (nothing is migrated)."""
-        from project.core import migrator
+        from project.core.runner import migrator
 
         pruned = migrator.prune(self.settings)
         if options["verbosity"] >= 1:
@@ -117,11 +118,12 @@ class Command(BaseCommand):
 
     def _preview(self, options: dict[str, Any]) -> None:
         """--plan and --check only read: they answer at once, even while a migrate holds the lock."""
-        from project.core import migrator
+        from project.core.db import migration_url
         from project.core.errors import mask_url
+        from project.core.runner import migrator
 
         preview = migrator.preview(self.settings, options["target"])
-        running = (f" A migrate is running on {mask_url(migrator.migration_url(self.settings))} right now; "
+        running = (f" A migrate is running on {mask_url(migration_url(self.settings))} right now; "
                    "this is what remained when asked.") if preview.running else ""
         if options["check"]:
             if preview.plan.steps:
@@ -149,7 +151,7 @@ class Command(BaseCommand):
             self.stdout.write(text, ending="")
 
     def _print_plan(self, plan: Any, dialect: str) -> None:
-        from project.core import lock_rules, safety
+        from project.core.inspection import destructive, lock_rules
 
         self.stdout.write("Planned operations:", self.style.HEADING)
         if not plan.steps:
@@ -158,9 +160,9 @@ class Command(BaseCommand):
         for step in plan.steps:
             verb = "Apply" if step.forwards else "Unapply"
             self.stdout.write(f"  {verb} {step}")
-            verdict = safety.assess_revision(step.script, step.forwards, dialect)
+            verdict = destructive.assess_revision(step.script, step.forwards, dialect)
             if verdict.destroys:
-                self.stdout.write(f"  DESTRUCTIVE: {safety.summary(verdict.destroys)}", self.style.WARNING)
+                self.stdout.write(f"  DESTRUCTIVE: {destructive.summary(verdict.destroys)}", self.style.WARNING)
             for mark in lock_rules.plan_marks(step.script, dialect, step.forwards, silenced):
                 self.stdout.write(f"  LOCKS: {mark}", self.style.WARNING)
             if verdict.uninspectable:

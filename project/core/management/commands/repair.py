@@ -16,12 +16,12 @@ class Command(BaseCommand):
         parser.add_argument("revisions", nargs="*", metavar="REV", help="Revision ids or unique prefixes.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from project.core import migrator
-        from project.core.repair import repair
+        from project.core.errors import MigrationError
+        from project.core.runner.repair import repair
 
         try:
             outcome = repair(self.settings, options["revisions"])
-        except migrator.MigrationError as exc:
+        except MigrationError as exc:
             raise CommandError(str(exc)) from None
         if options["verbosity"] >= 1:
             for line in outcome.done or ["Nothing to repair."]:

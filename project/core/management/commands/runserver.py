@@ -66,12 +66,14 @@ class Command(BaseCommand):
 
     def _print_migration_status(self) -> None:
         """Django's unapplied-migrations warning; start-up migrations make it a note instead."""
-        from project.core import migrator
         from project.core.errors import describe
+        from project.core.history.plan import make_plan
+        from project.core.history.scripts import alembic_config, script_directory
+        from project.core.runner import migrator
 
         try:
             heads, _dialect = migrator.database_heads(self.settings)
-            plan = migrator.make_plan(migrator.script_directory(migrator.alembic_config(self.settings)), heads, "heads")
+            plan = make_plan(script_directory(alembic_config(self.settings)), heads, "heads")
         except Exception as exc:
             # Like Django: say so once and serve anyway; /health/ready reports the rest.
             message = describe(exc, self.settings)[0]

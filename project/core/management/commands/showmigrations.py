@@ -14,12 +14,13 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         from alembic.util import to_tuple
 
-        from project.core import migrator
+        from project.core.history.scripts import alembic_config, check_known, script_directory
+        from project.core.runner import migrator
 
-        script = migrator.script_directory(migrator.alembic_config(self.settings))
+        script = script_directory(alembic_config(self.settings))
         heads, dialect = migrator.database_heads(self.settings)
         # A revision no file defines cannot be walked from: say so in migrate's words.
-        migrator.check_known(script, heads)
+        check_known(script, heads)
         applied: set[str] = set()
         for head in heads:
             applied.update(s.revision for s in script.iterate_revisions(head, "base"))
@@ -37,7 +38,7 @@ class Command(BaseCommand):
             if entry is not None and entry.failed and rev.revision not in applied:
                 mark = "!"
             if entry is not None:
-                from project.core.applied_log import describe
+                from project.core.history.applied_log import describe
 
                 title += f"  ({describe(entry)})"
             if branched:
@@ -50,7 +51,7 @@ class Command(BaseCommand):
                     self._mark_destructive(rev, dialect)
             else:
                 self.stdout.write(f" [{mark}] {rev.revision} {title}")
-        from project.core import squash
+        from project.core.history import squash
 
         for line in squash.describe(script):  # squashes stand beside the originals (README, "Squashing a history")
             self.stdout.write(f" squashed: {line}", self.style.MUTED)
@@ -59,17 +60,17 @@ class Command(BaseCommand):
         """-v 2: the applied log's newest row per revision (when, how long, a failure and what ran)."""
         if verbosity < 2:
             return {}
-        from project.core.applied_log import read_log
+        from project.core.history.applied_log import read_log
 
         return read_log(self.settings)
 
     def _mark_destructive(self, rev: Any, dialect: str) -> None:
         """A pending revision that destroys data when applied says what it drops."""
-        from project.core import safety
+        from project.core.inspection import destructive
 
-        findings = safety.classify_revision(rev, True, dialect)
+        findings = destructive.classify_revision(rev, True, dialect)
         if findings:
-            self.stdout.write(f"      DESTRUCTIVE: {safety.summary(findings)}", self.style.WARNING)
+            self.stdout.write(f"      DESTRUCTIVE: {destructive.summary(findings)}", self.style.WARNING)
 
 
 def _shape(rev: Any, script: Any) -> str:

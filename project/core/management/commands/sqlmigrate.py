@@ -26,11 +26,12 @@ class Command(BaseCommand):
         parser.add_argument("--dialect", choices=(*DIALECTS, "all"), help="Emit SQL for this engine (or all).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from project.core import migrator, offline
+        from project.core import offline
+        from project.core.history.scripts import alembic_config, script_directory
 
         dialect = options["dialect"] or self._settings_dialect(options.get("settings"))
         settings = self._settings or self._optional_settings(options.get("settings"))
-        script = migrator.script_directory(migrator.alembic_config(settings))
+        script = script_directory(alembic_config(settings))
         try:
             rng = offline.parse_range(script, options["revision"], backwards=options["backwards"])
             names = offline.DIALECTS if dialect == "all" else (dialect,)

@@ -20,9 +20,9 @@ class Command(BaseCommand):
                             help="Refuse a range holding data migrations instead of carrying them.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        from project.core.authoring.squash_writer import write_squash
         from project.core.errors import MigrationError, relative_path
         from project.core.management.commands.makemigrations import optional_settings
-        from project.core.squash import write_squash
 
         settings = optional_settings(options.get("settings"))
         try:

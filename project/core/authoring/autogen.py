@@ -1,0 +1,191 @@
+"""Autogenerate against the history itself: the models compared with a scratch SQLite database
+built by replaying the version files (history.scratch). Shared by makemigrations and check; needs no server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+def target_metadata(settings: Any) -> Any:
+    """The application's MetaData, named by the TARGET_METADATA setting ("package.module:Base.metadata")."""
+    from project.core.conf import ImproperlyConfigured, import_string, shared_settings
+
+    path = (settings or shared_settings()).get("TARGET_METADATA")
+    if not path:
+        raise ImproperlyConfigured(
+            "TARGET_METADATA is not set: name the models' MetaData in your settings, "
+            "e.g. TARGET_METADATA = \"myapp.models:Base.metadata\"."
+        )
+    return import_string(path)
+
+
+def autogenerate_ops(connection: Any, settings: Any) -> Any:
+    """The upgrade operations for the difference between the models and the scratch database; asks nothing."""
+    return autogenerate_script(connection, settings).upgrade_ops
+
+
+@dataclass
+class Generated:
+    """The operations of a revision to write, upgrade and downgrade, after the questions."""
+
+    upgrade_ops: Any
+    downgrade_ops: Any
+
+    def process_revision_directives(self, context: Any, revision: Any, directives: list[Any]) -> None:
+        """Alembic's hook: the file gets these operations instead of env.py's plain autogenerate."""
+        directives[0].upgrade_ops = self.upgrade_ops
+        directives[0].downgrade_ops = self.downgrade_ops
+
+
+def autogenerate_script(connection: Any, settings: Any, questioner: Any = None) -> Generated:
+    """Autogenerate, then rewrite what plain autogenerate gets wrong on some engine.
+
+    With a questioner (makemigrations): renames the user confirms, NOT NULL columns filled with a one-off
+    default, and names checked first. Always: named enum types created and dropped, long names cut the same
+    way on every engine. Renames are replayed on the scratch database (a throwaway copy) and the models
+    compared again, so that alembic itself works out what else changed on a renamed table or column.
+    """
+    from alembic.autogenerate import produce_migrations
+    from alembic.runtime.migration import MigrationContext
+
+    from project.core.authoring import constraint_names
+
+    metadata = target_metadata(settings)
+    if questioner is not None:
+        constraint_names.refuse_bad_names(metadata)
+    context = MigrationContext.configure(connection, opts={"compare_type": True, "render_as_batch": True})
+    try:
+        upgrade_ops, renames = _diff_after_renames(connection, lambda: produce_migrations(context, metadata),
+                                                   questioner)
+        constraint_names.ignore_cut_names(upgrade_ops)
+        if questioner is not None:
+            fill_not_null_columns(upgrade_ops, questioner)
+        _restore_dropped_enums(upgrade_ops, settings, renames)
+        constraint_names.shorten_names(upgrade_ops)
+        downgrade_ops = upgrade_ops.reverse()
+        _add_enum_type_operations(metadata, upgrade_ops, downgrade_ops)
+        return Generated(upgrade_ops, downgrade_ops)
+    finally:
+        if connection.in_transaction():
+            connection.rollback()
+
+
+def _diff_after_renames(connection: Any, diff: Any, questioner: Any) -> tuple[Any, list[Any]]:
+    """The upgrade operations, with the renames the user confirmed (tables first, then columns, as Django asks).
+    Each confirmed set is replayed on the scratch database and the models compared again."""
+    from project.core.authoring.renames import ask_column_renames, ask_table_renames, prepend_renames, replay
+
+    upgrade_ops = diff().upgrade_ops
+    if questioner is None:
+        return upgrade_ops, []
+    table_renames = ask_table_renames(upgrade_ops, questioner)
+    if table_renames:
+        replay(connection, table_renames)
+        upgrade_ops = diff().upgrade_ops
+    column_renames = ask_column_renames(upgrade_ops, questioner)
+    if column_renames:
+        replay(connection, column_renames)
+        upgrade_ops = diff().upgrade_ops
+    prepend_renames(upgrade_ops, table_renames, column_renames)
+    return upgrade_ops, [*table_renames, *column_renames]
+
+
+def _restore_dropped_enums(upgrade_ops: Any, settings: Any, renames: list[Any]) -> None:
+    """Dropped columns get back the enum type the version files gave them (only read when something is dropped)."""
+    from project.core.authoring import enum_types
+
+    if enum_types.drops_anything(upgrade_ops):
+        from project.core.history.enums import enum_columns
+
+        enum_types.restore_enum_types(upgrade_ops, renamed(enum_columns(settings), renames))
+
+
+def _add_enum_type_operations(metadata: Any, upgrade_ops: Any, downgrade_ops: Any) -> None:
+    """Types stay while a column uses them: after the upgrade, the models' columns; after the downgrade, the
+    models' columns the upgrade did not create."""
+    from project.core.authoring import enum_types
+
+    columns = [(table.name, column) for table in metadata.tables.values() for column in table.columns]
+    created = enum_types.created_columns(upgrade_ops)
+    enum_types.add_type_operations(upgrade_ops, enum_types.enum_names(c for _, c in columns))
+    enum_types.add_type_operations(
+        downgrade_ops, enum_types.enum_names(c for t, c in columns if (t, c.name) not in created))
+
+
+def renamed(columns: dict[tuple[str, str], Any], renames: list[Any]) -> dict[tuple[str, str], Any]:
+    """(table, column) keys as they are after the confirmed renames (tables first, then columns)."""
+    from project.core.authoring.renames import RenameTable
+
+    result = dict(columns)
+    for rename in renames:
+        if isinstance(rename, RenameTable):
+            result = {(rename.new_table_name if t == rename.table_name else t, c): v for (t, c), v in result.items()}
+        elif (rename.table_name, rename.column_name) in result:
+            result[(rename.table_name, rename.modify_name)] = result.pop((rename.table_name, rename.column_name))
+    return result
+
+
+# --- NOT NULL columns added to tables with rows ----------------------------------------------------------------
+
+def fill_not_null_columns(upgrade_ops: Any, questioner: Any) -> None:
+    """A NOT NULL column without a server default, added to an existing table, gets the one-off default the user
+    gives: added with it as server default (every engine fills the existing rows), which a second batch then
+    drops, so the column ends NOT NULL with no default, as in the model. Two batches, because a SQLite batch
+    that rebuilds the table copies the rows before the default could fill them."""
+    import sqlalchemy as sa
+    from alembic.operations import ops
+
+    result: list[Any] = []
+    for table_ops in upgrade_ops.ops:
+        result.append(table_ops)
+        if not isinstance(table_ops, ops.ModifyTableOps):
+            continue
+        drops = []
+        for index, op in enumerate(table_ops.ops):
+            if not isinstance(op, ops.AddColumnOp) or not _needs_default(op.column):
+                continue
+            column = op.column
+            default = questioner.ask_not_null_addition(table_ops.table_name, column)
+            filled = sa.Column(column.name, column.type, nullable=False, server_default=default,
+                               comment=column.comment)
+            table_ops.ops[index] = ops.AddColumnOp(table_ops.table_name, filled, schema=op.schema)
+            drops.append(ops.AlterColumnOp(
+                table_ops.table_name, column.name, schema=op.schema, modify_server_default=None,
+                existing_server_default=default, existing_type=column.type, existing_nullable=False,
+            ))
+        if drops:
+            result.append(ops.ModifyTableOps(table_ops.table_name, drops, schema=table_ops.schema))
+    upgrade_ops.ops = result
+
+
+def _needs_default(column: Any) -> bool:
+    return (not column.nullable and column.server_default is None and not column.primary_key
+            and column.computed is None and column.identity is None)
+
+
+def _flatten(ops: Any) -> list[Any]:
+    out = []
+    for op in ops.ops:
+        out.extend(_flatten(op) if hasattr(op, "ops") else [op])
+    return out
+
+
+def describe_ops(upgrade_ops: Any) -> list[str]:
+    """Short phrases for people: 'add column users.nickname', 'create table tags'..."""
+    phrases = []
+    for op in _flatten(upgrade_ops):
+        kind = type(op).__name__.removesuffix("Op")
+        words = "".join(f" {c.lower()}" if c.isupper() else c for c in kind).strip()
+        table = getattr(op, "table_name", None)
+        column = getattr(getattr(op, "column", None), "name", None) or getattr(op, "column_name", None)
+        other = getattr(op, "index_name", None) or getattr(getattr(op, "enum", None), "name", None)
+        target = f"{table}.{column}" if table and column else (table or other or "")
+        phrases.append(f"{words} {target}".strip())
+    return phrases
+
+
+def default_message(upgrade_ops: Any) -> str:
+    phrases = describe_ops(upgrade_ops)
+    text = " and ".join(phrases[:2]) + (" and more" if len(phrases) > 2 else "")
+    return text.replace(".", " ")

@@ -1,0 +1,129 @@
+"""Renames the user confirms: autogenerate sees a dropped and an added column (or table) and would write a drop
+and an add, losing the rows' values. Django asks "Did you rename ...?"; makemigrations does too
+(project.core.authoring.questioner), and writes a rename for each yes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from alembic.autogenerate import renderers
+from alembic.operations import ops
+
+
+class RenameColumnOp(ops.AlterColumnOp):
+    """alter_column(new_column_name=...), with the reverse Alembic leaves out (its reverse keeps the name)."""
+
+    def __init__(self, *args: Any, _reflected_type: Any = None, **kw: Any):
+        super().__init__(*args, **kw)
+        self.reflected_type = _reflected_type
+
+    def reverse(self) -> RenameColumnOp:
+        return RenameColumnOp(
+            self.table_name, self.modify_name, modify_name=self.column_name, existing_type=self.existing_type,
+            existing_nullable=self.existing_nullable, existing_server_default=self.existing_server_default,
+        )
+
+
+class RenameTable(ops.RenameTableOp):
+    """rename_table, with a reverse and a renderer (autogenerate has neither: it never finds renames)."""
+
+    def reverse(self) -> RenameTable:
+        return RenameTable(self.new_table_name, self.table_name, schema=self.schema)
+
+
+@renderers.dispatch_for(RenameTable)
+def _render_rename_table(autogen_context: Any, op: RenameTable) -> str:
+    return f"op.rename_table({op.table_name!r}, {op.new_table_name!r})"
+
+
+# Type families a rename may stay within (Django asks only for fields of the same kind).
+_FAMILIES = ("Boolean", "Integer", "Numeric", "String", "DateTime", "Date", "Time", "Interval", "LargeBinary",
+             "JSON", "Uuid")
+
+
+def type_family(type_: Any) -> str | None:
+    for family in _FAMILIES:
+        if isinstance(type_, getattr(sa, family)):
+            return {"Date": "DateTime", "Time": "DateTime"}.get(family, family)  # dates and times rename freely
+    return None
+
+
+def _same_family(old: Any, new: Any) -> bool:
+    family = type_family(old.type)
+    return family is not None and family == type_family(new.type)
+
+
+def ask_table_renames(upgrade_ops: Any, questioner: Any) -> list[RenameTable]:
+    """A dropped table and a created one with the same columns (same names, same type families)."""
+    created = [op for op in upgrade_ops.ops if isinstance(op, ops.CreateTableOp)]
+    dropped = {op.table_name: op for op in upgrade_ops.ops if isinstance(op, ops.DropTableOp)}
+    renames = []
+    for new in created:
+        new_columns = {c.name: c for c in new.columns if isinstance(c, sa.Column)}
+        for old_name, old in list(dropped.items()):
+            old_columns = {c.name: c for c in old.to_table().columns}
+            if old_columns.keys() != new_columns.keys():
+                continue
+            if all(_same_family(old_columns[n], new_columns[n]) for n in new_columns) and \
+                    questioner.ask_rename_table(old_name, new.table_name):
+                renames.append(RenameTable(old_name, new.table_name))
+                del dropped[old_name]
+                break
+    return renames
+
+
+def ask_column_renames(upgrade_ops: Any, questioner: Any) -> list[RenameColumnOp]:
+    """In each table, a dropped column and an added one of the same type family (not primary keys)."""
+    renames = []
+    for table_ops in upgrade_ops.ops:
+        if not isinstance(table_ops, ops.ModifyTableOps):
+            continue
+        dropped = [op.to_column() for op in table_ops.ops if isinstance(op, ops.DropColumnOp)]
+        dropped = [c for c in dropped if not c.primary_key]
+        for add in (op for op in table_ops.ops if isinstance(op, ops.AddColumnOp)):
+            new = add.column
+            for old in dropped:
+                if _same_family(old, new) and questioner.ask_rename(
+                        table_ops.table_name, old.name, new.name, type(new.type).__name__):
+                    renames.append(RenameColumnOp(
+                        table_ops.table_name, old.name, modify_name=new.name, existing_type=new.type,
+                        existing_nullable=old.nullable, existing_server_default=old.server_default or False,
+                        _reflected_type=old.type,
+                    ))
+                    dropped.remove(old)
+                    break
+    return renames
+
+
+def replay(connection: Any, renames: list[Any]) -> None:
+    """Apply confirmed renames to the scratch SQLite database (a throwaway copy of the history's schema)."""
+    quote = connection.dialect.identifier_preparer.quote
+    for rename in renames:
+        if isinstance(rename, RenameTable):
+            sql = f"ALTER TABLE {quote(rename.table_name)} RENAME TO {quote(rename.new_table_name)}"
+        else:
+            sql = (f"ALTER TABLE {quote(rename.table_name)} RENAME COLUMN {quote(rename.column_name)} "
+                   f"TO {quote(rename.modify_name)}")
+        connection.exec_driver_sql(sql)
+
+
+def prepend_renames(upgrade_ops: Any, table_renames: list[Any], column_renames: list[Any]) -> None:
+    """Renames first: whatever else changed on the table (type, indexes) was compared after them. Column renames
+    get a batch of their own: in one SQLite batch, a later operation cannot name the column by its new name."""
+    by_table: dict[str, list[Any]] = {}
+    for rename in column_renames:
+        # When the comparison after the rename still saw a type change, the type before it is the old column's
+        # (MySQL's CHANGE COLUMN restates the type); else the model's, so an ENUM stays an ENUM on MariaDB.
+        if _type_changed(upgrade_ops, rename.table_name, rename.modify_name):
+            rename.existing_type = rename.reflected_type
+        by_table.setdefault(rename.table_name, []).append(rename)
+    batches = [ops.ModifyTableOps(table, renames) for table, renames in by_table.items()]
+    upgrade_ops.ops[:0] = [*table_renames, *batches]
+
+
+def _type_changed(upgrade_ops: Any, table: str, column: str) -> bool:
+    return any(isinstance(op, ops.AlterColumnOp) and op.table_name == table and op.column_name == column
+               and op.modify_type is not None
+               for table_ops in upgrade_ops.ops if isinstance(table_ops, ops.ModifyTableOps)
+               for op in table_ops.ops)

@@ -1,0 +1,27 @@
+"""The tool's own tables, beside the application's: Alembic's version table, the applied log, Galera's lock row.
+
+Every layer needs their names (the runner writes them; inspection, adoption and comparisons leave them out), so
+they live here, at the bottom, with the one test that tells the tool's statements from a revision's own.
+"""
+
+from __future__ import annotations
+
+VERSION_TABLE = "alembic_version"
+APPLIED_LOG_TABLE = "alembic_migration_log"  # project.core.history.applied_log
+GALERA_LOCK_TABLE = "alembic_migrate_lock"  # project.core.runner.locks: the lock row on Galera
+
+
+def bookkeeping_tables() -> set[str]:
+    """Tables the tool itself writes: never the application's models, never part of a schema comparison."""
+    return {VERSION_TABLE, GALERA_LOCK_TABLE, APPLIED_LOG_TABLE}
+
+
+def is_schema_statement(statement: str) -> bool:
+    """A statement the revision itself ran: not a read, not a session setting, not the tool's bookkeeping
+    (Alembic's alembic_version, the applied log's rows)."""
+    words = statement.split()
+    if not words or words[0].upper() in {"SELECT", "SHOW", "PRAGMA", "DESCRIBE", "EXPLAIN", "BEGIN", "COMMIT",
+                                         "ROLLBACK", "SET", "RESET"}:
+        return False
+    lowered = statement.lower()
+    return VERSION_TABLE not in lowered and APPLIED_LOG_TABLE not in lowered

@@ -1,0 +1,491 @@
+"""The applied log: one row per revision applied or unapplied, beside alembic_version.
+
+alembic_version stays the source of truth (plain `alembic` keeps working); the log says, per revision
+run, its direction, state, checksum (project.core.history.checksums), when it started (UTC), how long it took, the
+database user and the client host that ran it, and for a failed one the statements that had run.
+
+States: `running` (MySQL/MariaDB only, written before a revision whose DDL cannot be rolled back), `applied`,
+`unapplied`, `failed` (with its statements), `faked` (migrate --fake), `backfilled` (applied before the log
+existed, or by a tool that does not write it, such as plain `alembic`), `repaired` (`manage.py repair`:
+direction `up` = counts as applied with the checksum recorded then, `down` = a failure cleared).
+The newest row of a revision (highest id) is its state.
+
+Where the engine allows it (PostgreSQL, SQLite) a revision's row is written in the revision's own
+transaction, from Alembic's on_version_apply hook: both are kept or neither is. On MySQL/MariaDB a
+`running` row is committed before the revision and turned into `applied` in the transaction that moves
+alembic_version. Everything here runs under the migration lock, on the migration connection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import socket
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Column, Connection, Double, Integer, MetaData, String, Table, Text, false, select
+from sqlalchemy.exc import DBAPIError
+
+from project.core.bookkeeping import APPLIED_LOG_TABLE, is_schema_statement
+from project.core.db import UTCDateTime
+from project.core.errors import MigrationError, relative_path
+from project.core.history.scripts import lookup
+
+TABLE_NAME = APPLIED_LOG_TABLE
+APPLIED_STATES = {"applied", "backfilled", "faked"}
+NON_TRANSACTIONAL = {"mysql", "mariadb"}
+
+metadata = MetaData()
+log_table = Table(
+    TABLE_NAME,
+    metadata,
+    # A primary key on every table: Galera replicates only tables that have one.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("revision", String(64), nullable=False),
+    Column("direction", String(4), nullable=False),  # up / down
+    Column("state", String(16), nullable=False),
+    Column("checksum", String(64)),
+    Column("started_at", UTCDateTime()),
+    Column("duration", Double),  # seconds
+    Column("db_user", String(128)),
+    Column("client_host", String(255)),
+    Column("statements", Text),
+)
+
+
+class LogTableDamaged(MigrationError):
+    """The log table exists but is not the table this tool writes (edited by hand)."""
+
+
+class ChecksumMismatch(MigrationError):
+    """An applied revision's file was edited (or removed) after it was applied."""
+
+
+@dataclass
+class Entry:
+    """The newest log row of one revision."""
+
+    revision: str
+    direction: str
+    state: str
+    checksum: str | None
+    started_at: dt.datetime | None
+    duration: float | None
+    statements: str | None
+
+    @property
+    def applied(self) -> bool:
+        return self.state in APPLIED_STATES or (self.state == "repaired" and self.direction == "up")
+
+    @property
+    def failed(self) -> bool:
+        return self.state in {"failed", "running"}
+
+
+# --- reading and creating the table --------------------------------------------------------------------
+
+
+def exists(connection: Connection) -> bool:
+    from sqlalchemy import inspect
+
+    try:
+        return bool(inspect(connection).has_table(TABLE_NAME))
+    finally:
+        end_transaction(connection)
+
+
+def ensure(connection: Connection) -> bool:
+    """Create the log table when the database lacks it (under the migration lock: racing migrates wait,
+    then find it). True when it was created now."""
+    created = False
+    if not exists(connection):
+        with connection.begin():
+            metadata.create_all(connection, checkfirst=True)
+        created = True
+    check_shape(connection)
+    return created
+
+
+def check_shape(connection: Connection) -> None:
+    """One cheap query that fails if a column this tool writes is missing or unreadable."""
+    try:
+        connection.execute(select(*log_table.c).where(false())).all()
+    except DBAPIError as exc:
+        from project.core.errors import cause_of
+
+        raise LogTableDamaged(
+            f"The applied log table {TABLE_NAME} is not as this tool wrote it ({cause_of(exc)}): restore it "
+            f"from a backup, or drop it and run `manage.py migrate`, which re-creates it (the applied revisions "
+            "are then backfilled with their current checksums)."
+        ) from None
+    finally:
+        end_transaction(connection)
+
+
+def read(connection: Connection, *, ensured: bool = False) -> dict[str, Entry]:
+    """The newest row of each revision in the log; {} when the database has no log. `ensured`: the caller
+    has just run ensure(), so existence and shape need no second look."""
+    if not ensured:
+        if not exists(connection):
+            return {}
+        check_shape(connection)
+    entries: dict[str, Entry] = {}
+    c = log_table.c
+    query = select(c.revision, c.direction, c.state, c.checksum, c.started_at, c.duration, c.statements)
+    try:
+        for row in connection.execute(query.order_by(c.id)):
+            entries[row.revision] = Entry(*row)
+    except (DBAPIError, ValueError, TypeError) as exc:
+        # A value the column type cannot read back (a date edited into nonsense, say).
+        raise LogTableDamaged(f"The applied log table {TABLE_NAME} holds a value this tool cannot read ({exc}): "
+                              "correct or delete that row by hand, then run the command again.") from None
+    finally:
+        end_transaction(connection)
+    return entries
+
+
+def end_transaction(connection: Connection) -> None:
+    if connection.in_transaction():
+        connection.rollback()
+
+
+# --- who and when ---------------------------------------------------------------------------------------
+
+
+def _who(connection: Connection) -> dict[str, Any]:
+    return {"db_user": connection.engine.url.username or getpass.getuser(), "client_host": socket.gethostname()}
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def new_row(connection: Connection, revision: str, direction: str, state: str, **values: Any) -> dict[str, Any]:
+    return {"revision": revision, "direction": direction, "state": state, **_who(connection), **values}
+
+
+def insert(connection: Connection, rows: Iterable[dict[str, Any]]) -> None:
+    """Insert rows in the caller's transaction (none open: in one of their own)."""
+    rows = list(rows)
+    if not rows:
+        return
+    if connection.in_transaction():
+        connection.execute(log_table.insert(), rows)
+        return
+    with connection.begin():
+        connection.execute(log_table.insert(), rows)
+
+
+# --- before a migrate: create, heal, verify -------------------------------------------------------------
+
+
+_last_applied: list[Any] = [None, None, []]  # script, heads, answer: heal and verify ask the same question
+
+
+def applied_revisions(script: Any, heads: tuple[str, ...]) -> list[Any]:
+    """The Script of every revision alembic_version counts as applied, oldest first."""
+    if _last_applied[0] is script and _last_applied[1] == heads:
+        return list(_last_applied[2])
+    found: dict[str, Any] = {}
+    for head in heads:
+        for rev in script.iterate_revisions(head, "base"):
+            found.setdefault(rev.revision, rev)
+    answer = list(reversed(list(found.values())))
+    _last_applied[:] = [script, heads, answer]
+    return list(answer)
+
+
+def _defined(script: Any, revision: str) -> bool:
+    return lookup(script, revision) is not None
+
+
+def heal(connection: Connection, settings: Any, script: Any, heads: tuple[str, ...]) -> dict[str, Entry]:
+    """Make the log agree with alembic_version, the source of truth, and return it.
+
+    A revision applied but not logged as applied (applied before the log existed, by plain `alembic`, or by a
+    migrate killed between its commit and its log row) gets a `backfilled` row with its file's checksum now;
+    a `running` row of a revision that is not applied (a migrate killed mid-revision) becomes `failed`; a
+    revision logged as applied that alembic_version no longer counts (plain `alembic downgrade`) gets an
+    `unapplied` row.
+    """
+    from project.core.history.checksums import file_checksums
+
+    entries = read(connection, ensured=True)
+    applied = applied_revisions(script, heads)
+    applied_ids = {rev.revision for rev in applied}
+    missing = [rev for rev in applied if rev.revision not in entries or not entries[rev.revision].applied]
+    sums = file_checksums([rev.path for rev in missing], settings)
+    # When they were applied is unknown: started_at stays NULL rather than claim the backfill's time.
+    rows = [new_row(connection, rev.revision, "up", "backfilled", checksum=sums[rev.path]) for rev in missing]
+    for entry in entries.values():
+        if entry.revision in applied_ids or not _defined(script, entry.revision):
+            continue  # an unknown revision is reported by verify(), not rewritten
+        if entry.state == "running":
+            rows.append(new_row(connection, entry.revision, entry.direction, "failed", started_at=entry.started_at,
+                                statements="(interrupted: the migrate ended before this revision finished)"))
+        elif entry.applied:
+            rows.append(new_row(connection, entry.revision, "down", "unapplied", started_at=utc_now()))
+    insert(connection, rows)
+    return read(connection, ensured=True) if rows else entries
+
+
+@dataclass
+class Mismatch:
+    revision: str
+    message: str
+
+
+def mismatches(settings: Any, script: Any, heads: tuple[str, ...], entries: dict[str, Entry]) -> list[Mismatch]:
+    """Every applied revision whose file no longer has the checksum the log recorded, every revision the log
+    counts as applied that no file defines, and every checksum the log holds that is not one."""
+    from project.core.history.checksums import file_checksums, is_checksum
+
+    applied = [rev for rev in applied_revisions(script, heads) if rev.revision in entries]
+    sums = file_checksums([rev.path for rev in applied], settings)
+    found: list[Mismatch] = []
+    for rev in applied:
+        recorded = entries[rev.revision].checksum
+        if recorded is None or recorded in {sums[rev.path], getattr(rev.module, "replaces_checksum", None)}:
+            # None: a row without one (written by hand): nothing to compare with. A squash that now stands in
+            # its END's place carries END's checksum (README, "Squashing a history").
+            continue
+        where = f"{relative_path(rev.path)} (revision {rev.revision})"
+        ways_out = (f"restore the file as it was, or review the change and run `manage.py repair {rev.revision}` "
+                    "to record the file as it is now")
+        if not is_checksum(recorded):
+            found.append(Mismatch(rev.revision, f"{where}: the checksum {TABLE_NAME} records for it is not a "
+                                                f"checksum ({recorded[:20]!r}; edited by hand?): {ways_out}."))
+        else:
+            found.append(Mismatch(rev.revision, f"{where} was edited after it was applied (its checksum differs "
+                                                f"from the one in {TABLE_NAME}): {ways_out}."))
+    applied_ids = {rev.revision for rev in applied}
+    gone = [e for e in entries.values() if e.applied and e.revision not in applied_ids
+            and not _defined(script, e.revision)]
+    # The originals of a squash that stands in versions/ were deleted on purpose (README, "Squashing a history").
+    squashed = {r for rev in script.walk_revisions() for r in getattr(rev.module, "replaces", ())} if gone else set()
+    for entry in gone:
+        if entry.revision not in squashed:
+            found.append(Mismatch(entry.revision, f"revision {entry.revision} is applied according to {TABLE_NAME} "
+                                                  "but no version file defines it: restore its file, or run "
+                                                  f"`manage.py repair {entry.revision}` to record it as removed."))
+    return found
+
+
+def mismatch_policy(settings: Any) -> str:
+    """CHECKSUM_MISMATCH: "error" stops, "warn" warns and goes on; default error, warn under DEBUG."""
+    value = settings.get("CHECKSUM_MISMATCH") or ("warn" if settings.get("DEBUG", False) else "error")
+    if value not in {"error", "warn"}:
+        from project.core.conf import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"CHECKSUM_MISMATCH={value!r}: use 'error' (stop) or 'warn' (warn and go on).")
+    return str(value)
+
+
+_warned: set[str] = set()
+
+
+def enforce(settings: Any, found: list[Mismatch]) -> None:
+    """Stop on the first mismatch (CHECKSUM_MISMATCH = "error"), or warn once per process and go on."""
+    if not found:
+        return
+    if mismatch_policy(settings) == "error":
+        more = f" ({len(found) - 1} more: `manage.py check --database` lists them)" if len(found) > 1 else ""
+        raise ChecksumMismatch(found[0].message + more)
+    for mismatch in found:
+        if mismatch.message not in _warned:
+            _warned.add(mismatch.message)
+            sys.stderr.write(f"Warning: {mismatch.message}\n")
+
+
+def verify(settings: Any, connection: Connection, script: Any, heads: tuple[str, ...]) -> None:
+    """Before a migrate acts, reading only: the applied revisions' files against the log (see enforce).
+    `heads`: what alembic_version records, as the caller read it under the migration lock."""
+    enforce(settings, mismatches(settings, script, heads, read(connection)))
+
+
+def prepare(settings: Any, connection: Connection, script: Any, heads: tuple[str, ...]) -> Recorder:
+    """Once a migrate's plan passed its refusals (under the migration lock): create the log if missing and
+    heal it against `heads`; the Recorder then writes the rows of this run."""
+    ensure(connection)
+    heal(connection, settings, script, heads)
+    return Recorder(connection, settings)
+
+
+def prune(connection: Connection, script: Any) -> list[str]:
+    """`migrate --prune` (Django's name): delete the log rows of revisions that no version file defines any
+    more (a squash's originals once deleted, say), oldest first; returns their ids. alembic_version must not
+    record such a revision: that is an unknown revision, refused before anything is deleted."""
+    from sqlalchemy import delete
+
+    from project.core.history.scripts import check_known, current_heads
+
+    check_known(script, current_heads(connection))
+    gone = [rev for rev in read(connection) if not _defined(script, rev)]
+    if gone:
+        with connection.begin():
+            connection.execute(delete(log_table).where(log_table.c.revision.in_(gone)))
+    return gone
+
+
+def squash_checksum(script: Any) -> str | None:
+    """A squash run in place of its range is recorded with END's own checksum (None: not a squash), so a database
+    that took the squash and one that took the originals agree, before and after the originals are deleted."""
+    squashed = getattr(script.module, "replaces_checksum", None)
+    return squashed if isinstance(squashed, str) else None
+
+
+# --- while a migrate runs -------------------------------------------------------------------------------
+
+
+class Recorder:
+    """Writes the log rows of one run of migrator.run_plan."""
+
+    def __init__(self, connection: Connection, settings: Any):
+        self.connection = connection
+        self.settings = settings
+        self.transactional = connection.dialect.name not in NON_TRANSACTIONAL
+        self.started_at = utc_now()
+        self.started = time.perf_counter()
+        self.running_id: int | None = None
+
+    def _checksum(self, step: Any) -> str:
+        from project.core.history.checksums import file_checksum
+
+        return squash_checksum(step.script) or file_checksum(step.script.path, self.settings)
+
+    def start(self, step: Any) -> None:
+        """Before `step` runs (outside any transaction for the first, else in the previous step's)."""
+        self.started_at, self.started = utc_now(), time.perf_counter()
+        if self.transactional:
+            return
+        # MySQL/MariaDB: DDL commits as it goes, so say what is running before it starts.
+        row = new_row(self.connection, step.revision, "up" if step.forwards else "down", "running",
+                   checksum=self._checksum(step), started_at=self.started_at)
+        if self.connection.in_transaction():
+            self.running_id = self._insert_one(row)
+            return
+        with self.connection.begin():
+            self.running_id = self._insert_one(row)
+
+    def _insert_one(self, row: dict[str, Any]) -> int:
+        key = self.connection.execute(log_table.insert(), row).inserted_primary_key
+        assert key is not None  # an INSERT of one row always has one
+        return int(key[0])
+
+    def done(self, connection: Connection, step: Any) -> None:
+        """Inside the revision's transaction, from on_version_apply: the revision's row."""
+        state = "applied" if step.forwards else "unapplied"
+        values: dict[str, Any] = {"state": state, "duration": time.perf_counter() - self.started,
+                                  "checksum": self._checksum(step)}
+        if self.running_id is not None:
+            connection.execute(log_table.update().where(log_table.c.id == self.running_id), values)
+            self.running_id = None
+            return
+        connection.execute(log_table.insert(), new_row(connection, step.revision, "up" if step.forwards else "down",
+                                                     started_at=self.started_at, **values))
+
+    def failed(self, step: Any, executed: list[str], exc: BaseException) -> None:
+        """After `step` failed and its transaction ended: a `failed` row with the statements that ran (then
+        the error, as an SQL comment). Never raises: the revision's own error is what the user must see."""
+        from project.core.errors import cause_of
+
+        ran = [" ".join(s.split()) for s in executed if is_schema_statement(s)]
+        values: dict[str, Any] = {"state": "failed", "duration": time.perf_counter() - self.started,
+                                  "statements": "\n".join([*ran, f"-- failed: {cause_of(exc)}"])}
+        try:
+            end_transaction(self.connection)
+            with self.connection.begin():
+                if self.running_id is not None:
+                    self.connection.execute(log_table.update().where(log_table.c.id == self.running_id), values)
+                else:
+                    self.connection.execute(log_table.insert(), new_row(
+                        self.connection, step.revision, "up" if step.forwards else "down",
+                        checksum=self._checksum(step), started_at=self.started_at, **values))
+        except Exception:  # noqa: BLE001 - a lost server: the log cannot be written, the error still reported
+            pass
+
+    def faked(self, steps: list[Any]) -> None:
+        """migrate --fake: recorded as faked, nothing ran."""
+        insert(self.connection, [
+            new_row(self.connection, step.revision, "up" if step.forwards else "down",
+                 "faked" if step.forwards else "unapplied", checksum=self._checksum(step), started_at=utc_now(),
+                 duration=0.0)
+            for step in steps])
+
+
+# --- for read-only commands (showmigrations, check --database) ------------------------------------------
+
+
+def read_log(settings: Any) -> dict[str, Entry]:
+    """The log's newest row per revision, on a connection of its own (any driver)."""
+    from project.core import db
+    from project.core.db import migration_url, settings_connection
+
+    def run() -> dict[str, Entry]:
+        with settings_connection(settings, migration_url(settings)) as connection:
+            return read(connection)
+
+    return db.sync_entry(run)()
+
+
+def problems(settings: Any, connection: Connection, script: Any, heads: tuple[str, ...]) -> list[str]:
+    """What check --database reports of the log: every checksum mismatch, every failed revision."""
+    entries = read(connection)
+    found = [m.message for m in mismatches(settings, script, heads, entries)]
+    applied = {rev.revision for rev in applied_revisions(script, heads)}
+    for entry in entries.values():
+        if entry.failed and entry.revision not in applied:
+            found.append(f"revision {entry.revision} failed ({describe(entry)}): fix the database by hand, then run "
+                         f"`manage.py repair {entry.revision}` (or fix the file and run `manage.py migrate`).")
+    return found
+
+
+def describe(entry: Entry) -> str:
+    """'applied 2026-01-01 12:00:00 UTC, 0.012s' for showmigrations -v 2."""
+    when = entry.started_at.strftime("%Y-%m-%d %H:%M:%S UTC") if entry.started_at else "(time unknown)"
+    took = f", {entry.duration:.3f}s" if entry.duration is not None else ""
+    text = f"{entry.state} {when}{took}"
+    if entry.failed and entry.statements:
+        text += f"; ran: {'; '.join(entry.statements.splitlines())}"
+    return text
+
+
+# --- offline deploy scripts (migrate --sql) --------------------------------------------------------------
+
+# Who ran the script and from where, as the server sees it (SQLite has no users).
+_OFFLINE_WHO = {
+    "postgresql": ("CURRENT_TIMESTAMP", "current_user", "coalesce(host(inet_client_addr()), 'local')"),
+    "mysql": ("UTC_TIMESTAMP()", "CURRENT_USER()", "SUBSTRING_INDEX(USER(), '@', -1)"),
+    "sqlite": ("CURRENT_TIMESTAMP", "NULL", "NULL"),
+}
+
+
+def add_offline_rows(sql: Any, script: Any, settings: Any) -> None:
+    """Give a deploy script (offline.OfflineSQL) the log: its CREATE TABLE IF NOT EXISTS before the first
+    revision, and each revision's row as the revision's last statement (in its transaction where the engine
+    has transactional DDL)."""
+    from sqlalchemy import make_url
+    from sqlalchemy.schema import CreateTable
+
+    from project.core.history.checksums import file_checksums
+
+    if not sql.revisions:
+        return
+    dialect_name = "mysql" if sql.dialect == "mariadb" else sql.dialect
+    dialect = make_url(f"{dialect_name}://").get_dialect()()
+    create = str(CreateTable(log_table, if_not_exists=True).compile(dialect=dialect)).strip()
+    sql.revisions[0].setup.append(create)
+    scripts = {rev.revision: script.get_revision(rev.revision) for rev in sql.revisions}
+    sums = file_checksums([s.path for s in scripts.values()], settings)
+    now, user, host = _OFFLINE_WHO.get(dialect_name, ("CURRENT_TIMESTAMP", "NULL", "NULL"))
+    for rev in sql.revisions:
+        direction, state = ("up", "applied") if rev.forwards else ("down", "unapplied")
+        checksum = squash_checksum(scripts[rev.revision]) or sums[scripts[rev.revision].path]  # as online
+        sql.revisions[sql.revisions.index(rev)].statements.append(
+            f"INSERT INTO {TABLE_NAME} (revision, direction, state, checksum, started_at, db_user, client_host) "
+            f"VALUES ('{rev.revision}', '{direction}', '{state}', '{checksum}', {now}, {user}, "
+            f"{host})")

@@ -1,0 +1,320 @@
+"""What every caller of the migrations shares: manage.py commands, the app's lifespan, tests.
+
+A thin layer over Alembic: it takes the migration lock, reads the database's revisions, makes the plan
+(project.core.history.plan), applies the destructive-step policy, and runs `alembic` on a connection it owns.
+`migrate()` is the one sequence every caller goes through: lock, plan, destructive-step policy, run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from alembic import command
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, event
+from sqlalchemy.exc import DBAPIError
+
+from project.core import db
+from project.core.bookkeeping import is_schema_statement
+from project.core.conf import Settings
+
+# The error model lives in project.core.errors; callers may import the migration family from here.
+from project.core.errors import DestructiveStepsRefused, MigrationError, UnknownRevision, cause_of
+from project.core.history import applied_log
+from project.core.history.plan import Plan, Step, make_plan
+from project.core.history.scripts import alembic_config, current_heads, script_directory, upgrade_or_downgrade
+from project.core.inspection import destructive
+from project.core.runner import invalid_indexes, timeouts
+from project.core.runner.unmanaged import refuse_unmanaged
+
+__all__ = ["DestructiveStepsRefused", "MigrationError", "UnknownRevision"]
+
+
+@db.sync_entry
+def database_heads(settings: Settings, url: str | None = None) -> tuple[tuple[str, ...], str]:
+    """The revisions the database records, and its dialect's name: on a connection of its own."""
+    with db.settings_connection(settings, url) as connection:
+        return current_heads(connection), connection.dialect.name
+
+
+DEFAULT_LOCK_TIMEOUT = 300.0
+DEFAULT_LOCK_LEASE = 60.0  # Galera's lock row: how long a silent holder keeps it (see locks._GaleraLock)
+
+
+@contextmanager
+def locked_connection(settings: Settings, timeout: float | None = None) -> Iterator[Connection]:
+    """A migration connection holding the database's migration lock (project/locks.py).
+
+    Whoever waits reads the current revision only after the holder has finished, so the
+    second of two concurrent migrates finds nothing left to do. The connection comes with no
+    transaction open. The lock dies with the session or process, so a killed migrate never
+    blocks the next one; waiting longer than `timeout` (default: MIGRATE_LOCK_TIMEOUT) raises
+    MigrationError.
+    """
+    from project.core.errors import mask_url
+    from project.core.runner.locks import LockTimeout, migration_lock
+    from project.core.runner.topology import UnfitTarget, check_migration_target
+
+    if timeout is None:
+        timeout = float(settings.get("MIGRATE_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT))
+    url = db.migration_url(settings)
+    where = mask_url(url)
+    try:
+        with db.settings_connection(settings, url) as connection:
+            try:
+                # A standby, a read-only server or a transaction pooler is refused before anything is written.
+                check_migration_target(connection, where, direct_url=settings.get("MIGRATION_DATABASE_URL"),
+                                       env_name=f"{settings.name.upper()}_MIGRATION_DATABASE_URL")
+                with migration_lock(connection, timeout, where=where,
+                                    lease=float(settings.get("MIGRATE_LOCK_LEASE", DEFAULT_LOCK_LEASE))):
+                    yield connection
+            except (LockTimeout, UnfitTarget) as exc:
+                raise MigrationError(str(exc)) from None
+    except DBAPIError as exc:
+        if settings.get("MIGRATION_DATABASE_URL"):
+            # errors.describe names the server and the setting that failed, not the application's.
+            exc.database_url, exc.database_setting = url, "MIGRATION_DATABASE_URL"  # type: ignore[attr-defined]
+        raise
+
+
+StepCallback = Callable[[Step, float], None]
+
+
+def run_plan(
+    settings: Settings,
+    connection: Connection,
+    plan: Plan,
+    *,
+    fake: bool = False,
+    on_start: StepCallback | None = None,
+    on_done: StepCallback | None = None,
+    script: ScriptDirectory | None = None,
+    log: Any = None,
+    on_retry: Callable[[Step, int, float], None] | None = None,
+) -> None:
+    """Carry out `plan` on `connection`, one transaction per revision where the engine allows it.
+    `log` (an applied_log.Recorder) writes each revision's row of the applied log.
+
+    Pass the ScriptDirectory the plan was made from: Alembic then runs on it instead of loading
+    (importing) every version file a second time. Every statement runs under the lock and statement
+    timeouts of project.core.runner.timeouts; a revision whose lock was not granted in time is retried there
+    (`on_retry(step, retry number, delay)` before each retry).
+    """
+    if not plan.steps:
+        return
+    pending = list(plan.steps)
+    target = plan.target or "base"
+    if fake:
+        # Django's --fake: record the target without running anything (stamp moves in one step).
+        command.stamp(alembic_config(settings, connection=connection), target)
+        if log is not None:
+            log.faked(plan.steps)
+        for step in plan.steps:
+            if on_done:
+                on_done(step, 0.0)
+        return
+    executed: list[str] = []
+    started = time.perf_counter()
+
+    def statement_done(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        executed.append(statement)
+
+    def version_applied(*, ctx: Any, **_: Any) -> None:
+        nonlocal started
+        executed.clear()  # what ran so far belongs to the revision just recorded
+        done = pending.pop(0)
+        if log is not None:  # in the revision's transaction, before it commits
+            log.done(ctx.connection, done)
+            if pending:
+                log.start(pending[0])
+        if on_done:
+            on_done(done, time.perf_counter() - started)
+        started = time.perf_counter()
+        if pending and on_start:
+            on_start(pending[0], 0.0)
+
+    cfg = alembic_config(settings, connection=connection, on_version_apply=version_applied)
+    if log is not None:
+        log.start(pending[0])
+    if on_start:
+        on_start(pending[0], 0.0)
+    # after_cursor_execute fires only for statements that completed: exactly "what already ran".
+    event.listen(connection, "after_cursor_execute", statement_done)
+    limits = timeouts.Timeouts.from_settings(settings)
+    try:
+        with timeouts.session_timeouts(connection, limits):
+            timeouts.run_retrying(
+                connection, limits, lambda: upgrade_or_downgrade(cfg, script or script_directory(cfg), target,
+                                                                  plan.forwards),
+                pending, executed, lambda step, ran, why: _step_failed(connection, plan, step, ran, why, lock=True),
+                on_retry)
+    except MigrationError as exc:  # a lock not granted after the retries (project.core.runner.timeouts), worded already
+        if log is not None and pending:
+            log.failed(pending[0], executed, exc)
+        raise
+    except Exception as exc:
+        if not pending or _environment_failure(connection, executed, exc):
+            raise  # errors.describe() words it (read-only database, lost server...): not the revision's fault
+        if log is not None:
+            log.failed(pending[0], executed, exc)
+        raise _step_failed(connection, plan, pending[0], executed, exc) from exc
+    finally:
+        event.remove(connection, "after_cursor_execute", statement_done)
+
+
+def _step_failed(connection: Connection, plan: Plan, step: Step, executed: list[str], exc: Exception | str,
+                 lock: bool = False) -> MigrationError:
+    """One line: which revision failed, why, and what of it is left in the database. `lock`: it failed
+    because a lock was not granted (`exc` then says which and who holds it), not because of its code."""
+    cause = exc if isinstance(exc, str) else cause_of(exc)
+    if not isinstance(exc, str) and timeouts.is_statement_timeout(exc):
+        cause += " (MIGRATE_STATEMENT_TIMEOUT: raise it, or run this revision when the table is quiet)"
+    # A failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind (the lock path words it itself).
+    invalid = None if isinstance(exc, str) else invalid_indexes.advice(connection, exc)
+    if invalid:
+        cause = f"{cause}. {invalid}"
+    verb = "Applying" if step.forwards else "Unapplying"
+    before = plan.current if step is plan.steps[0] else plan.steps[plan.steps.index(step) - 1].revision
+    if not step.forwards:
+        before = step.revision
+    recorded = f"the database stays recorded at {before or 'zero'}"
+    ran = [" ".join(s.split()) for s in executed if is_schema_statement(s)]
+    mysql = connection.dialect.name in {"mysql", "mariadb"}
+    if ran and (mysql or timeouts.commits_on_its_own(step.script)):
+        why = ("MySQL/MariaDB cannot roll back DDL" if mysql
+               else "The revision commits part of itself (autocommit_block)")
+        return MigrationError(
+            f"{verb} {step} failed: {cause}. {why}, and these statements of it "
+            f"already ran: {'; '.join(ran)}. {recorded.capitalize()}: undo them by hand (or make the revision "
+            "tolerate them), fix the file, then re-run migrate."
+        )
+    fix = "end that session or wait for it, then re-run migrate" if lock else "fix the revision, then re-run migrate"
+    nothing = "nothing else" if invalid or "INVALID" in cause else "nothing"
+    return MigrationError(f"{verb} {step} failed: {cause}. {nothing.capitalize()} of it was kept and {recorded}; "
+                          f"{fix}.")
+
+
+def _environment_failure(connection: Connection, executed: list[str], exc: Exception) -> bool:
+    """The database, not the revision, failed, and nothing of the revision is left to report."""
+    from sqlalchemy.exc import DBAPIError
+
+    from project.core.errors import is_environmental
+
+    partial = connection.dialect.name in {"mysql", "mariadb"} and any(map(is_schema_statement, executed))
+    return isinstance(exc, DBAPIError) and not partial and is_environmental(exc, connection.engine.url)
+
+
+PlanCallback = Callable[[Plan, Connection], None]
+
+
+@db.sync_entry  # async drivers: the whole sequence runs as AsyncConnection.run_sync would run it
+def migrate(
+    settings: Settings,
+    target: str = "head",
+    *,
+    fake: bool = False,
+    allow_destructive: bool = False,
+    on_plan: PlanCallback | None = None,
+    on_start: StepCallback | None = None,
+    on_done: StepCallback | None = None,
+    on_retry: Callable[[Step, int, float], None] | None = None,
+) -> Plan:
+    """Bring the settings' database to `target`: `manage.py migrate`, start-up migrations and
+    `project.migrate_database()` are all this function.
+
+    Under the migration lock (any number of processes may call it at once): read the current revision,
+    make the plan, refuse it before anything runs when CONFIRM_DESTRUCTIVE is on and a step destroys
+    data (unless `allow_destructive`; `fake` runs nothing and so is never refused), then run it.
+    `on_plan(plan, connection)` is called once the plan has passed the policy, before the first step.
+    """
+    script = script_directory(alembic_config(settings))
+    with locked_connection(settings) as connection:
+        heads = current_heads(connection)
+        plan = make_plan(script, heads, target)
+
+        if not heads and not fake:  # no revision recorded: tables the first revision creates mean adoption
+            refuse_unmanaged(settings, connection, plan)
+
+        applied_log.verify(settings, connection, script, heads)  # an applied revision edited: CHECKSUM_MISMATCH
+        if not fake and not allow_destructive:
+            refuse_destructive(settings, plan, connection.dialect.name, target)
+        log = applied_log.prepare(settings, connection, script, heads)  # create the applied log, or heal it
+        if on_plan is not None:
+            on_plan(plan, connection)
+        run_plan(settings, connection, plan, fake=fake, on_start=on_start, on_done=on_done,
+                 script=plan.script or script, log=log, on_retry=on_retry)
+    return plan
+
+
+@db.sync_entry
+def prune(settings: Settings) -> list[str]:
+    """`migrate --prune`: under the migration lock, forget the applied-log rows of removed version files."""
+    script = script_directory(alembic_config(settings))
+    with locked_connection(settings) as connection:
+        return applied_log.prune(connection, script)
+
+
+def refuse_destructive(settings: Settings, plan: Plan, dialect: str, target: str = "head") -> None:
+    """Before anything runs: refuse a plan that unapplies a revision without a downgrade (always: it could
+    only fail half-way), and under CONFIRM_DESTRUCTIVE one with a step that destroys data or that cannot be
+    inspected offline (each with its own message). Raises DestructiveStepsRefused."""
+    confirming = bool(settings.get("CONFIRM_DESTRUCTIVE", False))
+    # Without CONFIRM_DESTRUCTIVE only an unapply can be refused (no downgrade): a forward migrate does not
+    # pay for running every pending revision offline to inspect it.
+    verdicts = [(step, destructive.assess_revision(step.script, step.forwards, dialect))
+                for step in plan.steps if confirming or not step.forwards]
+    stuck = [step.revision for step, verdict in verdicts if verdict.no_downgrade]
+    if stuck:
+        raise DestructiveStepsRefused(
+            f"Cannot unapply {', '.join(stuck)}: its downgrade() raises NotImplementedError (no way back). "
+            "Nothing was changed; restore from a backup, or write the downgrade."
+        )
+    if not confirming:
+        return
+    # "heads" of a one-line history is plain `migrate`.
+    plain = target == "head" or (target == "heads" and plan.target != "heads")
+    command = "manage.py migrate" + ("" if plain else f" {target}")
+    destroying = [(s, v.destroys) for s, v in verdicts if v.destroys]
+    if destroying:
+        steps = "; ".join(
+            f"{'apply' if s.forwards else 'unapply'} {s.revision} {destructive.summary(f)}" for s, f in destroying
+        )
+        raise DestructiveStepsRefused(
+            f"Refusing to run destructive steps (CONFIRM_DESTRUCTIVE is on): {steps}. Review them with "
+            f"`{command} --plan`, then apply them with `{command} --allow-destructive`."
+        )
+    unknown = [(s, v.uninspectable) for s, v in verdicts if v.uninspectable]
+    if unknown:
+        steps = "; ".join(f"{'apply' if s.forwards else 'unapply'} {s.revision}: {why}" for s, why in unknown)
+        raise DestructiveStepsRefused(
+            f"Cannot tell whether these steps destroy data, so CONFIRM_DESTRUCTIVE stops them: {steps}. Read "
+            f"them, then run `{command} --allow-destructive`."
+        )
+
+
+@dataclass
+class Preview:
+    """What a migrate would do now, read without waiting for the migration lock."""
+
+    plan: Plan
+    dialect: str
+    running: bool  # another migrate holds the lock at this moment
+
+
+@db.sync_entry
+def preview(settings: Settings, target: str = "head") -> Preview:
+    """The plan to `target` as of now, and whether a migrate is running: `migrate --plan` and `--check`
+    only read, so they answer at once instead of queueing behind a migrate that holds the lock."""
+    from project.core.runner.locks import migration_running
+
+    script = script_directory(alembic_config(settings))
+    with db.settings_connection(settings, db.migration_url(settings)) as connection:
+        heads = current_heads(connection)
+        plan = make_plan(script, heads, target)
+        if not heads:  # what migrate would refuse, --plan and --check refuse too
+            refuse_unmanaged(settings, connection, plan)
+        return Preview(plan, connection.dialect.name, migration_running(connection))

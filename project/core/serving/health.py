@@ -1,0 +1,126 @@
+"""/health (liveness) and /health/ready (readiness: the database answers and is at head).
+
+Readiness must stay cheap under a load balancer polling it: the version files are read once at
+start-up (MigrationState), and each request runs one small query on the app's pooled engine.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from alembic.script import ScriptDirectory
+from fastapi import APIRouter, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from project.core.errors import MigrationError
+from project.core.history.plan import make_plan
+from project.core.history.scripts import alembic_config, resolve_revision, script_directory
+
+router = APIRouter(prefix="/health", tags=["health"])
+# uvicorn's own logger, as start-up migrations use: the line comes out in the server's format.
+log = logging.getLogger("uvicorn.error")
+
+
+@dataclass(frozen=True)
+class MigrationState:
+    """The migration history as this process knows it: loaded once, then read from memory."""
+
+    script: ScriptDirectory
+    head: str | None
+    problem: str | None = None
+
+    @classmethod
+    def load(cls, settings: Any = None) -> MigrationState:
+        script = script_directory(alembic_config(settings))
+        try:
+            # Resolving builds the revision map; ScriptDirectory keeps it for later requests. With branches,
+            # "at head" means every head applied; a new project's empty history has none (zero is up to date).
+            return cls(script, resolve_revision(script, "heads"))
+        except MigrationError as exc:
+            return cls(script, None, str(exc))
+
+    def pending(self, heads: tuple[str, ...]) -> int:
+        """How many revisions stand between `heads` and the head (MigrationError if unknown)."""
+        if self.problem is not None:
+            raise MigrationError(self.problem)
+        return len(make_plan(self.script, heads, self.head or "zero").steps)
+
+
+def current_revisions(engine: Engine | AsyncEngine) -> tuple[str, ...]:
+    """The rows of alembic_version; () when the table does not exist yet (nothing applied)."""
+    if isinstance(engine, AsyncEngine):
+        # ready() runs in a worker thread; an async engine's connections belong to the event loop.
+        from anyio import from_thread
+
+        return from_thread.run(_current_revisions_async, engine)
+    with engine.connect() as connection:
+        return _read_versions(connection)
+
+
+async def _current_revisions_async(engine: AsyncEngine) -> tuple[str, ...]:
+    async with engine.connect() as connection:
+        return await connection.run_sync(_read_versions)
+
+
+def _read_versions(connection: Connection) -> tuple[str, ...]:
+    try:
+        return tuple(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
+    except DBAPIError:
+        # Roll back before the connection goes back to the pool: PostgreSQL would refuse
+        # every later statement in the aborted transaction.
+        connection.rollback()
+        if inspect(connection).has_table("alembic_version"):
+            raise
+        return ()
+
+
+@router.get("", summary="Liveness: the process serves requests (no database work).")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/ready",
+    summary="Readiness: 200 when the database answers and is at head, else 503.",
+    responses={503: {"description": "Database unreachable or migrations pending."}},
+)
+def ready(request: Request) -> JSONResponse:
+    """The body names status, current, head and pending only: a load balancer or any client may read it,
+    so why the database failed (host, port, driver message) goes to the server log instead."""
+    state: MigrationState = request.app.state.migrations
+    body: dict[str, Any] = {"status": "ready", "current": None, "head": state.head, "pending": None}
+    try:
+        heads = current_revisions(request.app.state.engine)
+    except DBAPIError as exc:
+        from project.core.errors import describe
+
+        _log_cause(request, "database unavailable", describe(exc, request.app.state.settings)[0])
+        return _unavailable(body, "database unavailable")
+    body["current"] = ", ".join(heads) if heads else None
+    try:
+        body["pending"] = state.pending(heads)
+    except MigrationError as exc:
+        _log_cause(request, "unknown migration state", str(exc))
+        return _unavailable(body, "unknown migration state")
+    if body["pending"]:
+        return _unavailable(body, "migrations pending")
+    _log_cause(request, None, None)
+    return JSONResponse(body, status.HTTP_200_OK)
+
+
+def _unavailable(body: dict[str, Any], why: str) -> JSONResponse:
+    return JSONResponse({**body, "status": why}, status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+def _log_cause(request: Request, status_text: str | None, cause: str | None) -> None:
+    """One log line per new cause: a load balancer polling every second must not flood the log."""
+    if cause == getattr(request.app.state, "ready_cause", None):
+        return
+    request.app.state.ready_cause = cause
+    if cause is not None:
+        log.warning("/health/ready answers 503 (%s): %s", status_text, cause)
