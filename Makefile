@@ -1,7 +1,7 @@
 # Two commands do all set-up on a fresh Debian machine with Python 3.11:
 #   make run   - install into .venv, migrate the dev SQLite database, serve the app
 #   make test  - install what the tests need (PostgreSQL, MariaDB, sqlite3 included) and run the suite
-.PHONY: run install install-test test lint bench clean
+.PHONY: run install install-test test lint bench clean docs docs-build
 
 PYTHON := .venv/bin/python
 
@@ -31,6 +31,16 @@ bench: install-test
 
 lint:
 	$(PYTHON) -m ruff check .
+
+# The manual (docs/, mkdocs.yml): `make docs` serves it on http://127.0.0.1:8001 (`make run` has 8000), rebuilt on
+# every edit; `make docs-build` builds it strictly into .cache/site/ (git-ignored): a broken link or anchor fails it.
+docs:
+	bash scripts/venv.sh docs
+	$(PYTHON) -m mkdocs serve --dev-addr 127.0.0.1:8001
+
+docs-build:
+	bash scripts/venv.sh docs
+	$(PYTHON) -m mkdocs build --strict --site-dir .cache/site
 
 clean:
 	rm -rf .venv .pytest_cache .ruff_cache dev.sqlite3 *.egg-info
