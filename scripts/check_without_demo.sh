@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The tool's own tests with the demo gone, as README "Start your own project" leaves a project:
+# The tool's own tests with the demo gone, as docs/start.md leaves a project:
 # copy this work tree (what git tracks or would add, uncommitted edits included) to a temporary
 # directory, commit it there, run `scripts/start_project.py`, then run `pytest tests` in the copy.
 # `make test` runs it after the main suite. Uses this project's .venv; leaves nothing behind.

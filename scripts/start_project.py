@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     print("  3. python manage.py migrate && python manage.py showmigrations")
     if (ROOT / "dev.sqlite3").exists():
         print("Note: dev.sqlite3 holds the demo's tables; delete it before migrating (rm dev.sqlite3).")
-    print("README.md still describes the demo in its API sections: edit them for your project.")
+    print("docs/ still describes the demo (users and posts) in its examples: edit them for your project.")
     return 0
 
 

@@ -101,7 +101,7 @@ def manage(db_url: str):
 @pytest.fixture
 def migrated_settings(settings):
     """The project's settings on a fresh database already migrated to head, on each engine in turn:
-    the fixture for application tests (README, "Testing your application")."""
+    the fixture for application tests (docs/testing.md)."""
     from project import migrate_database
 
     migrate_database(settings)

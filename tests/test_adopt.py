@@ -1,5 +1,5 @@
 """Adopting an existing database: `inspectdb`, then `makemigrations` on an empty history, then
-`migrate --fake-initial` (README, "Adopting an existing database").
+`migrate --fake-initial` (docs/adopt.md).
 
 On each engine a database is built by hand with raw DDL (typed columns, a foreign key, an index, a unique
 constraint, defaults). inspectdb writes models that import and hold its tables; makemigrations writes 0001 from

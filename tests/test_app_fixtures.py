@@ -1,4 +1,4 @@
-"""The fixtures README "Testing your application" documents: a fresh database at head on each engine."""
+"""The fixtures docs/testing.md documents: a fresh database at head on each engine."""
 
 from __future__ import annotations
 

@@ -67,7 +67,7 @@ def test_autocommit_block_in_a_revision(db_url: str, driver: str, tmp_path: Path
     engine = sa.create_engine(db_url)
     try:
         with engine.connect() as conn:
-            if conn.dialect.name != "mysql":  # MySQL's DDL commits itself (README: non-transactional DDL)
+            if conn.dialect.name != "mysql":  # MySQL's DDL commits itself (docs/settings.md: non-transactional DDL)
                 assert "half_done" not in sa.inspect(conn).get_table_names()
         failing.unlink()
         migrate()

@@ -1,7 +1,7 @@
 """Engine x driver: every URL a FastAPI team writes, sync or async, for what depends on the driver.
 
 The default drivers (pysqlite, psycopg2, PyMySQL) run the whole suite through `db_url`; here the
-same real servers are reached through the other drivers of the README's table, the URL built from
+same real servers are reached through the other drivers of the driver table of docs/settings.md, the URL built from
 `db_url` by swapping its drivername. Async drivers run migrations as Alembic's async template does
 (project.core.db.sync_entry) and the application on an AsyncSession.
 
@@ -28,7 +28,7 @@ from project.core.db import create_engine_for
 from project.core.management import call_command
 from project.core.management.base import CommandError
 
-# (engine of the `db_url` fixture, driver): every driver of the README's table but the defaults.
+# (engine of the `db_url` fixture, driver): every driver of the driver table of docs/settings.md but the defaults.
 SYNC = [("sqlite", "sqlite+pysqlite"), ("postgresql", "postgresql+psycopg"), ("mysql", "mariadb+pymysql")]
 ASYNC = [("sqlite", "sqlite+aiosqlite"), ("postgresql", "postgresql+asyncpg"),
          ("postgresql", "postgresql+psycopg_async"), ("mysql", "mysql+asyncmy"), ("mysql", "mysql+aiomysql")]

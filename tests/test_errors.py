@@ -71,7 +71,7 @@ def test_malformed_url(url: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize("url", [
-    # Drivers SQLAlchemy knows that the project does not install (every driver of the README's table is).
+    # Drivers SQLAlchemy knows that the project does not install (every driver of docs/settings.md is).
     f"postgresql+pg8000://app:{PASSWORD}@127.0.0.1:5432/app",
     f"mysql+mysqldb://app:{PASSWORD}@127.0.0.1:3306/app",
 ])

@@ -107,7 +107,7 @@ def test_a_varchar_widening_copies_on_mysql_only_when_its_length_bytes_change(tm
     assert "L202" not in _rules(tmp_path, widen.format(old=20, new=60), "mysql")
     assert "L202" not in _rules(tmp_path, widen.format(old=100, new=200), "mysql")
     assert "L202" in _rules(tmp_path, widen.format(old=200, new=100), "mysql")  # narrowing
-    # PostgreSQL: reported whatever the lengths (as squawk does; see README "Locks and rewrites").
+    # PostgreSQL: reported whatever the lengths (as squawk does; see docs/safety.md, "Locks and rewrites").
     assert "L202" in _rules(tmp_path, widen.format(old=20, new=60), "postgresql")
 
 

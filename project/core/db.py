@@ -1,6 +1,6 @@
 """Engines built from settings. One engine per application; migrations get their own.
 
-Every URL of the README's driver table works, sync or async. A sync driver gives a plain Engine.
+Every URL of the driver table of docs/settings.md works, sync or async. A sync driver gives a plain Engine.
 An async driver (aiosqlite, asyncpg, psycopg_async, asyncmy, aiomysql) gives the application an
 AsyncEngine, and the tool (migrations, the lock, showmigrations...) that AsyncEngine's `sync_engine`:
 the synchronous Connection API over the async driver, which is what Alembic's async template hands

@@ -3,7 +3,7 @@ validation that keeps what one engine would store silently out of every engine, 
 history agreeing with its schemas.
 
 Moved from tests/test_drivers.py and tests/test_drivers_parity.py, where the tool's behaviour on each
-driver is tested on tests/fixture_app; these go with the demo (README, "Start your own project").
+driver is tested on tests/fixture_app; these go with the demo (docs/start.md).
 """
 
 from __future__ import annotations

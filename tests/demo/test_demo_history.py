@@ -2,7 +2,7 @@
 the history, `check` finds nothing, rows survive every step on three engines, the drops are classified.
 
 The tool's behaviour is tested on tests/fixture_app; these tests are about the demo as such, and go
-with it (README, "Start your own project").
+with it (docs/start.md).
 """
 
 from __future__ import annotations

@@ -269,10 +269,10 @@ revision = {last!r}
 down_revision = {parent!r}
 branch_labels = None
 depends_on = None
-# The originals this squash stands in for (see README, "Squashing a history").
+# The originals this squash stands in for (see docs/history.md, "Squashing a history").
 replaces = {ids!r}
 replaces_digest = {digest!r}  # the originals' code when squashed: `check` says when they change
-# END's checksum: the applied log records it whichever path a database took (README, "The applied log").
+# END's checksum: the applied log records it whichever path a database took (docs/history.md, "The applied log").
 replaces_checksum = {end_checksum!r}
 '''
 

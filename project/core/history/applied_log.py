@@ -251,7 +251,7 @@ def mismatches(settings: Any, script: Any, heads: tuple[str, ...], entries: dict
         recorded = entries[rev.revision].checksum
         if recorded is None or recorded in {sums[rev.path], getattr(rev.module, "replaces_checksum", None)}:
             # None: a row without one (written by hand): nothing to compare with. A squash that now stands in
-            # its END's place carries END's checksum (README, "Squashing a history").
+            # its END's place carries END's checksum (docs/history.md, "Squashing a history").
             continue
         where = f"{relative_path(rev.path)} (revision {rev.revision})"
         ways_out = (f"restore the file as it was, or review the change and run `manage.py repair {rev.revision}` "
@@ -265,7 +265,7 @@ def mismatches(settings: Any, script: Any, heads: tuple[str, ...], entries: dict
     applied_ids = {rev.revision for rev in applied}
     gone = [e for e in entries.values() if e.applied and e.revision not in applied_ids
             and not _defined(script, e.revision)]
-    # The originals of a squash that stands in versions/ were deleted on purpose (README, "Squashing a history").
+    # The originals of a squash that stands in versions/ were deleted on purpose (docs/history.md).
     squashed = {r for rev in script.walk_revisions() for r in getattr(rev.module, "replaces", ())} if gone else set()
     for entry in gone:
         if entry.revision not in squashed:

@@ -1,6 +1,6 @@
 """SQLAlchemy 2 models for an existing database, written by sqlacodegen (`manage.py inspectdb`).
 
-The database is reflected on the tool's own connection (any driver of the README's table, async ones too),
+The database is reflected on the tool's own connection (any driver of docs/settings.md, async ones too),
 without the tool's bookkeeping tables, and sqlacodegen's declarative generator writes the module. The header
 names the database with its password masked, and says what to review before the first makemigrations.
 """
@@ -21,7 +21,7 @@ _NOW = re.compile(r"^\(*(now\(\)|current_timestamp(\(\d*\))?|localtimestamp(\(\d
 HEADER = (
     "# Models written by `manage.py inspectdb` from {url}.\n"
     "# Review them before `manage.py makemigrations`: class and relationship names, and a naming_convention\n"
-    "# on Base.metadata for the constraints later revisions will add (README, \"Adopting an existing database\").\n"
+    "# on Base.metadata for the constraints later revisions will add (docs/adopt.md).\n"
 )
 
 

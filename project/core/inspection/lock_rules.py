@@ -26,7 +26,7 @@ from project.core.inspection.problem import Problem, relative
 
 ENGINES = ("postgresql", "mysql", "sqlite")
 
-# id: (engines, what happens, the safe way). The README's table "Locks and rewrites" lists the same.
+# id: (engines, what happens, the safe way). docs/safety.md, "Locks and rewrites", lists the same.
 RULES: dict[str, tuple[str, str, str]] = {
     "L201": ("postgresql", "CREATE INDEX blocks writes for the whole build",
              "create it CONCURRENTLY (postgresql_concurrently=True) in a revision run outside a transaction"),

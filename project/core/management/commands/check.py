@@ -43,7 +43,7 @@ class Command(BaseCommand):
         else:
             problems += portability_problems(files, silenced)
             if settings is not None:
-                from project.core.history import squash  # README, "Squashing a history"
+                from project.core.history import squash  # docs/history.md, "Squashing a history"
 
                 defined = {f.revision: f.path for f in files if f.revision}
                 problems += [Problem(p) for p in squash.problems(versions_dir(settings).parent,

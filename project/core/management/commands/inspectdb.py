@@ -9,7 +9,7 @@ from project.core.management.base import BaseCommand, CommandError, CommandParse
 class Command(BaseCommand):
     help = (
         "Write SQLAlchemy 2 models for the tables of the selected database (sqlacodegen), to stdout or --output.\n"
-        "The first step of adopting an existing database: see README, \"Adopting an existing database\"."
+        "The first step of adopting an existing database: see docs/adopt.md."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

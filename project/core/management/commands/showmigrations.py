@@ -53,7 +53,7 @@ class Command(BaseCommand):
                 self.stdout.write(f" [{mark}] {rev.revision} {title}")
         from project.core.history import squash
 
-        for line in squash.describe(script):  # squashes stand beside the originals (README, "Squashing a history")
+        for line in squash.describe(script):  # squashes stand beside the originals (docs/history.md)
             self.stdout.write(f" squashed: {line}", self.style.MUTED)
 
     def _log(self, verbosity: int) -> dict[str, Any]:
