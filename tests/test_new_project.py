@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -78,21 +79,21 @@ def test_first_revision_from_other_models_migrates_up_and_down(db_url: str, tmp_
     settings_file.write_text(settings_file.read_text() + 'TARGET_METADATA = "shop_models:Base.metadata"\n')
 
     written = _ok(copy.manage("makemigrations", "-m", "init", db_url=db_url))
-    assert "0001 init" in written
+    [revision] = re.findall(r"  - (0001_[0-9a-f]{6}) init", written)
     [first] = copy.versions.glob("*.py")
-    assert first.name == "0001_init.py"
+    assert first.name == f"{revision}_init.py"
     # PostgreSQL keeps an enum type after DROP TABLE: the downgrade drops it (a no-op elsewhere).
     assert "sa.Enum(name='customer_kind').drop(op.get_bind(), checkfirst=True)" in first.read_text()
     assert _ok(copy.manage("check", db_url=db_url)).strip() == "System check identified no issues."
 
     for _ in range(2):  # up, down, and up again: the downgrade leaves nothing that blocks the next upgrade
         up = _ok(copy.manage("migrate", db_url=db_url))
-        assert "Applying 0001 init... OK" in up
+        assert f"Applying {revision} init... OK" in up
         assert table_names(db_url) == {"alembic_version", "alembic_migration_log", "customers", "orders"}
-        assert " [X] 0001 init" in _ok(copy.manage("showmigrations", db_url=db_url))
+        assert f" [X] {revision} init" in _ok(copy.manage("showmigrations", db_url=db_url))
         _ok(copy.manage("migrate", "zero", db_url=db_url))
         assert table_names(db_url) == {"alembic_version", "alembic_migration_log"}
-        assert " [ ] 0001 init" in _ok(copy.manage("showmigrations", db_url=db_url))
+        assert f" [ ] {revision} init" in _ok(copy.manage("showmigrations", db_url=db_url))
 
 
 # --- scripts/start_project.py on a copy of this work tree --------------------------------------------
@@ -197,10 +198,11 @@ def test_start_project_then_first_migration(db_url: str, tmp_path: Path) -> None
     models.write_text(models.read_text().replace("from sqlalchemy.orm import DeclarativeBase\n",
                                                  "from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column\n"))
     written = _ok(in_copy(project, "manage.py", "makemigrations", "-m", "init"))
-    assert "0001 init" in written and (versions / "0001_init.py").exists()
+    [revision] = re.findall(r"  - (0001_[0-9a-f]{6}) init", written)
+    assert (versions / f"{revision}_init.py").exists()
     assert _ok(in_copy(project, "manage.py", "check")).strip() == "System check identified no issues."
 
-    assert "Applying 0001 init... OK" in _ok(in_copy(project, "manage.py", "migrate", db_url=db_url))
+    assert f"Applying {revision} init... OK" in _ok(in_copy(project, "manage.py", "migrate", db_url=db_url))
     assert table_names(db_url) == {"alembic_version", "alembic_migration_log", "notes"}
     engine = sa.create_engine(db_url)
     try:
@@ -208,7 +210,7 @@ def test_start_project_then_first_migration(db_url: str, tmp_path: Path) -> None
     finally:
         engine.dispose()
     assert indexes == {"ix_notes_owner": ["owner"], "ix_notes_owner_text": ["owner", "text"]}
-    assert " [X] 0001 init" in _ok(in_copy(project, "manage.py", "showmigrations", db_url=db_url))
+    assert f" [X] {revision} init" in _ok(in_copy(project, "manage.py", "showmigrations", db_url=db_url))
     shell = _ok(in_copy(project, "manage.py", "shell", "-c", "print(sorted(n for n in dir() if n[0].isupper()))",
                         db_url=db_url))
     assert shell.strip() == "['Base', 'Note']"

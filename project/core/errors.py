@@ -54,6 +54,11 @@ class UnknownRevision(MigrationError):
         self.revision = revision
 
 
+# Alembic's warning when two version files define the same revision id (alembic.script.revision); the
+# history module turns it into an error, described below.
+DUPLICATE_REVISION_WARNING = r"Revision (?P<revision>\S+) is present more than once"
+
+
 # --- masking --------------------------------------------------------------------------------------
 
 # scheme://user:password@ (the scheme as SQLAlchemy and RFC 3986 spell it, e.g. postgresql+psycopg2).
@@ -255,6 +260,10 @@ def _describe(exc: BaseException, settings: Any) -> tuple[str, int]:
         return (f"The module '{exc.name}' is not installed, and DATABASE_URL's driver "
                 f"'{_url_driver(settings)}' needs it: pip install it or pick an installed driver "
                 "(postgresql+psycopg2, mysql+pymysql, sqlite).", 1)
+    if isinstance(exc, UserWarning) and (duplicate := re.fullmatch(DUPLICATE_REVISION_WARNING, str(exc))):
+        return (f"Two version files define revision {duplicate['revision']}, so one of them would be ignored: give "
+                "one a new id (and point the down_revision of what follows it there); `manage.py check` names "
+                "both files.", 1)
     if isinstance(exc, SyntaxError) and exc.filename:
         return f"{_relative(exc.filename)}:{exc.lineno}: syntax error: {exc.msg}. Fix the file.", 1
 

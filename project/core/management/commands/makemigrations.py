@@ -37,12 +37,13 @@ class Command(BaseCommand):
             self._merge(settings, options)
             return
         script = script_directory(alembic_config(settings))
-        rev_id = next_revision_id(script)
         if options["empty"]:
             if options["check"] or options["dry_run"]:
                 raise CommandError("--empty writes a file: it does not combine with --check or --dry-run.", 2)
             message = options["message"] or "empty"
-            self._written(command.revision(alembic_config(settings), message=message, rev_id=rev_id))
+            # Filled by hand afterwards: nothing yet to derive the id from (a random suffix).
+            self._written(command.revision(alembic_config(settings), message=message,
+                                           rev_id=next_revision_id(script)))
             return
 
         from project.core.authoring.questioner import questioner_for
@@ -68,11 +69,17 @@ class Command(BaseCommand):
                 from project.core.authoring.concurrent_indexes import make_indexes_concurrent
 
                 make_indexes_concurrent(generated.upgrade_ops, generated.downgrade_ops)
-            if options["dry_run"]:
-                from alembic.autogenerate import render_python_code
+            from alembic.autogenerate import render_python_code
 
+            from project.core.authoring.revision_ids import revision_content
+
+            upgrade_code = render_python_code(upgrade_ops, render_as_batch=True)
+            rev_id = next_revision_id(script, revision_content(
+                script.get_heads(), message, upgrade_code,
+                render_python_code(generated.downgrade_ops, render_as_batch=True)))
+            if options["dry_run"]:
                 self.stdout.write(f"Would write {rev_id}: {message}", self.style.HEADING)
-                self.stdout.write(render_python_code(upgrade_ops, render_as_batch=True))
+                self.stdout.write(upgrade_code)
                 return
             self._written(command.revision(cfg, message=message, autogenerate=True, rev_id=rev_id))
 
@@ -89,7 +96,10 @@ class Command(BaseCommand):
             self.stdout.write("No conflicts detected to merge.")
             return
         message = options["message"] or f"merge {' and '.join(heads)}"
-        self._written(command.merge(cfg, heads, message=message, rev_id=next_revision_id(script)))
+        from project.core.authoring.revision_ids import revision_content
+
+        rev_id = next_revision_id(script, revision_content(heads, message))
+        self._written(command.merge(cfg, heads, message=message, rev_id=rev_id))
 
     def _written(self, script: Any) -> None:
         path = Path(script.path)
@@ -101,12 +111,11 @@ class Command(BaseCommand):
         self.stdout.write(f"  - {script.revision} {script.doc}")
 
 
-def next_revision_id(script: Any) -> str | None:
-    """0001, 0002...: ids that sort like the files. None (Alembic's random id) once any id is not a number."""
-    ids = [rev.revision for rev in script.walk_revisions()]
-    if not all(i.isdigit() for i in ids):
-        return None
-    return f"{max((int(i) for i in ids), default=0) + 1:04d}"
+def next_revision_id(script: Any, content: str | None = None) -> str | None:
+    """0010_3fa2c1: in order, and unique across branches (project.core.authoring.revision_ids)."""
+    from project.core.authoring.revision_ids import next_revision_id as next_id
+
+    return next_id((rev.revision for rev in script.walk_revisions()), content)
 
 
 def optional_settings(name: str | None) -> Any:
