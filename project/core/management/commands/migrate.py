@@ -51,6 +51,15 @@ class Command(BaseCommand):
             self._migrate(options)
         except MigrationError as exc:
             raise CommandError(str(exc)) from None
+        if options["verbosity"] >= 1 and options["target"] in {"head", "heads"}:
+            self._warn_model_changes()
+
+    def _warn_model_changes(self) -> None:
+        """Django's warning: the database is at head and the models have more (inspection.models.drift_warning)."""
+        from project.core.inspection.models import drift_warning
+
+        for line in drift_warning(self.settings):
+            self.stdout.write(f"  {line}", self.style.NOTICE)
 
     def _migrate(self, options: dict[str, Any]) -> None:
         """migrator.migrate, the one sequence for every caller, with this command's output around it."""
