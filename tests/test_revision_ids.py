@@ -32,6 +32,8 @@ def test_ids_continue_the_sequence_with_a_suffix() -> None:
     # After a merge of two branches that each wrote a 0009: the next number is 0010, whatever the suffixes.
     assert (next_revision_id([*old_style, "0009_3fa2c1", "0009_000123"]) or "").startswith("0010_")
     assert len(next_revision_id([f"{n:04d}" for n in range(1, 20000)]) or "") <= 32  # alembic_version.version_num
+    # An id named by hand after a number counts too.
+    assert (next_revision_id([*old_style, "0009_fix_totals"]) or "").startswith("0010_")
     # A history with Alembic's random ids keeps getting them (None: Alembic picks).
     assert next_revision_id(["0001", "ae1027a6acf"]) is None
 

@@ -16,7 +16,8 @@ its content says nothing yet: its suffix is random. 16.7 million values make a c
 revisions written in parallel negligible; `check` still names any id two files share.
 
 Histories written before keep their ids: `0001`-style ids count in the sequence (the next is `0009_...`
-after `0008`); a history with any other id (Alembic's random hex ids) keeps getting Alembic's ids. Every id
+after `0008`), as do ids named by hand after a number (`0011_fix_totals`); a history with any other id
+(Alembic's random hex ids) keeps getting Alembic's ids. Every id
 is far below the 32 characters of `alembic_version.version_num`, and a unique prefix (`migrate 0010`) still
 names a revision wherever one is asked for.
 """
@@ -28,8 +29,9 @@ import re
 import secrets
 from collections.abc import Iterable
 
-# 0008 (the ids written before) or 0010_3fa2c1 (written since).
-_SEQUENCED = re.compile(r"(?P<number>\d+)(?:_[0-9a-f]{6})?")
+# 0008 (the ids written before), 0010_3fa2c1 (written since) or 0011_fix_totals (named by hand, Django's way).
+# Alembic's own ids (12 hex digits, no underscore) are not numbered, unless all their digits happen to be.
+_SEQUENCED = re.compile(r"(?P<number>\d+)(?:_\w+)?")
 SUFFIX_DIGITS = 6
 
 
