@@ -88,3 +88,32 @@ def test_models_that_cannot_be_compared_are_a_note_not_a_failure(tmp_path: Path)
     assert "Applying 0008" in out
     [note] = [line for line in out.splitlines() if "Note:" in line]
     assert "the models could not be compared with the migrations" in note and "models broken on purpose" in note
+
+
+def test_models_changed_in_memory_are_compared_afresh(tmp_path: Path, monkeypatch) -> None:
+    """call_command in a process that already imported the models (a test, an application): what is compared is
+    the MetaData in memory, never an answer cached for the files."""
+    from io import StringIO
+
+    import sqlalchemy as sa
+    from fixture_app.models import Base
+
+    from project.core.management import call_command
+
+    copy = fixture_copy(tmp_path)  # TARGET_METADATA: fixture_app.models, imported above
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("SETTINGS_MODULE", copy.module)
+    monkeypatch.setenv("DEV_DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite3'}")
+
+    def migrate() -> str:
+        out = StringIO()
+        call_command("migrate", stdout=out)
+        return out.getvalue()
+
+    assert WARNING not in migrate()
+    labels = sa.Table("labels", Base.metadata, sa.Column("id", sa.Integer, primary_key=True))
+    try:
+        assert f"{WARNING} (create table labels)." in migrate()
+    finally:
+        Base.metadata.remove(labels)
+    assert WARNING not in migrate()

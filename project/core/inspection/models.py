@@ -7,7 +7,8 @@ against the replayed history, hundreds of milliseconds on a large schema, while 
 depends on changed costs a `stat` call per file. What it depends on: the models' name (TARGET_METADATA) and
 the file it names, the history's files (env.py, the version files), the file of every module loaded while
 comparing (the models, what they import, the tool, the installed packages), and the Python version.
-`check` and `makemigrations --check` always compare afresh.
+`check` and `makemigrations --check` always compare afresh, as does a process that has the models imported
+already (their MetaData may differ in memory from the files).
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ def _cached_changes(settings: Any) -> list[str]:
     """unmigrated_changes(settings), from the cache while nothing it depends on has changed."""
     if not settings.get("TARGET_METADATA"):
         return []
+    if _models_module(settings) in sys.modules:
+        # Already imported in this process (call_command from a test or an application): its MetaData may have
+        # been changed in memory, which no file shows, and importing it costs nothing more. Compare afresh.
+        return unmigrated_changes(settings)
     path = DRIFT_CACHE or cache_dir(settings) / "model-drift.json"
     key = _inputs_key(settings)
     entries = _load(path)
@@ -91,9 +96,8 @@ def _inputs_key(settings: Any) -> str:
     import importlib.util
 
     name = str(settings.get("TARGET_METADATA"))
-    module = name.partition(":")[0] if ":" in name else name.rpartition(".")[0]
     try:
-        spec = importlib.util.find_spec(module)
+        spec = importlib.util.find_spec(_models_module(settings))
         origin = spec.origin if spec is not None else None
     except (ImportError, ValueError):
         origin = None  # the comparison itself will say what is wrong
@@ -107,6 +111,12 @@ def _inputs_key(settings: Any) -> str:
             continue
         parts += [f"{folder.name}/{file}:{stat.st_size}:{stat.st_mtime_ns}" for file, stat in files]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+
+
+def _models_module(settings: Any) -> str:
+    """The module TARGET_METADATA names ("package.models:Base.metadata" -> "package.models")."""
+    name = str(settings.get("TARGET_METADATA"))
+    return name.partition(":")[0] if ":" in name else name.rpartition(".")[0]
 
 
 def _loaded_sources(settings: Any) -> dict[str, list[int] | None]:
