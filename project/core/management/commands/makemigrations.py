@@ -50,7 +50,9 @@ class Command(BaseCommand):
         from project.core.history.scratch import scratch_sqlite
 
         # An empty history (a new project) compares the models with an empty database: the first revision.
-        with scratch_sqlite(settings, history_head(script)) as connection:
+        # Its one head (history_head refuses several) replayed as "heads": the scratch cache entry that `check` and
+        # migrate's model warning use too, so a history is replayed once whichever of them runs first.
+        with scratch_sqlite(settings, "heads" if history_head(script) else None) as connection:
             questioner = questioner_for(options.get("interactive", True) and not options["check"], self.stdout)
             generated = autogenerate_script(connection, settings, questioner)
             upgrade_ops = generated.upgrade_ops
