@@ -53,8 +53,7 @@ class Command(BaseCommand):
             questioner = questioner_for(options.get("interactive", True) and not options["check"], self.stdout)
             generated = autogenerate_script(connection, settings, questioner)
             upgrade_ops = generated.upgrade_ops
-            cfg = alembic_config(settings, connection=connection,
-                                          process_revision_directives=generated.process_revision_directives)
+            cfg = alembic_config(settings, connection=connection, **generated.configure_options())
             if upgrade_ops.is_empty():
                 if options["verbosity"] >= 1:
                     self.stdout.write("No changes detected")
@@ -69,10 +68,8 @@ class Command(BaseCommand):
 
                 make_indexes_concurrent(generated.upgrade_ops, generated.downgrade_ops)
             if options["dry_run"]:
-                from alembic.autogenerate import render_python_code
-
                 self.stdout.write(f"Would write {rev_id}: {message}", self.style.HEADING)
-                self.stdout.write(render_python_code(upgrade_ops, render_as_batch=True))
+                self.stdout.write(generated.render_upgrade())  # rendered as the file would be
                 return
             self._written(command.revision(cfg, message=message, autogenerate=True, rev_id=rev_id))
 
