@@ -110,6 +110,8 @@ def foreign_keys_first(container: ops.OpContainer, tables_after: Callable[[], di
                     after = tables_after()
                 key = _key_needing(op, after.get(table_ops.table_name))
                 if key is not None:
+                    # It stays between them, also for makemigrations --concurrent-indexes.
+                    setattr(op, "between_foreign_key", key.name)  # noqa: B010 - an attribute of our own
                     result += [ops.DropConstraintOp.from_constraint(key), op,
                                ops.CreateForeignKeyOp.from_constraint(key)]
                     continue
