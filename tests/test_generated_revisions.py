@@ -342,6 +342,35 @@ def test_index_a_foreign_key_still_needs(tmp_path: Path, db_url: str) -> None:
     assert "P113" not in checked.stdout + checked.stderr, checked.stdout + checked.stderr
 
 
+COVERS = '''
+sa.Table("authors", Base.metadata, sa.Column("id", sa.Integer, primary_key=True))
+sa.Table("profiles", Base.metadata,
+         sa.Column("id", sa.Integer, primary_key=True),
+         sa.Column("author_id", sa.ForeignKey("authors.id"), nullable=False){unique})
+'''
+
+
+@pytest.mark.parametrize("db_url", ["mysql"], indirect=True)
+def test_unique_constraint_a_foreign_key_still_needs(tmp_path: Path, db_url: str) -> None:
+    """The same for the index behind a unique constraint (MariaDB refused its drop)."""
+    project = Fresh(tmp_path)
+    project.models(COVERS.format(unique=",\n         sa.UniqueConstraint(\"author_id\")"))
+    project.make("profiles")
+    project.migrate(db_url)
+    execute(db_url, "INSERT INTO authors (id) VALUES (1)")
+    execute(db_url, "INSERT INTO profiles (id, author_id) VALUES (1, 1)")
+    project.models(COVERS.format(unique=""))
+    source = project.make("not unique")
+    project.migrate(db_url)
+    execute(db_url, "INSERT INTO profiles (id, author_id) VALUES (2, 1)")
+    keys = inspect(db_url, lambda i: i.get_foreign_keys("profiles"))
+    assert [k["constrained_columns"] for k in keys] == [["author_id"]]
+    project.clean()
+    execute(db_url, "DELETE FROM profiles WHERE id = 2")
+    up_zero_up(project, db_url)
+    assert "drop_constraint(batch_op.f('uq_profiles_author_id'), type_='unique')" in source
+
+
 # --- a change only some engines see -----------------------------------------------------------------------------
 
 STAMPS = '''

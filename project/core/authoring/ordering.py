@@ -105,7 +105,8 @@ def foreign_keys_first(container: ops.OpContainer, tables_after: Callable[[], di
         table_ops.ops = fks + [o for o in table_ops.ops if o not in fks]
         result: list[Any] = []
         for op in table_ops.ops:
-            if isinstance(op, ops.DropIndexOp):
+            if isinstance(op, ops.DropIndexOp) or (isinstance(op, ops.DropConstraintOp)
+                                                   and op.constraint_type == "unique"):
                 if after is None:
                     after = tables_after()
                 key = _key_needing(op, after.get(table_ops.table_name))
@@ -119,15 +120,22 @@ def foreign_keys_first(container: ops.OpContainer, tables_after: Callable[[], di
         table_ops.ops = result
 
 
-def _key_needing(drop: ops.DropIndexOp, table: sa.Table | None) -> sa.ForeignKeyConstraint | None:
-    """The foreign key of `table` (as it is afterwards) that has no index but the dropped one starting with its
-    columns, if any; MySQL/MariaDB refuse that drop while the key exists."""
+def _key_needing(drop: ops.DropIndexOp | ops.DropConstraintOp, table: sa.Table | None
+                 ) -> sa.ForeignKeyConstraint | None:
+    """The foreign key of `table` (as it is afterwards) that has no index but the dropped one (an index, or the
+    index behind a unique constraint) starting with its columns, if any; MySQL/MariaDB refuse that drop while the
+    key exists."""
     if table is None:
         return None
-    dropped = _column_names(drop.to_index().expressions)
-    covers = [_column_names(index.expressions) for index in table.indexes if index.name != drop.index_name]
+    name: Any
+    if isinstance(drop, ops.DropIndexOp):
+        dropped, name = _column_names(drop.to_index().expressions), drop.index_name
+    else:
+        constraint = drop.to_constraint()
+        dropped, name = [c.name for c in getattr(constraint, "columns", [])], drop.constraint_name
+    covers = [_column_names(index.expressions) for index in table.indexes if index.name != name]
     covers += [[c.name for c in constraint.columns] for constraint in table.constraints
-               if isinstance(constraint, sa.UniqueConstraint | sa.PrimaryKeyConstraint)]
+               if isinstance(constraint, sa.UniqueConstraint | sa.PrimaryKeyConstraint) and constraint.name != name]
     for key in sorted(table.foreign_key_constraints, key=lambda k: str(k.name)):
         columns = [c.name for c in key.columns] if key.columns else list(key.column_keys)
         if not key.name or dropped[:len(columns)] != columns:
