@@ -12,9 +12,9 @@ constraint"), so `migrate zero` stopped half-way. Here each direction is put in 
 4. dropped tables, child-first, with nothing dropped from them beforehand (DROP TABLE takes its indexes and
    constraints along).
 
-An index dropped while a foreign key that needs it stays (no other index starts with the key's columns) is
-dropped between a drop and a re-creation of that foreign key: MySQL/MariaDB then keep an index of their own for
-it, as they do for any foreign key. Ties are broken by table name.
+An index (or unique constraint) dropped while a foreign key that needs it stays (no other index starts with the
+key's columns) is dropped between a drop and a re-creation of that foreign key: MySQL/MariaDB then keep an index of
+their own for it, as they do for any foreign key. Ties are broken by table name.
 """
 
 from __future__ import annotations
