@@ -146,7 +146,7 @@ class ModelTypes:
                 owners.setdefault(id(column.type), []).append(column)
         self.columns = {}
         for key, columns in owners.items():
-            written = {repr_forms(written_type(c)) for c in columns}
+            written = {_forms_key(written_type(c)) for c in columns}
             if len(written) == 1:
                 self.columns[key] = columns[0]
 
@@ -172,7 +172,7 @@ class ModelTypes:
             from alembic.autogenerate import render
 
             # Alembic's own rendering of the replacement (imports for dialect types included): the function
-            # behind its render of every type. Private; tests/test_column_types.py pins what it writes.
+            # behind its render of every type. Private; tests/test_generated_revisions.py pins what it writes.
             rendered: str = render._repr_type(written, autogen_context)
             return rendered
         if kind == "server_default":
@@ -185,6 +185,6 @@ class ModelTypes:
         return False
 
 
-def repr_forms(type_: Any) -> tuple[str, ...]:
+def _forms_key(type_: Any) -> tuple[str, ...]:
     forms = engine_forms(type_)
     return tuple(forms[engine] for engine in ENGINES)
