@@ -56,8 +56,7 @@ class Command(BaseCommand):
             questioner = questioner_for(options.get("interactive", True) and not options["check"], self.stdout)
             generated = autogenerate_script(connection, settings, questioner)
             upgrade_ops = generated.upgrade_ops
-            cfg = alembic_config(settings, connection=connection,
-                                          process_revision_directives=generated.process_revision_directives)
+            cfg = alembic_config(settings, connection=connection, **generated.configure_options())
             if upgrade_ops.is_empty():
                 if options["verbosity"] >= 1:
                     self.stdout.write("No changes detected")
@@ -71,14 +70,11 @@ class Command(BaseCommand):
                 from project.core.authoring.concurrent_indexes import make_indexes_concurrent
 
                 make_indexes_concurrent(generated.upgrade_ops, generated.downgrade_ops)
-            from alembic.autogenerate import render_python_code
-
             from project.core.authoring.revision_ids import revision_content
 
-            upgrade_code = render_python_code(upgrade_ops, render_as_batch=True)
+            upgrade_code = generated.render_upgrade()  # rendered as the file renders it
             rev_id = next_revision_id(script, revision_content(
-                script.get_heads(), message, upgrade_code,
-                render_python_code(generated.downgrade_ops, render_as_batch=True)))
+                script.get_heads(), message, upgrade_code, generated.render(generated.downgrade_ops)))
             if options["dry_run"]:
                 self.stdout.write(f"Would write {rev_id}: {message}", self.style.HEADING)
                 self.stdout.write(upgrade_code)
