@@ -2,7 +2,9 @@
 # The tool's own tests with the demo gone, as docs/start.md leaves a project:
 # copy this work tree (what git tracks or would add, uncommitted edits included) to a temporary
 # directory, commit it there, run `scripts/start_project.py`, then run `pytest tests` in the copy.
-# `make test` runs it after the main suite. Uses this project's .venv; leaves nothing behind.
+# `make test` runs the tool's tests only here (the demo's, tests/demo, in the work tree), on pytest-xdist
+# workers: it passes `-n 2 --dist loadgroup`; any arguments go to pytest. Uses this project's .venv; leaves
+# nothing behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"

@@ -424,13 +424,16 @@ def test_offline_deploy_script_writes_the_log(engine) -> None:  # noqa: F811 - t
     assert [(r.revision, r.state) for r in log_rows(url)[4:]] == [(f"000{i}", "applied") for i in range(5, 9)]
 
 
-def test_checksum_cache_follows_the_file(tmp_path: Path) -> None:
+def test_checksum_cache_follows_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import json
 
     from project.core.conf import load_settings
     from project.core.history import checksums
 
     settings = load_settings("fixture_app.settings.dev")
+    # This test's own cache folder: the project's .cache/checksums.json is rewritten by every migrate that runs
+    # at the same time (parallel tests), which could drop this test's entry between its write and the read below.
+    monkeypatch.setattr(checksums, "cache_dir", lambda settings=None: tmp_path / ".cache")
     version = tmp_path / "0001_x.py"
     version.write_text("from alembic import op\n\ndef upgrade():\n    op.drop_table('a')\n")
     first = checksums.file_checksum(str(version), settings)
