@@ -175,6 +175,11 @@ def history_columns(connection: Any) -> dict[tuple[str, str], HistoryColumn]:
     return records
 
 
+def use_history_columns(connection: Any, records: dict[tuple[str, str], HistoryColumn]) -> None:
+    """Let a copy of a scratch database (squash_writer's snapshot) reflect with the scratch connection's records."""
+    connection.info[_COLUMNS] = dict(records)
+
+
 def history_default(connection: Any, table: str, column: str, reflected: Any) -> Any:
     """The server default the history gave table.column, when SQLite still holds it (`reflected`: the reflected
     column's server_default); `reflected` itself otherwise."""
