@@ -9,10 +9,15 @@ a table or column that may hold rows by then (one that exists at START's parent,
 the rename names): autogenerate would write drop + add and lose them. Between the carried revisions the
 schema change of each run of plain revisions is found with Alembic's autogenerate API, comparing a snapshot of the
 scratch database at the run's start with MetaData reflected at its end, and rendered in batch mode as
-makemigrations renders it. What SQLite reflection loses is put back before rendering: types are made generic
-(`column_reflect` + `as_generic()`, so no `sqlite.` types leak into the file) and named enums come back from the
-version files themselves (project.core.history.enums reads them), with the type create/drop operations makemigrations
-adds (project.core.authoring.enum_types). Lengths and server defaults survive SQLite reflection as written.
+makemigrations renders it. What SQLite reflection loses is put back before rendering: the scratch replay records the
+type and server default each operation gave a column (project.core.history.scratch), on both sides of the
+comparison (the snapshot shares the scratch connection's records), and the types are rendered as makemigrations
+renders them (column_types.ModelTypes: BIGINT keys with their SQLite variant, timezone=True kept, the project's
+types in their portable form); server defaults come back as written (sa.false(), sa.func.now()), dropped tables'
+and columns' too (autogen.restore_history_defaults). A column no operation recorded (raw SQL) is made generic
+(`column_reflect` + `as_generic()`, so no `sqlite.` types leak into the file). Named enums come back from the
+version files themselves (project.core.history.enums reads them), with the type create/drop operations
+makemigrations adds (project.core.authoring.enum_types).
 """
 
 from __future__ import annotations
@@ -28,8 +33,13 @@ from project.core.db import create_engine_for
 from project.core.errors import MigrationError
 from project.core.history.checksums import source_checksum
 from project.core.history.enums import Reader
-from project.core.history.scratch import HISTORY_DEFAULT, HISTORY_TYPE, history_columns, scratch_sqlite, \
-    use_history_columns
+from project.core.history.scratch import (
+    HISTORY_DEFAULT,
+    HISTORY_TYPE,
+    history_columns,
+    scratch_sqlite,
+    use_history_columns,
+)
 from project.core.history.scripts import alembic_config, resolve_revision, script_directory, upgrade_or_downgrade
 from project.core.history.squash import DATA_CALLS, SQUASHED_DIR, ident, originals_digest, squashed_dir, squashes
 
@@ -228,11 +238,11 @@ def _diff(settings: Any, script: Any, connection: Any, start: str | None, end: s
             target.reflect(connection)
             if "alembic_version" in target.tables:
                 target.remove(target.tables["alembic_version"])
-            for table in target.tables.values():
-                for column in table.columns:
+            for reflected in target.tables.values():
+                for col in reflected.columns:
                     # sa.false(), sa.func.now() as the history wrote them (SQLite reflects the text '0').
-                    if HISTORY_DEFAULT in column.info and isinstance(column.server_default, sa.DefaultClause):
-                        column.server_default = sa.DefaultClause(column.info[HISTORY_DEFAULT])
+                    if HISTORY_DEFAULT in col.info and isinstance(col.server_default, sa.DefaultClause):
+                        col.server_default = sa.DefaultClause(col.info[HISTORY_DEFAULT])
             enums_after, enums_before = _enums_at(script, end), _enums_at(script, start)
             for (table, column), enum in enums_after.items():
                 if table in target.tables and column in target.tables[table].c:
@@ -315,7 +325,8 @@ def _render(rng: Range, segments: list[Segment]) -> str:
     # What the rendered types need beyond sa and op (a dialect's types in a variant), after the header's imports.
     extra = sorted(imports - {"import sqlalchemy as sa", "from alembic import op"})
     if extra:
-        text = text.replace("from alembic import op\n", "from alembic import op\n" + "".join(f"{i}\n" for i in extra), 1)
+        header_imports = "from alembic import op\n" + "".join(f"{i}\n" for i in extra)
+        text = text.replace("from alembic import op\n", header_imports, 1)
     return text
 
 
