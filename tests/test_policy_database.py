@@ -135,3 +135,16 @@ def test_a_database_at_an_earlier_revision_is_refused_what_it_holds(db_url: str,
     ok = copy.manage("migrate", "--allow-destructive", db_url=db_url, env=CONFIRM)
     assert ok.returncode == 0, ok.stderr
     assert version_rows(db_url) == ["0013"] and "details" not in _columns(db_url, "tasks")
+
+
+def test_a_step_that_cannot_be_inspected_loses_nothing_on_an_empty_database(db_url: str, tmp_path: Path) -> None:
+    copy = fixture_copy(tmp_path)
+    copy.add("0009", "0008", message="count projects", upgrade="""
+        n = op.get_bind().execute(sa.text("SELECT count(*) FROM projects")).scalar()
+        op.create_table("audit", sa.Column("id", sa.Integer(), primary_key=True), sa.Column("n", sa.Integer()))
+    """, downgrade='op.drop_table("audit")')
+    plan = copy.manage("migrate", "--plan", db_url=db_url, env=CONFIRM)
+    assert "  NOT INSPECTED: its upgrade() cannot run without a database (" in plan.stdout, plan.stdout
+    assert "; the database holds no table, so nothing can be lost" in plan.stdout
+    assert copy.manage("migrate", "-v0", db_url=db_url, env=CONFIRM).returncode == 0
+    assert version_rows(db_url) == ["0009"]

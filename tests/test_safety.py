@@ -262,3 +262,21 @@ def test_prod_settings_confirm_by_default(fixture_manage, db_url: str) -> None:
     result = run_fixture_manage("migrate", "--settings=fixture_app.settings.prod", env={"PROD_DATABASE_URL": db_url})
     assert "Refusing to run destructive steps" in one_clean_line(result)
     assert _version(db_url) == ("0007",)
+
+
+def test_sql_that_cannot_be_read_makes_the_revision_uninspectable(tmp_path) -> None:
+    copy = fixture_copy(tmp_path)
+    copy.add("0009", "0008", upgrade="""
+        op.execute("UPDATE tasks SET title = 'x' WHERE (")
+    """, downgrade="""
+        op.execute("DO $$ BEGIN DELETE FROM tasks; END $$")
+    """)
+    rev = script_directory(alembic_config(_settings_for(copy))).get_revision("0009")
+    up = destructive.assess_revision(rev, True, "postgresql")
+    assert up.destroys == [] and up.uninspectable is not None
+    assert up.uninspectable.startswith("its upgrade() runs SQL that cannot be read (ParseError: "), up.uninspectable
+    down = destructive.assess_revision(rev, False, "postgresql")
+    assert down.uninspectable == ("its downgrade() runs a DO block, whose PL/pgSQL cannot be inspected "
+                                  "(DO $$ BEGIN DELETE FROM tasks; END $$)")
+    # The statement-level reader never raises either.
+    assert destructive.destructive_sql("DO $$\nBEGIN\n  DROP TABLE x;", "postgresql") == []

@@ -95,7 +95,8 @@ class Renamed:
 
 
 class Unreadable(Exception):
-    """SQL that sqlglot cannot read, or that runs code it cannot see into (a PL/pgSQL DO block)."""
+    """SQL that sqlglot cannot read, or that runs code it cannot see into (a PL/pgSQL DO block). The message is
+    a verb phrase: "runs SQL that cannot be read (TokenError: ...)"."""
 
 
 # --- statements ---------------------------------------------------------------------------------
@@ -121,11 +122,12 @@ def _read(statement: str, dialect: str) -> list[Any]:
     try:
         expressions = [e for e in sqlglot.parse(statement, read=sqlglot_dialect(dialect)) if e is not None]
     except SqlglotError as exc:
-        raise Unreadable(f"{type(exc).__name__}: {_first_line(str(exc))}") from None
+        raise Unreadable(f"runs SQL that cannot be read ({type(exc).__name__}: {_first_line(str(exc))})") from None
     for expression in expressions:
         if isinstance(expression, exp.Command) and str(expression.this).upper() == "DO":
             # An anonymous code block runs right away, and what it runs is PL/pgSQL, not SQL sqlglot reads.
-            raise Unreadable(f"a DO block ({_first_line(expression.sql(dialect=sqlglot_dialect(dialect)))})")
+            raise Unreadable("runs a DO block, whose PL/pgSQL cannot be inspected "
+                             f"({_first_line(expression.sql(dialect=sqlglot_dialect(dialect)))})")
     return expressions
 
 
@@ -492,7 +494,7 @@ def assess_revision(script: Any, forwards: bool = True, dialect: str = "postgres
     elif recorded.error:
         verdict.uninspectable = f"its {name} cannot run without a database ({recorded.error})"
     elif unreadable:
-        verdict.uninspectable = f"its {name} runs SQL that cannot be read ({unreadable[0]})"
+        verdict.uninspectable = f"its {name} {unreadable[0]}"
     return verdict
 
 
