@@ -126,3 +126,18 @@ def test_the_first_revision_sees_the_database_as_under_its_own_env(db_url: str, 
     # with the first revision's row, after it ran, so the revision does not see it.
     assert "shadow_alembic_version" in stock
     assert ours == stock
+
+
+def test_the_models_are_loaded_while_the_history_runs(db_url: str, tmp_path: Path) -> None:
+    """A revision that uses `sa.orm` without importing sqlalchemy.orm runs under a stock env.py, which imports the
+    models (and so the ORM) at its top. TARGET_METADATA's models are imported at run time here too; their naming
+    convention still is not applied (test_unnamed_constraints_get_the_database_names)."""
+    copy = fixture_copy(tmp_path)
+    copy.add("0009", "0008", message="data migration through the ORM", upgrade="""
+        session = sa.orm.Session(bind=op.get_bind())
+        session.execute(sa.text("UPDATE projects SET name = 'unnamed' WHERE name IS NULL"))
+        session.flush()
+    """)
+    result = copy.manage("migrate", db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    assert version_rows(db_url) == ["0009"]
