@@ -493,9 +493,8 @@ def deployed_files(settings: Any) -> tuple[set[Path], Problem | None]:
     baseline = settings.get(BASELINE_SETTING) if settings is not None else None
     if not baseline:
         return set(), None
-    files = [f for f in read_version_files(versions_dir(settings)) if f.revision]
-    by_id = {f.revision: f for f in files}
-    matches = [r for r in by_id if r == baseline] or [r for r in by_id if r and r.startswith(str(baseline))]
+    by_id = {f.revision: f for f in read_version_files(versions_dir(settings)) if f.revision}
+    matches = [r for r in by_id if r == baseline] or [r for r in by_id if r.startswith(str(baseline))]
     if len(matches) != 1:
         what = "no revision" if not matches else f"{len(matches)} revisions ({', '.join(sorted(matches)[:3])}...)"
         return set(), Problem(f"{BASELINE_SETTING} = {baseline!r} names {what}: set it to the revision up to which "
