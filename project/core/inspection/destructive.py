@@ -20,8 +20,9 @@ the object itself, the object is not in the database, or a constraint is re-crea
 
 from __future__ import annotations
 
+import functools
 import io
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -282,7 +283,8 @@ def _added_constraints(action: Any, table: str) -> list[Finding | Created | Rena
 
 
 def destructive_script(
-    statements: Sequence[str], dialect: str, tables: Mapping[str, Sequence[str]] | None = None
+    statements: Sequence[str], dialect: str, tables: Mapping[str, Sequence[str]] | None = None,
+    not_null: Callable[[int], Collection[str]] | None = None,
 ) -> list[list[str]]:
     """`destructive_sql` for each statement of a script, aware of SQLite's batch rebuild.
 
@@ -295,48 +297,161 @@ def destructive_script(
     database) and from CREATE TABLE / ADD COLUMN / DROP COLUMN statements earlier in the same script.
     When x's prior columns are unknown, the rebuild is reported as "rebuilds table x (columns it does
     not copy are lost)" so that nothing is silently passed over.
+
+    Making a column NOT NULL is reported on every engine as the statement that does it: PostgreSQL's SET NOT
+    NULL; MySQL's MODIFY/CHANGE, which restates the whole column, when the column allowed NULL before; SQLite's
+    rebuild that copies a column that allowed NULL into a NOT NULL one (on the DROP TABLE, with the rest of the
+    rebuild). Whether a column allowed NULL before is known from this script's own CREATE TABLE / ADD COLUMN /
+    MODIFY, else from `not_null(i)`: the "table.column" names (folded) that the revision of statement i makes
+    NOT NULL, as its Alembic operations say (nullable=False on a column that allowed NULL).
     Returns one list per statement, in order.
     """
-    known: dict[str, list[str]] = {k: list(v) for k, v in (tables or {}).items()}
-    copied: dict[str, set[str]] = {}  # tmp table -> source columns its INSERT...SELECT reads
+    script = _Script({k: list(v) for k, v in (tables or {}).items()})
     results: list[list[str]] = []
-    for statement in statements:
-        parsed = _parse(statement, dialect)
+    for index, statement in enumerate(statements):
         findings: list[str] = []
-        for expression in parsed:
-            findings.extend(_script_step(expression, known, copied))
+        hints = functools.partial(not_null, index) if not_null is not None else tuple
+        for expression in _parse(statement, dialect):
+            findings.extend(script.step(expression, hints))
         results.append(findings)
     return results
 
 
-def _script_step(expression: Any, known: dict[str, list[str]], copied: dict[str, set[str]]) -> list[str]:
-    from sqlglot import exp
+class _Script:
+    """What destructive_script knows while reading a script: each table's columns, whether they allow NULL,
+    and the batch rebuild in progress (which columns its INSERT...SELECT copies, and from where)."""
 
-    if isinstance(expression, exp.Create) and (expression.args.get("kind") or "").upper() == "TABLE":
-        schema = expression.this
-        if isinstance(schema, exp.Schema):
-            known[_name(schema.this)] = [c.name for c in schema.expressions if isinstance(c, exp.ColumnDef)]
-        return []
-    if isinstance(expression, exp.Insert):
+    def __init__(self, known: dict[str, list[str]]):
+        self.known = known
+        self.nullable: dict[str, dict[str, bool]] = {}  # table -> folded column -> allows NULL
+        self.copied: dict[str, dict[str, str]] = {}  # table -> {tmp column: source column} of its rebuild
+
+    def step(self, expression: Any, hints: Callable[[], Collection[str]]) -> list[str]:
+        from sqlglot import exp
+
+        if isinstance(expression, exp.Create) and (expression.args.get("kind") or "").upper() == "TABLE":
+            schema = expression.this
+            if isinstance(schema, exp.Schema):
+                name = _name(schema.this)
+                self.known[name] = [c.name for c in schema.expressions if isinstance(c, exp.ColumnDef)]
+                self.nullable[name] = _nullability(schema)
+            return []
+        if isinstance(expression, exp.Insert):
+            self._copy(expression)
+            return []
+        if isinstance(expression, exp.Drop) and (expression.args.get("kind") or "").upper() == "TABLE":
+            findings = []
+            for table in expression.args.get("tables") or []:
+                name = _name(table)
+                if name in self.copied:
+                    mapping = self.copied.pop(name)
+                    findings.extend(_lost_in_rebuild(name, self.known.get(name), set(mapping.values())))
+                    findings.extend(self._rebuilt_not_null(name, mapping, hints))
+                else:
+                    findings.append(f"drops table {name}")
+                self.known.pop(name, None)
+            return findings
+        findings = []
+        if isinstance(expression, exp.Alter):
+            findings = self._modified(expression, hints)
+            self._track_alter(expression)
+        return findings + _destructive_expression(expression)
+
+    def _copy(self, expression: Any) -> None:
+        from sqlglot import exp
+
         target = expression.this.this if isinstance(expression.this, exp.Schema) else expression.this
         name = _name(target)
         select = expression.expression
-        if name.startswith(_BATCH_TMP_PREFIX) and isinstance(select, exp.Select):
-            copied[name[len(_BATCH_TMP_PREFIX):]] = {c.name for c in select.find_all(exp.Column)}
-        return []
-    if isinstance(expression, exp.Drop) and (expression.args.get("kind") or "").upper() == "TABLE":
+        if not name.startswith(_BATCH_TMP_PREFIX) or not isinstance(select, exp.Select):
+            return
+        into = [_name(c) for c in expression.this.expressions] if isinstance(expression.this, exp.Schema) else []
+        sources = [e.name if isinstance(e, exp.Column) else None for e in select.expressions]
+        mapping = {t: s for t, s in zip(into, sources, strict=False) if s}
+        # Columns the SELECT reads in other ways (an expression) count as copied, mapped to themselves.
+        mapping.update({c.name: c.name for c in select.find_all(exp.Column) if c.name not in mapping.values()})
+        self.copied[name[len(_BATCH_TMP_PREFIX):]] = mapping
+
+    def _rebuilt_not_null(self, table: str, mapping: dict[str, str], hints: Callable[[], Collection[str]]
+                          ) -> list[str]:
+        after = self.nullable.get(_BATCH_TMP_PREFIX + table, {})
+        before = self.nullable.get(table, {})
         findings = []
-        for table in expression.args.get("tables") or []:
-            name = _name(table)
-            if name in copied:
-                findings.extend(_lost_in_rebuild(name, known.get(name), copied.pop(name)))
-            else:
-                findings.append(f"drops table {name}")
-            known.pop(name, None)
+        for column, allows_null in after.items():
+            source = next((s for t, s in mapping.items() if _fold(t) == column), None)
+            if allows_null or source is None:
+                continue
+            if before.get(_fold(source)) or (_fold(source) not in before and
+                                             {f"{_fold(table)}.{_fold(source)}", f"{_fold(table)}.{column}"} &
+                                             set(hints())):
+                findings.append(f"makes {table}.{source} NOT NULL")
         return findings
-    if isinstance(expression, exp.Alter):
-        _track_alter(expression, known)
-    return _destructive_expression(expression)
+
+    def _modified(self, expression: Any, hints: Callable[[], Collection[str]]) -> list[str]:
+        """MySQL's MODIFY/CHANGE restates a column: it makes it NOT NULL only if it allowed NULL before."""
+        from sqlglot import exp
+
+        table = _name(expression.this)
+        findings = []
+        for action in expression.args.get("actions") or []:
+            if not isinstance(action, exp.ModifyColumn) or not isinstance(action.this, exp.ColumnDef):
+                continue
+            column = action.this.name
+            renamed = action.args.get("rename_from")
+            old = renamed.name if renamed is not None else column
+            columns = self.nullable.setdefault(table, {})
+            before = columns.pop(_fold(old), None)
+            not_null = not _allows_null(action.this)
+            columns[_fold(column)] = not not_null
+            if not_null and (before or (before is None and {f"{_fold(table)}.{_fold(old)}",
+                                                            f"{_fold(table)}.{_fold(column)}"} & set(hints()))):
+                findings.append(f"makes {table}.{old} NOT NULL")
+        return findings
+
+    def _track_alter(self, expression: Any) -> None:
+        from sqlglot import exp
+
+        table = _name(expression.this)
+        known = self.known
+        for action in expression.args.get("actions") or []:
+            if isinstance(action, exp.AlterRename):
+                known[_name(action.this)] = known.pop(table, [])
+                if table in self.nullable:
+                    self.nullable[_name(action.this)] = self.nullable.pop(table)
+            elif isinstance(action, exp.ColumnDef):
+                if table in known:
+                    known[table].append(action.name)
+                self.nullable.setdefault(table, {})[_fold(action.name)] = _allows_null(action)
+            elif isinstance(action, exp.AlterColumn) and action.args.get("allow_null") is not None:
+                self.nullable.setdefault(table, {})[_fold(_name(action.this))] = bool(action.args["allow_null"])
+            elif isinstance(action, exp.Drop) and (action.args.get("kind") or "").upper() == "COLUMN" \
+                    and table in known:
+                dropped = {_name(t) for t in action.args.get("tables") or []}
+                known[table] = [c for c in known[table] if c not in dropped]
+
+
+def _allows_null(column: Any) -> bool:
+    """A column definition without NOT NULL (or PRIMARY KEY) allows NULL."""
+    from sqlglot import exp
+
+    for constraint in column.args.get("constraints") or []:
+        kind = constraint.args.get("kind")
+        if isinstance(kind, exp.NotNullColumnConstraint) and not kind.args.get("allow_null"):
+            return False
+        if isinstance(kind, exp.PrimaryKeyColumnConstraint):
+            return False
+    return True
+
+
+def _nullability(schema: Any) -> dict[str, bool]:
+    """{folded column: allows NULL} of a CREATE TABLE's columns (a table-level PRIMARY KEY makes them NOT NULL)."""
+    from sqlglot import exp
+
+    columns = {_fold(c.name): _allows_null(c) for c in schema.expressions if isinstance(c, exp.ColumnDef)}
+    for key in schema.find_all(exp.PrimaryKey):
+        for part in key.expressions:
+            columns[_fold(_name(part.this if isinstance(part, exp.Ordered) else part))] = False
+    return columns
 
 
 def _lost_in_rebuild(table: str, before: list[str] | None, copied: set[str]) -> list[str]:
@@ -345,18 +460,12 @@ def _lost_in_rebuild(table: str, before: list[str] | None, copied: set[str]) -> 
     return [f"drops column {table}.{column}" for column in before if column not in copied]
 
 
-def _track_alter(expression: Any, known: dict[str, list[str]]) -> None:
-    from sqlglot import exp
-
-    table = _name(expression.this)
-    for action in expression.args.get("actions") or []:
-        if isinstance(action, exp.AlterRename):
-            known[_name(action.this)] = known.pop(table, [])
-        elif isinstance(action, exp.ColumnDef) and table in known:
-            known[table].append(action.name)
-        elif isinstance(action, exp.Drop) and (action.args.get("kind") or "").upper() == "COLUMN" and table in known:
-            dropped = {_name(t) for t in action.args.get("tables") or []}
-            known[table] = [c for c in known[table] if c not in dropped]
+def not_null_changes(script: Any, forwards: bool = True, dialect: str = "postgresql") -> set[str]:
+    """The folded "table.column" names a revision makes NOT NULL (nullable=False on a column that allowed NULL,
+    as its Alembic operations say): destructive_script's `not_null` hints for offline SQL."""
+    findings = assess_revision(script, forwards, dialect).findings
+    return {f"{_fold(_split(f.table)[1])}.{_fold(f.column)}" for f in findings
+            if f.kind == "column-change" and f.table and f.column and f.text.startswith("makes ")}
 
 
 # --- revisions ------------------------------------------------------------------------------------
