@@ -27,7 +27,7 @@ from project.core.errors import DestructiveStepsRefused, MigrationError, Unknown
 from project.core.history import applied_log
 from project.core.history.plan import Plan, Step, make_plan
 from project.core.history.scripts import alembic_config, current_heads, script_directory, upgrade_or_downgrade
-from project.core.inspection import destructive
+from project.core.inspection import destructive, plan_judge
 from project.core.runner import invalid_indexes, timeouts
 from project.core.runner.unmanaged import refuse_unmanaged
 
@@ -265,7 +265,7 @@ def refuse_destructive(settings: Settings, plan: Plan, dialect: str, target: str
     or that cannot be inspected offline (each with its own message). Raises DestructiveStepsRefused.
 
     What a step destroys is judged against `connection`'s database and the plan itself
-    (inspection.destructive.judge_plan): dropping what the plan created, what the database does not hold, or a
+    (inspection.plan_judge): dropping what the plan created, what the database does not hold, or a
     constraint the plan re-creates on the same columns loses nothing, and an empty database has nothing to lose."""
     confirming = bool(settings.get("CONFIRM_DESTRUCTIVE", False))
     # Without CONFIRM_DESTRUCTIVE only an unapply can be refused (no downgrade): a forward migrate does not
@@ -305,11 +305,11 @@ def refuse_destructive(settings: Settings, plan: Plan, dialect: str, target: str
 
 
 def judge(plan: Plan, dialect: str, connection: Connection | None,
-          verdicts: list[destructive.Verdict] | None = None) -> list[destructive.Judged]:
+          verdicts: list[destructive.Verdict] | None = None) -> list[plan_judge.Judged]:
     """The plan's steps judged on `connection`'s database (None: on the plan alone), for the policy and for
     `migrate --plan`, which must mark what the policy refuses."""
-    database = destructive.Database(connection) if connection is not None else None
-    return destructive.judge_plan(plan.steps, dialect, database, verdicts)
+    database = plan_judge.Database(connection) if connection is not None else None
+    return plan_judge.judge_plan(plan.steps, dialect, database, verdicts)
 
 
 @dataclass
@@ -319,7 +319,7 @@ class Preview:
     plan: Plan
     dialect: str
     running: bool  # another migrate holds the lock at this moment
-    judged: list[destructive.Judged] | None = None  # each step on this database (`judged=True`)
+    judged: list[plan_judge.Judged] | None = None  # each step on this database (`judged=True`)
 
 
 @db.sync_entry
