@@ -70,10 +70,14 @@ class Command(BaseCommand):
         from project.core.inspection import destructive
 
         if not hasattr(self, "_judged"):
+            from project.core.errors import MigrationError
             from project.core.runner import migrator
 
-            preview = migrator.preview(self.settings, "heads", judged=True)
-            self._judged = {j.step.revision: j for j in preview.judged or [] if j.step.forwards}
+            try:
+                preview = migrator.preview(self.settings, "heads", judged=True)
+                self._judged = {j.step.revision: j for j in preview.judged or [] if j.step.forwards}
+            except MigrationError:  # tables but no revision recorded (migrate refuses that): judged offline
+                self._judged = {}
         judged = self._judged.get(rev.revision)
         findings = [f.text for f in judged.destroys] if judged else destructive.classify_revision(rev, True, dialect)
         if findings:
