@@ -148,3 +148,13 @@ def test_a_step_that_cannot_be_inspected_loses_nothing_on_an_empty_database(db_u
     assert "; the database holds no table, so nothing can be lost" in plan.stdout
     assert copy.manage("migrate", "-v0", db_url=db_url, env=CONFIRM).returncode == 0
     assert version_rows(db_url) == ["0009"]
+
+
+def test_showmigrations_plan_on_tables_without_a_recorded_revision(tmp_path: Path) -> None:
+    """migrate refuses such a database (adopt it first), so there is no plan to judge on it: showmigrations --plan
+    still lists and marks the revisions, judged offline."""
+    db_url = f"sqlite:///{tmp_path / 'unmanaged.db'}"
+    _rows(db_url, "CREATE TABLE projects (id INTEGER PRIMARY KEY)")
+    shown = fixture_copy(tmp_path).manage("showmigrations", "--plan", db_url=db_url)
+    assert shown.returncode == 0, shown.stderr
+    assert "      DESTRUCTIVE: drops column tasks.legacy_flag" in shown.stdout.splitlines()
