@@ -287,3 +287,21 @@ def test_fake_initial_leaves_another_applications_tables_alone(db_url: str, tmp_
     line = one_clean_line(copy.manage("migrate", "--fake-initial", db_url=db_url), sa.make_url(db_url).password or "")
     assert line.startswith("CommandError: --fake-initial refused:") and "1 difference(s)" in line, line
     assert "extra" in line and "orders" not in line and recorded(db_url) is None
+
+
+def test_inspectdb_keeps_every_sqlite_unique_constraint(tmp_path: Path) -> None:
+    """SQLAlchemy's SQLite reflection misses an inline UNIQUE on a column whose type has parentheses and drops an
+    inline constraint's name; inspectdb reads SQLite's catalogue (PRAGMA index_list) and the table's SQL."""
+    copy = fixture_copy(tmp_path)
+    db_url = f"sqlite:///{tmp_path / 'legacy.db'}"
+    build(db_url, ["CREATE TABLE members (id INTEGER NOT NULL PRIMARY KEY, email VARCHAR(255) UNIQUE, "
+                   "code VARCHAR(10) CONSTRAINT uq_members_code UNIQUE, nick TEXT UNIQUE, a INTEGER, b INTEGER, "
+                   "UNIQUE (a, b))"])
+    models = _ok(copy.manage("inspectdb", "--output", str(tmp_path / "members_models.py"), db_url=db_url))
+    assert "Wrote models for 1 table(s)" in models
+    metadata = subprocess.run(
+        [sys.executable, "-c", "import members_models as m, sqlalchemy as sa; t = m.Base.metadata.tables['members']; "
+         "print(sorted((k.name or '', tuple(c.name for c in k.columns)) for k in t.constraints "
+         "if isinstance(k, sa.UniqueConstraint)))"], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert metadata.stdout.strip() == ("[('', ('a', 'b')), ('', ('email',)), ('', ('nick',)), "
+                                       "('uq_members_code', ('code',))]"), metadata.stdout + metadata.stderr
