@@ -89,6 +89,22 @@ def test_settings_selection(monkeypatch, tmp_path) -> None:
     assert load_settings("dev").DATABASE_URL == f"sqlite:///{ROOT / 'dev.sqlite3'}"
 
 
+def test_settings_see_the_environment_through_every_module_they_import(monkeypatch, tmp_path) -> None:
+    """A settings module that star-imports another package's settings (`from myapp.settings.dev import *`):
+    a second load in the same process (a test, an application calling call_command) reads the environment as it
+    is now through the whole chain, not the values the imported module read the first time."""
+    (tmp_path / "otherapp").mkdir()
+    (tmp_path / "otherapp" / "__init__.py").write_text("")
+    (tmp_path / "otherapp" / "config.py").write_text(
+        "from project.core.conf import env\nDATABASE_URL = env('OTHER_DATABASE_URL')\n")
+    (tmp_path / "chosen_settings.py").write_text("from settings.dev import *  # noqa\nfrom otherapp.config import *\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("OTHER_DATABASE_URL", "sqlite:///first.sqlite3")
+    assert load_settings("chosen_settings").DATABASE_URL == "sqlite:///first.sqlite3"
+    monkeypatch.setenv("OTHER_DATABASE_URL", "sqlite:///second.sqlite3")
+    assert load_settings("chosen_settings").DATABASE_URL == "sqlite:///second.sqlite3"
+
+
 def test_dotenv_is_read_and_environment_wins(tmp_path) -> None:
     # A copy of the project's settings package with its own .env beside it (the project root is the folder
     # that holds the settings package), run in a subprocess: the checkout's own .env is never written, so

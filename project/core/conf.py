@@ -177,8 +177,31 @@ def load_settings(name: str | None = None) -> Settings:
     module_name = resolve_module_name(name)
     _forget_settings_modules(module_name)
     _environment_reads.clear()
+    before = set(sys.modules)
     module = importlib.import_module(module_name)
+    _imported_by_settings.update(_project_modules(set(sys.modules) - before))
     return Settings(module, name.rsplit(".", 1)[-1], dict(_environment_reads))
+
+
+# Modules of the user's own (not a package, not the standard library's, an installed one's or the tool's) that a
+# settings load imported first: a settings module may star-import another package's settings
+# (`from myapp.settings.dev import *`), which read the environment when imported, so they are imported afresh at
+# the next load too. Packages stay: re-importing one would drop its loaded submodules' attributes.
+_imported_by_settings: set[str] = set()
+
+
+def _project_modules(names: set[str]) -> set[str]:
+    import sysconfig
+
+    installed = tuple(str(Path(sysconfig.get_paths()[key]).resolve()) for key in ("stdlib", "purelib", "platlib"))
+    kept = set()
+    for name in names:
+        module = sys.modules.get(name)
+        path = getattr(module, "__file__", None)
+        if (path and not hasattr(module, "__path__") and not name.startswith("project.")
+                and not str(Path(path).resolve()).startswith(installed)):
+            kept.add(name)
+    return kept
 
 
 def _forget_settings_modules(module_name: str) -> None:
@@ -193,8 +216,10 @@ def _forget_settings_modules(module_name: str) -> None:
     prefixes = {f"{SETTINGS_PACKAGE}."}
     if "." in module_name:
         prefixes.add(module_name.rpartition(".")[0] + ".")
-    for name in [n for n in sys.modules if n == module_name or n.startswith(tuple(prefixes))]:
+    stale = {n for n in sys.modules if n == module_name or n.startswith(tuple(prefixes))} | _imported_by_settings
+    for name in stale & set(sys.modules):
         del sys.modules[name]
+    _imported_by_settings.clear()
 
 
 def shared_settings() -> Settings:
