@@ -147,14 +147,20 @@ def run_plan(
     limits = timeouts.Timeouts.from_settings(settings)
     try:
         with timeouts.session_timeouts(connection, limits):
-            timeouts.run_retrying(
-                connection, limits, lambda: upgrade_or_downgrade(cfg, script or script_directory(cfg), target,
-                                                                  plan.forwards),
-                pending, executed, lambda step, ran, why: _step_failed(connection, plan, step, ran, why, lock=True),
-                on_retry)
-    except MigrationError as exc:  # a lock not granted after the retries (project.core.runner.timeouts), worded already
-        if log is not None and pending:
-            log.failed(pending[0], executed, exc)
+            try:
+                timeouts.run_retrying(
+                    connection, limits, lambda: upgrade_or_downgrade(cfg, script or script_directory(cfg), target,
+                                                                      plan.forwards),
+                    pending, executed, lambda step, ran, why: _step_failed(connection, plan, step, ran, why,
+                                                                           lock=True),
+                    on_retry)
+            except MigrationError as exc:  # a lock not granted after the retries, worded already
+                # Logged under the migration's own lock timeout: the session that held the lock may hold it
+                # still, and on SQLite (one lock for the file) the default busy timeout would wait 30 s more.
+                if log is not None and pending:
+                    log.failed(pending[0], executed, exc)
+                raise
+    except MigrationError:
         raise
     except Exception as exc:
         if not pending or _environment_failure(connection, executed, exc):
