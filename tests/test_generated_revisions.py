@@ -402,6 +402,60 @@ def test_timestamp_to_timestamptz_is_a_change(tmp_path: Path, db_url: str) -> No
     up_zero_up(project, db_url)
 
 
+# --- a named enum's values -----------------------------------------------------------------------------------
+
+LOANS = """
+sa.Table("loans", Base.metadata,
+         sa.Column("id", sa.Integer, primary_key=True),
+         sa.Column("state", sa.Enum({values}, name="loan_state"), nullable=False, server_default="open"),
+         sa.Column("previous", sa.Enum({values}, name="loan_state")))
+"""
+
+
+def enum_values(db_url: str) -> list[str]:
+    """loan_state's values as the engine has them: PostgreSQL's TYPE, MariaDB's column; SQLite keeps none."""
+    if engine(db_url) == "postgresql":
+        return [value for (value,) in rows(
+            db_url, "SELECT enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid "
+                    "WHERE t.typname = 'loan_state' ORDER BY e.enumsortorder")]
+    if engine(db_url) == "mysql":
+        return list(columns(db_url, "loans")["state"]["type"].enums)
+    return []
+
+
+def test_enum_values_added_and_taken_back(tmp_path: Path, db_url: str) -> None:
+    """A value added to a named enum (in the middle: the order is the models') reaches PostgreSQL's TYPE, not only
+    MariaDB's column; the downgrade takes it back on every engine, and refuses while a row still holds it."""
+    project = Fresh(tmp_path)
+    project.models(LOANS.format(values="'open', 'closed'"))
+    project.make("loans")
+    project.migrate(db_url)
+    execute(db_url, "INSERT INTO loans (id, previous) VALUES (1, 'closed')")
+    project.models(LOANS.format(values="'open', 'overdue', 'closed'"))
+    source = project.make("overdue")
+    assert "ALTER TYPE loan_state ADD VALUE IF NOT EXISTS 'overdue' BEFORE 'closed'" in source
+    project.migrate(db_url)
+    project.clean()
+    execute(db_url, "INSERT INTO loans (id, state, previous) VALUES (2, 'overdue', 'overdue')")
+    assert rows(db_url, "SELECT id, state, previous FROM loans ORDER BY id") == [
+        (1, "open", "closed"), (2, "overdue", "overdue")]
+    if engine(db_url) != "sqlite":  # SQLite's non-native enum is a VARCHAR: no value is refused there
+        assert enum_values(db_url) == ["open", "overdue", "closed"]
+        refused = project.manage("migrate", "0001", "-v", "0", db_url=db_url)
+        assert refused.returncode == 1 and "overdue" in refused.stderr, refused.stdout + refused.stderr
+        assert enum_values(db_url) == ["open", "overdue", "closed"]
+    execute(db_url, "DELETE FROM loans WHERE id = 2")
+    project.migrate(db_url, "0001")
+    if engine(db_url) != "sqlite":
+        assert enum_values(db_url) == ["open", "closed"]
+    # The default came back with the rebuilt type.
+    execute(db_url, "INSERT INTO loans (id) VALUES (3)")
+    assert rows(db_url, "SELECT id, state, previous FROM loans ORDER BY id") == [
+        (1, "open", "closed"), (3, "open", None)]
+    execute(db_url, "DELETE FROM loans WHERE id = 3")
+    up_zero_up(project, db_url)
+
+
 # --- --dry-run shows the file's code --------------------------------------------------------------------------
 
 

@@ -97,6 +97,10 @@ def autogenerate_script(connection: Any, settings: Any, questioner: Any = None) 
             ordering.drop_with_tables(container)
             ordering.foreign_keys_first(container, tables_after)
         _add_enum_type_operations(metadata, upgrade_ops, downgrade_ops)
+        from project.core.authoring.enum_types import alter_enum_values
+
+        for container in (upgrade_ops, downgrade_ops):
+            alter_enum_values(container)
         return Generated(upgrade_ops, downgrade_ops, context, types)
     finally:
         if connection.in_transaction():

@@ -115,3 +115,121 @@ def drops_anything(upgrade_ops: ops.UpgradeOps) -> bool:
     return any(isinstance(op, ops.DropTableOp) or (
         isinstance(op, ops.ModifyTableOps) and any(isinstance(o, ops.DropColumnOp) for o in op.ops))
         for op in upgrade_ops.ops)
+
+
+# --- the values of a named enum -------------------------------------------------------------------------------
+#
+# A named enum's values changed in the models: autogenerate writes an alter_column from the old Enum to the new
+# one. MySQL/MariaDB change the column (MODIFY ... ENUM(...)), SQLite the VARCHAR; on PostgreSQL the column's type
+# is the same TYPE by name, so ALTER COLUMN ... TYPE changes nothing and the new value is refused when the app
+# writes it. There the TYPE itself changes: values only added, ALTER TYPE ... ADD VALUE (inside the revision's
+# transaction, PostgreSQL 12 or later); values removed or reordered, the type is rebuilt and every column using it
+# cast to the new one (rows holding a removed value make the cast fail, and the revision rolls back).
+
+
+class AlterEnumValuesOp(ops.MigrateOperation):
+    """The columns of one named enum whose values change: on PostgreSQL the TYPE, elsewhere the columns."""
+
+    def __init__(self, old: sa.Enum, new: sa.Enum, columns: list[ops.ModifyTableOps]):
+        self.old, self.new, self.columns = old, new, columns
+
+    def reverse(self) -> AlterEnumValuesOp:
+        return AlterEnumValuesOp(self.new, self.old, [table.reverse() for table in self.columns])
+
+
+def _values_changed(op: Any) -> tuple[sa.Enum, sa.Enum] | None:
+    """(old, new) when `op` changes only a column's type, from one named enum to the same name with other values."""
+    if not isinstance(op, ops.AlterColumnOp) or op.modify_nullable is not None or op.modify_server_default \
+            is not False or op.modify_name is not None or op.modify_comment is not False:
+        return None
+    old, new = named_enum(op.existing_type), named_enum(op.modify_type)
+    if old is None or new is None or old.name != new.name or list(old.enums) == list(new.enums):
+        return None
+    return old, new
+
+
+def alter_enum_values(container: ops.OpContainer) -> None:
+    """Gather the alter_columns that only change a named enum's values into one AlterEnumValuesOp per type, where
+    the first of them stood."""
+    result: list[Any] = []
+    by_name: dict[str, AlterEnumValuesOp] = {}
+    for op in container.ops:
+        if not isinstance(op, ops.ModifyTableOps):
+            result.append(op)
+            continue
+        kept = []
+        for inner in op.ops:
+            changed = _values_changed(inner)
+            if changed is None:
+                kept.append(inner)
+                continue
+            old, new = changed
+            table = ops.ModifyTableOps(op.table_name, [inner], schema=op.schema)
+            name = str(new.name)
+            if name in by_name:
+                by_name[name].columns.append(table)
+            else:
+                by_name[name] = AlterEnumValuesOp(old, new, [table])
+                result.append(by_name[name])
+        if kept:
+            op.ops = kept
+            result.append(op)
+    container.ops = result
+
+
+@renderers.dispatch_for(AlterEnumValuesOp)
+def _render_alter_values(autogen_context: Any, op: AlterEnumValuesOp) -> list[str]:
+    from alembic.autogenerate.render import render_op
+
+    lines = ['if op.get_context().dialect.name == "postgresql":',
+             f"# {op.new.name} is a TYPE of its own on PostgreSQL: its values change there, not the columns'"]
+    lines += [f"op.execute({statement!r})" for statement in _postgresql_statements(op)]
+    lines.append("else:")
+    for table in op.columns:
+        lines += render_op(autogen_context, table)
+    return [*lines, ""]
+
+
+def _postgresql_statements(op: AlterEnumValuesOp) -> list[str]:
+    from sqlalchemy.dialects import postgresql
+
+    quote = postgresql.dialect().identifier_preparer.quote  # type: ignore[no-untyped-call]
+    name, old, new = quote(str(op.new.name)), list(op.old.enums), list(op.new.enums)
+
+    def literal(value: str) -> str:
+        return "'" + value.replace("'", "''") + "'"
+
+    if [value for value in new if value in old] == old:  # values only added: the existing ones stay in order
+        statements, present = [], set(old)
+        for index, value in enumerate(new):
+            if value in present:
+                continue
+            following = next((v for v in new[index + 1:] if v in present), None)
+            where = f" BEFORE {literal(following)}" if following is not None else ""
+            statements.append(f"ALTER TYPE {name} ADD VALUE IF NOT EXISTS {literal(value)}{where}")
+            present.add(value)
+        return statements
+    previous = quote(f"{op.new.name}_old")
+    statements = [f"ALTER TYPE {name} RENAME TO {previous}",
+                  f"CREATE TYPE {name} AS ENUM ({', '.join(literal(v) for v in new)})"]
+    for table in op.columns:
+        for alter in table.ops:
+            assert isinstance(alter, ops.AlterColumnOp)
+            column = f"ALTER TABLE {quote(table.table_name)} ALTER COLUMN {quote(alter.column_name)}"
+            default = _default_sql(alter.existing_server_default)
+            if default is not None:  # the default is of the old type: it goes, and comes back of the new one
+                statements.append(f"{column} DROP DEFAULT")
+            statements.append(f"{column} TYPE {name} USING {quote(alter.column_name)}::text::{name}")
+            if default is not None:
+                statements.append(f"{column} SET DEFAULT {default}")
+    return [*statements, f"DROP TYPE {previous}"]
+
+
+def _default_sql(default: Any) -> str | None:
+    """A server default as SQL: a text clause as written, a plain string as a literal."""
+    if default is None or default is False:
+        return None
+    arg = getattr(default, "arg", default)
+    if isinstance(arg, str):
+        return "'" + arg.replace("'", "''") + "'"
+    return str(getattr(arg, "text", arg))
