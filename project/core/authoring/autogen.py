@@ -92,6 +92,10 @@ def autogenerate_script(connection: Any, settings: Any, questioner: Any = None) 
         ordering.arrange(upgrade_ops)
         downgrade_ops = upgrade_ops.reverse()
         fill_not_null_columns(downgrade_ops, (questioner or MigrationQuestioner()).ask_not_null_restore)
+        if questioner is not None:
+            from project.core.authoring.null_rows import fill_null_rows
+
+            fill_null_rows(upgrade_ops, questioner.ask_not_null_alteration)
         for container, tables_after in ((upgrade_ops, lambda: dict(metadata.tables)),
                                         (downgrade_ops, lambda: _reflected_tables(connection))):
             ordering.drop_with_tables(container)
@@ -272,3 +276,4 @@ def default_message(upgrade_ops: Any) -> str:
     phrases = describe_ops(upgrade_ops)
     text = " and ".join(phrases[:2]) + (" and more" if len(phrases) > 2 else "")
     return text.replace(".", " ")
+

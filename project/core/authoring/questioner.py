@@ -36,6 +36,12 @@ class MigrationQuestioner:
             "to give a one-off default."
         )
 
+    def ask_not_null_alteration(self, table: str, column: Any) -> str | None:
+        """The one-off value for the rows holding NULL in a nullable column made NOT NULL. Unasked: none, as
+        Django's non-interactive questioner: such rows make the migration fail (and roll back) until a data
+        migration fills them."""
+        return None
+
     def ask_not_null_restore(self, table: str, column: Any) -> str | None:
         """The one-off default for the rows a downgrade finds when it adds back a dropped NOT NULL column.
         Unasked: the type's empty value (0, '', false...), None when the type has none (the downgrade then
@@ -69,6 +75,19 @@ class InteractiveMigrationQuestioner(MigrationQuestioner):
             raise CommandError(f"Quit: give {table}.{column.name} a server_default in the model, then run "
                                "makemigrations again.")
         return self._ask_default(table, column)
+
+    def ask_not_null_alteration(self, table: str, column: Any) -> str | None:
+        choice = self._choice_input(
+            f"It is impossible to change the nullable column {table}.{column.name} to NOT NULL without a default: "
+            "rows holding NULL there need a value.\nPlease select a fix:",
+            ["Provide a one-off default now (rows holding NULL get it)",
+             "Ignore for now (rows holding NULL make the migration fail: fill them in a data migration first)",
+             "Quit, and let me change the model"],
+        )
+        if choice == 3:
+            raise CommandError(f"Quit: {table}.{column.name} stays as the model says; run makemigrations again "
+                               "when it is as you want.")
+        return self._ask_default(table, column) if choice == 1 else None
 
     def ask_not_null_restore(self, table: str, column: Any) -> str | None:
         empty = empty_value(column.type)
