@@ -402,6 +402,39 @@ def test_timestamp_to_timestamptz_is_a_change(tmp_path: Path, db_url: str) -> No
     up_zero_up(project, db_url)
 
 
+# --- a type PostgreSQL converts only when told how -------------------------------------------------------------
+
+READINGS = """
+sa.Table("readings", Base.metadata,
+         sa.Column("id", sa.Integer, primary_key=True),
+         sa.Column("code", {code}),
+         sa.Column("flag", {flag}),
+         sa.Column("size", {size}))
+"""
+
+
+def test_types_converted_with_a_cast_on_postgresql(tmp_path: Path, db_url: str) -> None:
+    """String to Integer or Boolean, Boolean to Integer: PostgreSQL has no automatic cast for these and refuses
+    ALTER COLUMN ... TYPE without USING ("cannot be cast automatically"); MariaDB and SQLite convert the values.
+    The file gives PostgreSQL its USING, both ways, and the values arrive converted on every engine."""
+    project = Fresh(tmp_path)
+    project.models(READINGS.format(code="sa.String(10)", flag="sa.String(5)", size="sa.Boolean"))
+    project.make("readings")
+    project.migrate(db_url)
+    execute(db_url, "INSERT INTO readings (id, code, flag, size) VALUES (1, '42', '1', '1'), (2, '7', '0', '0')")
+    project.models(READINGS.format(code="sa.Integer", flag="sa.Boolean", size="sa.Integer"))
+    source = project.make("typed")
+    upgrade, downgrade = source.split("def downgrade")
+    assert "postgresql_using='code::INTEGER'" in upgrade and "postgresql_using='flag::BOOLEAN'" in upgrade
+    assert "postgresql_using='size::INTEGER'" in upgrade
+    assert "postgresql_using='size::BOOLEAN'" in downgrade and "postgresql_using" not in downgrade.replace(
+        "postgresql_using='size::BOOLEAN'", "")  # back to strings: PostgreSQL casts to text by itself
+    project.migrate(db_url)
+    project.clean()
+    assert rows(db_url, "SELECT id, code, flag, size FROM readings ORDER BY id") == [(1, 42, True, 1), (2, 7, False, 0)]
+    up_zero_up(project, db_url)
+
+
 # --- a named enum's values -----------------------------------------------------------------------------------
 
 LOANS = """

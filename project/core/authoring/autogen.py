@@ -102,9 +102,11 @@ def autogenerate_script(connection: Any, settings: Any, questioner: Any = None) 
             ordering.foreign_keys_first(container, tables_after)
         _add_enum_type_operations(metadata, upgrade_ops, downgrade_ops)
         from project.core.authoring.enum_types import alter_enum_values
+        from project.core.authoring.type_casts import add_casts
 
         for container in (upgrade_ops, downgrade_ops):
             alter_enum_values(container)
+            add_casts(container)
         return Generated(upgrade_ops, downgrade_ops, context, types)
     finally:
         if connection.in_transaction():
