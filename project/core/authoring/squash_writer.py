@@ -224,7 +224,8 @@ def _diff(settings: Any, script: Any, connection: Any, start: str | None, end: s
     from alembic.autogenerate import produce_migrations
     from alembic.runtime.migration import MigrationContext
 
-    from project.core.authoring.autogen import restore_history_defaults
+    from project.core.authoring import ordering
+    from project.core.authoring.autogen import _reflected_tables, restore_history_defaults
     from project.core.authoring.column_types import ModelTypes
 
     before = create_engine_for("sqlite://")
@@ -253,7 +254,14 @@ def _diff(settings: Any, script: Any, connection: Any, start: str | None, end: s
             upgrade_ops: Any = produce_migrations(context, target).upgrade_ops
             restore_history_defaults(upgrade_ops, snapshot)
             enum_types.restore_enum_types(upgrade_ops, enums_before)
+            # makemigrations' order, which every engine accepts: autogenerate drops tables in a set's order (a parent
+            # before its child on some hash seeds, refused by PostgreSQL and MariaDB), and an index before its key.
+            ordering.arrange(upgrade_ops)
             downgrade_ops = upgrade_ops.reverse()
+            for container, tables_after in ((upgrade_ops, lambda: dict(target.tables)),
+                                            (downgrade_ops, lambda: _reflected_tables(snapshot))):
+                ordering.drop_with_tables(container)
+                ordering.foreign_keys_first(container, tables_after)
             enum_types.add_type_operations(upgrade_ops, {e.name for e in enums_after.values() if e.name})
             enum_types.add_type_operations(downgrade_ops, {e.name for e in enums_before.values() if e.name})
             return Segment(upgrade_ops, downgrade_ops, types=types)
