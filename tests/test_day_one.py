@@ -327,6 +327,21 @@ def manage(project: Path, db_url: str, *args: str) -> str:
     return _ok(in_copy(project, "manage.py", *args, db_url=db_url))
 
 
+def execute_utc(url: str, statement: str) -> None:
+    """test_questioner's execute(), with the statement's naive timestamps read as UTC (UTCDateTime's convention):
+    PostgreSQL would read them in its server's zone, the machine's own."""
+    if not url.startswith("postgresql"):
+        execute(url, statement)
+        return
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("SET LOCAL TIME ZONE 'UTC'"))
+            connection.execute(sa.text(statement))
+    finally:
+        engine.dispose()
+
+
 def comparable(url: str) -> dict[str, Any]:
     """test_squash's reflected schema (columns in order with their exact types, keys, names of indexes and uniques,
     PostgreSQL's enum types), with each server default in one spelling: the files write sa.func.now() as
@@ -396,7 +411,7 @@ def test_day_one(library: Library, db_url: str, fresh_url: Callable[[], str]) ->
     for state, revision in enumerate(library.revisions, start=1):
         assert f"Applying {revision} " in manage(project, db_url, "migrate", revision)
         for statement in ROWS[state]:
-            execute(db_url, statement)
+            execute_utc(db_url, statement)
 
     # The schema is what the final models create on a fresh database of the same engine.
     models_url = fresh_url()
@@ -420,7 +435,7 @@ def test_day_one(library: Library, db_url: str, fresh_url: Callable[[], str]) ->
     # Without an id: the key comes from the engine on every table (SQLite failed with a BIGINT key: NOT NULL).
     before = {table: rows(db_url, f"SELECT count(*) FROM {table}")[0][0] for table in FINAL_TABLES}
     for statement in NEW_ROWS:
-        execute(db_url, statement)
+        execute_utc(db_url, statement)
     for table in FINAL_TABLES:
         assert rows(db_url, f"SELECT count(*), count(DISTINCT id) FROM {table}") == [(before[table] + 1,) * 2], table
 
@@ -455,5 +470,5 @@ def test_day_one(library: Library, db_url: str, fresh_url: Callable[[], str]) ->
         "originals still present)" in shown, shown
     assert shown.count("[X]") == 12 and "[ ]" not in shown, shown
     for statement in NEW_ROWS:
-        execute(squash_url, statement.replace("1001", "1").replace("1003", "1"))
+        execute_utc(squash_url, statement.replace("1001", "1").replace("1003", "1"))
     only_lock_warnings(manage(library.squashed, squash_url, "check", "--database"))
