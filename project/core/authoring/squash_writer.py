@@ -5,8 +5,8 @@ What a squash is and when the plan takes it: project.core.history.squash.
 How the operations are found. The history is replayed once into a scratch SQLite database from START's parent to
 END (project.core.history.scratch). Revisions that touch data or the live connection (`op.execute`, `bulk_insert`,
 `get_bind()`, `.execute(...)`) are carried verbatim, in order, as nested functions of the squash; so are renames of
-a table or column that may hold rows by then (one that exists at START's parent, or that a carried revision before
-the rename names): autogenerate would write drop + add and lose them. Between the carried revisions the
+a table or column: autogenerate would write drop + add, losing the rows, moving the column last and clashing with
+the constraint names a renamed table keeps. Between the carried revisions the
 schema change of each run of plain revisions is found with Alembic's autogenerate API, comparing a snapshot of the
 scratch database at the run's start with MetaData reflected at its end, and rendered in batch mode as
 makemigrations renders it. What SQLite reflection loses is put back before rendering: the scratch replay records the
@@ -98,21 +98,15 @@ def data_revisions(rng: Range) -> list[Any]:
     return [rev for rev in rng.revisions if any(_call_name(c) in DATA_CALLS for c in _calls(Path(rev.path)))]
 
 
-def carried_revisions(rng: Range, data: list[Any], tables_at_parent: set[str]) -> list[Any]:
-    """The data revisions, and the renames whose table may hold rows when they run, in range order."""
-    carried: list[Any] = []
+def carried_revisions(rng: Range, data: list[Any]) -> list[Any]:
+    """The data revisions and the renames (of a table or a column), in range order.
+
+    A rename is carried even where no row can be in its table: autogenerate's drop + add would put a renamed column
+    last (the squash's table then differs from the originals'), make a renamed table with the constraint names the
+    history gave the old one (PostgreSQL: relation "pk_members" already exists while the old table stands), and
+    drop the old table while other tables' foreign keys still refer to it."""
     data_ids = {rev.revision for rev in data}
-    for rev in rng.revisions:
-        if rev.revision in data_ids:
-            carried.append(rev)
-            continue
-        renamed = _renamed_tables(Path(rev.path))
-        if renamed is None:
-            continue
-        named_before = "\n".join(Path(r.path).read_text() for r in carried)
-        if any(t is None or t in tables_at_parent or repr(t)[1:-1] in named_before for t in renamed):
-            carried.append(rev)
-    return carried
+    return [rev for rev in rng.revisions if rev.revision in data_ids or _renames(Path(rev.path))]
 
 
 def _calls(path: Path) -> list[ast.Call]:
@@ -121,17 +115,10 @@ def _calls(path: Path) -> list[ast.Call]:
             for call in ast.walk(node) if isinstance(call, ast.Call)]
 
 
-def _renamed_tables(path: Path) -> list[str | None] | None:
-    """The tables whose columns or names the revision renames (None for one it cannot tell); None: no rename."""
-    calls = _calls(path)
-    if not any(_call_name(c) == "rename_table" or any(k.arg == "new_column_name" for k in c.keywords) for c in calls):
-        return None
-    # Every table the revision alters: a rename inside a batch block names its table on the `with` line.
-    tables = [c.args[0] if c.args else None for c in calls
-              if _call_name(c) in {"batch_alter_table", "rename_table", "alter_column"}
-              and not (isinstance(c.func, ast.Attribute) and isinstance(c.func.value, ast.Name)
-                       and c.func.value.id != "op")]
-    return [t.value if isinstance(t, ast.Constant) and isinstance(t.value, str) else None for t in tables] or [None]
+def _renames(path: Path) -> bool:
+    """Whether the revision renames a table or a column."""
+    return any(_call_name(c) == "rename_table" or any(k.arg == "new_column_name" for k in c.keywords)
+               for c in _calls(path))
 
 
 def _call_name(call: ast.Call) -> str | None:
@@ -148,20 +135,13 @@ def write_squash(settings: Any, start: str, end: str, *, no_data: bool = False) 
         raise MigrationError(
             f"The range has data migrations ({', '.join(r.revision for r in carried)}): they can only be carried "
             "verbatim; run without --no-data to carry them, or squash a range without them.")
-    segments = _segments(settings, script, rng, carried_revisions(rng, carried, _tables_at(settings, rng.parent)))
+    segments = _segments(settings, script, rng, carried_revisions(rng, carried))
     text = _render(rng, segments)
     directory = squashed_dir(script)
     directory.mkdir(exist_ok=True)
     path = directory / f"{rng.ids[-1]}_squashed_{rng.ids[0]}_{rng.ids[-1]}.py"
     path.write_text(text)
     return path
-
-
-def _tables_at(settings: Any, revision: str | None) -> set[str]:
-    import sqlalchemy as sa
-
-    with scratch_sqlite(settings, revision) as connection:
-        return set(sa.inspect(connection).get_table_names())
 
 
 @dataclass
@@ -224,7 +204,8 @@ def _diff(settings: Any, script: Any, connection: Any, start: str | None, end: s
     from alembic.autogenerate import produce_migrations
     from alembic.runtime.migration import MigrationContext
 
-    from project.core.authoring.autogen import restore_history_defaults
+    from project.core.authoring import ordering
+    from project.core.authoring.autogen import _reflected_tables, restore_history_defaults
     from project.core.authoring.column_types import ModelTypes
 
     before = create_engine_for("sqlite://")
@@ -253,7 +234,14 @@ def _diff(settings: Any, script: Any, connection: Any, start: str | None, end: s
             upgrade_ops: Any = produce_migrations(context, target).upgrade_ops
             restore_history_defaults(upgrade_ops, snapshot)
             enum_types.restore_enum_types(upgrade_ops, enums_before)
+            # makemigrations' order, which every engine accepts: autogenerate drops tables in a set's order (a parent
+            # before its child on some hash seeds, refused by PostgreSQL and MariaDB), and an index before its key.
+            ordering.arrange(upgrade_ops)
             downgrade_ops = upgrade_ops.reverse()
+            for container, tables_after in ((upgrade_ops, lambda: dict(target.tables)),
+                                            (downgrade_ops, lambda: _reflected_tables(snapshot))):
+                ordering.drop_with_tables(container)
+                ordering.foreign_keys_first(container, tables_after)
             enum_types.add_type_operations(upgrade_ops, {e.name for e in enums_after.values() if e.name})
             enum_types.add_type_operations(downgrade_ops, {e.name for e in enums_before.values() if e.name})
             return Segment(upgrade_ops, downgrade_ops, types=types)
