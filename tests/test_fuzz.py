@@ -28,9 +28,8 @@ from tests.fuzz.models import KINDS, NATIVE_ENUMS, _Generator, generate, render
 from tests.fuzz.report import summary
 from tests.fuzz.schema import differences, snapshot
 
-# Seeds 1..3 as they come (not picked for what they find), and seed 11, whose step 2 renames a table with a
-# UTCDateTime column; 4 steps each: about 4 minutes on a 2-core machine.
-SEEDS = (1, 2, 3, 11)
+# Seeds 1..3 as they come (not picked for what they find), 4 steps each: two to four minutes on a 2-core machine.
+SEEDS = (1, 2, 3)
 STEPS = 4
 
 # kind -> why it still fails: the issue item whose fix removes it. Delete an entry when the test says that its
