@@ -14,6 +14,8 @@ The list only shrinks; when it is empty, the fuzzer finds nothing on its `make t
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import importlib.util
 import sys
 import uuid
@@ -146,6 +148,20 @@ def test_comparison_sees_types_indexes_and_defaults(engine: str, request: pytest
     assert any("column t.n: BIGINT" in text for text in texts), texts
     if engine == "postgresql":
         assert any("TIMESTAMP WITHOUT TIME ZONE migrated, TIMESTAMP WITH TIME ZONE models" in t for t in texts), texts
+
+
+def test_rows_check_tells_a_conversion_from_a_loss() -> None:
+    """A retyped column keeps its values when they convert (a day to its midnight, a number to a wider one); SQLite's
+    CAST of '2020-01-06' to DATETIME (2020, a number) is a loss."""
+    from tests.fuzz.harness import _same_converted
+
+    assert _same_converted("2020-01-06", "2020-01-06 00:00:00.000000")
+    assert _same_converted(dt.date(2020, 1, 6), dt.datetime(2020, 1, 6, tzinfo=dt.UTC))
+    assert _same_converted(decimal.Decimal("12.25"), decimal.Decimal("12.2500"))
+    assert _same_converted(12, 12) and _same_converted(None, None)
+    assert not _same_converted("2020-01-06", 2020)
+    assert not _same_converted("v12", None)
+    assert not _same_converted(decimal.Decimal("12.25"), decimal.Decimal("12.2"))
 
 
 # --- the fuzzer -----------------------------------------------------------------------------------------------------

@@ -264,7 +264,11 @@ class _SeedRun:
              details: list[str] | None = None) -> None:
         if isinstance(file, Path):
             file = str(file.relative_to(self.workdir / "project"))
-        failure = Failure(kind, self.seed, where, engine, what, file, details or [])
+        details = list(details or [])
+        if file and not kind.startswith(("file:", "makemigrations:")):
+            backwards = kind.startswith(("downgrade", "squash downgrade"))
+            details[:0] = _excerpt(self.workdir / "project" / file, what, "downgrade" if backwards else "upgrade")
+        failure = Failure(kind, self.seed, where, engine, what, file, details)
         self.result.failures.append(failure)
         self.log(f"  FAIL [{kind}] seed {self.seed} {where}{f' [{engine}]' if engine else ''}: {what}")
 
@@ -345,11 +349,12 @@ class _SeedRun:
         planned = {f"Was the table {old} renamed to {new}?" for old, new in step.table_renames.items()}
         planned |= {f"Was {table}.{old} renamed to {table}.{new} " for (table, old), new in step.column_renames.items()}
         asked: list[str] = []
+        unexpected: list[str] = []
         if planned:
             def answer(question: str) -> str:
                 if "[y/N]" in question:
                     return "y" if any(question.startswith(p) for p in planned) else "n"
-                self.fail("makemigrations: an unexpected question", where, None, question)
+                unexpected.append(question)  # every added NOT NULL column has a server default: nothing to ask
                 return "2" if question.endswith("Select an option:") else "exit"
 
             status, output, asked = self.project.makemigrations_tty(message, answer)
@@ -359,8 +364,9 @@ class _SeedRun:
         written = sorted(self.project.files() - before)
         if status != 0:
             fake = subprocess.CompletedProcess([], status, output, output)
-            self.fail(f"makemigrations: {error_label(output)}", where, None, error_line(fake),
-                      details=[f"the step: {'; '.join(step.changes)}"])
+            kind = "an unexpected question" if unexpected else error_label(output)
+            what = f"asked {unexpected[0]!r}, then {error_line(fake)}" if unexpected else error_line(fake)
+            self.fail(f"makemigrations: {kind}", where, None, what, details=[f"the step: {'; '.join(step.changes)}"])
             for path in written:
                 path.unlink()
             return False
@@ -691,6 +697,36 @@ def _lines_about(source: str, name: str) -> list[str]:
     upgrade = source.split("def downgrade")[0]
     return [line.strip() for line in upgrade.splitlines()
             if f"'{name}'" in line and re.search(r"drop_|add_column|create_table", line)][:3]
+
+
+# Words of an error or a difference that name no object of the file.
+_NOT_NAMES = {"column", "table", "index", "relation", "constraint", "foreign", "key", "type", "does", "not", "exist",
+              "null", "values", "contains", "failed", "migrated", "models", "squashed", "originals", "database",
+              "missing", "from", "the", "unique", "primary", "default", "server"}
+
+
+def _excerpt(path: Path, text: str, function: str) -> list[str]:
+    """The lines of the file's upgrade() or downgrade() that name what `text` (an error, a difference) names: the
+    statement that failed, or the one that wrote what differs. At most two, those naming the most."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return []
+    start = next((n for n, line in enumerate(lines) if line.startswith(f"def {function}(")), None)
+    if start is None:
+        return []
+    end = next((n for n in range(start + 1, len(lines)) if lines[n].startswith("def ")), len(lines))
+    words = {w for w in re.findall(r"[A-Za-z_]\w+", text) if w.lower() not in _NOT_NAMES}
+    scored = []
+    for n in range(start + 1, end):
+        line = lines[n].strip()
+        if line.startswith("with op.batch_alter_table("):
+            continue  # names only the table: every statement of the batch is in it
+        score = sum(f"'{w}'" in line for w in words)
+        if score:
+            scored.append((-score, n, line))
+    shown = sorted(sorted(scored)[:2], key=lambda item: item[1])
+    return [f"line {n + 1}: {line if len(line) <= 160 else line[:160] + ' ...'}" for _, n, line in shown]
 
 
 def _names_used_twice(metadata: sa.MetaData) -> list[str]:

@@ -117,6 +117,9 @@ class _Generator:
             # A table renamed in this step keeps its columns as they were: the questioner offers a table rename
             # only for the same columns (names and types), as Django's does.
             self.renamed_table: str | None = None
+            # (table, column) names a drop or a rename freed in this step: reused at once, the schema would show
+            # a changed column where the team made a new one.
+            self.freed: set[tuple[str, str]] = set()
             if number == 1:
                 for _ in range(self.rng.randint(2, 3)):
                     if self.add_table():
@@ -151,7 +154,7 @@ class _Generator:
         return name
 
     def new_column(self, table: Table, kind: str | None = None, *, nullable: bool | None = None) -> Column | None:
-        free = [n for n in COLUMN_NAMES if n not in table.names()]
+        free = [n for n in COLUMN_NAMES if n not in table.names() and (table.name, n) not in self.freed]
         # No cycle of foreign keys: SQLAlchemy cannot order such tables (create_all, drop_all) without use_alter.
         others = [t for t in self.tables if t is not table and not self.refers_to(t, table.name)]
         if kind is None:
@@ -161,7 +164,7 @@ class _Generator:
             if parent is None:
                 return None
             name = f"{parent.name}_id"
-            if name in table.names():
+            if name in table.names() or (table.name, name) in self.freed:
                 return None
             column = Column(name, "fk", ref=parent.name, ref_big=parent.big_pk, distinct=False)
         else:
@@ -304,6 +307,7 @@ class _Generator:
             return False
         table, column = found
         table.columns.remove(column)
+        self.freed.add((table.name, column.name))
         table.indexes = [i for i in table.indexes if column.name not in i]
         table.uniques = [u for u in table.uniques if column.name not in u]
         self.touched.add(table.name)
@@ -433,10 +437,11 @@ class _Generator:
         if found is None:
             return False
         table, column = found
-        new = self.pick([n for n in COLUMN_NAMES if n not in table.names()])
+        new = self.pick([n for n in COLUMN_NAMES if n not in table.names() and (table.name, n) not in self.freed])
         if new is None:
             return False
         old = column.name
+        self.freed.add((table.name, old))
         column.name = new
         table.indexes = [tuple(new if n == old else n for n in group) for group in table.indexes]
         table.uniques = [tuple(new if n == old else n for n in group) for group in table.uniques]

@@ -21,23 +21,25 @@ def summary(results: list[SeedResult], known: Mapping[str, str] | None = None, *
     if not failures:
         lines.append("failures: none")
         return "\n".join(lines)
+    if each:  # the failures first, the table last: a long run ends on its figures
+        lines.append(f"each failure (replay one seed: python -m tests.fuzz --seed N --steps {results[0].steps} -v):")
+        lines += list(_each(failures))
     kinds: dict[str, list[Failure]] = {}
     for failure in failures:
         kinds.setdefault(failure.kind, []).append(failure)
     failed_seeds = {f.seed for f in failures}
-    lines.append(f"failures: {len(failures)} of {len(kinds)} kinds, in {len(failed_seeds)} of {len(results)} seeds")
+    lines.append(f"failures: {len(failures)} of {len(kinds)} kinds, in {len(failed_seeds)} of {len(results)} seeds "
+                 "(kind, count, seeds, engines, a seed to replay it with, and why it fails):")
     width = max(len(kind) for kind in kinds)
     for kind, found in sorted(kinds.items(), key=lambda item: (-len({f.seed for f in item[1]}), item[0])):
         seeds = sorted({f.seed for f in found})
         engines = sorted({f.engine for f in found if f.engine}) or ["-"]
-        first = min(found, key=lambda f: (f.seed, f.where))
-        mark = f"  [known: {known[kind]}]" if kind in known else "  [NEW]"
+        first = min(found, key=lambda f: f.seed)  # the first seed, where it first failed
+        mark = f"known: {known[kind]}" if kind in known else "NEW"
         lines.append(f"  {kind:<{width}}  {len(found):3d} in {len(seeds):2d} seeds  {','.join(engines):<24} "
-                     f"replay: --seed {first.seed} ({first.where}){mark}")
+                     f"--seed {first.seed:<3d} ({first.where})  [{mark}]")
     if each:
-        steps = results[0].steps
-        lines.append(f"each failure (replay one seed: python -m tests.fuzz --seed N --steps {steps}):")
-        lines += list(_each(failures))
+        lines.append(lines[0])  # the run's figures again, under the table
     return "\n".join(lines)
 
 
