@@ -17,12 +17,20 @@ install-test:
 	bash scripts/install-deps.sh
 	bash scripts/venv.sh test
 
+# Each test runs once: the demo's tests (tests/demo) here, the tool's tests (the rest of tests/) in a copy
+# of the work tree with the demo removed (scripts/check_without_demo.sh). Both on PYTEST_WORKERS pytest-xdist
+# workers; tests that share a costly fixture stay on one worker (--dist loadgroup, tests/conftest.py).
+# A started project (scripts/start_project.py run here) has no tests/demo: then only the copy runs.
+PYTEST_WORKERS ?= 2
+PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist loadgroup
+
 test: install-test
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m mypy
 	.venv/bin/lint-imports
-	$(PYTHON) -m pytest
-	bash scripts/check_without_demo.sh
+	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs build --strict --quiet --site-dir .cache/site
+	if [ -d tests/demo ]; then $(PYTHON) -m pytest $(PYTEST_PARALLEL) tests/demo; fi
+	bash scripts/check_without_demo.sh $(PYTEST_PARALLEL)
 
 # The benchmark suite (bench/run.py): real servers, peers side by side, writes bench/RESULTS.md + results.json.
 bench: install-test

@@ -38,7 +38,8 @@ def target_metadata():
 def runtime_metadata():
     """What the version files' operations see as their MetaData while they run.
 
-    Autogenerate compares with TARGET_METADATA. Running migrations, Alembic would also apply that
+    Autogenerate compares with TARGET_METADATA. Running migrations, its models are imported as a stock env.py
+    imports them, but the MetaData is not given to Alembic: Alembic would also apply that
     MetaData's naming convention to every constraint an operation leaves unnamed, so a history written
     without one (most histories written for plain Alembic) would get other names than under its own
     env.py, and a later drop by the database's own name would fail. So at run time only the convention
@@ -50,6 +51,16 @@ def runtime_metadata():
     # makemigrations and pytest-alembic tests fail loudly if Alembic changes this.)
     if context._proxy.context_opts.get("revision_context") is not None:
         return target_metadata()
+    # A stock env.py imports the models at its top (`from app.models import Base`): the version files then run
+    # with the models' modules loaded, and with what those import (sqlalchemy.orm, say), which many histories
+    # rely on without importing it themselves (`sa.orm.Session(bind=op.get_bind())`). So they are imported here
+    # too, though not handed to Alembic. (An import costs once per process; an at-head migrate runs no env.py.)
+    # Models that fail to import do not stop migrate: the version files rarely need them, migrate's note about
+    # the models says what failed, and a file that does need them fails with its own NameError.
+    try:
+        target_metadata()
+    except Exception:
+        pass
     path = get_settings().get("MIGRATIONS_NAMING_CONVENTION")
     if not path:
         return None

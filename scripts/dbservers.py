@@ -4,7 +4,7 @@ Each server gets its own data directory, a free TCP port on 127.0.0.1 and a
 random password. Servers are stopped (and their data removed) by `Server.stop()`
 or, at the latest, when the Python process exits.
 
-    python scripts/dbservers.py   # start both, print their URLs, wait for Ctrl-C
+    python scripts/dbservers.py   # start both, print their URLs, wait for Ctrl-C (--help: what it does)
 """
 
 from __future__ import annotations
@@ -568,7 +568,17 @@ def _stop_all() -> None:
         server.stop()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    # Parsed before anything starts: `--help` prints this and exits, it starts no server.
+    argparse.ArgumentParser(
+        description="Start throwaway PostgreSQL and MariaDB servers on 127.0.0.1, print their URLs "
+                    "(POSTGRES_URL=..., MYSQL_URL=..., one per line, each as soon as its server accepts logins), "
+                    "and keep them until Ctrl-C or SIGTERM, which stops them and deletes their data.",
+    ).parse_args(argv)
+    # Each URL line reaches a pipe as soon as it is printed (a reader waits for it while the servers run).
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     base_dir = Path(tempfile.mkdtemp(prefix="dbservers-"))
     base_dir.chmod(0o711)  # let the postgres OS user reach its directory inside
     # Turn SIGTERM into a normal exit so the finally block runs; restore Ctrl-C,

@@ -5,9 +5,10 @@
 
 Afterwards the project has an empty history (migrations/versions/ without a revision), an empty models
 module (project/app/models.py: a DeclarativeBase with the naming convention and no tables), a minimal
-application (project/app: create_app with the /health routes, no users/posts API; `manage.py shell` still
-works) and no demo tests (tests/demo/). The tool (project/core), the settings, env.py and the tool's own
-tests (tests/, on tests/fixture_app) stay. Then write your models and run `manage.py makemigrations -m init`.
+application (project/app: create_app with the /health routes and one example route, /example, that shows
+the session dependency; no users/posts API; `manage.py shell` still works) and no demo tests (tests/demo/).
+The tool (project/core), the settings, env.py and the tool's own tests (tests/, on tests/fixture_app) stay.
+Then write your models and run `manage.py makemigrations -m init`.
 
 It refuses, with one line and exit status 1, when git shows uncommitted changes to any file it would
 delete or rewrite (your work would be lost), or when it cannot ask git; --force skips that check.
@@ -45,26 +46,74 @@ from sqlalchemy.orm import DeclarativeBase
 
 # Named constraints: SQLite batch mode can only drop what has a name, and the names then
 # match on every engine. Keep it: every migration makemigrations writes relies on it.
+# column_0_N_name names a multi-column index or constraint after all its columns (column_0_name would use
+# the first only: an index on (a, b) would collide with one on a); for one column both give the same name.
 NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s_%(column_0_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
 
 
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# The largest id an Integer primary key holds: 32-bit on every engine. A larger value in a request is
+# refused by PostgreSQL with an error, while SQLite and MySQL quietly find nothing, so the API's ids and
+# offsets are bounded by it (project.app.api.deps). BigInteger keys: 2**63 - 1.
+MAX_ID = 2**31 - 1
 ''',
     "project/app/api/__init__.py": '''"""The application's REST API: include your routers here.
 
-project.app.api.deps has what routes need: SessionDep (a session per request), pagination, get_or_404.
+project.app.api.deps has what routes need: DatabaseDep (the request's session), pagination, get_or_404;
+project.app.api.example shows a route that uses them.
 """
 
 from fastapi import APIRouter
 
+from project.app.api import example
+
 router = APIRouter()
+router.include_router(example.router)
+''',
+    "project/app/api/example.py": '''"""An example route on the request's database session (project.app.api.deps).
+
+The route is a thin async function; its body is a plain function of a sync Session that `Database.run`
+calls on the request's Session or AsyncSession, whichever DATABASE_URL's driver asks for. Once your
+models have tables, a route reads the same way, e.g.
+
+    NoteId = Annotated[int, id_path("note")]
+
+    @router.get("/notes/{note_id}", response_model=NoteRead)
+    async def get_note(note_id: NoteId, db: DatabaseDep) -> Note:
+        return await db.run(get_or_404, Note, note_id)
+
+Delete this module (and its line in project/app/api/__init__.py) when you have routes of your own.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi import APIRouter
+from sqlalchemy.orm import Session
+
+from project.app.api.deps import DatabaseDep
+
+router = APIRouter(prefix="/example", tags=["example"])
+
+
+@router.get("")
+async def database_clock(db: DatabaseDep) -> dict[str, str]:
+    """The database's name and its own clock, read through the request's session."""
+    return await db.run(_database_clock)
+
+
+def _database_clock(session: Session) -> dict[str, str]:
+    now = session.scalar(sa.select(sa.func.current_timestamp()))
+    return {"database": session.get_bind().dialect.name, "now": str(now)}
 ''',
     "project/app/__init__.py": '''"""The application: models.py, api/, main.py (create_app), management/.
 

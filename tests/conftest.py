@@ -25,6 +25,35 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 import dbservers  # noqa: E402 - needs the sys.path entry above
 from topology_fixtures import galera_cluster, pg_database, pg_standby, pgbouncer  # noqa: E402, F401
 
+# --- parallel runs (pytest-xdist) ----------------------------------------------
+
+# Session fixtures that start something costly (a standby, a pooler, a 3-node cluster) for a few tests: under
+# pytest-xdist each worker would start its own copy, so the tests that use one run on a single worker
+# (`--dist loadgroup`, as `make test` runs the suite). pg_server and mysql_server are used everywhere: each
+# worker starts its own.
+SHARED_SESSION_FIXTURES = ("galera_cluster", "pg_standby", "pgbouncer")
+
+
+def xdist_group_of(item: pytest.Item) -> str | None:
+    """The group that keeps `item` on one worker with the tests sharing its costly fixture, or None."""
+    for name in SHARED_SESSION_FIXTURES:
+        if name in item.fixturenames:  # the fixture closure: indirect use counts too
+            return name
+    # A module-scoped fixture (e.g. test_bugs_install's venv of tools) is set up once per module per worker.
+    fixture_info = getattr(item, "_fixtureinfo", None)
+    for definitions in getattr(fixture_info, "name2fixturedefs", {}).values():
+        if definitions and definitions[-1].scope == "module":
+            return item.nodeid.split("::")[0]
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        group = xdist_group_of(item)
+        if group is not None and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
 # --- real database servers ---------------------------------------------------
 
 

@@ -10,6 +10,7 @@ column type or one missing index: refused in one line naming the difference, wit
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -105,23 +106,25 @@ def test_inspectdb_makemigrations_fake_initial(db_url: str, tmp_path: Path) -> N
     # makemigrations on the empty history writes 0001 from those models; a later revision follows it.
     settings_file = tmp_path / f"{copy.module}.py"
     settings_file.write_text(settings_file.read_text() + 'TARGET_METADATA = "legacy_models:Base.metadata"\n')
-    assert "0001 init" in _ok(copy.manage("makemigrations", "-m", "init", db_url=db_url))
+    [first] = re.findall(r"  - (0001_[0-9a-f]{6}) init",
+                         _ok(copy.manage("makemigrations", "-m", "init", db_url=db_url)))
     text = models.read_text()
     notes = text.index("\n", text.index("    notes: Mapped"))
     models.write_text("import sqlalchemy as sa\n" + text[:notes]
                       + "\n    shipped: Mapped[int | None] = mapped_column(sa.Integer)" + text[notes:])
-    assert "0002 orders shipped" in _ok(copy.manage("makemigrations", "-m", "orders shipped", db_url=db_url))
+    [second] = re.findall(r"  - (0002_[0-9a-f]{6}) orders shipped",
+                          _ok(copy.manage("makemigrations", "-m", "orders shipped", db_url=db_url)))
 
     # Without --fake-initial, 0001 would run CREATE TABLE on existing tables: refused before it runs, with the way in.
     plain = copy.manage("migrate", db_url=db_url)
     line = one_clean_line(plain, password or "")
-    assert line.startswith("CommandError: The database already has tables that 0001 creates (customers, orders) "
+    assert line.startswith(f"CommandError: The database already has tables that {first} creates (customers, orders) "
                            "but no migration applied:") and "`manage.py migrate --fake-initial`" in line, line
     assert plain.returncode == 1 and recorded(db_url) is None and not has_log(db_url)
     adopted = _ok(copy.manage("migrate", "--fake-initial", db_url=db_url))
-    assert "Faked 0001" in adopted
-    assert "Applying 0002 orders shipped... OK" in adopted
-    assert recorded(db_url) == ["0002"]
+    assert f"Faked {first}" in adopted
+    assert f"Applying {second} orders shipped... OK" in adopted
+    assert recorded(db_url) == [second]
     assert _ok(copy.manage("check", "--database", db_url=db_url)).strip() == "System check identified no issues."
     again = _ok(copy.manage("migrate", "--fake-initial", db_url=db_url))  # managed now: nothing to fake
     assert "Faked" not in again and "No migrations to apply." in again
@@ -259,9 +262,11 @@ def test_adopting_enums_booleans_defaults_and_checks(db_url: str, tmp_path: Path
     _ok(copy.manage("inspectdb", "--output", str(tmp_path / "shop_models.py"), db_url=db_url))
     settings_file = tmp_path / f"{copy.module}.py"
     settings_file.write_text(settings_file.read_text() + 'TARGET_METADATA = "shop_models:Base.metadata"\n')
-    _ok(copy.manage("makemigrations", "-m", "init", db_url=db_url))  # replays on SQLite: portable types and SQL
-    assert "Faked 0001" in _ok(copy.manage("migrate", "--fake-initial", db_url=db_url))
-    assert recorded(db_url) == ["0001"]
+    # Replays on SQLite: portable types and SQL.
+    written = _ok(copy.manage("makemigrations", "-m", "init", db_url=db_url))
+    [first] = re.findall(r"  - (0001_[0-9a-f]{6}) init", written)
+    assert f"Faked {first}" in _ok(copy.manage("migrate", "--fake-initial", db_url=db_url))
+    assert recorded(db_url) == [first]
 
 
 def test_fake_initial_leaves_another_applications_tables_alone(db_url: str, tmp_path: Path) -> None:
@@ -282,3 +287,21 @@ def test_fake_initial_leaves_another_applications_tables_alone(db_url: str, tmp_
     line = one_clean_line(copy.manage("migrate", "--fake-initial", db_url=db_url), sa.make_url(db_url).password or "")
     assert line.startswith("CommandError: --fake-initial refused:") and "1 difference(s)" in line, line
     assert "extra" in line and "orders" not in line and recorded(db_url) is None
+
+
+def test_inspectdb_keeps_every_sqlite_unique_constraint(tmp_path: Path) -> None:
+    """SQLAlchemy's SQLite reflection misses an inline UNIQUE on a column whose type has parentheses and drops an
+    inline constraint's name; inspectdb reads SQLite's catalogue (PRAGMA index_list) and the table's SQL."""
+    copy = fixture_copy(tmp_path)
+    db_url = f"sqlite:///{tmp_path / 'legacy.db'}"
+    build(db_url, ["CREATE TABLE members (id INTEGER NOT NULL PRIMARY KEY, email VARCHAR(255) UNIQUE, "
+                   "code VARCHAR(10) CONSTRAINT uq_members_code UNIQUE, nick TEXT UNIQUE, a INTEGER, b INTEGER, "
+                   "UNIQUE (a, b))"])
+    models = _ok(copy.manage("inspectdb", "--output", str(tmp_path / "members_models.py"), db_url=db_url))
+    assert "Wrote models for 1 table(s)" in models
+    metadata = subprocess.run(
+        [sys.executable, "-c", "import members_models as m, sqlalchemy as sa; t = m.Base.metadata.tables['members']; "
+         "print(sorted((k.name or '', tuple(c.name for c in k.columns)) for k in t.constraints "
+         "if isinstance(k, sa.UniqueConstraint)))"], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert metadata.stdout.strip() == ("[('', ('a', 'b')), ('', ('email',)), ('', ('nick',)), "
+                                       "('uq_members_code', ('code',))]"), metadata.stdout + metadata.stderr

@@ -424,13 +424,16 @@ def test_offline_deploy_script_writes_the_log(engine) -> None:  # noqa: F811 - t
     assert [(r.revision, r.state) for r in log_rows(url)[4:]] == [(f"000{i}", "applied") for i in range(5, 9)]
 
 
-def test_checksum_cache_follows_the_file(tmp_path: Path) -> None:
+def test_checksum_cache_follows_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import json
 
     from project.core.conf import load_settings
     from project.core.history import checksums
 
     settings = load_settings("fixture_app.settings.dev")
+    # This test's own cache folder: the project's .cache/checksums.json is rewritten by every migrate that runs
+    # at the same time (parallel tests), which could drop this test's entry between its write and the read below.
+    monkeypatch.setattr(checksums, "cache_dir", lambda settings=None: tmp_path / ".cache")
     version = tmp_path / "0001_x.py"
     version.write_text("from alembic import op\n\ndef upgrade():\n    op.drop_table('a')\n")
     first = checksums.file_checksum(str(version), settings)
@@ -493,3 +496,45 @@ def test_prune_forgets_removed_files(db_url: str, tmp_path: Path) -> None:
     refused = copy.manage("migrate", "--prune", db_url=db_url)
     assert refused.returncode == 1 and "0010" in one_clean_line(refused)
     assert log_rows(db_url) == rows
+
+
+def test_the_log_appears_with_the_first_revision(db_url: str, tmp_path: Path) -> None:
+    """A fresh database gets the log as it gets alembic_version's row: once the first revision has run (in its
+    transaction where the engine has transactional DDL), so that revision does not see the tool's table. A first
+    revision that fails is still logged, the log then created for its `failed` row."""
+    copy = fixture_copy(tmp_path)
+    for path in copy.versions.glob("*.py"):
+        path.unlink()
+    copy.add("0001", None, message="fails first", upgrade="""
+        op.create_table("seen", sa.Column("name", sa.String(length=64), primary_key=True))
+        names = sa.inspect(op.get_bind()).get_table_names()
+        op.bulk_insert(sa.table("seen", sa.column("name", sa.String())), [{"name": n} for n in names])
+        op.execute(sa.table("no_such_table", sa.column("id")).insert().values(id=1))
+    """)
+    failed = copy.manage("migrate", db_url=db_url)
+    assert failed.returncode == 1
+    rows = log_rows(db_url)
+    assert [(r.revision, r.direction, r.state) for r in rows] == [("0001", "up", "failed")]
+    assert "no_such_table" in rows[0].statements
+    copy.add("0001", None, message="works", filename="0001_test.py", upgrade="""
+        op.create_table("seen", sa.Column("name", sa.String(length=64), primary_key=True))
+        names = sa.inspect(op.get_bind()).get_table_names()
+        op.bulk_insert(sa.table("seen", sa.column("name", sa.String())), [{"name": n} for n in names])
+    """)
+    if db_url.startswith("mysql"):  # its CREATE TABLE stayed (no transactional DDL): the operator drops it
+        execute(db_url, "DROP TABLE seen")
+    # The log exists now (it holds the failure): this run is an ordinary one, and the revision sees the log.
+    assert copy.manage("migrate", "-v0", db_url=db_url).returncode == 0
+    assert [(r.revision, r.state) for r in log_rows(db_url)] == [("0001", "failed"), ("0001", "applied")]
+
+    fresh = f"sqlite:///{tmp_path / 'fresh.db'}" if db_url.startswith("sqlite") else None
+    if fresh:  # and on a fresh database the revision sees only what Alembic made before it: alembic_version
+        assert copy.manage("migrate", "-v0", db_url=fresh).returncode == 0
+        eng = create_engine_for(fresh)
+        try:
+            with eng.connect() as connection:
+                seen = set(connection.execute(sa.text("SELECT name FROM seen")).scalars())
+        finally:
+            eng.dispose()
+        assert seen == {"alembic_version", "seen"}
+        assert [(r.revision, r.state) for r in log_rows(fresh)] == [("0001", "applied")]

@@ -90,22 +90,24 @@ def test_settings_selection(monkeypatch, tmp_path) -> None:
 
 
 def test_dotenv_is_read_and_environment_wins(tmp_path) -> None:
-    # A copy of the project's settings machinery with its own .env, run in a subprocess.
-    env_file = ROOT / ".env"
-    if env_file.exists():
-        pytest.fail(".env exists in the checkout; the test would clobber it")
-    try:
-        env_file.write_text(
-            "DEV_DATABASE_URL=sqlite:////from/dotenv.sqlite3\nTEST_DATABASE_URL=mysql+pymysql://x:y@h/dotenv\n"
-        )
-        code = ("from project.core.conf import load_settings as ls; "
-                "print(ls('dev').DATABASE_URL, ls('test').DATABASE_URL)")
-        env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
-        env["TEST_DATABASE_URL"] = "mysql+pymysql://x:y@h/real"
-        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True).stdout
-        assert out.split() == ["sqlite:////from/dotenv.sqlite3", "mysql+pymysql://x:y@h/real"]
-    finally:
-        env_file.unlink()
+    # A copy of the project's settings package with its own .env beside it (the project root is the folder
+    # that holds the settings package), run in a subprocess: the checkout's own .env is never written, so
+    # tests running at the same time never read this one.
+    import shutil
+
+    shutil.copytree(ROOT / "settings", tmp_path / "settings", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / ".env").write_text(
+        "DEV_DATABASE_URL=sqlite:////from/dotenv.sqlite3\nTEST_DATABASE_URL=mysql+pymysql://x:y@h/dotenv\n"
+    )
+    code = ("from project.core.conf import load_settings as ls, project_dir; "
+            "print(project_dir(), ls('dev').DATABASE_URL, ls('test').DATABASE_URL)")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
+    env["TEST_DATABASE_URL"] = "mysql+pymysql://x:y@h/real"
+    # The copy's settings first, this checkout's `project` after it.
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(ROOT)])
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.stdout.split() == [str(tmp_path.resolve()), "sqlite:////from/dotenv.sqlite3",
+                                     "mysql+pymysql://x:y@h/real"], result.stderr
 
 
 @pytest.mark.parametrize("dialect,expected", [

@@ -163,3 +163,49 @@ def test_wrong_password(server) -> None:
 def test_missing_database(server) -> None:
     line = one_clean_line(_dev(server.url("no_such_db_here"), "migrate"), server.password)
     assert "does not exist" in line and "Create it first" in line
+
+
+# --- the variable to fix, and SSL -------------------------------------------------------------------
+
+
+def test_connection_errors_name_the_variable_the_settings_read() -> None:
+    """prod reads PROD_DATABASE_URL: the line says to check that, not a DATABASE_URL nobody set."""
+    url = f"postgresql+psycopg2://app:{PASSWORD}@127.0.0.1:{_closed_port()}/app"
+    env = fixture_env(settings_module="fixture_app.settings.prod", PROD_DATABASE_URL=url)
+    line = one_clean_line(run_manage("migrate", env=env), PASSWORD)
+    assert "is PROD_DATABASE_URL right?" in line, line
+
+    # The migration connection has a variable of its own.
+    direct = f"postgresql+psycopg2://app:{PASSWORD}@127.0.0.1:{_closed_port()}/app"
+    line = one_clean_line(run_manage("migrate", env={**env, "PROD_MIGRATION_DATABASE_URL": direct}), PASSWORD)
+    assert "is PROD_MIGRATION_DATABASE_URL right?" in line, line
+
+    malformed = one_clean_line(_dev(f"postgresql+psycopg2//app:{PASSWORD}@db.invalid/app", "migrate"), PASSWORD)
+    assert malformed.startswith("CommandError: DEV_DATABASE_URL is malformed"), malformed
+
+
+def test_an_unset_variable_is_named_with_the_default_in_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    from project.core.conf import load_settings
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    monkeypatch.delenv("TEST_DATABASE_URL", raising=False)
+    settings = load_settings("fixture_app.settings.test")
+    assert settings.variable_for("DATABASE_URL") == "TEST_DATABASE_URL (unset, so fixture_app.settings.test's default)"
+    assert settings.variable_for("SILENCED_CHECKS") == "SILENCED_CHECKS"  # no variable gave it
+    monkeypatch.setenv("TEST_DATABASE_URL", "mysql+pymysql://u:p@db.example.com/app")
+    assert load_settings("fixture_app.settings.test").variable_for("DATABASE_URL") == "TEST_DATABASE_URL"
+
+
+def test_ssl_negotiation_failure_is_reported_as_ssl(pg_server, mysql_server) -> None:
+    """The test servers have no SSL; a URL that requires it fails before login: said as SSL, not as a refused
+    login (libpq gives no SQLSTATE there) nor as an unreachable server."""
+    pg = sa.make_url(pg_server.url("postgres"))
+    for url in (pg.update_query_dict({"sslmode": "require"}),
+                pg.set(drivername="postgresql+psycopg").update_query_dict({"sslmode": "verify-full"})):
+        line = one_clean_line(run_manage("migrate", env=fixture_env(url.render_as_string(False))), pg.password)
+        assert line.startswith(f"CommandError: SSL negotiation with postgresql server {pg.host}:{pg.port} failed"), line
+        assert "Check the SSL options (sslmode, sslrootcert) in DEV_DATABASE_URL." in line and "Login" not in line
+
+    my = sa.make_url(mysql_server.url("mysql")).update_query_dict({"ssl_ca": "/etc/ssl/certs/ca-certificates.crt"})
+    line = one_clean_line(run_manage("migrate", env=fixture_env(my.render_as_string(False))), my.password)
+    assert line.startswith(f"CommandError: SSL negotiation with mysql server {my.host}:{my.port} failed"), line

@@ -59,3 +59,85 @@ def test_a_history_written_under_a_convention_names_it_in_a_setting(db_url: str,
                              + 'MIGRATIONS_NAMING_CONVENTION = "fixture_app.models:NAMING_CONVENTION"\n')
     assert copy.manage("migrate", db_url=db_url).returncode == 0
     assert _foreign_keys(db_url) == ["fk_labels_task_id_tasks"]
+
+
+# A first revision that copies every table it finds (as some histories snapshot or audit the database).
+SHADOW_EVERY_TABLE = """
+    bind = op.get_bind()
+    inspector = sa.inspect(bind)
+    for name in sorted(inspector.get_table_names()):
+        columns = [sa.Column(c["name"], sa.String(length=64)) for c in inspector.get_columns(name)]
+        op.create_table(f"shadow_{name}", *columns)
+    op.create_table("items", sa.Column("id", sa.Integer(), primary_key=True))
+"""
+
+
+def _schema(db_url: str) -> dict[str, list[str]]:
+    from project.core.bookkeeping import bookkeeping_tables
+
+    engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+    try:
+        inspector = sa.inspect(engine)
+        return {name: sorted(c["name"] for c in inspector.get_columns(name))
+                for name in sorted(set(inspector.get_table_names()) - bookkeeping_tables())}
+    finally:
+        engine.dispose()
+
+
+def _drop_everything(db_url: str) -> None:
+    engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+    try:
+        metadata = sa.MetaData()
+        metadata.reflect(engine)
+        metadata.drop_all(engine)
+    finally:
+        engine.dispose()
+
+
+def _stock_upgrade(versions: Path, work: Path, db_url: str) -> None:
+    """The same version files under the env.py `alembic init` writes (the generic template), with plain
+    `alembic upgrade head`."""
+    import shutil
+
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(work / "alembic.ini"))
+    command.init(config, str(work / "stock"))
+    config = Config(str(work / "alembic.ini"))
+    config.set_main_option("sqlalchemy.url", db_url.replace("%", "%%"))
+    for path in versions.glob("*.py"):
+        shutil.copy(path, work / "stock" / "versions" / path.name)
+    command.upgrade(config, "head")
+
+
+def test_the_first_revision_sees_the_database_as_under_its_own_env(db_url: str, tmp_path: Path) -> None:
+    copy = fixture_copy(tmp_path)
+    for path in copy.versions.glob("*.py"):
+        path.unlink()
+    copy.add("0001", None, upgrade=SHADOW_EVERY_TABLE, message="shadow every table")
+    result = copy.manage("migrate", db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    ours = _schema(db_url)
+    _drop_everything(db_url)
+    _stock_upgrade(copy.versions, tmp_path, db_url)
+    stock = _schema(db_url)
+    # Alembic creates alembic_version before the first revision runs, so both copy it; the applied log is created
+    # with the first revision's row, after it ran, so the revision does not see it.
+    assert "shadow_alembic_version" in stock
+    assert ours == stock
+
+
+def test_the_models_are_loaded_while_the_history_runs(db_url: str, tmp_path: Path) -> None:
+    """A revision that uses `sa.orm` without importing sqlalchemy.orm runs under a stock env.py, which imports the
+    models (and so the ORM) at its top. TARGET_METADATA's models are imported at run time here too; their naming
+    convention still is not applied (test_unnamed_constraints_get_the_database_names)."""
+    copy = fixture_copy(tmp_path)
+    copy.add("0009", "0008", message="data migration through the ORM", upgrade="""
+        session = sa.orm.Session(bind=op.get_bind())
+        session.execute(sa.text("UPDATE projects SET name = 'unnamed' WHERE name IS NULL"))
+        session.flush()
+    """)
+    result = copy.manage("migrate", db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    assert version_rows(db_url) == ["0009"]

@@ -52,6 +52,13 @@ FIRES_AND_TWIN = {
     "P111": ('t = sa.table("tasks", sa.column("state", sa.String(10)))\nop.execute(t.update().values(state="done"))',
              't = sa.table("tasks", sa.column("state", sa.Enum("open", "done", name="task_state")))\n'
              'op.execute(t.update().values(state="done"))'),
+    "P113": ('op.create_index("ix_tasks_project_id", "tasks", ["project_id"])\n'
+             'op.drop_index("ix_tasks_project_id", table_name="tasks")',
+             'op.create_index("ix_tasks_project_id", "tasks", ["project_id"])\n'
+             'with op.batch_alter_table("tasks") as batch_op:\n'
+             '    batch_op.drop_constraint("fk_tasks_project_id_projects", type_="foreignkey")\n'
+             '    batch_op.drop_index("ix_tasks_project_id")\n'
+             '    batch_op.create_foreign_key("fk_tasks_project_id_projects", "projects", ["project_id"], ["id"])'),
 }
 
 
@@ -146,6 +153,7 @@ ENGINE_QUIRKS = {
     "P102": ("sqlite", 'op.alter_column("projects", "name", existing_type=sa.String(200), nullable=False)'),
     "P109": ("mysql", 'with op.batch_alter_table("tasks") as batch_op:\n'
                       '    batch_op.drop_constraint("tasks_project_id_fkey", type_="foreignkey")'),
+    "P113": ("mysql", FIRES_AND_TWIN["P113"][0]),
 }
 
 
@@ -161,3 +169,31 @@ def test_flagged_quirk_really_fails_on_its_engine(rule: str, db_url: str, tmp_pa
     result = copy.manage("migrate", db_url=db_url)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "0009" in result.stderr
+
+
+def test_index_drops_a_foreign_key_needs(tmp_path: Path) -> None:
+    """P113 follows the history: a downgrade that drops the index its upgrade made for a key (the generated
+    downgrade of a table with a foreign key and its indexes dropped them first), a drop once another index
+    covers the key, dropping the table instead, and a dialect guard."""
+    create = 'op.create_index("ix_tasks_project_id", "tasks", ["project_id"])'
+    drop = 'op.drop_index("ix_tasks_project_id", table_name="tasks")'
+    fired = _lint(tmp_path / "down", create, drop)
+    assert _rules(fired) == ["P113"] and "foreign key on tasks(project_id)" in fired[0].message, fired
+    covered = 'op.create_index("ix_tasks_project_id_title", "tasks", ["project_id", "title"])'
+    assert _lint(tmp_path / "covered", f"{create}\n{covered}", drop) == []
+    key_first = ('with op.batch_alter_table("tasks") as batch_op:\n'
+                 '    batch_op.drop_constraint("fk_tasks_project_id_projects", type_="foreignkey")\n'
+                 '    batch_op.drop_index("ix_tasks_project_id")')
+    assert _lint(tmp_path / "key-first", create, key_first) == []
+    guarded = f'if op.get_bind().dialect.name != "mysql":\n    {drop}'
+    assert _lint(tmp_path / "guarded", create, guarded) == []
+    created_with_key = (
+        'op.create_table("loans", sa.Column("id", sa.Integer(), primary_key=True),\n'
+        '    sa.Column("task_id", sa.Integer(), sa.ForeignKey("tasks.id")))\n'
+        'with op.batch_alter_table("loans") as batch_op:\n'
+        '    batch_op.create_index(batch_op.f("ix_loans_task_id"), ["task_id"])')
+    fired = _lint(tmp_path / "new", created_with_key,
+                  'with op.batch_alter_table("loans") as batch_op:\n'
+                  '    batch_op.drop_index(batch_op.f("ix_loans_task_id"))\nop.drop_table("loans")')
+    assert _rules(fired) == ["P113"], fired
+    assert _lint(tmp_path / "new-ok", created_with_key, 'op.drop_table("loans")') == []

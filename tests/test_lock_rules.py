@@ -255,3 +255,33 @@ def test_findings_are_kept_per_file_text_and_a_changed_file_is_read_again(
     # A changed file is recorded again.
     path.write_text(path.read_text().replace('["state"])', '["state"], postgresql_concurrently=True)'))
     assert lock_rules.lock_problems(settings) == []
+
+
+def test_plain_check_lints_only_the_revisions_after_the_baseline(tmp_path: Path) -> None:
+    """LOCK_LINT_AFTER: the revisions up to it are deployed long since, so plain `check` stops repeating their
+    warnings; `check --locks` still shows every revision."""
+    copy = fixture_copy(tmp_path)
+    for rev, down, column in (("0009", "0008", "state"), ("0010", "0009", "title"), ("0011", "0010", "details")):
+        # Guarded to PostgreSQL, so the models, compared on a scratch SQLite, still match the history.
+        copy.add(rev, down, upgrade=f'if op.get_bind().dialect.name == "postgresql":\n'
+                                    f'    op.create_index("ix_{rev}", "tasks", ["{column}"])',
+                 downgrade=f'if op.get_bind().dialect.name == "postgresql":\n'
+                           f'    op.drop_index("ix_{rev}", table_name="tasks")')
+
+    def warnings(*args: str) -> list[str]:
+        result = copy.manage("check", *args)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return [line for line in result.stdout.splitlines() if " L201 postgresql: " in line]
+
+    assert len(warnings()) == 3
+    settings_file = Path(copy.pythonpath) / f"{copy.module}.py"
+    settings_file.write_text(settings_file.read_text() + 'LOCK_LINT_AFTER = "0010"\n')
+    [after] = warnings()
+    assert "0011_test.py" in after and "ix_0011" in after
+    assert len(warnings("--locks")) == 3
+
+    settings_file.write_text(settings_file.read_text() + 'LOCK_LINT_AFTER = "0099"\n')
+    result = copy.manage("check")
+    assert result.returncode == 1
+    assert "LOCK_LINT_AFTER = '0099' names no revision: set it to the revision up to which the history is " \
+           "deployed everywhere" in result.stdout, result.stdout

@@ -6,6 +6,7 @@ history in tmp_path (fixture_copy), so the committed versions never change.
 
 from __future__ import annotations
 
+import re
 import sys
 from io import StringIO
 from pathlib import Path
@@ -68,7 +69,7 @@ def test_dry_run_renders_batch_operations(changed_models, monkeypatch) -> None:
     out = StringIO()
     call_command("makemigrations", dry_run=True, stdout=out)
     text = out.getvalue()
-    assert "Would write 0009: create table tags and add column projects nickname" in text
+    assert re.search(r"Would write 0009_[0-9a-f]{6}: create table tags and add column projects nickname", text)
     assert "op.create_table('tags'" in text
     assert "with op.batch_alter_table('projects', schema=None) as batch_op:" in text
     assert "batch_op.add_column(sa.Column('nickname', sa.String(length=30), nullable=True))" in text
@@ -79,8 +80,11 @@ def test_writes_a_revision_that_applies(changed_models, copy) -> None:
     out = StringIO()
     call_command("makemigrations", message="add tags", stdout=out)
     written = sorted(copy.versions.glob("0009_*.py"))
-    assert [p.name for p in written] == ["0009_add_tags.py"]
+    # The id (project.core.authoring.revision_ids): the next number, and a suffix unique to this revision.
+    [(revision, _)] = re.findall(r"  - (0009_[0-9a-f]{6}) (add tags)", out.getvalue())
+    assert [p.name for p in written] == [f"{revision}_add_tags.py"]
     source = written[0].read_text()
+    assert f"revision: str = '{revision}'" in source
     assert "down_revision: str | Sequence[str] | None = '0008'" in source
     # The new file applies (on the copy's database, tmp_path/db.sqlite3) and the models then match.
     call_command("migrate", stdout=StringIO())
@@ -90,8 +94,8 @@ def test_writes_a_revision_that_applies(changed_models, copy) -> None:
 def test_empty_revision(copy) -> None:
     out = StringIO()
     call_command("makemigrations", empty=True, message="fill by hand", stdout=out)
-    assert "0009 fill by hand" in out.getvalue()
-    source = (copy.versions / "0009_fill_by_hand.py").read_text()
+    [revision] = re.findall(r"  - (0009_[0-9a-f]{6}) fill by hand", out.getvalue())
+    source = (copy.versions / f"{revision}_fill_by_hand.py").read_text()
     assert "def upgrade() -> None:\n    pass" in source
 
 
@@ -113,9 +117,9 @@ def test_first_revision_on_an_empty_history(empty_history) -> None:
 
     out = StringIO()
     call_command("makemigrations", message="init", stdout=out)
-    assert "0001 init" in out.getvalue()
+    [revision] = re.findall(r"  - (0001_[0-9a-f]{6}) init", out.getvalue())
     [written] = versions.glob("*.py")
-    assert written.name == "0001_init.py"
+    assert written.name == f"{revision}_init.py"
     source = written.read_text()
     assert "down_revision: str | Sequence[str] | None = None" in source
     assert "op.create_table('projects'" in source and "op.create_table('tasks'" in source
@@ -128,15 +132,16 @@ def test_first_revision_on_an_empty_history(empty_history) -> None:
     assert ok.getvalue().strip() == "System check identified no issues."
     applied = StringIO()
     call_command("migrate", stdout=applied)
-    assert "Applying 0001 init... OK" in applied.getvalue()
+    assert f"Applying {revision} init... OK" in applied.getvalue()
 
 
 def test_empty_flag_on_an_empty_history_then_the_models(empty_history) -> None:
     out = StringIO()
     call_command("makemigrations", empty=True, message="start", stdout=out)
-    assert (empty_history.versions / "0001_start.py").exists()
+    [start] = empty_history.versions.glob("0001_*_start.py")
     call_command("makemigrations", message="init", stdout=out)
-    assert "down_revision: str | Sequence[str] | None = '0001'" in (empty_history.versions / "0002_init.py").read_text()
+    [init] = empty_history.versions.glob("0002_*_init.py")
+    assert f"down_revision: str | Sequence[str] | None = '{start.name.removesuffix('_start.py')}'" in init.read_text()
     # A revision that does nothing either way is not a missing downgrade.
     checked = StringIO()
     call_command("check", stdout=checked)

@@ -9,7 +9,9 @@ The tool's whole suite without the demo is scripts/check_without_demo.sh (`make 
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -77,21 +79,21 @@ def test_first_revision_from_other_models_migrates_up_and_down(db_url: str, tmp_
     settings_file.write_text(settings_file.read_text() + 'TARGET_METADATA = "shop_models:Base.metadata"\n')
 
     written = _ok(copy.manage("makemigrations", "-m", "init", db_url=db_url))
-    assert "0001 init" in written
+    [revision] = re.findall(r"  - (0001_[0-9a-f]{6}) init", written)
     [first] = copy.versions.glob("*.py")
-    assert first.name == "0001_init.py"
+    assert first.name == f"{revision}_init.py"
     # PostgreSQL keeps an enum type after DROP TABLE: the downgrade drops it (a no-op elsewhere).
     assert "sa.Enum(name='customer_kind').drop(op.get_bind(), checkfirst=True)" in first.read_text()
     assert _ok(copy.manage("check", db_url=db_url)).strip() == "System check identified no issues."
 
     for _ in range(2):  # up, down, and up again: the downgrade leaves nothing that blocks the next upgrade
         up = _ok(copy.manage("migrate", db_url=db_url))
-        assert "Applying 0001 init... OK" in up
+        assert f"Applying {revision} init... OK" in up
         assert table_names(db_url) == {"alembic_version", "alembic_migration_log", "customers", "orders"}
-        assert " [X] 0001 init" in _ok(copy.manage("showmigrations", db_url=db_url))
+        assert f" [X] {revision} init" in _ok(copy.manage("showmigrations", db_url=db_url))
         _ok(copy.manage("migrate", "zero", db_url=db_url))
         assert table_names(db_url) == {"alembic_version", "alembic_migration_log"}
-        assert " [ ] 0001 init" in _ok(copy.manage("showmigrations", db_url=db_url))
+        assert f" [ ] {revision} init" in _ok(copy.manage("showmigrations", db_url=db_url))
 
 
 # --- scripts/start_project.py on a copy of this work tree --------------------------------------------
@@ -180,25 +182,35 @@ def test_start_project_then_first_migration(db_url: str, tmp_path: Path) -> None
     """))
     assert app.stdout.split() == ["200", "404"], app.stderr
 
-    # The user's first model, then the README's steps.
+    # The user's first model, then the README's steps. An index on `owner` and one on (owner, text): the
+    # scaffold's naming convention names the composite one after both columns, so they do not collide.
     models = project / "project" / "app" / "models.py"
     models.write_text(models.read_text() + textwrap.dedent("""
 
         class Note(Base):
             __tablename__ = "notes"
+            __table_args__ = (sa.Index(None, "owner", "text"),)
 
             id: Mapped[int] = mapped_column(primary_key=True)
+            owner: Mapped[str] = mapped_column(sa.String(40), index=True)
             text: Mapped[str] = mapped_column(sa.String(200))
     """))
     models.write_text(models.read_text().replace("from sqlalchemy.orm import DeclarativeBase\n",
                                                  "from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column\n"))
     written = _ok(in_copy(project, "manage.py", "makemigrations", "-m", "init"))
-    assert "0001 init" in written and (versions / "0001_init.py").exists()
+    [revision] = re.findall(r"  - (0001_[0-9a-f]{6}) init", written)
+    assert (versions / f"{revision}_init.py").exists()
     assert _ok(in_copy(project, "manage.py", "check")).strip() == "System check identified no issues."
 
-    assert "Applying 0001 init... OK" in _ok(in_copy(project, "manage.py", "migrate", db_url=db_url))
+    assert f"Applying {revision} init... OK" in _ok(in_copy(project, "manage.py", "migrate", db_url=db_url))
     assert table_names(db_url) == {"alembic_version", "alembic_migration_log", "notes"}
-    assert " [X] 0001 init" in _ok(in_copy(project, "manage.py", "showmigrations", db_url=db_url))
+    engine = sa.create_engine(db_url)
+    try:
+        indexes = {ix["name"]: ix["column_names"] for ix in sa.inspect(engine).get_indexes("notes")}
+    finally:
+        engine.dispose()
+    assert indexes == {"ix_notes_owner": ["owner"], "ix_notes_owner_text": ["owner", "text"]}
+    assert f" [X] {revision} init" in _ok(in_copy(project, "manage.py", "showmigrations", db_url=db_url))
     shell = _ok(in_copy(project, "manage.py", "shell", "-c", "print(sorted(n for n in dir() if n[0].isupper()))",
                         db_url=db_url))
     assert shell.strip() == "['Base', 'Note']"
@@ -210,3 +222,38 @@ def test_start_project_then_first_migration(db_url: str, tmp_path: Path) -> None
     _ok(in_copy(project, *zero, db_url=db_url))
     assert table_names(db_url) == {"alembic_version", "alembic_migration_log"}
 
+
+
+# Every module of the application the script leaves, imported in a fresh interpreter; then the app started
+# (its lifespan connects) and asked for /health and for the example route, which runs a query through the
+# session dependency on the test's database.
+SERVE_SCAFFOLD = """
+import importlib, json, pkgutil
+import project.app
+modules = [m.name for m in pkgutil.walk_packages(project.app.__path__, "project.app.")]
+for name in modules:
+    importlib.import_module(name)
+from fastapi.testclient import TestClient
+from project.app.main import create_app
+with TestClient(create_app()) as client:
+    health, example = client.get("/health"), client.get("/example")
+print(json.dumps({"modules": modules, "health": health.status_code, "example": example.status_code,
+                  "body": example.json()}))
+"""
+
+
+def test_start_project_leaves_an_app_that_imports_and_serves(db_url: str, tmp_path: Path) -> None:
+    project = copy_work_tree(tmp_path / "project")
+    _ok(in_copy(project, "scripts/start_project.py"))
+
+    served = json.loads(_ok(in_copy(project, "-c", SERVE_SCAFFOLD, db_url=db_url)).splitlines()[-1])
+    assert {"project.app.api.deps", "project.app.api.example", "project.app.main", "project.app.asgi",
+            "project.app.models"} <= set(served["modules"])
+    assert (served["health"], served["example"]) == (200, 200), served
+    assert served["body"]["database"] == sa.make_url(db_url).get_backend_name()
+    assert served["body"]["now"][:2] == "20"  # the database's clock: a date, whatever the engine's type for it
+
+    # The scaffold's own words name what the code has.
+    api = (project / "project" / "app" / "api" / "__init__.py").read_text()
+    assert "SessionDep" not in api and "DatabaseDep" in api
+    assert "%(column_0_name)s" not in (project / "project" / "app" / "models.py").read_text()

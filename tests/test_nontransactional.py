@@ -197,7 +197,8 @@ def test_makemigrations_concurrent_indexes_writes_a_revision_that_applies(new_in
     monkeypatch.setenv("SETTINGS_MODULE", copy.module)
     monkeypatch.setenv("DEV_DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite3'}")
     call_command("makemigrations", message="indexes", concurrent_indexes=True, interactive=False, stdout=StringIO())
-    source = (copy.versions / "0009_indexes.py").read_text()
+    [written] = copy.versions.glob("0009_*_indexes.py")  # 0009_<suffix>: project.core.authoring.revision_ids
+    source = written.read_text()
     upgrade = source[source.index("def upgrade"):source.index("def downgrade")]
     downgrade = source[source.index("def downgrade"):]
     # The existing table's index: concurrent, outside any batch, in an autocommit block; both ways.

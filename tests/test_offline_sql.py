@@ -322,3 +322,35 @@ def test_inline_parameters_skips_quoted_text() -> None:
     )
     named = inline_parameters("INSERT INTO t VALUES (:a, :b)", {"a": 1, "b": b"\x01"})
     assert named == "INSERT INTO t VALUES (1, X'01')"
+
+
+def test_sqlmigrate_marks_not_null_alike_on_every_engine(tmp_path: Path) -> None:
+    """nullable=False on a column that allowed NULL is marked on each engine's statement: PostgreSQL's SET NOT
+    NULL, MySQL's MODIFY (which restates NOT NULL for a column that had it already: not marked then) and
+    SQLite's rebuild that copies the column into a NOT NULL one."""
+    from migcopy import fixture_copy
+
+    copy = fixture_copy(tmp_path)
+    copy.add("0009", "0008", message="name required", upgrade="""
+        with op.batch_alter_table("projects") as batch_op:
+            batch_op.alter_column("name", existing_type=sa.String(200), nullable=False, existing_nullable=True)
+            batch_op.alter_column("slug", existing_type=sa.String(255), type_=sa.String(300), existing_nullable=False)
+    """, downgrade="""
+        with op.batch_alter_table("projects") as batch_op:
+            batch_op.alter_column("name", existing_type=sa.String(200), nullable=True, existing_nullable=False)
+            batch_op.alter_column("slug", existing_type=sa.String(300), type_=sa.String(255), existing_nullable=False)
+    """)
+    result = copy.manage("sqlmigrate", "0009", "--dialect", "all")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    headers = [out.index(f"-- ===== {d} =====") for d in ("postgresql", "mysql", "sqlite")]
+    pg, mysql, sqlite = out[headers[0]:headers[1]], out[headers[1]:headers[2]], out[headers[2]:]
+    marked = "-- DESTRUCTIVE: makes projects.name NOT NULL\n"
+    assert marked + "ALTER TABLE projects ALTER COLUMN name SET NOT NULL;" in pg
+    assert marked + "ALTER TABLE projects MODIFY name VARCHAR(200) NOT NULL;" in mysql, mysql
+    assert marked + "DROP TABLE projects;" in sqlite, sqlite
+    for section in (pg, mysql, sqlite):
+        assert section.count("-- DESTRUCTIVE:") == 1, section
+    # Unapplying it makes nothing NOT NULL.
+    back = copy.manage("sqlmigrate", "0009", "--backwards", "--dialect", "all")
+    assert back.returncode == 0 and "DESTRUCTIVE" not in back.stdout, back.stdout

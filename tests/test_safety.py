@@ -190,9 +190,20 @@ def _tables(db_url: str) -> set[str]:
 
 
 def test_plans_mark_destructive_steps(fixture_manage, db_url: str) -> None:
+    # On an empty database 0008 drops a column that 0001, earlier in the same plan, creates: nothing is lost
+    # there, and the plan says so instead of DESTRUCTIVE (tests/test_policy_database.py has more).
     plan = fixture_manage("migrate", "--plan")
     assert plan.returncode == 0, plan.stderr
     lines = plan.stdout.splitlines()
+    index = lines.index("  Apply 0008 Drop tasks.legacy_flag")
+    assert lines[index + 1] == ("  NOTHING LOST: drops column tasks.legacy_flag (0001 creates tasks earlier in this "
+                                "plan)")
+    assert sum("DESTRUCTIVE" in line for line in lines) == 0
+    assert "NOTHING LOST: drops column tasks.legacy_flag" in fixture_manage("showmigrations", "--plan").stdout
+
+    # At 0007 the database holds tasks.legacy_flag: dropping it destroys data.
+    assert fixture_manage("migrate", "0007", "-v0").returncode == 0
+    lines = fixture_manage("migrate", "--plan").stdout.splitlines()
     index = lines.index("  Apply 0008 Drop tasks.legacy_flag")
     assert lines[index + 1] == "  DESTRUCTIVE: drops column tasks.legacy_flag"
     assert sum("DESTRUCTIVE" in line for line in lines) == 1
@@ -210,14 +221,17 @@ def test_plans_mark_destructive_steps(fixture_manage, db_url: str) -> None:
 
 
 def test_confirm_destructive_refuses_before_touching_anything(fixture_manage, db_url: str) -> None:
+    # Up to the last harmless revision is fine, even under CONFIRM_DESTRUCTIVE.
+    assert fixture_manage("migrate", "0007", "-v0", env={"CONFIRM_DESTRUCTIVE": "1"}).returncode == 0
+    before = _tables(db_url)
     refused = fixture_manage("migrate", env={"CONFIRM_DESTRUCTIVE": "1"})
     line = one_clean_line(refused)
     assert "0008 drops column tasks.legacy_flag" in line and "--allow-destructive" in line
     assert refused.returncode == 1
-    assert _tables(db_url) == set()  # not even alembic_version
+    assert _tables(db_url) == before and _version(db_url) == ("0007",)
+    assert "legacy_flag" in {c["name"] for c in _columns(db_url, "tasks")}
 
-    # Up to the last harmless revision is fine; then the flag lets the drop through.
-    assert fixture_manage("migrate", "0007", "-v0", env={"CONFIRM_DESTRUCTIVE": "1"}).returncode == 0
+    # Then the flag lets the drop through.
     ok = fixture_manage("migrate", "--allow-destructive", env={"CONFIRM_DESTRUCTIVE": "1"})
     assert ok.returncode == 0, ok.stderr
     assert _version(db_url) == ("0008",)
@@ -241,9 +255,28 @@ def _columns(db_url: str, table: str) -> list[dict]:
         engine.dispose()
 
 
-def test_prod_settings_confirm_by_default(db_url: str) -> None:
+def test_prod_settings_confirm_by_default(fixture_manage, db_url: str) -> None:
     from conftest import run_fixture_manage
 
+    assert fixture_manage("migrate", "0007", "-v0").returncode == 0
     result = run_fixture_manage("migrate", "--settings=fixture_app.settings.prod", env={"PROD_DATABASE_URL": db_url})
     assert "Refusing to run destructive steps" in one_clean_line(result)
-    assert _tables(db_url) == set()
+    assert _version(db_url) == ("0007",)
+
+
+def test_sql_that_cannot_be_read_makes_the_revision_uninspectable(tmp_path) -> None:
+    copy = fixture_copy(tmp_path)
+    copy.add("0009", "0008", upgrade="""
+        op.execute("UPDATE tasks SET title = 'x' WHERE (")
+    """, downgrade="""
+        op.execute("DO $$ BEGIN DELETE FROM tasks; END $$")
+    """)
+    rev = script_directory(alembic_config(_settings_for(copy))).get_revision("0009")
+    up = destructive.assess_revision(rev, True, "postgresql")
+    assert up.destroys == [] and up.uninspectable is not None
+    assert up.uninspectable.startswith("its upgrade() runs SQL that cannot be read (ParseError: "), up.uninspectable
+    down = destructive.assess_revision(rev, False, "postgresql")
+    assert down.uninspectable == ("its downgrade() runs a DO block, whose PL/pgSQL cannot be inspected "
+                                  "(DO $$ BEGIN DELETE FROM tasks; END $$)")
+    # The statement-level reader never raises either.
+    assert destructive.destructive_sql("DO $$\nBEGIN\n  DROP TABLE x;", "postgresql") == []

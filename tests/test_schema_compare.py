@@ -154,3 +154,47 @@ def test_differences_against_another_revision(fixture_settings) -> None:
 
 def test_check_literals_keep_their_case() -> None:
     assert normalise_check("state IN ('Open')", "sqlite") != normalise_check("state IN ('open')", "sqlite")
+
+
+EXACT_TYPES = """
+op.create_table(
+    "loans",
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+    sa.Column("copies", sa.BigInteger(), nullable=True),
+    sa.Column("lent_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    sa.Column("details", sa.JSON(), nullable=True),
+    sa.Column("returned", sa.Boolean(), server_default=sa.false(), nullable=False),
+    sa.Column("small", sa.SmallInteger(), nullable=True),
+    sa.PrimaryKeyConstraint("id", name=op.f("pk_loans")),
+)
+"""
+
+
+def test_exact_types_clean_then_a_narrowed_integer_and_a_naive_timestamp_are_reported(db_url: str,
+                                                                                       tmp_path: Path) -> None:
+    """BIGINT, timestamptz, JSON (LONGTEXT + json_valid on MariaDB) and booleans as the history made them are no
+    difference on any engine; an INT where the history says BIGINT is one on every engine, a timestamp without
+    time zone where it says timestamptz on PostgreSQL (the only engine that keeps the flag)."""
+    copy = fixture_copy(tmp_path)
+    copy.add("0009", "0008", upgrade=EXACT_TYPES, downgrade='op.drop_table("loans")', message="loans")
+    assert copy.manage("migrate", "-v0", db_url=db_url).returncode == 0
+    assert _database_lines(copy, db_url) == []
+
+    dialect = sa.make_url(db_url).get_backend_name()
+    engine = create_engine_for(db_url)
+    try:
+        with engine.begin() as connection:  # someone changed the database by hand
+            op = Operations(MigrationContext.configure(connection))
+            with op.batch_alter_table("loans") as batch_op:
+                batch_op.alter_column("copies", type_=sa.Integer(), existing_type=sa.BigInteger(),
+                                      existing_nullable=True)
+                batch_op.alter_column("lent_at", type_=sa.DateTime(timezone=False),
+                                      existing_type=sa.DateTime(timezone=True), existing_nullable=False,
+                                      existing_server_default=sa.func.now())
+    finally:
+        engine.dispose()
+    expected = ["database at 0009: column loans.copies is INTEGER, expected BIGINT"]
+    if dialect == "postgresql":
+        expected.append("database at 0009: column loans.lent_at is TIMESTAMP WITHOUT TIME ZONE, expected "
+                        "TIMESTAMP WITH TIME ZONE")
+    assert _database_lines(copy, db_url) == sorted(expected)

@@ -281,3 +281,107 @@ def test_a_database_that_took_the_squash_passes_the_checksum_policy(tmp_path: Pa
     assert again.returncode == 0, again.stderr
     checked = copy.manage("check", "--database", db_url=url, env=env)
     assert "checksum" not in checked.stdout + checked.stderr, checked.stdout + checked.stderr
+
+
+# A history whose types SQLite's reflection cannot tell apart from others: a BigInteger key (INTEGER on SQLite
+# through its variant, BIGINT elsewhere), timezone-aware timestamps with a server default, JSON, a Boolean with
+# sa.false() (SQLite reflects the text 0, which PostgreSQL refuses for a boolean).
+LOANS = """
+op.create_table(
+    "loans",
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+    sa.Column("lent_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    sa.Column("details", sa.JSON(), nullable=True),
+    sa.Column("returned", sa.Boolean(), server_default=sa.false(), nullable=False),
+    sa.PrimaryKeyConstraint("id", name=op.f("pk_loans")),
+)
+"""
+ARCHIVE = """
+op.create_table(
+    "archive",
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+    sa.Column("archived_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    sa.Column("kept", sa.Boolean(), server_default=sa.false(), nullable=False),
+    sa.Column("payload", sa.JSON(), nullable=True),
+    sa.PrimaryKeyConstraint("id", name=op.f("pk_archive")),
+)
+"""
+# The project's own type, imported as older makemigrations wrote it: the squash writes what it is on the engines.
+EXACT_0010 = """
+from project.core.db import UTCDateTime
+with op.batch_alter_table("loans") as batch_op:
+    batch_op.add_column(sa.Column("due_at", sa.DateTime(timezone=True), nullable=True))
+    batch_op.add_column(sa.Column("copies", sa.BigInteger(), nullable=True))
+    batch_op.add_column(sa.Column("returned_at", UTCDateTime(), nullable=True))
+"""
+
+
+def exact_types(url: str) -> dict[tuple[str, str], tuple[Any, ...]]:
+    """Each column's type as the engine itself reports it (information_schema, SQLite's declared type)."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                tables = [r[0] for r in connection.execute(sa.text(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('loans', 'archive')"))]
+                return {(t, r[1]): (r[2].upper(), r[3], r[4]) for t in tables
+                        for r in connection.execute(sa.text(f"PRAGMA table_info({t})"))}
+            kind = "column_type" if connection.dialect.name == "mysql" else "data_type"
+            return {(r[0], r[1]): tuple(r[2:]) for r in connection.execute(sa.text(
+                f"SELECT table_name, column_name, {kind}, is_nullable, column_default FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name IN ('loans', 'archive')"
+                if connection.dialect.name == "postgresql" else
+                f"SELECT table_name, column_name, {kind}, is_nullable, column_default FROM information_schema.columns "
+                "WHERE table_schema = database() AND table_name IN ('loans', 'archive')"))}
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("start,end", [("0009", "0011"), ("0010", "0011")])
+def test_squash_keeps_the_originals_exact_types_and_defaults(db_url: str, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             start: str, end: str) -> None:
+    """Upgrade (tables and columns created) and downgrade (a dropped table re-created) give each engine the types
+    and defaults the originals give it: BIGINT not INT, timestamptz not timestamp, JSON, boolean false."""
+    from project.core.authoring.squash_writer import write_squash
+
+    copy = fixture_copy(tmp_path)
+    copy.add("0009", "0008", upgrade=LOANS + ARCHIVE, downgrade='op.drop_table("archive")\nop.drop_table("loans")')
+    copy.add("0010", "0009", upgrade=EXACT_0010, downgrade=(
+        'with op.batch_alter_table("loans") as batch_op:\n'
+        '    batch_op.drop_column("returned_at")\n    batch_op.drop_column("copies")\n'
+        '    batch_op.drop_column("due_at")'))
+    copy.add("0011", "0010", upgrade='op.drop_table("archive")', downgrade=ARCHIVE)
+    settings = load(copy, db_url, monkeypatch)
+    parent = f"{int(start) - 1:04d}"
+
+    # The originals, on a fresh database: at START's parent, and at END.
+    migrate(settings, parent)
+    originals_before = exact_types(db_url)
+    migrate(settings, end)
+    originals_after = exact_types(db_url)
+    migrate(settings, "zero")
+
+    assert "UTCDateTime" not in write_squash(settings, start, end).read_text()  # it runs without the project
+    migrate(settings, parent)
+    steps = migrate(settings)  # at START's parent: the squash alone
+    assert len(steps) == 1 and "Squashed" in steps[0], steps
+    assert exact_types(db_url) == originals_after
+    assert len(migrate(settings, parent)) == 1  # the squash's downgrade: archive re-created as 0009 made it
+    assert exact_types(db_url) == originals_before
+
+    dialect = sa.make_url(db_url).get_backend_name()
+    if dialect == "postgresql":
+        assert originals_after[("loans", "id")][0] == "bigint"
+        assert originals_after[("loans", "lent_at")][0] == "timestamp with time zone"
+        assert originals_after[("loans", "returned_at")][0] == "timestamp with time zone"
+        assert originals_after[("loans", "returned")][2] == "false"
+    elif dialect == "mysql":
+        assert originals_after[("loans", "id")][0].startswith("bigint")
+    # Rows go in on the squash's schema with the key and the defaults filled by the engine.
+    migrate(settings)
+    engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+    with engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO loans (details) VALUES ('{}')"))
+        assert connection.execute(sa.text("SELECT id, lent_at IS NOT NULL FROM loans")).one() == (1, True)
+    engine.dispose()

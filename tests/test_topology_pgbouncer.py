@@ -167,5 +167,5 @@ def test_a_failing_direct_url_is_named_as_such(
     # The server that refused is the one behind MIGRATION_DATABASE_URL, not the pooler the app uses.
     # (psycopg2 gives no SQLSTATE here: the line says "login or no such database", the server's words in it.)
     assert line.startswith(f"CommandError: Login refused by postgresql server 127.0.0.1:{pg_server.port} "), line
-    assert line.endswith("check MIGRATION_DATABASE_URL."), line
+    assert line.endswith("check PROD_MIGRATION_DATABASE_URL."), line
     assert "wrong-secret-123" not in line and pg_server.password not in line

@@ -4,6 +4,7 @@ message), and has no downgrade (unapplying it is refused before anything runs)."
 
 from __future__ import annotations
 
+import pytest
 from migcopy import fixture_copy, one_clean_line
 from servers import version_rows
 
@@ -45,3 +46,58 @@ def test_unapplying_a_revision_without_downgrade_is_refused_up_front(db_url: str
     assert "Cannot unapply 0009" in line and "Nothing was changed" in line, line
     # Refused before 0010 was unapplied, although 0010 has a downgrade.
     assert version_rows(db_url) == ["0010"]
+
+
+# A history written for PostgreSQL: a trigger function with a $$ body (semicolons and newlines inside), sent
+# through the bind as such histories do, and a downgrade with a DO block. Dollar quotes are PostgreSQL's only.
+PLPGSQL_UP = '''
+    bind = op.get_bind()
+    bind.execute(sa.text("""
+        CREATE FUNCTION touch_tasks() RETURNS trigger AS $$
+        BEGIN
+            NEW.title := trim(NEW.title);
+            RETURN NEW;
+        END;
+        $$ LANGUAGE plpgsql;
+    """))
+    bind.execute(sa.text(
+        "CREATE TRIGGER tasks_touch BEFORE INSERT ON tasks FOR EACH ROW EXECUTE FUNCTION touch_tasks()"))
+'''
+PLPGSQL_DOWN = '''
+    op.get_bind().execute(sa.text("""
+        DO $$
+        BEGIN
+            IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'tasks_touch') THEN
+                DROP TRIGGER tasks_touch ON tasks;
+            END IF;
+            DROP FUNCTION IF EXISTS touch_tasks();
+        END
+        $$;
+    """))
+'''
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_plpgsql_bodies_and_do_blocks_never_crash_the_plan(db_url: str, tmp_path) -> None:
+    copy = fixture_copy(tmp_path)
+    copy.add("0009", "0008", upgrade=PLPGSQL_UP, downgrade=PLPGSQL_DOWN, message="trim titles")
+    assert copy.manage("migrate", "0008", "-v0", db_url=db_url).returncode == 0
+    # A function body and a trigger are read (split on sqlglot's own tokens): nothing destroyed, nothing unknown.
+    confirm = {"CONFIRM_DESTRUCTIVE": "1"}
+    up = copy.manage("migrate", db_url=db_url, env=confirm)
+    assert up.returncode == 0, up.stderr
+    assert version_rows(db_url) == ["0009"]
+
+    # Unapplying it runs the DO block: the plan and the migrate work (this was a TokenError naming nothing)...
+    plan = copy.manage("migrate", "0008", "--plan", db_url=db_url)
+    assert plan.returncode == 0, plan.stderr
+    assert "  NOT INSPECTED: its downgrade() runs a DO block, whose PL/pgSQL cannot be inspected (DO $$ BEGIN IF " \
+           "EXISTS" in plan.stdout, plan.stdout
+    # ... and under CONFIRM_DESTRUCTIVE the revision is named as one that cannot be inspected.
+    line = one_clean_line(copy.manage("migrate", "0008", db_url=db_url, env=confirm))
+    assert line.startswith("CommandError: Cannot tell whether these steps destroy data, so CONFIRM_DESTRUCTIVE stops "
+                           "them: unapply 0009: its downgrade() runs a DO block"), line
+    assert version_rows(db_url) == ["0009"]
+    down = copy.manage("migrate", "0008", db_url=db_url)
+    assert down.returncode == 0, down.stderr
+    assert version_rows(db_url) == ["0008"]

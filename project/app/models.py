@@ -23,6 +23,11 @@ NAMING_CONVENTION = {
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
+# The largest id an Integer primary key holds: 32-bit on every engine. A larger value in a request is
+# refused by PostgreSQL with an error, while SQLite and MySQL quietly find nothing, so the API's ids and
+# offsets are bounded by it (project.app.api.deps, project.app.schemas). BigInteger keys: 2**63 - 1.
+MAX_ID = 2**31 - 1
+
 
 class PostStatus(enum.StrEnum):
     draft = "draft"

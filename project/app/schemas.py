@@ -6,7 +6,7 @@ from typing import Annotated, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from project.app.models import PostStatus
+from project.app.models import MAX_ID, PostStatus
 
 
 def _not_null(value: object) -> object:
@@ -35,9 +35,7 @@ Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 # 16,383 characters of 4-byte utf8mb4 at worst.
 CONTENT_MAX = 65_535 // 4
 Content = Annotated[str, StringConstraints(max_length=CONTENT_MAX)]
-# Integer keys are 32-bit on every engine here: PostgreSQL refuses a larger value with an error,
-# SQLite and MySQL quietly find nothing.
-MAX_ID = 2**31 - 1
+# The largest id the models' keys hold (project.app.models.MAX_ID): a 422 here, not a 500 from PostgreSQL.
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 

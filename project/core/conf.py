@@ -129,10 +129,12 @@ def read_dotenv() -> None:
 class Settings:
     """The UPPERCASE names of one settings module, read-only."""
 
-    def __init__(self, module: ModuleType, name: str):
+    def __init__(self, module: ModuleType, name: str, environment: dict[str, tuple[str | None, Any]] | None = None):
         self._module = module
         self.name = name
         self.module_name = module.__name__
+        # What env() read while the module loaded: variable -> (its value, or None when unset; the default).
+        self._environment = environment or {}
 
     def __getattr__(self, key: str) -> Any:
         if not key.isupper():
@@ -145,6 +147,25 @@ class Settings:
     def get(self, key: str, default: Any = None) -> Any:
         return getattr(self._module, key, default)
 
+    def variable_for(self, key: str) -> str:
+        """What to check when setting `key` is wrong, for messages: the environment variable its value came from
+        (`PROD_DATABASE_URL`), also when it is unset and the module's default is used (that said); the
+        setting's own name when no variable gave it."""
+        value = self.get(key)
+        if value is None:
+            return key
+        # Among variables with the same value, the one named after the setting (PROD_DATABASE_URL rather than
+        # PROD_MIGRATION_DATABASE_URL for DATABASE_URL).
+        candidates = sorted(self._environment.items(), key=lambda item: (not item[0].endswith(f"_{key}"),
+                                                                          len(item[0])))
+        for variable, (given, _default) in candidates:
+            if given is not None and given == value:
+                return variable
+        for variable, (given, default) in candidates:
+            if given is None and default is not None and default == value:
+                return f"{variable} (unset, so {self.module_name}'s default)"
+        return key
+
     def __repr__(self) -> str:
         return f"<Settings {self.module_name}>"
 
@@ -155,8 +176,9 @@ def load_settings(name: str | None = None) -> Settings:
     name = name or os.environ.get(ENVIRONMENT_VARIABLE) or DEFAULT_SETTINGS
     module_name = resolve_module_name(name)
     _forget_settings_modules(module_name)
+    _environment_reads.clear()
     module = importlib.import_module(module_name)
-    return Settings(module, name.rsplit(".", 1)[-1])
+    return Settings(module, name.rsplit(".", 1)[-1], dict(_environment_reads))
 
 
 def _forget_settings_modules(module_name: str) -> None:
@@ -188,8 +210,14 @@ def env(name: str, default: str) -> str: ...
 def env(name: str, default: None = None) -> str | None: ...
 def env(name: str, default: str | None = None) -> str | None:
     """An environment variable, empty counted as unset."""
-    value = os.environ.get(name)
+    value = os.environ.get(name) or None
+    _environment_reads[name] = (value, default)
     return value if value else default
+
+
+# The variables env() read while the settings module loaded, so that a message about a setting can name the
+# variable the user set (Settings.variable_for): "is PROD_DATABASE_URL right?", not "is DATABASE_URL right?".
+_environment_reads: dict[str, tuple[str | None, Any]] = {}
 
 
 def env_bool(name: str, default: bool) -> bool:

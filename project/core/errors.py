@@ -14,6 +14,7 @@ Every message that leaves here has the password of any URL in it masked, and not
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 from enum import Enum
@@ -52,6 +53,11 @@ class UnknownRevision(MigrationError):
             "is this checkout older than the database?"
         )
         self.revision = revision
+
+
+# Alembic's warning when two version files define the same revision id (alembic.script.revision); the
+# history module turns it into an error, described below.
+DUPLICATE_REVISION_WARNING = r"Revision (?P<revision>\S+) is present more than once"
 
 
 # --- masking --------------------------------------------------------------------------------------
@@ -110,6 +116,7 @@ class DatabaseFailure(Enum):
     LOGIN = "login refused"
     NO_DATABASE = "no such database"
     LOGIN_OR_NO_DATABASE = "login or database refused"
+    SSL = "SSL negotiation failed"
     UNREACHABLE = "server unreachable"
     CANNOT_OPEN = "cannot open the file"
     READ_ONLY = "read-only"
@@ -137,6 +144,7 @@ _PG_CLASSES = {"08": DatabaseFailure.DISCONNECTED}
 _MYSQL_ERRNOS = {
     1044: DatabaseFailure.LOGIN, 1045: DatabaseFailure.LOGIN, 1698: DatabaseFailure.LOGIN,
     1049: DatabaseFailure.NO_DATABASE,
+    2026: DatabaseFailure.SSL,  # CR_SSL_CONNECTION_ERROR: SSL required, the server has none or the handshake failed
     2003: DatabaseFailure.UNREACHABLE, 2005: DatabaseFailure.UNREACHABLE,
     2006: DatabaseFailure.DISCONNECTED, 2013: DatabaseFailure.DISCONNECTED, 2055: DatabaseFailure.DISCONNECTED,
     1290: DatabaseFailure.READ_ONLY, 1792: DatabaseFailure.READ_ONLY, 1836: DatabaseFailure.READ_ONLY,
@@ -172,6 +180,10 @@ def classify(exc: BaseException, url: Any = None) -> DatabaseFailure:
         primary = "_".join(sqlite_name.split("_")[:2])  # SQLITE_READONLY_DBMOVED -> SQLITE_READONLY
         return _SQLITE_CODES.get(primary, DatabaseFailure.OTHER)
     if errno is not None and errno in _MYSQL_ERRNOS:
+        import ssl
+
+        if errno == 2003 and isinstance(getattr(orig, "original_exception", None), ssl.SSLError):
+            return DatabaseFailure.SSL  # PyMySQL wraps a failed TLS handshake as "Can't connect" (2003)
         return _MYSQL_ERRNOS[errno]
     if isinstance(sqlstate, str) and errno is None:
         return _PG_CODES.get(sqlstate) or _PG_CLASSES.get(sqlstate[:2], DatabaseFailure.OTHER)
@@ -182,7 +194,11 @@ def classify(exc: BaseException, url: Any = None) -> DatabaseFailure:
     if connecting and parsed is not None and parsed.get_backend_name() == "postgresql" and sqlstate is None:
         host, port = parsed.host, parsed.port or _default_port(parsed)
         if host and not host.startswith("/"):
-            return DatabaseFailure.LOGIN_OR_NO_DATABASE if _reachable(host, port) else DatabaseFailure.UNREACHABLE
+            if not _reachable(host, port):
+                return DatabaseFailure.UNREACHABLE
+            if _postgres_ssl_fails(host, port, parsed):
+                return DatabaseFailure.SSL
+            return DatabaseFailure.LOGIN_OR_NO_DATABASE
     return DatabaseFailure.OTHER
 
 
@@ -220,6 +236,42 @@ def _reachable(host: str, port: int, timeout: float = 3.0) -> bool:
         return False
 
 
+# PostgreSQL's SSLRequest: length 8, then the code 1234 5679 (protocol manual, "SSL Session Encryption").
+_SSL_REQUEST = (8).to_bytes(4, "big") + (80877103).to_bytes(4, "big")
+_SSL_REQUIRED_MODES = {"require", "verify-ca", "verify-full"}
+
+
+def _postgres_ssl_fails(host: str, port: int, url: Any, timeout: float = 3.0) -> bool:
+    """Whether the SSL that `url` requires (libpq's sslmode, asyncpg's ssl) is what failed: libpq reports no
+    SQLSTATE before login, so the server is asked the way libpq asks it. It answers 'N' to the SSLRequest when
+    it has no SSL; with verify-ca/verify-full, a handshake that does not verify (or a root certificate file
+    that is missing) is the failure too."""
+    import ssl
+
+    mode = url.query.get("sslmode") or url.query.get("ssl")
+    if mode not in _SSL_REQUIRED_MODES:
+        return False
+    root = url.query.get("sslrootcert") or os.path.expanduser("~/.postgresql/root.crt")
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(_SSL_REQUEST)
+            if sock.recv(1) != b"S":
+                return True
+            if mode == "require":
+                return False  # SSL on offer, no certificate checked: the failure lies elsewhere
+            if not os.path.exists(root):
+                return True
+            context = ssl.create_default_context(cafile=root)
+            context.check_hostname = mode == "verify-full"
+            try:
+                context.wrap_socket(sock, server_hostname=host).close()
+            except ssl.SSLError:
+                return True
+    except OSError:
+        return False
+    return False
+
+
 def _parse(url: Any) -> Any:
     if not url:
         return None
@@ -249,12 +301,17 @@ def _describe(exc: BaseException, settings: Any) -> tuple[str, int]:
     if isinstance(exc, MigrationError):
         return str(exc), 1
     if isinstance(exc, ModuleNotFoundError) and exc.name in {"psycopg2", "pymysql", "MySQLdb", "psycopg"}:
-        return f"The database driver '{exc.name}' is not installed: pip install it or change DATABASE_URL.", 1
+        return (f"The database driver '{exc.name}' is not installed: pip install it or change "
+                f"{_variable(settings, 'DATABASE_URL')}.", 1)
     if isinstance(exc, ModuleNotFoundError) and _url_driver(settings):
         # e.g. postgresql+asyncpg://: SQLAlchemy knows the dialect, but its driver module is missing.
-        return (f"The module '{exc.name}' is not installed, and DATABASE_URL's driver "
+        return (f"The module '{exc.name}' is not installed, and {_variable(settings, 'DATABASE_URL')}'s driver "
                 f"'{_url_driver(settings)}' needs it: pip install it or pick an installed driver "
                 "(postgresql+psycopg2, mysql+pymysql, sqlite).", 1)
+    if isinstance(exc, UserWarning) and (duplicate := re.fullmatch(DUPLICATE_REVISION_WARNING, str(exc))):
+        return (f"Two version files define revision {duplicate['revision']}, so one of them would be ignored: give "
+                "one a new id (and point the down_revision of what follows it there); `manage.py check` names "
+                "both files.", 1)
     if isinstance(exc, SyntaxError) and exc.filename:
         return f"{_relative(exc.filename)}:{exc.lineno}: syntax error: {exc.msg}. Fix the file.", 1
 
@@ -268,10 +325,11 @@ def _describe(exc: BaseException, settings: Any) -> tuple[str, int]:
         return str(exc), 1
     # NoSuchModuleError is an ArgumentError: the more precise message first.
     if isinstance(exc, sa_exc.NoSuchModuleError):
-        return (f"Unknown database dialect or driver in DATABASE_URL ({exc}): use e.g. postgresql+psycopg2, "
-                "mysql+pymysql or sqlite.", 2)
+        return (f"Unknown database dialect or driver in {_variable(settings, 'DATABASE_URL')} ({exc}): use e.g. "
+                "postgresql+psycopg2, mysql+pymysql or sqlite.", 2)
     if isinstance(exc, sa_exc.ArgumentError):
-        return f"DATABASE_URL is malformed ({exc}); expected dialect+driver://user:password@host:port/database.", 2
+        return (f"{_variable(settings, 'DATABASE_URL')} is malformed ({exc}); expected "
+                "dialect+driver://user:password@host:port/database.", 2)
     if isinstance(exc, sa_exc.DBAPIError) and settings is not None:
         return describe_database_failure(exc, settings), 1
     if isinstance(exc, sa_exc.DBAPIError):
@@ -284,7 +342,7 @@ def describe_database_failure(exc: Any, settings: Any) -> str:
     detail = _detail(exc)
     # The migration connection (migrator.locked_connection) tags its errors with its URL and setting.
     failed_url = getattr(exc, "database_url", None) or settings.get("DATABASE_URL")
-    setting = getattr(exc, "database_setting", "DATABASE_URL")
+    setting = _variable(settings, getattr(exc, "database_setting", "DATABASE_URL"))
     where = _where(settings, failed_url)
     kind = classify(exc, failed_url)
     if kind is DatabaseFailure.LOGIN:
@@ -295,6 +353,9 @@ def describe_database_failure(exc: Any, settings: Any) -> str:
         # libpq gives no code here; the server's own words (in `detail`) say which of the two it was.
         return (f"Login refused by {where} ({detail}): wrong user or password, or the database does not exist. "
                 f"Create it first if so, else check {setting}.")
+    if kind is DatabaseFailure.SSL:
+        return (f"SSL negotiation with {where} failed ({detail}): the server has no SSL, or its certificate does "
+                f"not verify. Check the SSL options (sslmode, sslrootcert) in {setting}.")
     if kind is DatabaseFailure.UNREACHABLE:
         return f"Cannot reach {where}: {detail}. Is the server running, and is {setting} right?"
     if kind is DatabaseFailure.CANNOT_OPEN:
@@ -308,6 +369,12 @@ def describe_database_failure(exc: Any, settings: Any) -> str:
     if exc.statement is None:
         return f"Cannot connect to {where}: {detail}"
     return f"{where} refused a statement: {detail}"
+
+
+def _variable(settings: Any, key: str) -> str:
+    """The variable to check for setting `key`: the one the user set (PROD_DATABASE_URL), see conf.Settings."""
+    variable_for = getattr(settings, "variable_for", None)
+    return str(variable_for(key)) if variable_for is not None else key
 
 
 def _detail(exc: Any) -> str:

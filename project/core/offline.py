@@ -71,6 +71,8 @@ class RevisionSQL:
     statements: list[str] = field(default_factory=list)
     # The version table's CREATE TABLE, when the range starts at an empty database.
     setup: list[str] = field(default_factory=list)
+    # The revision's Script (its operations tell the destructive marks what a statement alone cannot).
+    script: Any = field(default=None, compare=False, repr=False)
 
     @property
     def label(self) -> str:
@@ -252,6 +254,7 @@ def _revision(
         after=after,
         statements=list(statements),
         setup=list(setup),
+        script=script,
     )
 
 
@@ -442,7 +445,7 @@ def destructive_marks(sql: OfflineSQL) -> dict[tuple[int, int], list[str]]:
     The alembic_version bookkeeping is left out (moving the version is not data loss); SQLite's
     batch rebuilds are judged by project.core.inspection.destructive, which knows which columns a rebuild copies.
     """
-    from project.core.inspection.destructive import destructive_script
+    from project.core.inspection.destructive import destructive_script, not_null_changes
 
     keys: list[tuple[int, int]] = []
     statements: list[str] = []
@@ -451,7 +454,18 @@ def destructive_marks(sql: OfflineSQL) -> dict[tuple[int, int], list[str]]:
             if not _is_bookkeeping(statement):
                 keys.append((r, s))
                 statements.append(statement)
-    findings = destructive_script(statements, sql.dialect, tables=sql.tables_before)
+    hints: dict[int, set[str]] = {}
+
+    def not_null(index: int) -> set[str]:
+        """What the statement's revision makes NOT NULL, from its operations: a MySQL MODIFY or a SQLite rebuild
+        restates a column's NOT NULL whether or not it changes (asked only then, once per revision)."""
+        r = keys[index][0]
+        if r not in hints:
+            revision = sql.revisions[r]
+            hints[r] = not_null_changes(revision.script, revision.forwards, sql.dialect) if revision.script else set()
+        return hints[r]
+
+    findings = destructive_script(statements, sql.dialect, tables=sql.tables_before, not_null=not_null)
     return {key: found for key, found in zip(keys, findings, strict=True) if found}
 
 

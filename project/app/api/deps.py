@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from project.app.schemas import MAX_ID
+from project.app.models import MAX_ID
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -27,48 +27,89 @@ def autogenerate_ops(connection: Any, settings: Any) -> Any:
 
 @dataclass
 class Generated:
-    """The operations of a revision to write, upgrade and downgrade, after the questions."""
+    """The operations of a revision to write, upgrade and downgrade, after the questions, and how to render them."""
 
     upgrade_ops: Any
     downgrade_ops: Any
+    context: Any  # the MigrationContext autogenerate compared on (the scratch database's)
+    types: Any  # project.core.authoring.column_types.ModelTypes: Alembic's render_item
 
     def process_revision_directives(self, context: Any, revision: Any, directives: list[Any]) -> None:
         """Alembic's hook: the file gets these operations instead of env.py's plain autogenerate."""
         directives[0].upgrade_ops = self.upgrade_ops
         directives[0].downgrade_ops = self.downgrade_ops
 
+    def configure_options(self) -> dict[str, Any]:
+        """What `alembic revision --autogenerate` needs (through env.py's configure) to write this revision."""
+        return {"process_revision_directives": self.process_revision_directives,
+                "render_item": self.types.render_item}
+
+    def render_upgrade(self) -> str:
+        """The upgrade's code, rendered as the file renders it (the same dialect and hooks): --dry-run."""
+        return self.render(self.upgrade_ops)
+
+    def render(self, ops: Any) -> str:
+        """`ops` rendered as the file renders them (the same dialect and hooks)."""
+        from alembic.autogenerate import render_python_code
+
+        return render_python_code(ops, render_as_batch=True, render_item=self.types.render_item,
+                                  migration_context=self.context)
+
 
 def autogenerate_script(connection: Any, settings: Any, questioner: Any = None) -> Generated:
     """Autogenerate, then rewrite what plain autogenerate gets wrong on some engine.
 
     With a questioner (makemigrations): renames the user confirms, NOT NULL columns filled with a one-off
-    default, and names checked first. Always: named enum types created and dropped, long names cut the same
-    way on every engine. Renames are replayed on the scratch database (a throwaway copy) and the models
-    compared again, so that alembic itself works out what else changed on a renamed table or column.
+    default, and names checked first. Always: the models compared with the types and defaults the history gave
+    (not what SQLite reflects, project.core.history.scratch) on every engine (column_types); dropped columns and
+    tables re-created by the downgrade as the history made them, NOT NULL ones filled; named enum types created
+    and dropped; long names cut the same way on every engine; an order every engine accepts (ordering).
+    Renames are replayed on the scratch database (a throwaway copy) and the models compared again, so that
+    alembic itself works out what else changed on a renamed table or column.
     """
     from alembic.autogenerate import produce_migrations
     from alembic.runtime.migration import MigrationContext
 
-    from project.core.authoring import constraint_names
+    from project.core.authoring import constraint_names, ordering
+    from project.core.authoring.column_types import ModelTypes
+    from project.core.authoring.questioner import MigrationQuestioner
 
     metadata = target_metadata(settings)
     if questioner is not None:
         constraint_names.refuse_bad_names(metadata)
-    context = MigrationContext.configure(connection, opts={"compare_type": True, "render_as_batch": True})
+    types = ModelTypes(metadata)
+    context = MigrationContext.configure(connection, opts={
+        "compare_type": types.compare_type, "render_as_batch": True, "render_item": types.render_item})
     try:
         upgrade_ops, renames = _diff_after_renames(connection, lambda: produce_migrations(context, metadata),
                                                    questioner)
         constraint_names.ignore_cut_names(upgrade_ops)
+        restore_history_defaults(upgrade_ops, connection)
         if questioner is not None:
-            fill_not_null_columns(upgrade_ops, questioner)
+            fill_not_null_columns(upgrade_ops, questioner.ask_not_null_addition)
         _restore_dropped_enums(upgrade_ops, settings, renames)
         constraint_names.shorten_names(upgrade_ops)
+        ordering.arrange(upgrade_ops)
         downgrade_ops = upgrade_ops.reverse()
+        fill_not_null_columns(downgrade_ops, (questioner or MigrationQuestioner()).ask_not_null_restore)
+        for container, tables_after in ((upgrade_ops, lambda: dict(metadata.tables)),
+                                        (downgrade_ops, lambda: _reflected_tables(connection))):
+            ordering.drop_with_tables(container)
+            ordering.foreign_keys_first(container, tables_after)
         _add_enum_type_operations(metadata, upgrade_ops, downgrade_ops)
-        return Generated(upgrade_ops, downgrade_ops)
+        return Generated(upgrade_ops, downgrade_ops, context, types)
     finally:
         if connection.in_transaction():
             connection.rollback()
+
+
+def _reflected_tables(connection: Any) -> dict[str, Any]:
+    """The scratch database's tables (the history's schema, renames replayed): what the downgrade goes back to."""
+    import sqlalchemy as sa
+
+    reflected = sa.MetaData()
+    reflected.reflect(connection)
+    return dict(reflected.tables)
 
 
 def _diff_after_renames(connection: Any, diff: Any, questioner: Any) -> tuple[Any, list[Any]]:
@@ -126,18 +167,54 @@ def renamed(columns: dict[tuple[str, str], Any], renames: list[Any]) -> dict[tup
     return result
 
 
+# --- what the history gave dropped columns --------------------------------------------------------------------
+
+def restore_history_defaults(upgrade_ops: Any, connection: Any) -> None:
+    """Dropped columns and tables get back the server defaults the history gave them (reflected from SQLite,
+    `sa.false()` reads as the text 0, which PostgreSQL refuses for a boolean): their downgrade re-creates them
+    as they were. So do an altered column's existing default (MySQL restates it, the downgrade sets it back)."""
+    import sqlalchemy as sa
+    from alembic.operations import ops
+
+    from project.core.authoring.renames import RenameColumnOp
+    from project.core.history.scratch import HISTORY_DEFAULT, history_default
+
+    def restore(column: Any) -> None:
+        if HISTORY_DEFAULT in column.info and isinstance(column.server_default, sa.DefaultClause) \
+                and column.server_default.reflected:
+            column.server_default = sa.DefaultClause(column.info[HISTORY_DEFAULT])
+
+    for index, op in enumerate(upgrade_ops.ops):
+        if isinstance(op, ops.DropTableOp):
+            table = op.to_table()
+            for column in table.columns:
+                restore(column)
+            upgrade_ops.ops[index] = ops.DropTableOp.from_table(table)
+        elif isinstance(op, ops.ModifyTableOps):
+            for inner in op.ops:
+                if isinstance(inner, ops.DropColumnOp):
+                    restore(inner.to_column())
+                elif isinstance(inner, ops.AlterColumnOp) and inner.existing_server_default:
+                    # The scratch database has the confirmed renames replayed: a renamed column is at its new name.
+                    name = (inner.modify_name if isinstance(inner, RenameColumnOp) else None) or inner.column_name
+                    inner.existing_server_default = history_default(
+                        connection, op.table_name, name, inner.existing_server_default)
+
+
 # --- NOT NULL columns added to tables with rows ----------------------------------------------------------------
 
-def fill_not_null_columns(upgrade_ops: Any, questioner: Any) -> None:
-    """A NOT NULL column without a server default, added to an existing table, gets the one-off default the user
-    gives: added with it as server default (every engine fills the existing rows), which a second batch then
-    drops, so the column ends NOT NULL with no default, as in the model. Two batches, because a SQLite batch
-    that rebuilds the table copies the rows before the default could fill them."""
+def fill_not_null_columns(container: Any, ask: Any) -> None:
+    """A NOT NULL column without a server default, added to an existing table, gets a one-off default from
+    `ask(table, column)` (the questioner's: the user's answer; for a downgrade that adds back a dropped column,
+    without a terminal, the type's empty value): added with it as server default (every engine fills the
+    existing rows), which a second batch then drops, so the column ends NOT NULL with no default, as in the
+    model. Two batches, because a SQLite batch that rebuilds the table copies the rows before the default could
+    fill them. `ask` may answer None: the column is added as it is."""
     import sqlalchemy as sa
     from alembic.operations import ops
 
     result: list[Any] = []
-    for table_ops in upgrade_ops.ops:
+    for table_ops in container.ops:
         result.append(table_ops)
         if not isinstance(table_ops, ops.ModifyTableOps):
             continue
@@ -146,7 +223,9 @@ def fill_not_null_columns(upgrade_ops: Any, questioner: Any) -> None:
             if not isinstance(op, ops.AddColumnOp) or not _needs_default(op.column):
                 continue
             column = op.column
-            default = questioner.ask_not_null_addition(table_ops.table_name, column)
+            default = ask(table_ops.table_name, column)
+            if default is None:
+                continue
             filled = sa.Column(column.name, column.type, nullable=False, server_default=default,
                                comment=column.comment)
             table_ops.ops[index] = ops.AddColumnOp(table_ops.table_name, filled, schema=op.schema)
@@ -156,7 +235,7 @@ def fill_not_null_columns(upgrade_ops: Any, questioner: Any) -> None:
             ))
         if drops:
             result.append(ops.ModifyTableOps(table_ops.table_name, drops, schema=table_ops.schema))
-    upgrade_ops.ops = result
+    container.ops = result
 
 
 def _needs_default(column: Any) -> bool:

@@ -55,7 +55,10 @@ def _rewrite(container: Any) -> list[str]:
     result: list[Any] = []
     for op in container.ops:
         if isinstance(op, ops.ModifyTableOps) and op.table_name not in new_tables:
-            moved = [o for o in op.ops if isinstance(o, (ops.CreateIndexOp, ops.DropIndexOp))]
+            # An index dropped between a foreign key's drop and re-creation (project.core.authoring.ordering)
+            # stays there: after the key is back, MySQL/MariaDB would refuse its drop.
+            moved = [o for o in op.ops if isinstance(o, (ops.CreateIndexOp, ops.DropIndexOp))
+                     and not getattr(o, "between_foreign_key", None)]
             op.ops = [o for o in op.ops if o not in moved]
             if op.ops:
                 result.append(op)

@@ -36,6 +36,12 @@ class MigrationQuestioner:
             "to give a one-off default."
         )
 
+    def ask_not_null_restore(self, table: str, column: Any) -> str | None:
+        """The one-off default for the rows a downgrade finds when it adds back a dropped NOT NULL column.
+        Unasked: the type's empty value (0, '', false...), None when the type has none (the downgrade then
+        needs the table empty, as before)."""
+        return empty_value(column.type)
+
 
 class InteractiveMigrationQuestioner(MigrationQuestioner):
     """Asks on the terminal, with Django's wording where it fits."""
@@ -63,6 +69,16 @@ class InteractiveMigrationQuestioner(MigrationQuestioner):
             raise CommandError(f"Quit: give {table}.{column.name} a server_default in the model, then run "
                                "makemigrations again.")
         return self._ask_default(table, column)
+
+    def ask_not_null_restore(self, table: str, column: Any) -> str | None:
+        empty = empty_value(column.type)
+        choices = ["Provide a one-off default now (the rows get it when the downgrade runs)"]
+        if empty is not None:
+            choices.append(f"Use {empty!r}, the column type's empty value")
+        choice = self._choice_input(
+            f"The downgrade adds back the NOT NULL column {table}.{column.name}, which this revision drops: the "
+            "rows it finds then need a value.\nPlease select a fix:", choices)
+        return empty if choice == 2 else self._ask_default(table, column)
 
     # --- terminal input ---------------------------------------------------------------------------------------
 
@@ -137,6 +153,24 @@ def sql_default(value: Any, type_: Any) -> str:
         wanted = " or ".join(t.__name__ for t in expected) or "a literal"
         raise ValueError(f"{value!r} does not fit a {type(type_).__name__} column (give {wanted})")
     return str(value)
+
+
+def empty_value(type_: Any) -> str | None:
+    """A value every row can take in a column of this type, as server default text: 0, '', false, the first
+    enum value, the epoch; None for a type without one."""
+    import sqlalchemy as sa
+
+    from project.core.authoring.column_types import engine_type
+
+    engine = engine_type(type_, "postgresql")  # a TypeDecorator as what it is, a variant as the server's type
+    if isinstance(engine, sa.Enum):
+        return str(engine.enums[0]) if engine.enums else None
+    for kind, value in ((sa.Boolean, "0"), (sa.Integer, "0"), (sa.Numeric, "0"), (sa.String, ""),
+                        (sa.DateTime, "1970-01-01 00:00:00"), (sa.Date, "1970-01-01"), (sa.Time, "00:00:00"),
+                        (sa.Uuid, "00000000000000000000000000000000"), (sa.JSON, "null")):
+        if isinstance(engine, kind):
+            return value
+    return None
 
 
 def questioner_for(interactive: bool, prompt_output: Any, stdin: TextIO | None = None) -> MigrationQuestioner:

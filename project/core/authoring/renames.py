@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import renderers
 from alembic.operations import ops
 
+from project.core.authoring.column_types import ENGINES, engine_type
+
 
 class RenameColumnOp(ops.AlterColumnOp):
     """alter_column(new_column_name=...), with the reverse Alembic leaves out (its reverse keeps the name)."""
@@ -43,6 +45,13 @@ _FAMILIES = ("Boolean", "Integer", "Numeric", "String", "DateTime", "Date", "Tim
 
 
 def type_family(type_: Any) -> str | None:
+    """The family of what `type_` is on the engines (a TypeDecorator such as UTCDateTime is its DateTime, a
+    variant what each engine gets): one family on all three, or None."""
+    families = {_family(engine_type(type_, engine)) for engine in ENGINES}
+    return families.pop() if len(families) == 1 else None
+
+
+def _family(type_: Any) -> str | None:
     for family in _FAMILIES:
         if isinstance(type_, getattr(sa, family)):
             return {"Date": "DateTime", "Time": "DateTime"}.get(family, family)  # dates and times rename freely
@@ -97,15 +106,15 @@ def ask_column_renames(upgrade_ops: Any, questioner: Any) -> list[RenameColumnOp
 
 
 def replay(connection: Any, renames: list[Any]) -> None:
-    """Apply confirmed renames to the scratch SQLite database (a throwaway copy of the history's schema)."""
-    quote = connection.dialect.identifier_preparer.quote
+    """Apply confirmed renames to the scratch SQLite database (a throwaway copy of the history's schema), with
+    Alembic's own statements, so that the scratch database's record of the history's column types follows."""
+    from alembic.ddl import base as ddl
+
     for rename in renames:
         if isinstance(rename, RenameTable):
-            sql = f"ALTER TABLE {quote(rename.table_name)} RENAME TO {quote(rename.new_table_name)}"
+            connection.execute(ddl.RenameTable(rename.table_name, rename.new_table_name))
         else:
-            sql = (f"ALTER TABLE {quote(rename.table_name)} RENAME COLUMN {quote(rename.column_name)} "
-                   f"TO {quote(rename.modify_name)}")
-        connection.exec_driver_sql(sql)
+            connection.execute(ddl.ColumnName(rename.table_name, rename.column_name, rename.modify_name))
 
 
 def prepend_renames(upgrade_ops: Any, table_renames: list[Any], column_renames: list[Any]) -> None:

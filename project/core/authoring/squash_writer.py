@@ -9,10 +9,15 @@ a table or column that may hold rows by then (one that exists at START's parent,
 the rename names): autogenerate would write drop + add and lose them. Between the carried revisions the
 schema change of each run of plain revisions is found with Alembic's autogenerate API, comparing a snapshot of the
 scratch database at the run's start with MetaData reflected at its end, and rendered in batch mode as
-makemigrations renders it. What SQLite reflection loses is put back before rendering: types are made generic
-(`column_reflect` + `as_generic()`, so no `sqlite.` types leak into the file) and named enums come back from the
-version files themselves (project.core.history.enums reads them), with the type create/drop operations makemigrations
-adds (project.core.authoring.enum_types). Lengths and server defaults survive SQLite reflection as written.
+makemigrations renders it. What SQLite reflection loses is put back before rendering: the scratch replay records the
+type and server default each operation gave a column (project.core.history.scratch), on both sides of the
+comparison (the snapshot shares the scratch connection's records), and the types are rendered as makemigrations
+renders them (column_types.ModelTypes: BIGINT keys with their SQLite variant, timezone=True kept, the project's
+types in their portable form); server defaults come back as written (sa.false(), sa.func.now()), dropped tables'
+and columns' too (autogen.restore_history_defaults). A column no operation recorded (raw SQL) is made generic
+(`column_reflect` + `as_generic()`, so no `sqlite.` types leak into the file). Named enums come back from the
+version files themselves (project.core.history.enums reads them), with the type create/drop operations
+makemigrations adds (project.core.authoring.enum_types).
 """
 
 from __future__ import annotations
@@ -28,7 +33,13 @@ from project.core.db import create_engine_for
 from project.core.errors import MigrationError
 from project.core.history.checksums import source_checksum
 from project.core.history.enums import Reader
-from project.core.history.scratch import scratch_sqlite
+from project.core.history.scratch import (
+    HISTORY_DEFAULT,
+    HISTORY_TYPE,
+    history_columns,
+    scratch_sqlite,
+    use_history_columns,
+)
 from project.core.history.scripts import alembic_config, resolve_revision, script_directory, upgrade_or_downgrade
 from project.core.history.squash import DATA_CALLS, SQUASHED_DIR, ident, originals_digest, squashed_dir, squashes
 
@@ -160,6 +171,7 @@ class Segment:
     upgrade_ops: Any = None
     downgrade_ops: Any = None
     carried: Any = None
+    types: Any = None  # column_types.ModelTypes: renders each type as the originals did
 
 
 def _segments(settings: Any, script: Any, rng: Range, carried: list[Any]) -> list[Segment]:
@@ -168,7 +180,11 @@ def _segments(settings: Any, script: Any, rng: Range, carried: list[Any]) -> lis
     from sqlalchemy import event
 
     def generic(_inspector: Any, _table: Any, column: dict[str, Any]) -> None:
-        # No dialect-specific (sqlite.) types in the file: every engine must read it.
+        # No dialect-specific (sqlite.) types in the file: every engine must read it. A column whose type the
+        # history recorded (scratch's own column_reflect listener) keeps that exact type: as_generic() would
+        # drop its variants and flags (BIGINT's SQLite variant, timezone=True).
+        if (column.get("info") or {}).get(HISTORY_TYPE):
+            return
         try:
             column["type"] = column["type"].as_generic()
         except NotImplementedError:
@@ -208,26 +224,39 @@ def _diff(settings: Any, script: Any, connection: Any, start: str | None, end: s
     from alembic.autogenerate import produce_migrations
     from alembic.runtime.migration import MigrationContext
 
+    from project.core.authoring.autogen import restore_history_defaults
+    from project.core.authoring.column_types import ModelTypes
+
     before = create_engine_for("sqlite://")
     try:
         with before.connect() as snapshot:
             connection.connection.dbapi_connection.backup(snapshot.connection.dbapi_connection)
+            # The snapshot reads as the scratch database does: with the types and defaults the history gave.
+            use_history_columns(snapshot, history_columns(connection))
             _upgrade(settings, script, connection, end)
             target = sa.MetaData()
             target.reflect(connection)
             if "alembic_version" in target.tables:
                 target.remove(target.tables["alembic_version"])
+            for reflected in target.tables.values():
+                for col in reflected.columns:
+                    # sa.false(), sa.func.now() as the history wrote them (SQLite reflects the text '0').
+                    if HISTORY_DEFAULT in col.info and isinstance(col.server_default, sa.DefaultClause):
+                        col.server_default = sa.DefaultClause(col.info[HISTORY_DEFAULT])
             enums_after, enums_before = _enums_at(script, end), _enums_at(script, start)
             for (table, column), enum in enums_after.items():
                 if table in target.tables and column in target.tables[table].c:
                     target.tables[table].c[column].type = enum
-            context = MigrationContext.configure(snapshot, opts={"compare_type": True, "render_as_batch": True})
+            types = ModelTypes(target)
+            context = MigrationContext.configure(snapshot, opts={
+                "compare_type": types.compare_type, "render_as_batch": True, "render_item": types.render_item})
             upgrade_ops: Any = produce_migrations(context, target).upgrade_ops
+            restore_history_defaults(upgrade_ops, snapshot)
             enum_types.restore_enum_types(upgrade_ops, enums_before)
             downgrade_ops = upgrade_ops.reverse()
             enum_types.add_type_operations(upgrade_ops, {e.name for e in enums_after.values() if e.name})
             enum_types.add_type_operations(downgrade_ops, {e.name for e in enums_before.values() if e.name})
-            return Segment(upgrade_ops, downgrade_ops)
+            return Segment(upgrade_ops, downgrade_ops, types=types)
     finally:
         before.dispose()
 
@@ -287,11 +316,18 @@ def _render(rng: Range, segments: list[Segment]) -> str:
     for segment in segments:
         if segment.carried is not None:
             parts.append(_carried_functions(segment.carried))
-    upgrade = [_call_or_ops(s, forwards=True) for s in segments]
-    downgrade = [_call_or_ops(s, forwards=False) for s in reversed(segments)]
+    imports: set[str] = set()
+    upgrade = [_call_or_ops(s, forwards=True, imports=imports) for s in segments]
+    downgrade = [_call_or_ops(s, forwards=False, imports=imports) for s in reversed(segments)]
     parts.append(_function("upgrade", upgrade))
     parts.append(_function("downgrade", downgrade))
-    return "\n".join(parts)
+    text = "\n".join(parts)
+    # What the rendered types need beyond sa and op (a dialect's types in a variant), after the header's imports.
+    extra = sorted(imports - {"import sqlalchemy as sa", "from alembic import op"})
+    if extra:
+        header_imports = "from alembic import op\n" + "".join(f"{i}\n" for i in extra)
+        text = text.replace("from alembic import op\n", header_imports, 1)
+    return text
 
 
 def _function(name: str, bodies: list[str]) -> str:
@@ -299,7 +335,17 @@ def _function(name: str, bodies: list[str]) -> str:
     return f"\ndef {name}() -> None:\n{textwrap.indent(body, '    ')}\n"
 
 
-def _call_or_ops(segment: Segment, forwards: bool) -> str:
+def _bare_function(arg: Any) -> str | None:
+    """The name of a function without arguments (sa.func.now()), else None."""
+    from sqlalchemy.sql.functions import FunctionElement
+
+    if isinstance(arg, FunctionElement) and not list(arg.clauses) and getattr(arg, "name", "").isidentifier():
+        return str(arg.name)
+    return None
+
+
+def _call_or_ops(segment: Segment, forwards: bool, imports: set[str]) -> str:
+    import sqlalchemy as sa
     from alembic.autogenerate import render_python_code
 
     if segment.carried is not None:
@@ -307,10 +353,23 @@ def _call_or_ops(segment: Segment, forwards: bool) -> str:
     ops = segment.upgrade_ops if forwards else segment.downgrade_ops
     if ops.is_empty():
         return ""
-    code = render_python_code(ops, render_as_batch=True)
+    contexts: list[Any] = []
+
+    def render_item(kind: str, obj: Any, autogen_context: Any) -> Any:
+        contexts.append(autogen_context)  # its `imports`: what the rendered types need (postgresql. ...)
+        if kind == "server_default":
+            function = _bare_function(obj.arg if isinstance(obj, sa.DefaultClause) else obj)
+            if function is not None:
+                # sa.func.now() as the history wrote it: Alembic would write its generic text, now(), which
+                # SQLite stores as written and cannot run (the originals got CURRENT_TIMESTAMP there).
+                return f"{autogen_context.opts.get('sqlalchemy_module_prefix') or 'sa.'}func.{function}()"
+        return segment.types.render_item(kind, obj, autogen_context)
+
+    code = render_python_code(ops, render_as_batch=True, render_item=render_item if segment.types else None)
+    for context in contexts[:1]:
+        imports.update(context.imports)
     kept = "\n".join(line for line in code.splitlines() if not line.strip().startswith("# ###"))
     return textwrap.dedent(kept).strip("\n")
-
 
 
 def _carried_functions(rev: Any) -> str:

@@ -309,7 +309,14 @@ def verify(settings: Any, connection: Connection, script: Any, heads: tuple[str,
 
 def prepare(settings: Any, connection: Connection, script: Any, heads: tuple[str, ...]) -> Recorder:
     """Once a migrate's plan passed its refusals (under the migration lock): create the log if missing and
-    heal it against `heads`; the Recorder then writes the rows of this run."""
+    heal it against `heads`; the Recorder then writes the rows of this run.
+
+    A database with no revision recorded and no log (a fresh one) gets the log as Alembic gets alembic_version's
+    first row: only once the first revision has run, in that revision's transaction (Recorder.done). The first
+    revision then sees the database as under a stock env.py, without this tool's table (a history that copies
+    or counts every table it finds behaves as under its own env.py)."""
+    if not heads and not exists(connection):
+        return Recorder(connection, settings, log_exists=False)
     ensure(connection)
     heal(connection, settings, script, heads)
     return Recorder(connection, settings)
@@ -344,13 +351,20 @@ def squash_checksum(script: Any) -> str | None:
 class Recorder:
     """Writes the log rows of one run of migrator.run_plan."""
 
-    def __init__(self, connection: Connection, settings: Any):
+    def __init__(self, connection: Connection, settings: Any, *, log_exists: bool = True):
         self.connection = connection
         self.settings = settings
         self.transactional = connection.dialect.name not in NON_TRANSACTIONAL
         self.started_at = utc_now()
         self.started = time.perf_counter()
         self.running_id: int | None = None
+        self.log_exists = log_exists  # False: created with the first row (see prepare)
+
+    def _ensure(self, connection: Connection) -> None:
+        """Create the log table on `connection`, in its transaction when one is open (the revision's)."""
+        if not self.log_exists:
+            metadata.create_all(connection, checkfirst=True)
+            self.log_exists = True
 
     def _checksum(self, step: Any) -> str:
         from project.core.history.checksums import file_checksum
@@ -360,7 +374,10 @@ class Recorder:
     def start(self, step: Any) -> None:
         """Before `step` runs (outside any transaction for the first, else in the previous step's)."""
         self.started_at, self.started = utc_now(), time.perf_counter()
-        if self.transactional:
+        if self.transactional or not self.log_exists:
+            # Not before the first revision of a fresh database (prepare): the log appears with its first row.
+            # On MySQL/MariaDB that first revision has no `running` row, so a migrate killed in its middle
+            # leaves no trace in the log (alembic_version records nothing either); a failure is still logged.
             return
         # MySQL/MariaDB: DDL commits as it goes, so say what is running before it starts.
         row = new_row(self.connection, step.revision, "up" if step.forwards else "down", "running",
@@ -381,6 +398,7 @@ class Recorder:
         state = "applied" if step.forwards else "unapplied"
         values: dict[str, Any] = {"state": state, "duration": time.perf_counter() - self.started,
                                   "checksum": self._checksum(step)}
+        self._ensure(connection)
         if self.running_id is not None:
             connection.execute(log_table.update().where(log_table.c.id == self.running_id), values)
             self.running_id = None
@@ -399,6 +417,7 @@ class Recorder:
         try:
             end_transaction(self.connection)
             with self.connection.begin():
+                self._ensure(self.connection)
                 if self.running_id is not None:
                     self.connection.execute(log_table.update().where(log_table.c.id == self.running_id), values)
                 else:
@@ -410,6 +429,11 @@ class Recorder:
 
     def faked(self, steps: list[Any]) -> None:
         """migrate --fake: recorded as faked, nothing ran."""
+        if not self.log_exists and self.connection.in_transaction():
+            self._ensure(self.connection)  # with the version row --fake's stamp just wrote
+        elif not self.log_exists:
+            with self.connection.begin():
+                self._ensure(self.connection)
         insert(self.connection, [
             new_row(self.connection, step.revision, "up" if step.forwards else "down",
                  "faked" if step.forwards else "unapplied", checksum=self._checksum(step), started_at=utc_now(),

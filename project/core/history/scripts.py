@@ -6,6 +6,7 @@ Everything here reads version files or alembic_version; nothing takes a lock or 
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Any, TextIO
 
 from alembic.config import Config
@@ -15,7 +16,17 @@ from alembic.util.exc import CommandError as AlembicCommandError
 from sqlalchemy import Connection
 
 from project.core.conf import Settings, base_dir, migrations_dir
-from project.core.errors import MigrationError, UnknownRevision
+from project.core.errors import DUPLICATE_REVISION_WARNING, MigrationError, UnknownRevision
+
+# Two version files with one revision id: Alembic warns and keeps one of them, so the other revision silently
+# drops out of showmigrations and migrate. An error instead, wherever the revision map is built; errors.describe
+# makes it one line ("`check` names both files").
+warnings.filterwarnings("error", message=DUPLICATE_REVISION_WARNING, category=UserWarning)
+# Autogenerate writes `autoincrement=True` into the alter_column of a primary key whose type changes: MySQL needs
+# it (its MODIFY would drop AUTO_INCREMENT), the other engines ignore it, and Alembic warns there in the middle of
+# migrate's output. Silenced for every run and rendering of revisions, which all load this module.
+warnings.filterwarnings("ignore", message="autoincrement and existing_autoincrement only make sense for MySQL",
+                        category=UserWarning)
 
 
 def alembic_config(

@@ -55,12 +55,70 @@ def _models_source(settings: Any, tables: list[str] | None) -> tuple[str, list[s
         if connection.dialect.name == "mysql":
             drop_foreign_key_indexes(metadata)
             portable_mysql_types(metadata)
+        if connection.dialect.name == "sqlite":
+            sqlite_unique_constraints(metadata, connection)
         portable_defaults(metadata)
         portable_checks(metadata, connection.dialect.name)
         code = DeclarativeGenerator(metadata, connection, ()).generate()
         if connection.in_transaction():
             connection.rollback()
     return HEADER.format(url=mask_url(url)) + code.rstrip("\n") + "\n", chosen
+
+
+def sqlite_unique_constraints(metadata: Any, connection: Any) -> None:
+    """Every UNIQUE constraint of a SQLite table, with its name. SQLAlchemy's SQLite reflection finds them by
+    reading the table's SQL with regular expressions (dialects/sqlite/base.py, get_unique_constraints): an inline
+    `email VARCHAR(50) UNIQUE` is missed, its pattern allowing no parenthesis in the type, and an inline
+    `CONSTRAINT uq_code UNIQUE` loses its name. SQLite's own catalogue lists each UNIQUE constraint (PRAGMA
+    index_list: origin 'u', with its columns in PRAGMA index_info); the names are read from the table's SQL with
+    sqlglot. Constraints reflection already has (same columns) are kept, and named when they were not."""
+    import sqlalchemy as sa
+
+    for table in metadata.tables.values():
+        quoted = '"' + table.name.replace('"', '""') + '"'
+        uniques = [row for row in connection.exec_driver_sql(f"PRAGMA index_list({quoted})") if row[3] == "u"]
+        if not uniques:
+            continue
+        names = _sqlite_unique_names(connection, table.name)
+        have: dict[frozenset[str], Any] = {frozenset(c.name for c in i.columns): i for i in table.indexes if i.unique}
+        have.update({frozenset(c.name for c in k.columns): k for k in table.constraints
+                     if isinstance(k, sa.UniqueConstraint)})
+        for row in uniques:
+            index = '"' + str(row[1]).replace('"', '""') + '"'
+            columns = [r[2] for r in sorted(connection.exec_driver_sql(f"PRAGMA index_info({index})"))]
+            if not columns or any(c not in table.c for c in columns):
+                continue
+            name = names.get(frozenset(columns))
+            found = have.get(frozenset(columns))
+            if found is None:
+                table.append_constraint(sa.UniqueConstraint(*columns, name=name))
+            elif found.name is None and name and isinstance(found, sa.UniqueConstraint):
+                found.name = name
+
+
+def _sqlite_unique_names(connection: Any, table: str) -> dict[frozenset[str], str]:
+    """{columns: name} of the named UNIQUE constraints in a SQLite table's CREATE TABLE, inline or not."""
+    import sqlglot
+    from sqlglot import exp
+
+    sql = connection.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                     (table,)).scalar()
+    try:
+        statement = sqlglot.parse_one(sql or "", read="sqlite")
+    except sqlglot.errors.SqlglotError:
+        return {}
+    names: dict[frozenset[str], str] = {}
+    schema = statement.this if isinstance(statement, exp.Create) else None
+    for part in schema.expressions if isinstance(schema, exp.Schema) else []:
+        if isinstance(part, exp.ColumnDef):
+            for constraint in part.args.get("constraints") or []:
+                if isinstance(constraint.args.get("kind"), exp.UniqueColumnConstraint) and constraint.name:
+                    names[frozenset([part.name])] = constraint.name
+        elif isinstance(part, exp.Constraint) and part.name:
+            for unique in part.expressions:
+                if isinstance(unique, exp.UniqueColumnConstraint) and isinstance(unique.this, exp.Schema):
+                    names[frozenset(c.name for c in unique.this.expressions)] = part.name
+    return names
 
 
 def drop_foreign_key_indexes(metadata: Any) -> None:

@@ -446,8 +446,12 @@ def file_problems(path: Path, findings: list[Finding], silenced: set[str] | froz
 LOCKS_CACHE: Path | None = None  # default: <BASE_DIR>/.cache/check-locks.json
 
 
-def lock_problems(settings: Any = None, engines: tuple[str, ...] = ENGINES) -> list[Problem]:
-    """`check --locks`: every revision file, every engine, one warning per finding."""
+BASELINE_SETTING = "LOCK_LINT_AFTER"
+
+
+def lock_problems(settings: Any = None, engines: tuple[str, ...] = ENGINES, *, every: bool = True) -> list[Problem]:
+    """`check --locks` (`every`): every revision file, every engine, one warning per finding. Plain `check`
+    (`every=False`): only the revisions after the LOCK_LINT_AFTER baseline (see `deployed_files`)."""
     import hashlib
 
     from project.core.inspection.version_files import versions_dir
@@ -460,6 +464,10 @@ def lock_problems(settings: Any = None, engines: tuple[str, ...] = ENGINES) -> l
     seen: dict[str, list[list[Any]]] = {}
     problems: list[Problem] = []
     paths = sorted((p for p in versions_dir(settings).glob("*.py") if not p.name.startswith("_")), key=str)
+    if not every:
+        skipped, problem = deployed_files(settings)
+        paths = [p for p in paths if p not in skipped]
+        problems += [problem] if problem else []
     for path in paths:
         data = path.read_bytes()
         key = hashlib.sha256(rules + data).hexdigest()
@@ -473,6 +481,35 @@ def lock_problems(settings: Any = None, engines: tuple[str, ...] = ENGINES) -> l
     if seen.keys() - cached.keys():  # other histories' entries kept unless they crowd out this one
         _store_cache(cache, {**cached, **seen} if len(cached) < 4 * len(seen) + 100 else seen)
     return problems
+
+
+def deployed_files(settings: Any) -> tuple[set[Path], Problem | None]:
+    """The version files plain `check` no longer lints: LOCK_LINT_AFTER's revision and every revision it descends
+    from (through merges too), deployed long since; what comes after it, or on a branch it does not include, is
+    linted. The baseline is a revision id or a unique prefix; one that names no revision is itself a problem
+    (linting then covers every file)."""
+    from project.core.inspection.version_files import read_version_files, versions_dir
+
+    baseline = settings.get(BASELINE_SETTING) if settings is not None else None
+    if not baseline:
+        return set(), None
+    by_id = {f.revision: f for f in read_version_files(versions_dir(settings)) if f.revision}
+    matches = [r for r in by_id if r == baseline] or [r for r in by_id if r.startswith(str(baseline))]
+    if len(matches) != 1:
+        what = "no revision" if not matches else f"{len(matches)} revisions ({', '.join(sorted(matches)[:3])}...)"
+        return set(), Problem(f"{BASELINE_SETTING} = {baseline!r} names {what}: set it to the revision up to which "
+                              "the history is deployed everywhere (`manage.py showmigrations` lists them), or "
+                              "remove it to lint every revision.")
+    skipped: set[Path] = set()
+    stack = [matches[0]]
+    while stack:
+        revision = stack.pop()
+        version = by_id.get(revision)
+        if version is None or version.path in skipped:
+            continue
+        skipped.add(version.path)
+        stack.extend(version.down_revisions)
+    return skipped, None
 
 
 def _rule_modules() -> list[Any]:

@@ -1,4 +1,4 @@
-"""The portability lint: version-file habits that work on one engine and fail on another (P101-P112).
+"""The portability lint: version-file habits that work on one engine and fail on another (P101-P113).
 
 Rules for what really fails on a supported engine version: SQLite >= 3.35, MariaDB >= 10.6, MySQL >= 8.0,
 PostgreSQL >= 13. Each has an id; the id silences it (project.core.inspection.problem).
@@ -48,6 +48,7 @@ RULES = {
     "P110": "a revision that reads the database, so it cannot render offline",
     "P111": "a data migration's sa.column() typed otherwise than the schema (psycopg 3, asyncpg)",
     "P112": "CONCURRENTLY outside an autocommit_block (project.core.inspection.concurrently)",
+    "P113": "dropping an index that a foreign key still needs (MySQL/MariaDB)",
 }
 
 
@@ -55,6 +56,7 @@ def portability_problems(files: list[VersionFile], silenced: set[str] | frozense
     problems = [problem for vf in files for problem in vf.lint]
     problems += _unnamed_drops(files)
     problems += _data_type_mismatches(files)
+    problems += _foreign_key_index_drops(files)
     return [p for p in problems if p.rule not in silenced]
 
 
@@ -277,7 +279,7 @@ def _reads_database(path: Path, tree: ast.Module) -> Iterator[Problem]:
             return
 
 
-def constraint_names(tree: ast.Module) -> dict[str, list[Any]]:
+def constraint_names(tree: ast.Module) -> dict[str, Any]:
     """Names given to constraints and indexes (created) and names dropped, with lines, for P109."""
     created: list[Any] = []
     dropped: list[Any] = []
@@ -306,7 +308,7 @@ def constraint_names(tree: ast.Module) -> dict[str, list[Any]]:
             target = first if first is not None else named
             if isinstance(target, ast.Constant) and isinstance(target.value, str):
                 dropped.append([target.value, node.lineno])
-    return {"created": created, "dropped": dropped}
+    return {"created": created, "dropped": dropped, "key_indexes": _key_index_ops(tree)}
 
 
 def _is_false(node: ast.expr | None) -> bool:
@@ -357,3 +359,203 @@ def _non_portable_words(text: str) -> list[str]:
         elif token.token_type != TokenType.STRING and token.text.upper() in NON_PORTABLE_DEFAULT_WORDS:
             words.append(token.text)
     return words
+
+
+# --- P113: an index dropped while a foreign key needs it ------------------------------------------------------
+#
+# MySQL/MariaDB need an index on a foreign key's columns (they start one) for as long as the key exists, and
+# refuse to drop the last one: "Cannot drop index ...: needed in a foreign key constraint" (error 1553). A key
+# added without such an index gets one of its own, which goes once another index covers the columns; so the
+# key's columns must still start some other index, unique constraint or primary key after the drop. The indexes
+# and keys come from the history's own operations (facts per file, replayed in revision order, as for P111);
+# an operation under a dialect guard, or with names the reading cannot follow, is left out, never guessed.
+
+def _key_index_ops(tree: ast.Module) -> dict[str, list[list[Any]]]:
+    """The index and foreign key operations of upgrade() and downgrade(), in source order, with their lines."""
+    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    facts: dict[str, list[list[Any]]] = {}
+    for direction in ("upgrade", "downgrade"):
+        found: list[list[Any]] = []
+        if direction in functions:
+            _key_index_statements(functions[direction].body, {}, found)
+        facts[direction] = found
+    return facts
+
+
+def _key_index_statements(body: list[ast.stmt], batches: dict[str, str], found: list[list[Any]]) -> None:
+    for statement in body:
+        if isinstance(statement, ast.With):
+            inner = dict(batches)
+            for item in statement.items:
+                call = item.context_expr
+                if isinstance(call, ast.Call) and _call_name(call)[1] == "batch_alter_table" and call.args \
+                        and isinstance(item.optional_vars, ast.Name) and (table := _literal(call.args[0])):
+                    inner[item.optional_vars.id] = table
+            _key_index_statements(statement.body, inner, found)
+        elif isinstance(statement, ast.If) and _mentions_dialect(statement.test):
+            continue  # one engine's code: not read
+        elif isinstance(statement, ast.If | ast.For | ast.Try):
+            for block in ("body", "orelse", "finalbody"):
+                _key_index_statements(getattr(statement, block, []), batches, found)
+        elif isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
+            found.extend(_key_index_op(statement.value, batches))
+
+
+def _key_index_op(call: ast.Call, batches: dict[str, str]) -> Iterator[list[Any]]:
+    receiver, name = _call_name(call)
+    if receiver in batches:
+        table: str | None = batches[receiver]
+        args = list(call.args)
+    elif receiver == "op":
+        table, args = None, list(call.args)
+    else:
+        return
+    keywords = {k.arg: k.value for k in call.keywords if k.arg}
+    line = call.lineno
+
+    def arg(position: int, *keys: str) -> ast.expr | None:
+        # Positions count without the table argument that only op.* calls take (table: its own index).
+        return args[position] if len(args) > position else next((keywords[k] for k in keys if k in keywords), None)
+
+    if receiver == "op" and name in {"create_index", "drop_index", "create_unique_constraint", "drop_constraint"}:
+        table = _literal(arg(1, "table_name"))
+        if len(args) > 1:
+            args.pop(1)
+    if name == "create_table" and receiver == "op" and args and (created := _literal(args[0])):
+        yield ["table", created, *_table_keys(args[1:])]
+    elif name == "drop_table" and receiver == "op" and args and (dropped := _literal(args[0])):
+        yield ["drop_table", dropped]
+    elif name == "rename_table" and receiver == "op" and len(args) > 1 \
+            and (old := _literal(args[0])) and (new := _literal(args[1])):
+        yield ["rename_table", old, new]
+    elif table is None:
+        return
+    elif name in {"create_index", "create_unique_constraint"} and (columns := _names(arg(1, "columns"))):
+        yield ["index", table, _literal(arg(0, "index_name", "constraint_name")), columns]
+    elif name in {"drop_index", "drop_constraint"} and (dropped := _literal(arg(0, "index_name", "constraint_name"))):
+        yield ["drop", table, dropped, line]
+    elif name == "create_foreign_key":
+        local = arg(2, "local_cols") if receiver in batches else arg(3, "local_cols")
+        if columns := _names(local):
+            yield ["key", table if receiver in batches else _literal(arg(1, "source_table")),
+                   _literal(arg(0, "constraint_name")), columns]
+    elif name == "alter_column" and "new_column_name" in keywords:
+        column = arg(0, "column_name") if receiver in batches else arg(1, "column_name")
+        if (old := _literal(column)) and (new := _literal(keywords["new_column_name"])):
+            yield ["rename_column", table if receiver in batches else _literal(arg(0, "table_name")), old, new]
+
+
+def _table_keys(items: list[ast.expr]) -> list[Any]:
+    """create_table's foreign keys and the column lists that start an index (primary key, unique)."""
+    keys: list[list[Any]] = []
+    covers: list[list[str]] = []
+    named: list[list[Any]] = []  # unique constraints by name: a later revision may drop them
+    primary: list[str] = []
+    for item in items:
+        if not isinstance(item, ast.Call):
+            continue
+        kind = _call_name(item)[1]
+        column = _literal(item.args[0]) if item.args else None
+        if kind == "Column" and column:
+            for inner in item.args[1:]:
+                if isinstance(inner, ast.Call) and _call_name(inner)[1] == "ForeignKey":
+                    keys.append([None, [column]])
+            if _is_true(_kwarg(item, "primary_key")):
+                primary.append(column)
+            if _is_true(_kwarg(item, "unique")) or _is_true(_kwarg(item, "index")):
+                covers.append([column])
+        elif kind == "ForeignKeyConstraint" and (columns := _names(item.args[0] if item.args else None)):
+            keys.append([_literal(_kwarg(item, "name")), columns])
+        elif kind in {"PrimaryKeyConstraint", "UniqueConstraint"}:
+            columns = [c for a in item.args if (c := _literal(a))]
+            unique = _literal(_kwarg(item, "name")) if kind == "UniqueConstraint" else None
+            if columns and unique:
+                named.append([unique, columns])
+            elif columns:
+                covers.append(columns)
+    if primary:
+        covers.append(primary)
+    return [keys, covers, named]
+
+
+def _literal(node: ast.expr | None) -> str | None:
+    """A string literal, or op.f("...") of one."""
+    if isinstance(node, ast.Call) and _call_name(node)[1] == "f" and node.args:
+        node = node.args[0]
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _names(node: ast.expr | None) -> list[str] | None:
+    if isinstance(node, ast.List | ast.Tuple):
+        names = [_literal(e) for e in node.elts]
+        return [n for n in names if n] if all(names) else None
+    return None
+
+
+def _is_true(node: ast.expr | None) -> bool:
+    return isinstance(node, ast.Constant) and node.value is True
+
+
+def _foreign_key_index_drops(files: list[VersionFile]) -> list[Problem]:
+    """P113, across the history in revision order: each upgrade from its parents' schema, each downgrade from
+    the schema its upgrade leaves."""
+    by_rev = {vf.revision: vf for vf in files if vf.revision}
+    after: dict[str, dict[str, Any]] = {}
+    problems = []
+    for vf in data_types._in_order(by_rev):
+        facts: dict[str, Any] = dict(vf.names.get("key_indexes") or {"upgrade": [], "downgrade": []})
+        state: dict[str, Any] = {}
+        for parent in vf.down_revisions:
+            state.update(_copy_state(after.get(parent, {})))
+        problems += _replay_keys(state, facts["upgrade"], vf.path)
+        after[vf.revision] = _copy_state(state)
+        problems += _replay_keys(state, facts["downgrade"], vf.path)
+    return [p for p in problems if not silenced_in_file(p)]
+
+
+def _copy_state(state: dict[str, Any]) -> dict[str, Any]:
+    return {table: {"keys": dict(t["keys"]), "indexes": dict(t["indexes"]), "covers": list(t["covers"])}
+            for table, t in state.items()}
+
+
+def _replay_keys(state: dict[str, Any], ops: list[list[Any]], path: Path) -> list[Problem]:
+    problems = []
+    for op in ops:
+        kind = op[0]
+        if kind == "table":
+            keys = {name or f"#{n}": columns for n, (name, columns) in enumerate(op[2])}
+            state[op[1]] = {"keys": keys, "indexes": dict(op[4]), "covers": op[3]}
+        elif kind == "drop_table":
+            state.pop(op[1], None)
+        elif kind == "rename_table":
+            if op[1] in state:
+                state[op[2]] = state.pop(op[1])
+        elif op[1] not in state:
+            continue  # a table the reading does not know (made by raw SQL, or under a guard)
+        elif kind == "index":
+            state[op[1]]["indexes"][op[2] or f"#{len(state[op[1]]['indexes'])}"] = op[3]
+        elif kind == "key":
+            state[op[1]]["keys"][op[2] or f"#{len(state[op[1]]['keys'])}"] = op[3]
+        elif kind == "rename_column":
+            table = state[op[1]]
+            for group in ("keys", "indexes"):
+                table[group] = {k: [op[3] if c == op[2] else c for c in v] for k, v in table[group].items()}
+            table["covers"] = [[op[3] if c == op[2] else c for c in v] for v in table["covers"]]
+        elif kind == "drop":
+            table, name, line = state[op[1]], op[2], op[3]
+            if name in table["keys"]:
+                del table["keys"][name]
+                continue
+            columns = table["indexes"].pop(name, None)
+            if columns is None:
+                continue
+            others = [*table["indexes"].values(), *table["covers"]]
+            for key in table["keys"].values():
+                if columns[:len(key)] == key and not any(other[:len(key)] == key for other in others):
+                    problems.append(Problem(
+                        f"drops the index {name} while the foreign key on {op[1]}({', '.join(key)}) still needs "
+                        "it: MySQL/MariaDB refuse (\"needed in a foreign key constraint\"); drop the foreign key "
+                        "first (and create it again after, if it stays), or drop the table without dropping its "
+                        "indexes", path, line, "P113"))
+                    break
+    return problems

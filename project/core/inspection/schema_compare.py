@@ -25,7 +25,7 @@ from typing import Any
 
 from project.core.bookkeeping import bookkeeping_tables
 from project.core.history.enums import enum_columns
-from project.core.history.scratch import scratch_sqlite
+from project.core.history.scratch import HISTORY_TYPE, scratch_sqlite
 
 Schema = dict[str, dict[str, Any]]
 
@@ -67,6 +67,9 @@ def history_schema(settings: Any, revision: str | None) -> Schema:
 
     with scratch_sqlite(settings, revision) as scratch:
         schema = _reflect(inspect(scratch), "sqlite")
+        for (table, column), type_ in _history_types(scratch).items():
+            if table in schema:
+                schema[table]["history_types"][column] = type_
     if revision is not None:
         for (table, column), enum in enum_columns(settings, revision).items():
             if table in schema and column in schema[table]["columns"]:
@@ -74,10 +77,22 @@ def history_schema(settings: Any, revision: str | None) -> Schema:
     return schema
 
 
+def _history_types(scratch: Any) -> dict[tuple[str, str], Any]:
+    """(table, column) -> the exact type the history's operations gave it, for the columns whose record SQLite
+    still agrees with (scratch's column_reflect marks them HISTORY_TYPE); the others are left out."""
+    import sqlalchemy as sa
+
+    metadata = sa.MetaData()
+    metadata.reflect(scratch)
+    return {(table.name, column.name): column.type for table in metadata.tables.values()
+            for column in table.columns if column.info.get(HISTORY_TYPE)}
+
+
 def compare(expected: Schema, live: Schema, dialect: str) -> list[str]:
-    """compare_schemas' differences, then defaults, enum values and CHECK constraints."""
+    """compare_schemas' differences, then exact types, defaults, enum values and CHECK constraints."""
     diffs = compare_schemas(expected, live)
     for table in sorted(expected.keys() & live.keys()):
+        diffs += _compare_types(table, expected[table], live[table], dialect)
         diffs += _compare_defaults(table, expected[table], live[table])
         diffs += _compare_enums(table, expected[table], live[table], dialect)
         diffs += _compare_checks(table, expected[table], live[table])
@@ -190,20 +205,48 @@ def _reflect(inspector: Any, dialect: str) -> Schema:
         shape["defaults"] = {c["name"]: normalise_default(c.get("default"), _family(c["type"])) for c in columns}
         shape["enums"] = {c["name"]: tuple(c["type"].enums) for c in columns
                           if dialect != "sqlite" and getattr(c["type"], "enums", None)}
-        shape["checks"] = _checks(inspector, table, dialect, {c["name"]: c["type"] for c in columns})
+        shape["checks"], json_columns = _checks(inspector, table, dialect, {c["name"]: c["type"] for c in columns})
+        for name in json_columns | _mariadb_json_columns(inspector, table):
+            # MariaDB's JSON is LONGTEXT with CHECK (json_valid(col)), and reflects as LONGTEXT: it is JSON.
+            if name in shape["columns"]:
+                shape["columns"][name] = (shape["columns"][name][0], "json", None)
+        shape["types"] = {c["name"]: c["type"] for c in columns}
+        shape["history_types"] = {}
         shape["native"] = {c["name"] for c in columns if _carries_its_values(c["type"], dialect)}
     return schema
 
 
-def _checks(inspector: Any, table: str, dialect: str, types: dict[str, Any]) -> dict[str, str | None]:
-    """Normalised CHECK text -> its name (None when unnamed)."""
+def _checks(inspector: Any, table: str, dialect: str,
+            types: dict[str, Any]) -> tuple[dict[str, str | None], set[str]]:
+    """Normalised CHECK text -> its name (None when unnamed); and the columns MariaDB made JSON."""
     checks: dict[str, str | None] = {}
+    json_columns: set[str] = set()
     for check in inspector.get_check_constraints(table):
         text = normalise_check(check["sqltext"], dialect)
         if dialect in {"mysql", "mariadb"} and _is_json_check(text, check.get("name"), types):
+            json_columns.add(check["name"])
             continue  # MariaDB adds CHECK (json_valid(col)) to each JSON column itself
         checks[text] = check.get("name")
-    return checks
+    return checks, json_columns
+
+
+def _mariadb_json_columns(inspector: Any, table: str) -> set[str]:
+    """The columns MariaDB made for JSON: a column-level CHECK (json_valid(col)), named after the column, which
+    SQLAlchemy's reflection does not return (it reads only table-level CHECKs)."""
+    from sqlalchemy import Engine, text
+
+    if not getattr(inspector.dialect, "is_mariadb", False):
+        return set()
+    query = text("SELECT constraint_name, check_clause FROM information_schema.check_constraints "
+                 "WHERE constraint_schema = database() AND table_name = :table")
+    bind = inspector.bind
+    if isinstance(bind, Engine):
+        with bind.connect() as connection:
+            rows = connection.execute(query, {"table": table}).all()
+    else:
+        rows = bind.execute(query, {"table": table}).all()
+    return {name for name, clause in rows
+            if re.fullmatch(rf"json_valid\(`?{re.escape(name)}`?\)", str(clause).strip(), flags=re.IGNORECASE)}
 
 
 def _carries_its_values(type_: Any, dialect: str) -> bool:
@@ -306,6 +349,41 @@ def _balanced(text: str) -> bool:
 
 
 # --- comparing -------------------------------------------------------------------------------------------
+
+
+def _compare_types(table: str, want: dict[str, Any], have: dict[str, Any], dialect: str) -> list[str]:
+    """What the family comparison cannot see: an integer's size (BIGINT against INTEGER) and, on PostgreSQL, a
+    timestamp's time zone (MySQL/MariaDB and SQLite keep no such flag). The expectation is the type the history
+    gave the column, as this engine renders it; a column the history gave no known type is not compared."""
+    engine = "mysql" if dialect in {"mysql", "mariadb"} else dialect
+    diffs = []
+    for column in sorted(want["history_types"].keys() & have["types"].keys()):
+        if want["columns"].get(column, (None, None))[1] != have["columns"][column][1]:
+            continue  # another family: compare_schemas has said so
+        expected, actual = _exact(want["history_types"][column], engine), _exact(have["types"][column], engine)
+        if expected is not None and actual is not None and expected != actual:
+            diffs.append(f"column {table}.{column} is {actual}, expected {expected}")
+    return diffs
+
+
+def _exact(type_: Any, engine: str) -> str | None:
+    """The part of a type's DDL on `engine` that this comparison looks at (None: nothing to compare)."""
+    import sqlalchemy as sa
+
+    from project.core.authoring.column_types import dialects, engine_form, engine_type
+
+    if engine not in dialects():
+        return None
+    try:
+        resolved = engine_type(type_, engine)
+    except Exception:  # a type this engine cannot take: the family comparison is all there is
+        return None
+    if isinstance(resolved, sa.Integer) and not isinstance(resolved, sa.Boolean):
+        word = re.split(r"[\s(]", engine_form(resolved, engine), maxsplit=1)[0].upper()
+        return {"INT": "INTEGER"}.get(word, word)
+    if engine == "postgresql" and isinstance(resolved, sa.DateTime | sa.Time):
+        return engine_form(type(resolved)(timezone=bool(resolved.timezone)), engine)
+    return None
 
 
 def _compare_defaults(table: str, want: dict[str, Any], have: dict[str, Any]) -> list[str]:

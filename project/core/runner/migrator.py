@@ -27,7 +27,7 @@ from project.core.errors import DestructiveStepsRefused, MigrationError, Unknown
 from project.core.history import applied_log
 from project.core.history.plan import Plan, Step, make_plan
 from project.core.history.scripts import alembic_config, current_heads, script_directory, upgrade_or_downgrade
-from project.core.inspection import destructive
+from project.core.inspection import destructive, plan_judge
 from project.core.runner import invalid_indexes, timeouts
 from project.core.runner.unmanaged import refuse_unmanaged
 
@@ -241,7 +241,7 @@ def migrate(
 
         applied_log.verify(settings, connection, script, heads)  # an applied revision edited: CHECKSUM_MISMATCH
         if not fake and not allow_destructive:
-            refuse_destructive(settings, plan, connection.dialect.name, target)
+            refuse_destructive(settings, plan, connection.dialect.name, target, connection)
         log = applied_log.prepare(settings, connection, script, heads)  # create the applied log, or heal it
         if on_plan is not None:
             on_plan(plan, connection)
@@ -258,10 +258,15 @@ def prune(settings: Settings) -> list[str]:
         return applied_log.prune(connection, script)
 
 
-def refuse_destructive(settings: Settings, plan: Plan, dialect: str, target: str = "head") -> None:
+def refuse_destructive(settings: Settings, plan: Plan, dialect: str, target: str = "head",
+                       connection: Connection | None = None) -> None:
     """Before anything runs: refuse a plan that unapplies a revision without a downgrade (always: it could
-    only fail half-way), and under CONFIRM_DESTRUCTIVE one with a step that destroys data or that cannot be
-    inspected offline (each with its own message). Raises DestructiveStepsRefused."""
+    only fail half-way), and under CONFIRM_DESTRUCTIVE one with a step that destroys data this database holds
+    or that cannot be inspected offline (each with its own message). Raises DestructiveStepsRefused.
+
+    What a step destroys is judged against `connection`'s database and the plan itself
+    (inspection.plan_judge): dropping what the plan created, what the database does not hold, or a
+    constraint the plan re-creates on the same columns loses nothing, and an empty database has nothing to lose."""
     confirming = bool(settings.get("CONFIRM_DESTRUCTIVE", False))
     # Without CONFIRM_DESTRUCTIVE only an unapply can be refused (no downgrade): a forward migrate does not
     # pay for running every pending revision offline to inspect it.
@@ -275,25 +280,36 @@ def refuse_destructive(settings: Settings, plan: Plan, dialect: str, target: str
         )
     if not confirming:
         return
+    judged = judge(plan, dialect, connection, [verdict for _, verdict in verdicts])
     # "heads" of a one-line history is plain `migrate`.
     plain = target == "head" or (target == "heads" and plan.target != "heads")
     command = "manage.py migrate" + ("" if plain else f" {target}")
-    destroying = [(s, v.destroys) for s, v in verdicts if v.destroys]
+    destroying = [j for j in judged if j.destroys]
     if destroying:
         steps = "; ".join(
-            f"{'apply' if s.forwards else 'unapply'} {s.revision} {destructive.summary(f)}" for s, f in destroying
+            f"{'apply' if j.step.forwards else 'unapply'} {j.step.revision} "
+            f"{destructive.summary([f.text for f in j.destroys])}" for j in destroying
         )
         raise DestructiveStepsRefused(
             f"Refusing to run destructive steps (CONFIRM_DESTRUCTIVE is on): {steps}. Review them with "
             f"`{command} --plan`, then apply them with `{command} --allow-destructive`."
         )
-    unknown = [(s, v.uninspectable) for s, v in verdicts if v.uninspectable]
+    unknown = [j for j in judged if j.uninspectable]
     if unknown:
-        steps = "; ".join(f"{'apply' if s.forwards else 'unapply'} {s.revision}: {why}" for s, why in unknown)
+        steps = "; ".join(f"{'apply' if j.step.forwards else 'unapply'} {j.step.revision}: {j.uninspectable}"
+                          for j in unknown)
         raise DestructiveStepsRefused(
             f"Cannot tell whether these steps destroy data, so CONFIRM_DESTRUCTIVE stops them: {steps}. Read "
             f"them, then run `{command} --allow-destructive`."
         )
+
+
+def judge(plan: Plan, dialect: str, connection: Connection | None,
+          verdicts: list[destructive.Verdict] | None = None) -> list[plan_judge.Judged]:
+    """The plan's steps judged on `connection`'s database (None: on the plan alone), for the policy and for
+    `migrate --plan`, which must mark what the policy refuses."""
+    database = plan_judge.Database(connection) if connection is not None else None
+    return plan_judge.judge_plan(plan.steps, dialect, database, verdicts)
 
 
 @dataclass
@@ -303,12 +319,14 @@ class Preview:
     plan: Plan
     dialect: str
     running: bool  # another migrate holds the lock at this moment
+    judged: list[plan_judge.Judged] | None = None  # each step on this database (`judged=True`)
 
 
 @db.sync_entry
-def preview(settings: Settings, target: str = "head") -> Preview:
+def preview(settings: Settings, target: str = "head", *, judged: bool = False) -> Preview:
     """The plan to `target` as of now, and whether a migrate is running: `migrate --plan` and `--check`
-    only read, so they answer at once instead of queueing behind a migrate that holds the lock."""
+    only read, so they answer at once instead of queueing behind a migrate that holds the lock. `judged`:
+    also what each step destroys on this database, as the policy judges it (`migrate --plan` marks it)."""
     from project.core.runner.locks import migration_running
 
     script = script_directory(alembic_config(settings))
@@ -317,4 +335,5 @@ def preview(settings: Settings, target: str = "head") -> Preview:
         plan = make_plan(script, heads, target)
         if not heads:  # what migrate would refuse, --plan and --check refuse too
             refuse_unmanaged(settings, connection, plan)
-        return Preview(plan, connection.dialect.name, migration_running(connection))
+        steps = judge(plan, connection.dialect.name, connection) if judged and plan.steps else None
+        return Preview(plan, connection.dialect.name, migration_running(connection), steps)

@@ -50,7 +50,7 @@ class Command(BaseCommand):
                                                                          defined)]
             if replayable:
                 problems += self._guarded("models", lambda: model_problems(settings), settings)
-                problems += self._locks(settings)
+                problems += self._locks(settings, every=False)  # after LOCK_LINT_AFTER only (docs/safety.md)
         if options["database"]:
             if settings is None:
                 raise CommandError("--database needs settings that load; see the deploy problems above.")
@@ -79,11 +79,11 @@ class Command(BaseCommand):
             self._settings = None
         return self._settings
 
-    def _locks(self, settings: Any) -> list[Any]:
+    def _locks(self, settings: Any, every: bool = True) -> list[Any]:
         """Steps that lock or rewrite a table, per engine: warnings, never a failure."""
         from project.core.inspection import lock_rules
 
-        return self._guarded("locks", lambda: lock_rules.lock_problems(settings), settings)
+        return self._guarded("locks", lambda: lock_rules.lock_problems(settings, every=every), settings)
 
     def _guarded(self, what: str, check: Callable[[], list[Any]], settings: Any) -> list[Any]:
         """Run one check; its failure (a revision that raises, a database that refuses) is one problem."""

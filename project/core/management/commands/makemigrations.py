@@ -37,24 +37,26 @@ class Command(BaseCommand):
             self._merge(settings, options)
             return
         script = script_directory(alembic_config(settings))
-        rev_id = next_revision_id(script)
         if options["empty"]:
             if options["check"] or options["dry_run"]:
                 raise CommandError("--empty writes a file: it does not combine with --check or --dry-run.", 2)
             message = options["message"] or "empty"
-            self._written(command.revision(alembic_config(settings), message=message, rev_id=rev_id))
+            # Filled by hand afterwards: nothing yet to derive the id from (a random suffix).
+            self._written(command.revision(alembic_config(settings), message=message,
+                                           rev_id=next_revision_id(script)))
             return
 
         from project.core.authoring.questioner import questioner_for
         from project.core.history.scratch import scratch_sqlite
 
         # An empty history (a new project) compares the models with an empty database: the first revision.
-        with scratch_sqlite(settings, history_head(script)) as connection:
+        # Its one head (history_head refuses several) replayed as "heads": the scratch cache entry that `check` and
+        # migrate's model warning use too, so a history is replayed once whichever of them runs first.
+        with scratch_sqlite(settings, "heads" if history_head(script) else None) as connection:
             questioner = questioner_for(options.get("interactive", True) and not options["check"], self.stdout)
             generated = autogenerate_script(connection, settings, questioner)
             upgrade_ops = generated.upgrade_ops
-            cfg = alembic_config(settings, connection=connection,
-                                          process_revision_directives=generated.process_revision_directives)
+            cfg = alembic_config(settings, connection=connection, **generated.configure_options())
             if upgrade_ops.is_empty():
                 if options["verbosity"] >= 1:
                     self.stdout.write("No changes detected")
@@ -68,11 +70,14 @@ class Command(BaseCommand):
                 from project.core.authoring.concurrent_indexes import make_indexes_concurrent
 
                 make_indexes_concurrent(generated.upgrade_ops, generated.downgrade_ops)
-            if options["dry_run"]:
-                from alembic.autogenerate import render_python_code
+            from project.core.authoring.revision_ids import revision_content
 
+            upgrade_code = generated.render_upgrade()  # rendered as the file renders it
+            rev_id = next_revision_id(script, revision_content(
+                script.get_heads(), message, upgrade_code, generated.render(generated.downgrade_ops)))
+            if options["dry_run"]:
                 self.stdout.write(f"Would write {rev_id}: {message}", self.style.HEADING)
-                self.stdout.write(render_python_code(upgrade_ops, render_as_batch=True))
+                self.stdout.write(upgrade_code)
                 return
             self._written(command.revision(cfg, message=message, autogenerate=True, rev_id=rev_id))
 
@@ -89,7 +94,10 @@ class Command(BaseCommand):
             self.stdout.write("No conflicts detected to merge.")
             return
         message = options["message"] or f"merge {' and '.join(heads)}"
-        self._written(command.merge(cfg, heads, message=message, rev_id=next_revision_id(script)))
+        from project.core.authoring.revision_ids import revision_content
+
+        rev_id = next_revision_id(script, revision_content(heads, message))
+        self._written(command.merge(cfg, heads, message=message, rev_id=rev_id))
 
     def _written(self, script: Any) -> None:
         path = Path(script.path)
@@ -101,12 +109,11 @@ class Command(BaseCommand):
         self.stdout.write(f"  - {script.revision} {script.doc}")
 
 
-def next_revision_id(script: Any) -> str | None:
-    """0001, 0002...: ids that sort like the files. None (Alembic's random id) once any id is not a number."""
-    ids = [rev.revision for rev in script.walk_revisions()]
-    if not all(i.isdigit() for i in ids):
-        return None
-    return f"{max((int(i) for i in ids), default=0) + 1:04d}"
+def next_revision_id(script: Any, content: str | None = None) -> str | None:
+    """0010_3fa2c1: in order, and unique across branches (project.core.authoring.revision_ids)."""
+    from project.core.authoring.revision_ids import next_revision_id as next_id
+
+    return next_id((rev.revision for rev in script.walk_revisions()), content)
 
 
 def optional_settings(name: str | None) -> Any:

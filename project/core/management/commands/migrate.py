@@ -51,6 +51,15 @@ class Command(BaseCommand):
             self._migrate(options)
         except MigrationError as exc:
             raise CommandError(str(exc)) from None
+        if options["verbosity"] >= 1 and options["target"] in {"head", "heads"}:
+            self._warn_model_changes()
+
+    def _warn_model_changes(self) -> None:
+        """Django's warning: the database is at head and the models have more (inspection.models.drift_warning)."""
+        from project.core.inspection.models import drift_warning
+
+        for line in drift_warning(self.settings):
+            self.stdout.write(f"  {line}", self.style.NOTICE)
 
     def _migrate(self, options: dict[str, Any]) -> None:
         """migrator.migrate, the one sequence for every caller, with this command's output around it."""
@@ -122,7 +131,7 @@ class Command(BaseCommand):
         from project.core.errors import mask_url
         from project.core.runner import migrator
 
-        preview = migrator.preview(self.settings, options["target"])
+        preview = migrator.preview(self.settings, options["target"], judged=options["plan"] and not options["check"])
         running = (f" A migrate is running on {mask_url(migration_url(self.settings))} right now; "
                    "this is what remained when asked.") if preview.running else ""
         if options["check"]:
@@ -130,7 +139,7 @@ class Command(BaseCommand):
                 raise CommandError(f"{len(preview.plan.steps)} migration(s) unapplied: run `manage.py migrate`."
                                    + running)
             return
-        self._print_plan(preview.plan, preview.dialect)
+        self._print_plan(preview.plan, preview.dialect, preview.judged or [])
         if running:
             self.stdout.write(f"Note:{running}", self.style.WARNING)
 
@@ -150,23 +159,30 @@ class Command(BaseCommand):
         else:
             self.stdout.write(text, ending="")
 
-    def _print_plan(self, plan: Any, dialect: str) -> None:
+    def _print_plan(self, plan: Any, dialect: str, judged: list[Any]) -> None:
+        """Each step, with what it destroys on this database (DESTRUCTIVE: what CONFIRM_DESTRUCTIVE refuses),
+        what it drops without losing anything here and why (NOTHING LOST), its lock marks, and whether it
+        could be inspected at all: the policy's own judgement (docs/safety.md)."""
         from project.core.inspection import destructive, lock_rules
 
         self.stdout.write("Planned operations:", self.style.HEADING)
         if not plan.steps:
             self.stdout.write("  No planned migration operations.")
         silenced = set(self.settings.get("SILENCED_CHECKS", None) or [])
-        for step in plan.steps:
+        for step, judgement in zip(plan.steps, judged, strict=True):
             verb = "Apply" if step.forwards else "Unapply"
             self.stdout.write(f"  {verb} {step}")
-            verdict = destructive.assess_revision(step.script, step.forwards, dialect)
-            if verdict.destroys:
-                self.stdout.write(f"  DESTRUCTIVE: {destructive.summary(verdict.destroys)}", self.style.WARNING)
+            verdict = judgement.verdict
+            if judgement.destroys:
+                self.stdout.write(f"  DESTRUCTIVE: {destructive.summary([f.text for f in judgement.destroys])}",
+                                  self.style.WARNING)
+            for finding, why in judgement.spared:
+                self.stdout.write(f"  NOTHING LOST: {finding.text} ({why})", self.style.MUTED)
             for mark in lock_rules.plan_marks(step.script, dialect, step.forwards, silenced):
                 self.stdout.write(f"  LOCKS: {mark}", self.style.WARNING)
             if verdict.uninspectable:
-                self.stdout.write(f"  NOT INSPECTED: {verdict.uninspectable}", self.style.WARNING)
+                empty = "" if judgement.uninspectable else "; the database holds no table, so nothing can be lost"
+                self.stdout.write(f"  NOT INSPECTED: {verdict.uninspectable}{empty}", self.style.WARNING)
             if verdict.no_downgrade:
                 self.stdout.write("  NO DOWNGRADE: its downgrade() raises NotImplementedError", self.style.ERROR)
 

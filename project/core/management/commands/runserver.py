@@ -59,6 +59,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Settings: {settings.module_name}")
         self.stdout.write(f"Database: {mask_url(settings.DATABASE_URL)}")
         self._print_migration_status()
+        self._print_model_changes()
         host = f"[{addr}]" if ":" in addr else addr
         mode = "reload on" if reload else "reload off"
         self.stdout.write(f"Starting server at http://{host}:{port}/ ({mode}, {workers} worker(s))")
@@ -92,6 +93,14 @@ class Command(BaseCommand):
         )
         self.stdout.write("Run 'python manage.py migrate' to apply them.", self.style.NOTICE)
         self.stdout.write("")
+
+
+    def _print_model_changes(self) -> None:
+        """As migrate does: models with changes no migration covers (the routes on them would answer 500)."""
+        from project.core.inspection.models import drift_warning
+
+        for line in drift_warning(self.settings):
+            self.stdout.write(line, self.style.NOTICE)
 
 
 def asgi_application(settings: Any) -> str:

@@ -65,12 +65,25 @@ class Command(BaseCommand):
         return read_log(self.settings)
 
     def _mark_destructive(self, rev: Any, dialect: str) -> None:
-        """A pending revision that destroys data when applied says what it drops."""
+        """A pending revision that destroys data when applied says what it drops on this database, judged as
+        `migrate --plan` and the policy judge it (the plan to the heads, on this database)."""
         from project.core.inspection import destructive
 
-        findings = destructive.classify_revision(rev, True, dialect)
+        if not hasattr(self, "_judged"):
+            from project.core.errors import MigrationError
+            from project.core.runner import migrator
+
+            try:
+                preview = migrator.preview(self.settings, "heads", judged=True)
+                self._judged = {j.step.revision: j for j in preview.judged or [] if j.step.forwards}
+            except MigrationError:  # tables but no revision recorded (migrate refuses that): judged offline
+                self._judged = {}
+        judged = self._judged.get(rev.revision)
+        findings = [f.text for f in judged.destroys] if judged else destructive.classify_revision(rev, True, dialect)
         if findings:
             self.stdout.write(f"      DESTRUCTIVE: {destructive.summary(findings)}", self.style.WARNING)
+        for finding, why in judged.spared if judged else []:
+            self.stdout.write(f"      NOTHING LOST: {finding.text} ({why})", self.style.MUTED)
 
 
 def _shape(rev: Any, script: Any) -> str:
