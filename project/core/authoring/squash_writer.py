@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from project.core.authoring import enum_types
+from project.core.authoring import enum_types, ordering
 from project.core.db import create_engine_for
 from project.core.errors import MigrationError
 from project.core.history.checksums import source_checksum
@@ -253,12 +253,28 @@ def _diff(settings: Any, script: Any, connection: Any, start: str | None, end: s
             upgrade_ops: Any = produce_migrations(context, target).upgrade_ops
             restore_history_defaults(upgrade_ops, snapshot)
             enum_types.restore_enum_types(upgrade_ops, enums_before)
+            # The order makemigrations gives (project.core.authoring.ordering): without it the downgrade dropped a
+            # created table's indexes before the table, which MariaDB refuses for the index a foreign key needs.
+            ordering.arrange(upgrade_ops)
             downgrade_ops = upgrade_ops.reverse()
+            for container, tables_after in ((upgrade_ops, lambda: dict(target.tables)),
+                                            (downgrade_ops, lambda: _reflected(snapshot))):
+                ordering.drop_with_tables(container)
+                ordering.foreign_keys_first(container, tables_after)
             enum_types.add_type_operations(upgrade_ops, {e.name for e in enums_after.values() if e.name})
             enum_types.add_type_operations(downgrade_ops, {e.name for e in enums_before.values() if e.name})
             return Segment(upgrade_ops, downgrade_ops, types=types)
     finally:
         before.dispose()
+
+
+def _reflected(connection: Any) -> dict[str, Any]:
+    """The tables of the database at START's parent (the snapshot): what the squash's downgrade goes back to."""
+    import sqlalchemy as sa
+
+    reflected = sa.MetaData()
+    reflected.reflect(connection)
+    return dict(reflected.tables)
 
 
 def _enums_at(script: Any, revision: str | None) -> dict[tuple[str, str], Any]:
