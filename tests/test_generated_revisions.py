@@ -173,6 +173,52 @@ def test_renames_are_asked_for_tables_with_project_types(tmp_path: Path, db_url:
     assert rows(db_url, "SELECT id, title FROM events WHERE at IS NOT NULL") == [(1, "kept")]
 
 
+SHELF = '''
+sa.Table("authors", Base.metadata,
+         sa.Column("id", sa.Integer, primary_key=True))
+sa.Table("{table}", Base.metadata,
+         sa.Column("id", sa.Integer, primary_key=True),
+         sa.Column("author_id", sa.ForeignKey("authors.id"), index=True),
+         sa.Column("title", sa.String(100), nullable=False))
+'''
+
+
+def test_a_renamed_table_keeps_no_name_of_its_old_one(tmp_path: Path, db_url: str) -> None:
+    """The naming convention names a table's primary key and foreign keys after it: a renamed table's are renamed
+    too, or a new table of the old name collides with them (PostgreSQL: relation "pk_books" already exists;
+    MariaDB: a duplicate foreign key name)."""
+    project = Fresh(tmp_path)
+    project.models(SHELF.format(table="books"))
+    project.make("books")
+    project.migrate(db_url)
+    execute(db_url, "INSERT INTO authors (id) VALUES (1)")
+    execute(db_url, "INSERT INTO books (id, author_id, title) VALUES (1, 1, 'kept')")
+
+    project.models(SHELF.format(table="volumes"))
+    status, screen = project.makemigrations_tty("-m", "rename table", answers=[
+        ("Was the table books renamed to volumes? [y/N] ", "y")])
+    assert status == 0, screen
+    project.migrate(db_url)
+    assert rows(db_url, "SELECT id, title FROM volumes") == [(1, "kept")]
+    key = inspect(db_url, lambda i: i.get_pk_constraint("volumes"))["name"]
+    assert key == (None if engine(db_url) == "mysql" else "pk_volumes")  # MySQL: always PRIMARY, unreported
+    assert [fk["name"] for fk in inspect(db_url, lambda i: i.get_foreign_keys("volumes"))] == \
+        ["fk_volumes_author_id_authors"]
+    project.clean()
+
+    # A new table takes the old name, with the same constraints.
+    project.models(SHELF.format(table="volumes") + SHELF.format(table="books").split("\n", 3)[3])
+    project.make("books again")
+    project.migrate(db_url)
+    up_zero_up(project, db_url)
+    project.migrate(db_url, "0002")  # the rename's downgrade gives the old names back
+    assert [fk["name"] for fk in inspect(db_url, lambda i: i.get_foreign_keys("volumes"))] == \
+        ["fk_volumes_author_id_authors"]
+    project.migrate(db_url, "0001")
+    assert [fk["name"] for fk in inspect(db_url, lambda i: i.get_foreign_keys("books"))] == \
+        ["fk_books_author_id_authors"]
+
+
 # --- what a downgrade re-creates: the history's types, defaults and filled rows -----------------------------
 
 LIBRARY = '''

@@ -73,6 +73,7 @@ def autogenerate_script(connection: Any, settings: Any, questioner: Any = None) 
     from project.core.authoring import constraint_names, ordering
     from project.core.authoring.column_types import ModelTypes
     from project.core.authoring.questioner import MigrationQuestioner
+    from project.core.authoring.renames import follow_renames
 
     metadata = target_metadata(settings)
     if questioner is not None:
@@ -83,6 +84,7 @@ def autogenerate_script(connection: Any, settings: Any, questioner: Any = None) 
     try:
         upgrade_ops, renames = _diff_after_renames(connection, lambda: produce_migrations(context, metadata),
                                                    questioner)
+        follow_renames(upgrade_ops, connection, metadata, renames)
         constraint_names.ignore_cut_names(upgrade_ops)
         restore_history_defaults(upgrade_ops, connection)
         if questioner is not None:
