@@ -36,37 +36,18 @@ STEPS = 4
 
 # kind -> why it still fails: the issue item whose fix removes it. Delete an entry when the test says that its
 # kind no longer occurs.
-KNOWN: dict[str, str] = {
-    "models: the scaffold's naming convention gives two objects one name":
-        "issue 20 item 1: start_project.py's models use column_0_name, so (a, b) and (a) get one index name",
-    "file: uses a name it does not import":
-        "issue 20 item 2: project.core.db.UTCDateTime and the app's TypeDecorator written without their import",
-    "makemigrations: a table rename not asked":
-        "issue 20 item 2: renames are not asked for a table with a UTCDateTime column (drop + create instead)",
-    "rows: INSERT without a key fails":
-        "issue 20 item 2: a BigInteger primary key is not generated on SQLite",
-    "downgrade: a NOT NULL column without a value for existing rows":
-        "issue 20 item 2: a dropped NOT NULL column comes back in the downgrade without its rows filled",
-    "downgrade: a type that does not exist on this engine":
-        "issue 20 item 2: a downgrade re-creates a column or table with SQLite's reflected types (BLOB, DATETIME)",
-    "downgrade: an index a foreign key needs dropped before the foreign key":
-        "issue 20 item 3: MariaDB refuses a downgrade that drops an FK's index before the FK",
-    "squash downgrade: an index a foreign key needs dropped before the foreign key":
-        "issue 20 item 3: the same drop order in a squash's downgrade",
-    "squash schema: type":
-        "issue 20 item 4: a squash gives timestamp without time zone (PostgreSQL) where the originals have timestamptz",
-}
+KNOWN: dict[str, str] = {}
 
 
 # --- the fuzzer's own checks ---------------------------------------------------------------------------------------
 
 
 def _scaffold_header() -> str:
-    """start_project.py's models module, with README's naming convention (no two constraints share a name)."""
+    """start_project.py's models module, as a started project has it."""
     sys.path.insert(0, str(ROOT / "scripts"))
     import start_project
 
-    return start_project.REWRITTEN["project/app/models.py"].replace("column_0_name", "column_0_N_name")
+    return start_project.REWRITTEN["project/app/models.py"]
 
 
 def _load(source: str, tmp_path: Path) -> sa.MetaData:

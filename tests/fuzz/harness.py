@@ -19,8 +19,9 @@ Per seed (`run_seed`):
 A failure is recorded with its kind (a stable key: what failed and how, without the seed's table names), the
 seed, the step (or the end phase), the engine, one line saying what differed and the file involved. After a
 failure on an engine that engine stops for the rest of the seed (its database is in an unknown state); the
-others go on. Two failures are repaired so that one bug does not hide all others (see `_repair_imports` and
-`_choose_convention`): each is still recorded every time it occurs.
+others go on. The generated files and models are run as written: nothing is repaired by hand, so a file
+without an import it needs, or a naming convention that names two objects alike, is a failure (with its
+lines) and its consequences follow.
 """
 
 from __future__ import annotations
@@ -56,9 +57,6 @@ ROWS_PER_STEP = 2
 COMMAND_TIMEOUT = 300  # seconds: a guard against a hang, never reached by a healthy run
 # What the project copy needs of this work tree (the tool, the settings, the history's env.py, the scaffold).
 PROJECT_FILES = ("project", "settings", "migrations", "manage.py", "alembic.ini", "scripts/start_project.py")
-# The naming convention README.md and the demo use; the scaffold's, when it differs, can give two constraints
-# one name (issue 20 item 1).
-README_COLUMN_NAMES = "column_0_N_name"
 
 
 @dataclass
@@ -84,7 +82,6 @@ class SeedResult:
     revisions: int = 0
     engine_steps: int = 0  # (step, engine) pairs migrated and compared
     seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
     project: Path | None = None
 
 
@@ -280,7 +277,7 @@ class _SeedRun:
     def run(self) -> None:
         self.project = ProjectCopy(self.workdir / "project")
         self.result.project = self.project.path
-        header = self._choose_convention()
+        header = self.project.scaffold
         self.urls = {engine: self.databases.create(engine, f"s{self.seed}") for engine in self.engines}
         previous: Step | None = None
         previous_metadata: sa.MetaData | None = None
@@ -289,6 +286,12 @@ class _SeedRun:
             self.log(f" seed {self.seed} step {step.number}: {'; '.join(step.changes)}")
             self.project.models_path.write_text(render(step.tables, header))
             metadata = self._load_models(step.number)
+            twice = _names_used_twice(metadata)
+            if twice:  # the scaffold's naming convention: column_0_name named (a, b) and (a) alike
+                self.fail("models: the scaffold's naming convention gives two objects one name",
+                          f"step {step.number}", None, f"{', '.join(twice)}: project/app/models.py "
+                          "(scripts/start_project.py) names two constraints or indexes alike",
+                          details=[f"the step: {'; '.join(step.changes)}"])
             if not self._make_migration(step):
                 return  # what follows would be compared with a history that does not have this step
             for engine in self.engines:
@@ -315,30 +318,6 @@ class _SeedRun:
         finally:
             del sys.modules[name]
         return module.Base.metadata
-
-    def _choose_convention(self) -> str:
-        """The scaffold's models header, unless its naming convention gives two constraints or indexes of some step
-        one name (`column_0_name` names (a, b) and (a) alike): then that is recorded, and the seed runs with the
-        README's convention, so that the rest of the seed is still explored."""
-        scaffold = self.project.scaffold
-        readme = scaffold.replace("column_0_name", README_COLUMN_NAMES)
-        if readme == scaffold:
-            return scaffold
-        probe = self.workdir / "probe_models.py"
-        for step in self.steps:
-            probe.write_text(render(step.tables, scaffold))
-            twice = _names_used_twice(self._load_models(step.number, probe))
-            if twice:
-                self.fail("models: the scaffold's naming convention gives two objects one name", f"step {step.number}",
-                          None, f"{', '.join(twice)}: project/app/models.py (scripts/start_project.py) names "
-                          "constraints after their first column only (column_0_name)",
-                          details=[f"the step: {'; '.join(step.changes)}",
-                                   f"the seed goes on with README's convention ({README_COLUMN_NAMES})"])
-                self.result.notes.append(f"ran with {README_COLUMN_NAMES}")
-                probe.unlink()
-                return readme
-        probe.unlink()
-        return scaffold
 
     # --- makemigrations ---
 
@@ -387,13 +366,13 @@ class _SeedRun:
                 self.fail(f"makemigrations: a {'table' if len(renamed) == 1 else 'column'} rename not asked",
                           where, None, f"{prompt.strip()} was not asked: the file drops and re-creates it, "
                           "losing its rows' values", path, details=_lines_about(source, renamed[-1]))
-        self._repair_imports(path, where)
+        self._check_imports(path, where)
         return True
 
-    def _repair_imports(self, path: Path, where: str) -> None:
+    def _check_imports(self, path: Path, where: str) -> None:
         """A type rendered as `project.core.db.UTCDateTime(...)` (or the app's `project.app.models.Slug(...)`)
-        without its import makes every migrate fail with NameError (issue 20 item 2). Record it, with the line,
-        then add the imports a user would add by hand, so that the rest of the seed is still explored."""
+        without its import makes every migrate of the file fail with NameError: recorded here with the lines, so
+        that the failure names its cause; the file is left as written (the engines then fail on it)."""
         source = path.read_text()
         missing = _unimported(source)
         if not missing:
@@ -403,13 +382,6 @@ class _SeedRun:
         names = sorted({dotted for _, _, dotted in missing})
         self.fail("file: uses a name it does not import", where, None,
                   f"{', '.join(names)} used without an import: migrate fails with NameError", path, details=shown)
-        modules = sorted({dotted.rsplit(".", 1)[0] for _, _, dotted in missing if "." in dotted})
-        tree = ast.parse(source)
-        last_import = max(node.end_lineno or node.lineno for node in tree.body
-                          if isinstance(node, ast.Import | ast.ImportFrom))
-        lines[last_import:last_import] = [f"import {module}  # added by the fuzzer" for module in modules]
-        path.write_text("\n".join(lines) + "\n")
-        self.result.notes.append(f"{where}: added {', '.join(modules)} to {self.project.relative(path)}")
 
     # --- one step on one engine ---
 

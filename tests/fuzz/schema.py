@@ -52,6 +52,14 @@ def _reflect(inspector: Any, dialect: Any) -> Snapshot:
                 "autoincrement": bool(column.get("autoincrement")) if "autoincrement" in column else None,
             }
         pk = inspector.get_pk_constraint(table)
+        if dialect.name == "sqlite" and len(pk.get("constrained_columns") or ()) == 1:
+            # SQLite generates a key only for a column declared exactly INTEGER PRIMARY KEY (the rowid), so the
+            # tool writes a BigInteger key as BigInteger().with_variant(Integer(), "sqlite"): the migrated table
+            # says INTEGER where create_all() of the same models says BIGINT (and could not generate the key).
+            # Both are SQLite's 64-bit rowid integer: one type here, named for what it is.
+            key = columns[pk["constrained_columns"][0]]
+            if key["type"] in ("INTEGER", "BIGINT"):
+                key["type"] = "INTEGER or BIGINT (a one-column integer key: SQLite's 64-bit rowid)"
         fks = {(fk.get("name"), tuple(fk["constrained_columns"]), fk["referred_table"],
                 tuple(fk["referred_columns"])) for fk in inspector.get_foreign_keys(table)}
         uniques = {u.get("name") or f"(unnamed {', '.join(u['column_names'])})": tuple(u["column_names"])
