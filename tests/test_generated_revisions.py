@@ -219,6 +219,31 @@ def test_a_renamed_table_keeps_no_name_of_its_old_one(tmp_path: Path, db_url: st
         ["fk_books_author_id_authors"]
 
 
+DUE = '''
+sa.Table("loans", Base.metadata,
+         sa.Column("id", sa.Integer, primary_key=True),
+         sa.Column("due", {type}))
+'''
+
+
+def test_a_date_retyped_to_a_datetime_keeps_its_values(tmp_path: Path, db_url: str) -> None:
+    """On SQLite the batch copies a retyped column with CAST(due AS DATETIME), whose NUMERIC affinity turned the
+    stored text '2020-01-02' into the number 2020; every engine keeps that day."""
+    project = Fresh(tmp_path)
+    project.models(DUE.format(type="sa.Date"))
+    project.make("loans")
+    project.migrate(db_url)
+    execute(db_url, "INSERT INTO loans (id, due) VALUES (1, '2020-01-02')")
+    project.models(DUE.format(type="sa.DateTime(timezone=True)"))
+    assert "type_=sa.DateTime(timezone=True)" in project.make("due is a moment")
+    project.migrate(db_url)
+    [(due,)] = rows(db_url, "SELECT due FROM loans")
+    assert str(due).startswith("2020-01-02"), due
+    project.migrate(db_url, "0001")
+    [(due,)] = rows(db_url, "SELECT due FROM loans")
+    assert str(due).startswith("2020-01-02"), due
+
+
 # --- what a downgrade re-creates: the history's types, defaults and filled rows -----------------------------
 
 LIBRARY = '''
