@@ -254,6 +254,7 @@ class _SeedRun:
         self.counter = 0  # every inserted value derives from it: values differ from row to row
         self.unasked: set[tuple[str, ...]] = set()  # renames not asked: their rows' losses are consequences
         self.keyless: set[tuple[str, str]] = set()  # (engine, table) whose INSERT without a key failed
+        self.metadatas: dict[int, sa.MetaData] = {}  # step -> its models
 
     # --- recording ---
 
@@ -286,6 +287,7 @@ class _SeedRun:
             self.log(f" seed {self.seed} step {step.number}: {'; '.join(step.changes)}")
             self.project.models_path.write_text(render(step.tables, header))
             metadata = self._load_models(step.number)
+            self.metadatas[step.number] = metadata
             twice = _names_used_twice(metadata)
             if twice:  # the scaffold's naming convention: column_0_name named (a, b) and (a) alike
                 self.fail("models: the scaffold's naming convention gives two objects one name",
@@ -572,6 +574,9 @@ class _SeedRun:
             target = chain[index - 1] if index else "zero"
             where = f"migrate {target}"
             file = self._file_of(undone)
+            lost = self._unique_values_lost(undone)
+            if lost:
+                self._delete_rows(url, undone, lost)
             result = self.project.manage("migrate", target, db_url=url)
             if result.returncode != 0:
                 self.fail(f"downgrade: {error_label(result.stderr + result.stdout)}", where, engine,
@@ -589,6 +594,37 @@ class _SeedRun:
                                                      "same revision on the way up"), file,
                                          compared=f" (undoing {undone})")
         return True
+
+    def _unique_values_lost(self, revision: str) -> list[str]:
+        """The NOT NULL columns the revision's step dropped that a unique constraint covered: its downgrade adds each
+        back with one value in every row (the dropped values are gone), so that constraint cannot come back while
+        the table has two rows. That failure is the data's, not the tool's: see `_delete_rows`."""
+        step = next(number for number, rev, _ in self.revisions if rev == revision)
+        if step == 1:
+            return []
+        before, after = self.steps[step - 2], self.steps[step - 1]
+        lost = []
+        for table in before.tables:
+            kept = after.table(after.table_renames.get(table.name, table.name))
+            for column in table.columns:
+                renamed = after.column_renames.get((table.name, column.name), column.name)
+                covered = column.unique or any(column.name in group for group in table.uniques)
+                if covered and not column.nullable and (kept is None or renamed not in kept.names()):
+                    lost.append(f"{table.name}.{column.name}")
+        return lost
+
+    def _delete_rows(self, url: str, revision: str, lost: list[str]) -> None:
+        """Empty the tables before undoing `revision`, as a user would have to: the walk down goes on through the
+        revisions before it (their downgrades are checked on empty tables from there)."""
+        step = next(number for number, rev, _ in self.revisions if rev == revision)
+        db = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        try:
+            with db.begin() as connection:
+                for table in reversed(self.metadatas[step].sorted_tables):
+                    connection.execute(table.delete())
+        finally:
+            db.dispose()
+        self.log(f"  before undoing {revision}: rows deleted ({', '.join(lost)} dropped with a unique constraint)")
 
     def _up_again(self, engine: str, head: str) -> None:
         url = self.urls[engine]
