@@ -244,6 +244,24 @@ def test_a_date_retyped_to_a_datetime_keeps_its_values(tmp_path: Path, db_url: s
     assert str(due).startswith("2020-01-02"), due
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_retyped_column_gets_its_default_in_the_new_type(tmp_path: Path, db_url: str) -> None:
+    """PostgreSQL keeps a column's default expression through ALTER COLUMN TYPE: a date retyped to timestamptz kept
+    '2020-01-01'::date (read in the session's time zone) where the models give a timestamptz. The default is set
+    again with the type, and back with the old type in the downgrade."""
+    project = Fresh(tmp_path)
+    project.models(DUE.format(type='sa.Date, server_default="2020-01-01"'))
+    project.make("loans")
+    project.migrate(db_url)
+    project.models(DUE.format(type='sa.DateTime(timezone=True), server_default="2020-01-01"'))
+    project.make("due is a moment")
+    project.migrate(db_url)
+    assert "timestamp with time zone" in columns(db_url, "loans")["due"]["default"]
+    project.clean()
+    project.migrate(db_url, "0001")
+    assert columns(db_url, "loans")["due"]["default"] == "'2020-01-01'::date"
+
+
 # --- what a downgrade re-creates: the history's types, defaults and filled rows -----------------------------
 
 LIBRARY = '''

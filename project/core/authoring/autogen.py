@@ -87,6 +87,7 @@ def autogenerate_script(connection: Any, settings: Any, questioner: Any = None) 
         follow_renames(upgrade_ops, connection, metadata, renames)
         constraint_names.ignore_cut_names(upgrade_ops)
         restore_history_defaults(upgrade_ops, connection)
+        restate_defaults_of_retyped(upgrade_ops, metadata)
         if questioner is not None:
             fill_not_null_columns(upgrade_ops, questioner.ask_not_null_addition)
         _restore_dropped_enums(upgrade_ops, settings, renames)
@@ -201,6 +202,24 @@ def restore_history_defaults(upgrade_ops: Any, connection: Any) -> None:
                     name = (inner.modify_name if isinstance(inner, RenameColumnOp) else None) or inner.column_name
                     inner.existing_server_default = history_default(
                         connection, op.table_name, name, inner.existing_server_default)
+
+
+def restate_defaults_of_retyped(upgrade_ops: Any, metadata: Any) -> None:
+    """A column whose type changes gets its server default set again with the new type (and the downgrade the old
+    one with the old type): PostgreSQL keeps the default's expression through ALTER COLUMN TYPE, so a date column
+    retyped to timestamptz kept '2020-01-01'::date, read in the session's time zone, where the models give a
+    timestamptz. MySQL restates the default anyway; SQLite rebuilds the table."""
+    from alembic.operations import ops
+
+    for table_ops in upgrade_ops.ops:
+        if not isinstance(table_ops, ops.ModifyTableOps) or table_ops.table_name not in metadata.tables:
+            continue
+        columns = metadata.tables[table_ops.table_name].c
+        for op in table_ops.ops:
+            if isinstance(op, ops.AlterColumnOp) and op.modify_type is not None and op.modify_name is None \
+                    and op.modify_server_default is False and op.existing_server_default \
+                    and op.column_name in columns and columns[op.column_name].server_default is not None:
+                op.modify_server_default = columns[op.column_name].server_default
 
 
 # --- NOT NULL columns added to tables with rows ----------------------------------------------------------------
