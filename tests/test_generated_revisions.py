@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from conftest import run_manage
-from test_questioner import MODELS_HEADER, Project, execute, inspect, rows, up_zero_up
+from test_questioner import MODELS_HEADER, Project, enum_types, execute, inspect, rows, up_zero_up
 
 HEADER = MODELS_HEADER + '''
 import project.core.db
@@ -260,6 +260,46 @@ def test_a_retyped_column_gets_its_default_in_the_new_type(tmp_path: Path, db_ur
     project.clean()
     project.migrate(db_url, "0001")
     assert columns(db_url, "loans")["due"]["default"] == "'2020-01-01'::date"
+
+
+MOODS = '''
+sa.Table("people", Base.metadata,
+         sa.Column("id", sa.Integer, primary_key=True),
+         sa.Column("mood", sa.Enum("calm", "busy", name="mood")))
+'''
+ROOMS = '''
+sa.Table("rooms", Base.metadata,
+         sa.Column("id", sa.Integer, primary_key=True),
+         sa.Column("feel", sa.Enum("calm", "busy", name="mood"), index=True))
+'''
+
+
+def test_a_new_table_uses_an_enum_type_the_history_created(tmp_path: Path, db_url: str) -> None:
+    """create_table creates its columns' enum types without a check: on PostgreSQL a new table with a type an
+    earlier revision created failed with 'type "mood" already exists'. The type stays until no column uses it."""
+    project = Fresh(tmp_path)
+    project.models(MOODS)
+    project.make("people")
+    project.migrate(db_url)
+    project.models(MOODS + ROOMS)
+    project.make("rooms")
+    project.migrate(db_url)
+    execute(db_url, "INSERT INTO rooms (id, feel) VALUES (1, 'busy')")
+    project.clean()
+    project.migrate(db_url, "0001")
+    execute(db_url, "INSERT INTO people (id, mood) VALUES (1, 'calm')")  # the type is still there
+    up_zero_up(project, db_url)
+    # The history reads that table's column as the enum it is: the last column of the type, dropped, takes the
+    # type along, and comes back with it in the downgrade.
+    project.models(ROOMS)
+    project.make("no people")
+    project.models(ROOMS.replace('"rooms"', '"halls"').replace("sa.Enum(\"calm\", \"busy\", name=\"mood\")",
+                                                          "sa.String(10)"))
+    downgrade = project.make("no moods").split("def downgrade")[1]
+    assert "sa.Column('feel', sa.Enum('calm', 'busy', name='mood')" in downgrade, downgrade
+    project.migrate(db_url)
+    assert enum_types(db_url) == set()
+    up_zero_up(project, db_url)
 
 
 # --- what a downgrade re-creates: the history's types, defaults and filled rows -----------------------------

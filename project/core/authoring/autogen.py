@@ -100,6 +100,7 @@ def autogenerate_script(connection: Any, settings: Any, questioner: Any = None) 
             ordering.drop_with_tables(container)
             ordering.foreign_keys_first(container, tables_after)
         _add_enum_type_operations(metadata, upgrade_ops, downgrade_ops)
+        _existing_enum_types_not_created(settings, metadata, upgrade_ops, downgrade_ops)
         return Generated(upgrade_ops, downgrade_ops, context, types)
     finally:
         if connection.in_transaction():
@@ -155,6 +156,21 @@ def _add_enum_type_operations(metadata: Any, upgrade_ops: Any, downgrade_ops: An
     enum_types.add_type_operations(upgrade_ops, enum_types.enum_names(c for _, c in columns))
     enum_types.add_type_operations(
         downgrade_ops, enum_types.enum_names(c for t, c in columns if (t, c.name) not in created))
+
+
+def _existing_enum_types_not_created(settings: Any, metadata: Any, upgrade_ops: Any, downgrade_ops: Any) -> None:
+    """Tables created with an enum type that exists already leave it be: in the upgrade, the types the history's
+    columns use (read only when a created table has a named enum); in the downgrade, the models' types."""
+    from project.core.authoring import enum_types
+
+    def history() -> set[str]:
+        from project.core.history.enums import enum_columns
+
+        return {enum.name for enum in enum_columns(settings).values() if enum.name}
+
+    enum_types.existing_types_not_created(upgrade_ops, history)
+    enum_types.existing_types_not_created(downgrade_ops, lambda: enum_types.enum_names(
+        column for table in metadata.tables.values() for column in table.columns))
 
 
 def renamed(columns: dict[tuple[str, str], Any], renames: list[Any]) -> dict[tuple[str, str], Any]:
