@@ -189,7 +189,8 @@ ERROR_LABELS = [
      r"Cannot add a NOT NULL column with default value NULL",
      "a NOT NULL column without a value for existing rows"),
     (r"because other objects depend on it|Cannot delete or update a parent row|is referenced by a foreign key|"
-     r"FOREIGN KEY constraint failed|a foreign key constraint fails|Cannot drop table '\w+' referenced",
+     r"FOREIGN KEY constraint failed|a foreign key constraint fails|Cannot drop table '\w+' referenced|"
+     r"violates foreign key constraint",
      "a table dropped, or rows removed, while a foreign key refers to it"),
     (r"already exists|Duplicate key name|Duplicate column name", "something created twice"),
     (r"Duplicate entry|UNIQUE constraint failed|duplicate key value|could not create unique index",
@@ -574,7 +575,7 @@ class _SeedRun:
             target = chain[index - 1] if index else "zero"
             where = f"migrate {target}"
             file = self._file_of(undone)
-            lost = self._unique_values_lost(undone)
+            lost = self._values_lost(undone)
             if lost:
                 self._delete_rows(url, undone, lost)
             result = self.project.manage("migrate", target, db_url=url)
@@ -595,10 +596,11 @@ class _SeedRun:
                                          compared=f" (undoing {undone})")
         return True
 
-    def _unique_values_lost(self, revision: str) -> list[str]:
-        """The NOT NULL columns the revision's step dropped that a unique constraint covered: its downgrade adds each
-        back with one value in every row (the dropped values are gone), so that constraint cannot come back while
-        the table has two rows. That failure is the data's, not the tool's: see `_delete_rows`."""
+    def _values_lost(self, revision: str) -> list[str]:
+        """The NOT NULL columns the revision's step dropped that a unique constraint covered or that were foreign
+        keys: its downgrade adds each back with one value in every row (the dropped values are gone), so that the
+        unique constraint cannot come back while the table has two rows, nor the foreign key unless that value
+        happens to be a parent's key. That failure is the data's, not the tool's: see `_delete_rows`."""
         step = next(number for number, rev, _ in self.revisions if rev == revision)
         if step == 1:
             return []
@@ -608,7 +610,7 @@ class _SeedRun:
             kept = after.table(after.table_renames.get(table.name, table.name))
             for column in table.columns:
                 renamed = after.column_renames.get((table.name, column.name), column.name)
-                covered = column.unique or any(column.name in group for group in table.uniques)
+                covered = column.unique or column.kind == "fk" or any(column.name in group for group in table.uniques)
                 if covered and not column.nullable and (kept is None or renamed not in kept.names()):
                     lost.append(f"{table.name}.{column.name}")
         return lost
@@ -624,7 +626,8 @@ class _SeedRun:
                     connection.execute(table.delete())
         finally:
             db.dispose()
-        self.log(f"  before undoing {revision}: rows deleted ({', '.join(lost)} dropped with a unique constraint)")
+        self.log(f"  before undoing {revision}: rows deleted ({', '.join(lost)}: NOT NULL, unique or a foreign key, "
+                 "dropped)")
 
     def _up_again(self, engine: str, head: str) -> None:
         url = self.urls[engine]
