@@ -423,3 +423,35 @@ def test_squash_downgrade_drops_a_table_with_its_indexes(mysql_server: Any, tmp_
     assert len(migrate(settings)) == 1  # the squash
     assert len(migrate(settings, "0008")) == 1  # its downgrade
     assert "shelves" not in schema(url)["tables"]
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_squash_sets_a_retyped_columns_default_in_its_new_type(db_url: str, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A carried data revision splits the squash in parts; the part that retypes a date column to timestamptz sets
+    its default again, as makemigrations writes it: PostgreSQL keeps '2020-01-01'::date through ALTER TYPE."""
+    from project.core.authoring.squash_writer import write_squash
+
+    copy = fixture_copy(tmp_path)
+    copy.add("0009", "0008", upgrade='op.create_table("dues", sa.Column("id", sa.Integer(), primary_key=True), '
+                                     'sa.Column("due", sa.Date(), server_default="2020-01-01"))',
+             downgrade='op.drop_table("dues")')
+    copy.add("0010", "0009", upgrade='op.execute("UPDATE projects SET name = name")',
+             downgrade='op.execute("UPDATE projects SET name = name")')
+    copy.add("0011", "0010", upgrade=(
+        'with op.batch_alter_table("dues") as batch_op:\n'
+        '    batch_op.alter_column("due", existing_type=sa.Date(), type_=sa.DateTime(timezone=True),\n'
+        '                          server_default="2020-01-01", existing_server_default="2020-01-01")'),
+        downgrade=(
+        'with op.batch_alter_table("dues") as batch_op:\n'
+        '    batch_op.alter_column("due", existing_type=sa.DateTime(timezone=True), type_=sa.Date(),\n'
+        '                          server_default="2020-01-01", existing_server_default="2020-01-01")'))
+    settings = load(copy, db_url, monkeypatch)
+    migrate(settings)
+    originals = schema(db_url)["tables"]["dues"]["columns"]
+    assert "timestamp with time zone" in str(originals[1][3]), originals
+    migrate(settings, "zero")
+    write_squash(settings, "0009", "0011")
+    migrate(settings, "0008")
+    assert "Squashed" in migrate(settings)[0]
+    assert schema(db_url)["tables"]["dues"]["columns"] == originals

@@ -224,7 +224,7 @@ def _diff(settings: Any, script: Any, connection: Any, start: str | None, end: s
     from alembic.autogenerate import produce_migrations
     from alembic.runtime.migration import MigrationContext
 
-    from project.core.authoring.autogen import restore_history_defaults
+    from project.core.authoring.autogen import restate_defaults_of_retyped, restore_history_defaults
     from project.core.authoring.column_types import ModelTypes
 
     before = create_engine_for("sqlite://")
@@ -252,6 +252,7 @@ def _diff(settings: Any, script: Any, connection: Any, start: str | None, end: s
                 "compare_type": types.compare_type, "render_as_batch": True, "render_item": types.render_item})
             upgrade_ops: Any = produce_migrations(context, target).upgrade_ops
             restore_history_defaults(upgrade_ops, snapshot)
+            restate_defaults_of_retyped(upgrade_ops, target)
             enum_types.restore_enum_types(upgrade_ops, enums_before)
             # The order makemigrations gives (project.core.authoring.ordering): without it the downgrade dropped a
             # created table's indexes before the table, which MariaDB refuses for the index a foreign key needs.
