@@ -1,7 +1,7 @@
 # Two commands do all set-up on a fresh Debian machine with Python 3.11:
 #   make run   - install into .venv, migrate the dev SQLite database, serve the app
 #   make test  - install what the tests need (PostgreSQL, MariaDB, sqlite3 included) and run the suite
-.PHONY: run install install-test test lint bench clean docs docs-build
+.PHONY: run install install-test test lint bench fuzz clean docs docs-build
 
 PYTHON := .venv/bin/python
 
@@ -36,6 +36,14 @@ test: install-test
 bench: install-test
 	bash scripts/venv.sh test,bench
 	$(PYTHON) bench/run.py
+
+# The model-evolution fuzzer's long run (tests/fuzz/, docs/testing.md): generated model histories through
+# makemigrations and migrate on SQLite, MariaDB and PostgreSQL, then the failures by kind, each with the seed that
+# replays it. FUZZ_ARGS overrides the run, e.g. `make fuzz FUZZ_ARGS="--seed 17 --steps 8 -v --keep"`.
+FUZZ_ARGS ?= --seeds 50 --steps 8
+
+fuzz: install-test
+	$(PYTHON) -m tests.fuzz $(FUZZ_ARGS)
 
 lint:
 	$(PYTHON) -m ruff check .

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from conftest import run_manage
-from test_questioner import MODELS_HEADER, Project, execute, inspect, rows, up_zero_up
+from test_questioner import MODELS_HEADER, Project, enum_types, execute, inspect, rows, up_zero_up
 
 HEADER = MODELS_HEADER + '''
 import project.core.db
@@ -171,6 +171,135 @@ def test_renames_are_asked_for_tables_with_project_types(tmp_path: Path, db_url:
     project.clean()
     project.migrate(db_url, "0001")
     assert rows(db_url, "SELECT id, title FROM events WHERE at IS NOT NULL") == [(1, "kept")]
+
+
+SHELF = '''
+sa.Table("authors", Base.metadata,
+         sa.Column("id", sa.Integer, primary_key=True))
+sa.Table("{table}", Base.metadata,
+         sa.Column("id", sa.Integer, primary_key=True),
+         sa.Column("author_id", sa.ForeignKey("authors.id"), index=True),
+         sa.Column("title", sa.String(100), nullable=False))
+'''
+
+
+def test_a_renamed_table_keeps_no_name_of_its_old_one(tmp_path: Path, db_url: str) -> None:
+    """The naming convention names a table's primary key and foreign keys after it: a renamed table's are renamed
+    too, or a new table of the old name collides with them (PostgreSQL: relation "pk_books" already exists;
+    MariaDB: a duplicate foreign key name)."""
+    project = Fresh(tmp_path)
+    project.models(SHELF.format(table="books"))
+    project.make("books")
+    project.migrate(db_url)
+    execute(db_url, "INSERT INTO authors (id) VALUES (1)")
+    execute(db_url, "INSERT INTO books (id, author_id, title) VALUES (1, 1, 'kept')")
+
+    project.models(SHELF.format(table="volumes"))
+    status, screen = project.makemigrations_tty("-m", "rename table", answers=[
+        ("Was the table books renamed to volumes? [y/N] ", "y")])
+    assert status == 0, screen
+    project.migrate(db_url)
+    assert rows(db_url, "SELECT id, title FROM volumes") == [(1, "kept")]
+    key = inspect(db_url, lambda i: i.get_pk_constraint("volumes"))["name"]
+    assert key == (None if engine(db_url) == "mysql" else "pk_volumes")  # MySQL: always PRIMARY, unreported
+    assert [fk["name"] for fk in inspect(db_url, lambda i: i.get_foreign_keys("volumes"))] == \
+        ["fk_volumes_author_id_authors"]
+    project.clean()
+
+    # A new table takes the old name, with the same constraints.
+    project.models(SHELF.format(table="volumes") + SHELF.format(table="books").split("\n", 3)[3])
+    project.make("books again")
+    project.migrate(db_url)
+    up_zero_up(project, db_url)
+    project.migrate(db_url, "0002")  # the rename's downgrade gives the old names back
+    assert [fk["name"] for fk in inspect(db_url, lambda i: i.get_foreign_keys("volumes"))] == \
+        ["fk_volumes_author_id_authors"]
+    project.migrate(db_url, "0001")
+    assert [fk["name"] for fk in inspect(db_url, lambda i: i.get_foreign_keys("books"))] == \
+        ["fk_books_author_id_authors"]
+
+
+DUE = '''
+sa.Table("loans", Base.metadata,
+         sa.Column("id", sa.Integer, primary_key=True),
+         sa.Column("due", {type}))
+'''
+
+
+def test_a_date_retyped_to_a_datetime_keeps_its_values(tmp_path: Path, db_url: str) -> None:
+    """On SQLite the batch copies a retyped column with CAST(due AS DATETIME), whose NUMERIC affinity turned the
+    stored text '2020-01-02' into the number 2020; every engine keeps that day."""
+    project = Fresh(tmp_path)
+    project.models(DUE.format(type="sa.Date"))
+    project.make("loans")
+    project.migrate(db_url)
+    execute(db_url, "INSERT INTO loans (id, due) VALUES (1, '2020-01-02')")
+    project.models(DUE.format(type="sa.DateTime(timezone=True)"))
+    assert "type_=sa.DateTime(timezone=True)" in project.make("due is a moment")
+    project.migrate(db_url)
+    [(due,)] = rows(db_url, "SELECT due FROM loans")
+    assert str(due).startswith("2020-01-02"), due
+    project.migrate(db_url, "0001")
+    [(due,)] = rows(db_url, "SELECT due FROM loans")
+    assert str(due).startswith("2020-01-02"), due
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_retyped_column_gets_its_default_in_the_new_type(tmp_path: Path, db_url: str) -> None:
+    """PostgreSQL keeps a column's default expression through ALTER COLUMN TYPE: a date retyped to timestamptz kept
+    '2020-01-01'::date (read in the session's time zone) where the models give a timestamptz. The default is set
+    again with the type, and back with the old type in the downgrade."""
+    project = Fresh(tmp_path)
+    project.models(DUE.format(type='sa.Date, server_default="2020-01-01"'))
+    project.make("loans")
+    project.migrate(db_url)
+    project.models(DUE.format(type='sa.DateTime(timezone=True), server_default="2020-01-01"'))
+    project.make("due is a moment")
+    project.migrate(db_url)
+    assert "timestamp with time zone" in columns(db_url, "loans")["due"]["default"]
+    project.clean()
+    project.migrate(db_url, "0001")
+    assert columns(db_url, "loans")["due"]["default"] == "'2020-01-01'::date"
+
+
+MOODS = '''
+sa.Table("people", Base.metadata,
+         sa.Column("id", sa.Integer, primary_key=True),
+         sa.Column("mood", sa.Enum("calm", "busy", name="mood")))
+'''
+ROOMS = '''
+sa.Table("rooms", Base.metadata,
+         sa.Column("id", sa.Integer, primary_key=True),
+         sa.Column("feel", sa.Enum("calm", "busy", name="mood"), index=True))
+'''
+
+
+def test_a_new_table_uses_an_enum_type_the_history_created(tmp_path: Path, db_url: str) -> None:
+    """create_table creates its columns' enum types without a check: on PostgreSQL a new table with a type an
+    earlier revision created failed with 'type "mood" already exists'. The type stays until no column uses it."""
+    project = Fresh(tmp_path)
+    project.models(MOODS)
+    project.make("people")
+    project.migrate(db_url)
+    project.models(MOODS + ROOMS)
+    project.make("rooms")
+    project.migrate(db_url)
+    execute(db_url, "INSERT INTO rooms (id, feel) VALUES (1, 'busy')")
+    project.clean()
+    project.migrate(db_url, "0001")
+    execute(db_url, "INSERT INTO people (id, mood) VALUES (1, 'calm')")  # the type is still there
+    up_zero_up(project, db_url)
+    # The history reads that table's column as the enum it is: the last column of the type, dropped, takes the
+    # type along, and comes back with it in the downgrade.
+    project.models(ROOMS)
+    project.make("no people")
+    project.models(ROOMS.replace('"rooms"', '"halls"').replace("sa.Enum(\"calm\", \"busy\", name=\"mood\")",
+                                                          "sa.String(10)"))
+    downgrade = project.make("no moods").split("def downgrade")[1]
+    assert "sa.Column('feel', sa.Enum('calm', 'busy', name='mood')" in downgrade, downgrade
+    project.migrate(db_url)
+    assert enum_types(db_url) == set()
+    up_zero_up(project, db_url)
 
 
 # --- what a downgrade re-creates: the history's types, defaults and filled rows -----------------------------

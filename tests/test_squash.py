@@ -467,3 +467,73 @@ def test_renames_inside_the_range_are_carried(db_url: str, tmp_path: Path, monke
     assert schema(db_url) == originals
     assert migrate(settings, "0008")[0].startswith("0012 Squashed")
     assert schema(db_url)["tables"].keys() == {"projects", "tasks"}
+
+
+# A table with a foreign key and an index on its column, created inside the range: MariaDB keeps that index for the
+# key, and refuses to drop it while the key exists (error 1553, "needed in a foreign key constraint").
+SHELVES = """
+op.create_table(
+    "shelves",
+    sa.Column("id", sa.Integer(), nullable=False),
+    sa.Column("project_id", sa.Integer(), nullable=True),
+    sa.Column("code", sa.String(length=20), nullable=True),
+    sa.ForeignKeyConstraint(["project_id"], ["projects.id"], name=op.f("fk_shelves_project_id_projects")),
+    sa.PrimaryKeyConstraint("id", name=op.f("pk_shelves")),
+)
+with op.batch_alter_table("shelves") as batch_op:
+    batch_op.create_index(batch_op.f("ix_shelves_project_id"), ["project_id"], unique=False)
+    batch_op.create_index(batch_op.f("ix_shelves_code"), ["code"], unique=False)
+"""
+
+
+def test_squash_downgrade_drops_a_table_with_its_indexes(mysql_server: Any, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The squash's downgrade drops a table the range created with DROP TABLE alone, as makemigrations writes it:
+    dropping its indexes first fails on MariaDB for the index its foreign key needs."""
+    from project.core.authoring.squash_writer import write_squash
+
+    url = mysql_server.create_database(f"squash_fk_index_{tmp_path.name[-8:]}")
+    copy = fixture_copy(tmp_path)
+    copy.add("0009", "0008", upgrade=SHELVES, downgrade='op.drop_table("shelves")')
+    copy.add("0010", "0009", upgrade='with op.batch_alter_table("shelves") as batch_op:\n'
+                                     '    batch_op.add_column(sa.Column("label", sa.String(length=20)))',
+             downgrade='with op.batch_alter_table("shelves") as batch_op:\n    batch_op.drop_column("label")')
+    settings = load(copy, url, monkeypatch)
+    downgrade = write_squash(settings, "0009", "0010").read_text().split("def downgrade")[1]
+    assert "drop_index" not in downgrade, downgrade
+    migrate(settings, "0008")
+    assert len(migrate(settings)) == 1  # the squash
+    assert len(migrate(settings, "0008")) == 1  # its downgrade
+    assert "shelves" not in schema(url)["tables"]
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_squash_sets_a_retyped_columns_default_in_its_new_type(db_url: str, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A carried data revision splits the squash in parts; the part that retypes a date column to timestamptz sets
+    its default again, as makemigrations writes it: PostgreSQL keeps '2020-01-01'::date through ALTER TYPE."""
+    from project.core.authoring.squash_writer import write_squash
+
+    copy = fixture_copy(tmp_path)
+    copy.add("0009", "0008", upgrade='op.create_table("dues", sa.Column("id", sa.Integer(), primary_key=True), '
+                                     'sa.Column("due", sa.Date(), server_default="2020-01-01"))',
+             downgrade='op.drop_table("dues")')
+    copy.add("0010", "0009", upgrade='op.execute("UPDATE projects SET name = name")',
+             downgrade='op.execute("UPDATE projects SET name = name")')
+    copy.add("0011", "0010", upgrade=(
+        'with op.batch_alter_table("dues") as batch_op:\n'
+        '    batch_op.alter_column("due", existing_type=sa.Date(), type_=sa.DateTime(timezone=True),\n'
+        '                          server_default="2020-01-01", existing_server_default="2020-01-01")'),
+        downgrade=(
+        'with op.batch_alter_table("dues") as batch_op:\n'
+        '    batch_op.alter_column("due", existing_type=sa.DateTime(timezone=True), type_=sa.Date(),\n'
+        '                          server_default="2020-01-01", existing_server_default="2020-01-01")'))
+    settings = load(copy, db_url, monkeypatch)
+    migrate(settings)
+    originals = schema(db_url)["tables"]["dues"]["columns"]
+    assert "timestamp with time zone" in str(originals[1][3]), originals
+    migrate(settings, "zero")
+    write_squash(settings, "0009", "0011")
+    migrate(settings, "0008")
+    assert "Squashed" in migrate(settings)[0]
+    assert schema(db_url)["tables"]["dues"]["columns"] == originals

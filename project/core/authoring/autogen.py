@@ -73,6 +73,7 @@ def autogenerate_script(connection: Any, settings: Any, questioner: Any = None) 
     from project.core.authoring import constraint_names, ordering
     from project.core.authoring.column_types import ModelTypes
     from project.core.authoring.questioner import MigrationQuestioner
+    from project.core.authoring.renames import follow_renames
 
     metadata = target_metadata(settings)
     if questioner is not None:
@@ -83,8 +84,10 @@ def autogenerate_script(connection: Any, settings: Any, questioner: Any = None) 
     try:
         upgrade_ops, renames = _diff_after_renames(connection, lambda: produce_migrations(context, metadata),
                                                    questioner)
+        follow_renames(upgrade_ops, connection, metadata, renames)
         constraint_names.ignore_cut_names(upgrade_ops)
         restore_history_defaults(upgrade_ops, connection)
+        restate_defaults_of_retyped(upgrade_ops, metadata)
         if questioner is not None:
             fill_not_null_columns(upgrade_ops, questioner.ask_not_null_addition)
         _restore_dropped_enums(upgrade_ops, settings, renames)
@@ -101,6 +104,7 @@ def autogenerate_script(connection: Any, settings: Any, questioner: Any = None) 
             ordering.drop_with_tables(container)
             ordering.foreign_keys_first(container, tables_after)
         _add_enum_type_operations(metadata, upgrade_ops, downgrade_ops)
+        _existing_enum_types_not_created(settings, metadata, upgrade_ops, downgrade_ops)
         from project.core.authoring.enum_types import alter_enum_values
         from project.core.authoring.type_casts import add_casts
 
@@ -164,6 +168,21 @@ def _add_enum_type_operations(metadata: Any, upgrade_ops: Any, downgrade_ops: An
         downgrade_ops, enum_types.enum_names(c for t, c in columns if (t, c.name) not in created))
 
 
+def _existing_enum_types_not_created(settings: Any, metadata: Any, upgrade_ops: Any, downgrade_ops: Any) -> None:
+    """Tables created with an enum type that exists already leave it be: in the upgrade, the types the history's
+    columns use (read only when a created table has a named enum); in the downgrade, the models' types."""
+    from project.core.authoring import enum_types
+
+    def history() -> set[str]:
+        from project.core.history.enums import enum_columns
+
+        return {enum.name for enum in enum_columns(settings).values() if enum.name}
+
+    enum_types.existing_types_not_created(upgrade_ops, history)
+    enum_types.existing_types_not_created(downgrade_ops, lambda: enum_types.enum_names(
+        column for table in metadata.tables.values() for column in table.columns))
+
+
 def renamed(columns: dict[tuple[str, str], Any], renames: list[Any]) -> dict[tuple[str, str], Any]:
     """(table, column) keys as they are after the confirmed renames (tables first, then columns)."""
     from project.core.authoring.renames import RenameTable
@@ -209,6 +228,24 @@ def restore_history_defaults(upgrade_ops: Any, connection: Any) -> None:
                     name = (inner.modify_name if isinstance(inner, RenameColumnOp) else None) or inner.column_name
                     inner.existing_server_default = history_default(
                         connection, op.table_name, name, inner.existing_server_default)
+
+
+def restate_defaults_of_retyped(upgrade_ops: Any, metadata: Any) -> None:
+    """A column whose type changes gets its server default set again with the new type (and the downgrade the old
+    one with the old type): PostgreSQL keeps the default's expression through ALTER COLUMN TYPE, so a date column
+    retyped to timestamptz kept '2020-01-01'::date, read in the session's time zone, where the models give a
+    timestamptz. MySQL restates the default anyway; SQLite rebuilds the table."""
+    from alembic.operations import ops
+
+    for table_ops in upgrade_ops.ops:
+        if not isinstance(table_ops, ops.ModifyTableOps) or table_ops.table_name not in metadata.tables:
+            continue
+        columns = metadata.tables[table_ops.table_name].c
+        for op in table_ops.ops:
+            if isinstance(op, ops.AlterColumnOp) and op.modify_type is not None and op.modify_name is None \
+                    and op.modify_server_default is False and op.existing_server_default \
+                    and op.column_name in columns and columns[op.column_name].server_default is not None:
+                op.modify_server_default = columns[op.column_name].server_default
 
 
 # --- NOT NULL columns added to tables with rows ----------------------------------------------------------------

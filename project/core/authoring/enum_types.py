@@ -6,12 +6,13 @@ and neither `drop_table` nor `drop_column` drops it, so a downgrade leaves the t
 fails with "type ... already exists". The operations added here render as
 `sa.Enum(..., name=...).create(op.get_bind(), checkfirst=True)` and `sa.Enum(name=...).drop(op.get_bind(),
 checkfirst=True)`, which SQLAlchemy turns into nothing on engines without named types (SQLite, MariaDB) and into
-CREATE TYPE / DROP TYPE, also offline, on PostgreSQL.
+CREATE TYPE / DROP TYPE, also offline, on PostgreSQL. A table created with a type that exists already (an earlier
+revision's) gets it as a variant PostgreSQL does not create (`create_type=False`): create_table does not check.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -85,6 +86,46 @@ def add_type_operations(container: ops.OpContainer, in_use: set[str]) -> None:
         result.append(op)
     result.extend(DropEnumTypeOp(e) for e in _unique_enums(gone) if e.name not in in_use)
     container.ops = result
+
+
+class CreateTableKeepingTypes(ops.CreateTableOp):
+    """create_table, with the named enum types in `existing` given as a variant that PostgreSQL does not create.
+    Set on the Table each time it is made: Alembic copies a column it has already put in a Table, and a copied
+    Enum loses its variants."""
+
+    existing: set[str] = set()
+
+    def to_table(self, migration_context: Any = None) -> sa.Table:
+        from sqlalchemy.dialects import postgresql
+
+        table = super().to_table(migration_context)
+        for column in table.columns:
+            enum = named_enum(column.type)
+            if enum is not None and enum.name in self.existing:
+                kept = postgresql.ENUM(*enum.enums, name=enum.name, create_type=False)
+                column.type = sa.Enum(*enum.enums, name=enum.name).with_variant(kept, "postgresql")
+        return table
+
+
+def existing_types_not_created(container: ops.OpContainer, existing: Callable[[], set[str]]) -> None:
+    """A created table's columns of a named enum type that already exists (`existing()`: the types in use when the
+    operations start; they stay until the end) leave the type be: create_table creates its enum types without
+    checking (Alembic passes checkfirst=False), and failed with 'type ... already exists'."""
+    names: set[str] | None = None
+    for index, op in enumerate(container.ops):
+        if not isinstance(op, ops.CreateTableOp) or not any(
+                isinstance(c, sa.Column) and named_enum(c.type) is not None for c in op.columns):
+            continue
+        names = existing() if names is None else names
+        used = {enum.name for c in op.columns
+                if isinstance(c, sa.Column) and (enum := named_enum(c.type)) is not None and enum.name}
+        if used & names:
+            kept = CreateTableKeepingTypes(op.table_name, op.columns, schema=op.schema, if_not_exists=op.if_not_exists,
+                                           _namespace_metadata=op._namespace_metadata,
+                                           _constraints_included=op._constraints_included, info=op.info,
+                                           comment=op.comment, prefixes=op.prefixes, **op.kw)
+            kept.existing = used & names
+            container.ops[index] = kept
 
 
 def _unique_enums(columns: Iterable[Any]) -> list[sa.Enum]:

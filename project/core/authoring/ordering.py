@@ -103,6 +103,8 @@ def foreign_keys_first(container: ops.OpContainer, tables_after: Callable[[], di
             continue
         fks = [o for o in table_ops.ops if isinstance(o, ops.DropConstraintOp) and o.constraint_type == "foreignkey"]
         table_ops.ops = fks + [o for o in table_ops.ops if o not in fks]
+        # A key this batch creates (a renamed table's, under its new name) is not there yet when the indexes drop.
+        created = {str(o.constraint_name) for o in table_ops.ops if isinstance(o, ops.CreateForeignKeyOp)}
         result: list[Any] = []
         for op in table_ops.ops:
             if isinstance(op, ops.DropIndexOp) or (isinstance(op, ops.DropConstraintOp)
@@ -110,7 +112,7 @@ def foreign_keys_first(container: ops.OpContainer, tables_after: Callable[[], di
                 if after is None:
                     after = tables_after()
                 key = _key_needing(op, after.get(table_ops.table_name))
-                if key is not None:
+                if key is not None and str(key.name) not in created:
                     # It stays between them, also for makemigrations --concurrent-indexes.
                     setattr(op, "between_foreign_key", key.name)  # noqa: B010 - an attribute of our own
                     result += [ops.DropConstraintOp.from_constraint(key), op,

@@ -39,6 +39,35 @@ def _render_rename_table(autogen_context: Any, op: RenameTable) -> str:
     return f"op.rename_table({op.table_name!r}, {op.new_table_name!r})"
 
 
+class RenamePrimaryKey(ops.MigrateOperation):
+    """A renamed table's primary key takes the name the naming convention gives it under the new name."""
+
+    def __init__(self, table_name: str, old_name: str, new_name: str, columns: list[str]):
+        self.table_name, self.old_name, self.new_name, self.columns = table_name, old_name, new_name, columns
+
+    def reverse(self) -> RenamePrimaryKey:
+        return RenamePrimaryKey(self.table_name, self.new_name, self.old_name, self.columns)
+
+
+@renderers.dispatch_for(RenamePrimaryKey)
+def _render_rename_primary_key(autogen_context: Any, op: RenamePrimaryKey) -> list[str]:
+    # PostgreSQL renames the constraint (and its index) in place; dropping it would fail while foreign keys refer
+    # to it. SQLite keeps the name in the table's definition: the batch writes it anew. MySQL/MariaDB name every
+    # primary key PRIMARY: nothing to do. Lines without indentation: Alembic's printer indents after each colon,
+    # and each empty line closes a block.
+    rename = f'ALTER TABLE "{op.table_name}" RENAME CONSTRAINT "{op.old_name}" TO "{op.new_name}"'
+    return [
+        'if op.get_bind().dialect.name == "postgresql":',
+        f"op.execute({rename!r})",
+        'elif op.get_bind().dialect.name == "sqlite":',
+        f"with op.batch_alter_table({op.table_name!r}, recreate='always') as batch_op:",
+        f"batch_op.drop_constraint({op.old_name!r}, type_='primary')",
+        f"batch_op.create_primary_key({op.new_name!r}, {op.columns!r})",
+        "",
+        "",
+    ]
+
+
 # Type families a rename may stay within (Django asks only for fields of the same kind).
 _FAMILIES = ("Boolean", "Integer", "Numeric", "String", "DateTime", "Date", "Time", "Interval", "LargeBinary",
              "JSON", "Uuid")
@@ -136,3 +165,47 @@ def _type_changed(upgrade_ops: Any, table: str, column: str) -> bool:
                and op.modify_type is not None
                for table_ops in upgrade_ops.ops if isinstance(table_ops, ops.ModifyTableOps)
                for op in table_ops.ops)
+
+
+def follow_renames(upgrade_ops: Any, connection: Any, metadata: Any, renames: list[Any]) -> None:
+    """Names the naming convention derives from a table's or a column's name follow a confirmed rename. Alembic
+    compares indexes and unique constraints by name (it drops and creates them anew), but foreign keys by their
+    columns and primary keys not at all: a renamed table kept pk_<old name> and fk_<old name>_..., which a new
+    table of the old name then collides with (PostgreSQL's primary key names are index names, MySQL's foreign key
+    names are unique in the database). Each such foreign key is dropped and created under the model's name, in the
+    table's batch (the ordering puts the drop before the index changes); each such primary key is renamed
+    (RenamePrimaryKey). `connection`: the scratch database, the renames replayed."""
+    if not renames:
+        return
+    renamed_tables = {r.new_table_name for r in renames if isinstance(r, RenameTable)}
+    affected = renamed_tables | {r.table_name for r in renames if not isinstance(r, RenameTable)}
+    scratch = sa.MetaData()
+    scratch.reflect(connection)
+    for name, model in sorted(metadata.tables.items()):
+        reflected = scratch.tables.get(name)
+        if reflected is None:
+            continue
+        changes: list[Any] = []
+        for key in sorted(reflected.foreign_key_constraints, key=lambda k: str(k.name)):
+            if name not in affected and key.referred_table.name not in renamed_tables:
+                continue
+            wanted = next((m for m in model.foreign_key_constraints if _key_signature(m) == _key_signature(key)),
+                          None)
+            if wanted is not None and wanted.name and key.name and str(wanted.name) != key.name:
+                changes += [ops.DropConstraintOp.from_constraint(key), ops.CreateForeignKeyOp.from_constraint(wanted)]
+        if changes:
+            batch = next((o for o in upgrade_ops.ops if isinstance(o, ops.ModifyTableOps) and o.table_name == name
+                          and not all(isinstance(i, RenameColumnOp) for i in o.ops)), None)
+            if batch is None:
+                upgrade_ops.ops.append(ops.ModifyTableOps(name, changes))
+            else:
+                batch.ops[:0] = changes[0::2]  # the drops first, the creations last
+                batch.ops += changes[1::2]
+        old_key, new_key = reflected.primary_key, model.primary_key
+        if name in renamed_tables and old_key.name and new_key.name and str(new_key.name) != old_key.name:
+            upgrade_ops.ops.append(RenamePrimaryKey(name, str(old_key.name), str(new_key.name),
+                                                    [c.name for c in new_key.columns]))
+
+
+def _key_signature(key: Any) -> tuple[Any, ...]:
+    return tuple((element.parent.name, element.target_fullname) for element in key.elements)

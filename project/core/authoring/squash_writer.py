@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from project.core.authoring import enum_types
+from project.core.authoring import enum_types, ordering
 from project.core.db import create_engine_for
 from project.core.errors import MigrationError
 from project.core.history.checksums import source_checksum
@@ -204,8 +204,7 @@ def _diff(settings: Any, script: Any, connection: Any, start: str | None, end: s
     from alembic.autogenerate import produce_migrations
     from alembic.runtime.migration import MigrationContext
 
-    from project.core.authoring import ordering
-    from project.core.authoring.autogen import _reflected_tables, restore_history_defaults
+    from project.core.authoring.autogen import restate_defaults_of_retyped, restore_history_defaults
     from project.core.authoring.column_types import ModelTypes
 
     before = create_engine_for("sqlite://")
@@ -233,13 +232,14 @@ def _diff(settings: Any, script: Any, connection: Any, start: str | None, end: s
                 "compare_type": types.compare_type, "render_as_batch": True, "render_item": types.render_item})
             upgrade_ops: Any = produce_migrations(context, target).upgrade_ops
             restore_history_defaults(upgrade_ops, snapshot)
+            restate_defaults_of_retyped(upgrade_ops, target)
             enum_types.restore_enum_types(upgrade_ops, enums_before)
             # makemigrations' order, which every engine accepts: autogenerate drops tables in a set's order (a parent
             # before its child on some hash seeds, refused by PostgreSQL and MariaDB), and an index before its key.
             ordering.arrange(upgrade_ops)
             downgrade_ops = upgrade_ops.reverse()
             for container, tables_after in ((upgrade_ops, lambda: dict(target.tables)),
-                                            (downgrade_ops, lambda: _reflected_tables(snapshot))):
+                                            (downgrade_ops, lambda: _reflected(snapshot))):
                 ordering.drop_with_tables(container)
                 ordering.foreign_keys_first(container, tables_after)
             enum_types.add_type_operations(upgrade_ops, {e.name for e in enums_after.values() if e.name})
@@ -247,6 +247,15 @@ def _diff(settings: Any, script: Any, connection: Any, start: str | None, end: s
             return Segment(upgrade_ops, downgrade_ops, types=types)
     finally:
         before.dispose()
+
+
+def _reflected(connection: Any) -> dict[str, Any]:
+    """The tables of the database at START's parent (the snapshot): what the squash's downgrade goes back to."""
+    import sqlalchemy as sa
+
+    reflected = sa.MetaData()
+    reflected.reflect(connection)
+    return dict(reflected.tables)
 
 
 def _enums_at(script: Any, revision: str | None) -> dict[tuple[str, str], Any]:

@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 
 from project.core.conf import Settings, base_dir, migrations_dir
 from project.core.errors import DUPLICATE_REVISION_WARNING, MigrationError, UnknownRevision
+from project.core.history import sqlite_batch  # noqa: F401 - registers SQLite's batch copy (its docstring)
 
 # Two version files with one revision id: Alembic warns and keeps one of them, so the other revision silently
 # drops out of showmigrations and migrate. An error instead, wherever the revision map is built; errors.describe
