@@ -237,6 +237,13 @@ def restate_defaults_of_retyped(upgrade_ops: Any, metadata: Any) -> None:
     timestamptz. MySQL restates the default anyway; SQLite rebuilds the table."""
     from alembic.operations import ops
 
+    from project.core.authoring.enum_types import named_enum
+
+    def same_type_by_name(old: Any, new: Any) -> bool:
+        """A named enum whose values change stays the same TYPE on PostgreSQL (enum_types.alter_enum_values)."""
+        before, after = named_enum(old), named_enum(new)
+        return before is not None and after is not None and before.name == after.name
+
     for table_ops in upgrade_ops.ops:
         if not isinstance(table_ops, ops.ModifyTableOps) or table_ops.table_name not in metadata.tables:
             continue
@@ -244,7 +251,8 @@ def restate_defaults_of_retyped(upgrade_ops: Any, metadata: Any) -> None:
         for op in table_ops.ops:
             if isinstance(op, ops.AlterColumnOp) and op.modify_type is not None and op.modify_name is None \
                     and op.modify_server_default is False and op.existing_server_default \
-                    and op.column_name in columns and columns[op.column_name].server_default is not None:
+                    and op.column_name in columns and columns[op.column_name].server_default is not None \
+                    and not same_type_by_name(op.existing_type, op.modify_type):
                 op.modify_server_default = columns[op.column_name].server_default
 
 
