@@ -184,7 +184,9 @@ def empty_value(type_: Any) -> str | None:
     engine = engine_type(type_, "postgresql")  # a TypeDecorator as what it is, a variant as the server's type
     if isinstance(engine, sa.Enum):
         return str(engine.enums[0]) if engine.enums else None
+    # Binary: '' is the empty bytea on PostgreSQL and an empty string MariaDB and SQLite take for a BLOB.
     for kind, value in ((sa.Boolean, "0"), (sa.Integer, "0"), (sa.Numeric, "0"), (sa.String, ""),
+                        (sa.LargeBinary, ""),
                         (sa.DateTime, "1970-01-01 00:00:00"), (sa.Date, "1970-01-01"), (sa.Time, "00:00:00"),
                         (sa.Uuid, "00000000000000000000000000000000"), (sa.JSON, "null")):
         if isinstance(engine, kind):
