@@ -38,10 +38,12 @@ PROBE_SETTING = "fastapi_manage.pool_probe"
 # fails as soon as one round lands on another server connection, which LIFO reuse makes the first.
 PROBE_ROUNDS = 3
 POINT_AT_PRIMARY = "point MIGRATION_DATABASE_URL/DATABASE_URL at the primary"
-# pgpool-II load-balances only a statement that starts as a read SELECT does ('s', 'w', 't', '(' after
-# white space): with allow_sql_comments=off (its default) a leading comment sends any statement to the
-# primary, and keeps it out of the query cache. The comment's words are the ones pgpool's docs use.
-NO_LOAD_BALANCE = "/*NO LOAD BALANCE*/ "
+# What every statement of a migration through pgpool-II starts with. pgpool never caches (memory_cache_enabled)
+# a statement that starts with /*NO QUERY CACHE*/, so none is ever answered from its cache; and it load-balances
+# only a statement that starts as a read SELECT does ('s', 'w', 't', '(' after white space), unless
+# allow_sql_comments=on: with its default (off) any leading comment sends the statement to the primary.
+# /*NO LOAD BALANCE*/ is the comment pgpool's docs use for that.
+PGPOOL_HINTS = "/*NO QUERY CACHE*/ /*NO LOAD BALANCE*/ "
 UNDEFINED_OBJECT = "42704"  # SQLSTATE of `SHOW pool_version` on PostgreSQL: unrecognized parameter
 
 
@@ -117,15 +119,14 @@ def _pin_to_primary(connection: Connection, pgpool: dict[str, str], where: str, 
     behind pgpool-II, or raise UnfitTarget. Not "most of the time": each way below is decided by pgpool's
     settings, never by which node it happened to pick for this session.
 
+    Every statement goes out behind PGPOOL_HINTS (never from the query cache), and then:
     - load_balance_mode=off: pgpool sends everything to the primary already;
-    - allow_sql_comments=off (the default): every statement goes out behind NO_LOAD_BALANCE;
+    - allow_sql_comments=off (the default): the leading comment keeps every statement off the standbys;
     - otherwise app_name_redirect_preference_list must send this session's application_name (the tool's
-      connections say db.TOOL_APPLICATION_NAME) to the primary with weight 1, and the query cache be off.
+      connections say db.TOOL_APPLICATION_NAME) to the primary with weight 1.
     """
-    if not _on(pgpool.get("load_balance_mode")):
-        return
-    if not _on(pgpool.get("allow_sql_comments")):
-        pin_statements(connection.engine)
+    pin_statements(connection.engine)
+    if not _on(pgpool.get("load_balance_mode")) or not _on(pgpool.get("allow_sql_comments")):
         return
     app_name = str(connection.execute(text("SELECT current_setting('application_name')")).scalar() or "")
     nodes = connection.exec_driver_sql("SHOW pool_nodes").mappings().all()
@@ -133,15 +134,11 @@ def _pin_to_primary(connection: Connection, pgpool: dict[str, str], where: str, 
     primary = {str(row["node_id"]) for row in nodes if row["role"] == "primary"}
     session_node = {str(row["node_id"]) for row in nodes if row["load_balance_node"] == "true"}
     redirected = _redirect_target(pgpool.get("app_name_redirect_preference_list", ""), app_name)
-    pinned = redirected is not None and (redirected == "primary" or redirected in primary) and session_node <= primary
-    if pinned and not _on(pgpool.get("memory_cache_enabled")):
+    if redirected is not None and (redirected == "primary" or redirected in primary) and session_node <= primary:
         return
-    if pinned:
-        fix = "turn memory_cache_enabled off (its cached reads may predate the last migration)"
-    else:
-        name = app_name or TOOL_APPLICATION_NAME
-        fix = (f"add '{name}:primary' to app_name_redirect_preference_list (the migration connects with "
-               f"application_name={name}), or set allow_sql_comments=off")
+    name = app_name or TOOL_APPLICATION_NAME
+    fix = (f"add '{name}:primary' to app_name_redirect_preference_list (the migration connects with "
+           f"application_name={name}), or set allow_sql_comments=off")
     target = ("point MIGRATION_DATABASE_URL at the primary itself" if direct_url
               else f"set {env_name} (MIGRATION_DATABASE_URL) to a direct connection to the primary")
     raise UnfitTarget(f"{where} goes through pgpool-II with load balancing, which may send the migration's reads "
@@ -170,7 +167,7 @@ def _redirect_target(preference_list: str, app_name: str) -> str | None:
 
 
 def pin_statements(engine: Engine) -> None:
-    """Every statement `engine`'s connections send from now on starts with NO_LOAD_BALANCE.
+    """Every statement `engine`'s connections send from now on starts with PGPOOL_HINTS.
 
     Added at the driver call (the dialect's do_execute events), so the tool's own views of what ran
     (after_cursor_execute, SQL_ECHO aside) keep the statements as written.
@@ -178,15 +175,15 @@ def pin_statements(engine: Engine) -> None:
     dialect = engine.dialect
 
     def do_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
-        dialect.do_execute(cursor, NO_LOAD_BALANCE + statement, parameters, context)
+        dialect.do_execute(cursor, PGPOOL_HINTS + statement, parameters, context)
         return True
 
     def do_executemany(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
-        dialect.do_executemany(cursor, NO_LOAD_BALANCE + statement, parameters, context)
+        dialect.do_executemany(cursor, PGPOOL_HINTS + statement, parameters, context)
         return True
 
     def do_execute_no_params(cursor: Any, statement: str, context: Any) -> bool:
-        dialect.do_execute_no_params(cursor, NO_LOAD_BALANCE + statement, context)
+        dialect.do_execute_no_params(cursor, PGPOOL_HINTS + statement, context)
         return True
 
     if engine in _pinned:
