@@ -135,6 +135,28 @@ def test_migrate_through_pgpool_reads_only_from_the_primary(pg_server, pg_standb
     assert sum(s.startswith(topology.PGPOOL_HINTS.strip()) for s in on_primary) > 100
 
 
+def test_psycopg_3_through_pgpool_is_pinned_too_and_asyncpg_refused(pg_server, pg_standby, pgpool,
+                                                                      pg_database: str) -> None:
+    wait_for_standby(pg_standby, pg_database)
+    pooled = pgpool.url(pg_database)
+    psycopg = pooled.replace("postgresql+psycopg2://", "postgresql+psycopg://", 1)
+    result = migrate(psycopg)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert version_rows(pg_server.url(pg_database)) == [HEAD]
+    # asyncpg prepares every statement, and pgpool then lets SHOW pool_status through to the server: the
+    # settings that decide the pinning cannot be read, so it is refused (not taken for PgBouncer).
+    asyncpg = pooled.replace("postgresql+psycopg2://", "postgresql+asyncpg://", 1)
+    result = migrate(asyncpg, "zero")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"CommandError: {masked(asyncpg)} goes through pgpool-II, whose settings asyncpg cannot read (pgpool answers "
+        "SHOW pool_status to unprepared statements only), so the migration cannot make sure its reads stay on the "
+        "primary: use postgresql+psycopg:// for it, or set PROD_MIGRATION_DATABASE_URL (MIGRATION_DATABASE_URL) to "
+        "a direct connection to the primary. Nothing was changed."
+    ]
+    assert version_rows(pg_server.url(pg_database)) == [HEAD]
+
+
 @pytest.fixture
 def pgpool_with_comments(pg_server, pg_standby, tmp_path: Path, request: pytest.FixtureRequest):
     """A pgpool of its own that load-balances SELECTs led by a comment too (allow_sql_comments=on), with the

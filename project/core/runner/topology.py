@@ -96,7 +96,13 @@ def _check_postgres(connection: Connection, where: str, direct_url: str | None, 
 def pgpool_settings(connection: Connection) -> dict[str, str] | None:
     """pgpool-II's settings (`SHOW pool_status`: name -> value) when `connection` goes through pgpool-II,
     else None. pgpool answers SHOW pool_* itself; PostgreSQL, and PgBouncer passing it on, fail with
-    "unrecognized configuration parameter" (one ERROR line in the server's log)."""
+    "unrecognized configuration parameter" (one ERROR line in the server's log).
+
+    asyncpg prepares every statement, and pgpool (4.3) passes a prepared SHOW pool_* on to the server: it is
+    asked in the simple query protocol, which returns no rows, so through pgpool the answer is {}.
+    """
+    if connection.dialect.driver == "asyncpg":
+        return _pgpool_by_simple_query(connection)
     try:
         connection.exec_driver_sql("SHOW pool_version").all()
     except DBAPIError as exc:
@@ -107,6 +113,20 @@ def pgpool_settings(connection: Connection) -> dict[str, str] | None:
     rows = connection.exec_driver_sql("SHOW pool_status").all()
     connection.rollback()
     return {str(row[0]): str(row[1]) for row in rows}
+
+
+def _pgpool_by_simple_query(connection: Connection) -> dict[str, str] | None:
+    from sqlalchemy.util import concurrency
+
+    await_ = getattr(concurrency, "await_", None) or concurrency.await_only  # SQLAlchemy 2.1 renamed it
+    connection.rollback()  # outside any transaction: an error here must not abort one
+    try:
+        await_(connection.connection.driver_connection.execute("SHOW pool_version"))  # type: ignore[union-attr]
+    except Exception as exc:  # asyncpg's own exception: nothing of SQLAlchemy's is involved
+        if getattr(exc, "sqlstate", None) == UNDEFINED_OBJECT:
+            return None
+        raise
+    return {}
 
 
 def _on(value: str | None) -> bool:
@@ -125,22 +145,27 @@ def _pin_to_primary(connection: Connection, pgpool: dict[str, str], where: str, 
     - otherwise app_name_redirect_preference_list must send this session's application_name (the tool's
       connections say db.TOOL_APPLICATION_NAME) to the primary with weight 1.
     """
+    target = ("point MIGRATION_DATABASE_URL at the primary itself" if direct_url
+              else f"set {env_name} (MIGRATION_DATABASE_URL) to a direct connection to the primary")
+    if not pgpool:
+        raise UnfitTarget(f"{where} goes through pgpool-II, whose settings asyncpg cannot read (pgpool answers "
+                          "SHOW pool_status to unprepared statements only), so the migration cannot make sure its "
+                          f"reads stay on the primary: use postgresql+psycopg:// for it, or {target}. "
+                          "Nothing was changed.")
     pin_statements(connection.engine)
     if not _on(pgpool.get("load_balance_mode")) or not _on(pgpool.get("allow_sql_comments")):
         return
     app_name = str(connection.execute(text("SELECT current_setting('application_name')")).scalar() or "")
     nodes = connection.exec_driver_sql("SHOW pool_nodes").mappings().all()
     connection.rollback()
-    primary = {str(row["node_id"]) for row in nodes if row["role"] == "primary"}
-    session_node = {str(row["node_id"]) for row in nodes if row["load_balance_node"] == "true"}
+    primary = {str(row.get("node_id")) for row in nodes if row.get("role") == "primary"}
+    session_node = {str(row.get("node_id")) for row in nodes if row.get("load_balance_node") == "true"}
     redirected = _redirect_target(pgpool.get("app_name_redirect_preference_list", ""), app_name)
     if redirected is not None and (redirected == "primary" or redirected in primary) and session_node <= primary:
         return
     name = app_name or TOOL_APPLICATION_NAME
     fix = (f"add '{name}:primary' to app_name_redirect_preference_list (the migration connects with "
            f"application_name={name}), or set allow_sql_comments=off")
-    target = ("point MIGRATION_DATABASE_URL at the primary itself" if direct_url
-              else f"set {env_name} (MIGRATION_DATABASE_URL) to a direct connection to the primary")
     raise UnfitTarget(f"{where} goes through pgpool-II with load balancing, which may send the migration's reads "
                       f"to a standby that has not replayed its writes: in pgpool.conf {fix}; or {target}. "
                       "Nothing was changed.")
@@ -170,7 +195,7 @@ def pin_statements(engine: Engine) -> None:
     """Every statement `engine`'s connections send from now on starts with PGPOOL_HINTS.
 
     Added at the driver call (the dialect's do_execute events), so the tool's own views of what ran
-    (after_cursor_execute, SQL_ECHO aside) keep the statements as written.
+    (after_cursor_execute, SQL_ECHO) keep the statements as written.
     """
     dialect = engine.dialect
 
