@@ -351,8 +351,6 @@ class Pgpool(Server):
     """pgpool-II in streaming-replication mode in front of a primary and its standbys: url() reaches their
     databases through it; with load balancing on, it sends each session's reads to one node it picks."""
 
-    pgpool_conf: Path | None = field(default=None, repr=False)
-
     def create_database(self, name: str) -> str:
         raise NotImplementedError("create the database on the primary behind pgpool-II")
 
@@ -380,7 +378,6 @@ def _start_pgpool_once(primary: Server, standbys: list[Server], base_dir: Path, 
                   log_path=work_dir / "pgpool.log", stop_signal=signal.SIGINT)  # SIGINT: fast shutdown
     conf, hba, pcp, passwd = (work_dir / name for name in ("pgpool.conf", "pool_hba.conf", "pcp.conf",
                                                           "pool_passwd"))
-    pool.pgpool_conf = conf
     # user:TEXT<password> (TEXT: taken as is, never as an md5 or AES hash), with ':' and '\\' escaped.
     escaped = primary.password.replace("\\", "\\\\").replace(":", "\\:")
     passwd.write_text(f"{primary.user}:TEXT{escaped}\n")
