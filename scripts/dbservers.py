@@ -346,6 +346,68 @@ def _start_pgbouncer_once(upstream: Server, base_dir: Path, pool_mode: str) -> P
     return pooler
 
 
+@dataclass(eq=False)
+class Pgpool(Server):
+    """pgpool-II in streaming-replication mode in front of a primary and its standbys: url() reaches their
+    databases through it; with load balancing on, it sends each session's reads to one node it picks."""
+
+    def create_database(self, name: str) -> str:
+        raise NotImplementedError("create the database on the primary behind pgpool-II")
+
+    def drop_database(self, name: str) -> None:
+        raise NotImplementedError("drop the database on the primary behind pgpool-II")
+
+
+def start_pgpool(primary: Server, standbys: list[Server], base_dir: Path, **settings: str) -> Pgpool:
+    """pgpool-II on a free loopback port in front of `primary` (node 0) and `standbys` (nodes 1...), with
+    load_balance_mode=on and log_per_node_statement=on (which node ran what: its log). `settings` are
+    extra pgpool.conf lines (values as written there, e.g. allow_sql_comments="on").
+
+    It authenticates clients itself (pool_passwd holds the primary's user and password) and logs in to
+    every node with them; it runs as the `postgres` OS user when we are root. Stop it before the servers.
+    """
+    return _retry_on_port_clash(  # type: ignore[return-value]
+        lambda: _start_pgpool_once(primary, standbys, base_dir, settings))
+
+
+def _start_pgpool_once(primary: Server, standbys: list[Server], base_dir: Path, settings: dict[str, str]) -> Pgpool:
+    binary = _find_binary("pgpool", "pgpool2", extra_dirs=["/usr/sbin"])
+    run_as = _ensure_postgres_user() if os.geteuid() == 0 else None
+    work_dir = _make_work_dir(base_dir, "pgpool-", run_as)
+    pool = Pgpool("postgresql", "127.0.0.1", find_free_port(), primary.user, primary.password, work_dir,
+                  log_path=work_dir / "pgpool.log", stop_signal=signal.SIGINT)  # SIGINT: fast shutdown
+    conf, hba, pcp, passwd = (work_dir / name for name in ("pgpool.conf", "pool_hba.conf", "pcp.conf",
+                                                          "pool_passwd"))
+    # user:TEXT<password> (TEXT: taken as is, never as an md5 or AES hash), with ':' and '\\' escaped.
+    escaped = primary.password.replace("\\", "\\\\").replace(":", "\\:")
+    passwd.write_text(f"{primary.user}:TEXT{escaped}\n")
+    passwd.chmod(0o600)
+    hba.write_text("host all all 127.0.0.1/32 scram-sha-256\n")
+    pcp.write_text("")
+    config = {
+        "backend_clustering_mode": "'streaming_replication'",
+        "listen_addresses": "'127.0.0.1'", "port": str(pool.port), "socket_dir": f"'{work_dir}'",
+        "pcp_listen_addresses": "''", "pcp_port": str(find_free_port()), "pcp_socket_dir": f"'{work_dir}'",
+        "pid_file_name": f"'{work_dir / 'pgpool.pid'}'", "logdir": f"'{work_dir}'",
+        "enable_pool_hba": "on", "pool_passwd": f"'{passwd}'",
+        "num_init_children": "16", "max_pool": "2",
+        "load_balance_mode": "on", "log_per_node_statement": "on",
+        # pgpool finds the primary with this login; no periodic checks, no failover in a test.
+        "sr_check_user": f"'{primary.user}'", "sr_check_password": f"'TEXT{primary.password}'",
+        "sr_check_period": "0", "health_check_period": "0", "failover_on_backend_error": "off",
+    }
+    for i, node in enumerate([primary, *standbys]):
+        config |= {f"backend_hostname{i}": f"'{node.host}'", f"backend_port{i}": str(node.port),
+                   f"backend_weight{i}": "1", f"backend_flag{i}": "'DISALLOW_TO_FAILOVER'"}
+    conf.write_text("".join(f"{name} = {value}\n" for name, value in (config | settings).items()))
+    for path in (conf, hba, pcp, passwd):
+        _chown(path, run_as)
+    # -n: stay in the foreground; -D: forget the node states of an earlier run (there is none).
+    _launch(pool, [binary, "-n", "-D", "-f", str(conf), "-a", str(hba), "-F", str(pcp)], run_as)
+    _wait_until_ready(pool, lambda: _postgres_login(pool))
+    return pool
+
+
 GALERA_PROVIDER = "/usr/lib/galera/libgalera_smm.so"
 
 

@@ -13,9 +13,10 @@ have psql || missing+=(postgresql-client)
 have mariadb || missing+=(mariadb-client)
 have sqlite3 || missing+=(sqlite3)
 [ -x /usr/bin/time ] || missing+=(time)  # GNU time: peak memory in bench/ and its smoke test
-# The topology tests: PgBouncer in front of PostgreSQL, and a Galera cluster (galera-4 is the provider
-# library mariadb-server pulls in; rsync is its state-transfer method).
+# The topology tests: PgBouncer and pgpool-II in front of PostgreSQL, and a Galera cluster (galera-4 is the
+# provider library mariadb-server pulls in; rsync is its state-transfer method).
 { [ -x /usr/sbin/pgbouncer ] || have pgbouncer; } || missing+=(pgbouncer)
+{ [ -x /usr/sbin/pgpool ] || have pgpool; } || missing+=(pgpool2)
 [ -e /usr/lib/galera/libgalera_smm.so ] || missing+=(galera-4)
 have rsync || missing+=(rsync)
 
@@ -32,3 +33,14 @@ fi
 # containers); that's fine, tests start their own servers on free ports.
 apt-get update
 DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+
+# Only pgpool2's binaries are wanted: its package enables a pgpool2 service (on fixed ports) that would
+# stay up on every boot. Stop and disable it where it could start.
+if [[ " ${missing[*]} " == *" pgpool2 "* ]]; then
+    if [ -d /run/systemd/system ]; then
+        systemctl disable --now pgpool2.service >/dev/null 2>&1 || true
+    else
+        invoke-rc.d pgpool2 stop >/dev/null 2>&1 || true
+        update-rc.d pgpool2 disable >/dev/null 2>&1 || true
+    fi
+fi

@@ -23,7 +23,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 import dbservers  # noqa: E402 - needs the sys.path entry above
-from topology_fixtures import galera_cluster, pg_database, pg_standby, pgbouncer  # noqa: E402, F401
+from topology_fixtures import galera_cluster, pg_database, pg_standby, pgbouncer, pgpool  # noqa: E402, F401
 
 # --- parallel runs (pytest-xdist) ----------------------------------------------
 
@@ -31,7 +31,7 @@ from topology_fixtures import galera_cluster, pg_database, pg_standby, pgbouncer
 # pytest-xdist each worker would start its own copy, so the tests that use one run on a single worker
 # (`--dist loadgroup`, as `make test` runs the suite). pg_server and mysql_server are used everywhere: each
 # worker starts its own.
-SHARED_SESSION_FIXTURES = ("galera_cluster", "pg_standby", "pgbouncer")
+SHARED_SESSION_FIXTURES = ("galera_cluster", "pg_standby", "pgbouncer", "pgpool")  # pgpool: pg_standby's group
 
 
 def xdist_group_of(item: pytest.Item) -> str | None:

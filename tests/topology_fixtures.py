@@ -1,5 +1,5 @@
-"""Production topologies for the tests that need them: a streaming standby and PgBouncer in front of the
-test PostgreSQL, and a 3-node MariaDB Galera cluster.
+"""Production topologies for the tests that need them: a streaming standby, PgBouncer and pgpool-II in
+front of the test PostgreSQL, and a 3-node MariaDB Galera cluster.
 
 Session fixtures, started on first use: only the topology tests pay for them. conftest.py imports them.
 """
@@ -32,6 +32,25 @@ def pgbouncer(pg_server: dbservers.Server, tmp_path_factory: pytest.TempPathFact
     pooler = dbservers.start_pgbouncer(pg_server, tmp_path_factory.mktemp("pgbouncer"))
     yield pooler
     pooler.stop()
+
+
+@pytest.fixture(scope="session")
+def pgpool(pg_server: dbservers.Server, pg_standby: dbservers.Server,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[dbservers.Pgpool]:
+    """pgpool-II in streaming-replication mode with load_balance_mode=on in front of pg_server (the primary,
+    node 0) and pg_standby (node 1), each weighted 1; otherwise pgpool's defaults (allow_sql_comments=off,
+    statement-level balancing off). Its log names the node of every statement (log_per_node_statement).
+
+    pgpool logs in to every node when a client connects: a database created on pg_server is usable through
+    it once the standby has replayed it (`wait_for_standby`)."""
+    pool = dbservers.start_pgpool(pg_server, [pg_standby], tmp_path_factory.mktemp("pgpool"))
+    yield pool
+    pool.stop()
+
+
+def wait_for_standby(standby: dbservers.Server, database: str) -> None:
+    """Wait until `standby` has replayed CREATE DATABASE `database`."""
+    wait_for(lambda: can_connect(standby.url(database)), f"the standby replaying CREATE DATABASE {database}")
 
 
 @pytest.fixture(scope="session")

@@ -208,12 +208,29 @@ def migration_url(settings: Any) -> str:
     return str(settings.get("MIGRATION_DATABASE_URL") or settings.DATABASE_URL)
 
 
+# The application_name of the tool's own PostgreSQL connections (settings_connection: migrate, the lock,
+# showmigrations...), unless the URL sets one: pg_stat_activity shows who holds the migration lock, and
+# pgpool-II's app_name_redirect_preference_list can send everything they read to the primary (docs/deploy.md).
+TOOL_APPLICATION_NAME = "fastapi-manage"
+
+
 @contextmanager
 def settings_connection(settings: Any, url: str | None = None) -> Iterator[Connection]:
     """A synchronous connection to `url` (default: DATABASE_URL) on any driver, on an engine of its own that
     is disposed after; an async driver needs the caller under `sync_entry`."""
-    with connect(url or settings.DATABASE_URL, echo=bool(settings.get("SQL_ECHO", False))) as connection:
+    url = url or settings.DATABASE_URL
+    with connect(url, echo=bool(settings.get("SQL_ECHO", False)), **_tool_connect_args(url)) as connection:
         yield connection
+
+
+def _tool_connect_args(url: Any) -> dict[str, Any]:
+    """connect_args giving a PostgreSQL connection TOOL_APPLICATION_NAME at login, in the driver's own terms."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql" or "application_name" in parsed.query:
+        return {}
+    if parsed.get_driver_name() == "asyncpg":
+        return {"connect_args": {"server_settings": {"application_name": TOOL_APPLICATION_NAME}}}
+    return {"connect_args": {"application_name": TOOL_APPLICATION_NAME}}
 
 
 
