@@ -28,6 +28,7 @@ from project.core.history import applied_log
 from project.core.history.plan import Plan, Step, make_plan
 from project.core.history.scripts import alembic_config, current_heads, script_directory, upgrade_or_downgrade
 from project.core.inspection import destructive, plan_judge
+from project.core.inspection.shards import refuse_sharded
 from project.core.runner import invalid_indexes, timeouts
 from project.core.runner.unmanaged import refuse_unmanaged
 
@@ -239,6 +240,8 @@ def migrate(
     """
     script = script_directory(alembic_config(settings))
     with locked_connection(settings) as connection:
+        if not fake:  # Spider tables: DDL would not reach the data nodes (inspection.shards)
+            refuse_sharded(connection)
         heads = current_heads(connection)
         plan = make_plan(script, heads, target)
 
@@ -337,6 +340,7 @@ def preview(settings: Settings, target: str = "head", *, judged: bool = False) -
 
     script = script_directory(alembic_config(settings))
     with db.settings_connection(settings, db.migration_url(settings)) as connection:
+        refuse_sharded(connection)  # what migrate would refuse, --plan and --check refuse too
         heads = current_heads(connection)
         plan = make_plan(script, heads, target)
         if not heads:  # what migrate would refuse, --plan and --check refuse too
