@@ -122,3 +122,10 @@ def test_migrate_refuses_a_database_with_spider_tables(spider_server: dbservers.
     result = manage(url, "migrate")
     assert result.returncode == 0, result.stdout + result.stderr
     assert version_rows(url) == ["0008"]
+
+    # What the line advises after DDL applied by hand: `migrate --fake` records a revision without running it.
+    admin(spider_server, head, "CREATE TABLE events (id INT PRIMARY KEY) ENGINE=SPIDER "
+          f"COMMENT='wrapper \"mysql\", srv \"{link}\", table \"events\"'")
+    result = manage(url, "migrate", "--fake", "0007")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert version_rows(url) == ["0007"]
