@@ -43,7 +43,7 @@ def database_heads(settings: Settings, url: str | None = None) -> tuple[tuple[st
 
 
 DEFAULT_LOCK_TIMEOUT = 300.0
-DEFAULT_LOCK_LEASE = 60.0  # Galera's lock row: how long a silent holder keeps it (see locks._GaleraLock)
+DEFAULT_LOCK_LEASE = 60.0  # the lease lock's row: how long a silent holder keeps it (see runner.lease)
 
 
 @contextmanager
@@ -71,7 +71,8 @@ def locked_connection(settings: Settings, timeout: float | None = None) -> Itera
                 check_migration_target(connection, where, direct_url=settings.get("MIGRATION_DATABASE_URL"),
                                        env_name=f"{settings.name.upper()}_MIGRATION_DATABASE_URL")
                 with migration_lock(connection, timeout, where=where,
-                                    lease=float(settings.get("MIGRATE_LOCK_LEASE", DEFAULT_LOCK_LEASE))):
+                                    lease=float(settings.get("MIGRATE_LOCK_LEASE", DEFAULT_LOCK_LEASE)),
+                                    kind=str(settings.get("MIGRATE_LOCK", "auto"))):
                     yield connection
             except (LockTimeout, UnfitTarget) as exc:
                 raise MigrationError(str(exc)) from None
@@ -346,4 +347,5 @@ def preview(settings: Settings, target: str = "head", *, judged: bool = False) -
         if not heads:  # what migrate would refuse, --plan and --check refuse too
             refuse_unmanaged(settings, connection, plan)
         steps = judge(plan, connection.dialect.name, connection) if judged and plan.steps else None
-        return Preview(plan, connection.dialect.name, migration_running(connection), steps)
+        return Preview(plan, connection.dialect.name,
+                       migration_running(connection, str(settings.get("MIGRATE_LOCK", "auto"))), steps)
