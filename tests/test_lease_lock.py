@@ -121,10 +121,11 @@ def test_lease_on_sqlite_keeps_the_flock_and_an_unknown_lock_is_refused(db_url: 
     assert database and Path(sqlite_lock_path(database)).exists()
     assert GALERA_LOCK_TABLE not in table_names(db_url)
 
-    result = run_manage("migrate", "zero", env={**env, "MIGRATE_LOCK": "advisory"})
-    assert result.returncode == 1
-    assert result.stderr.splitlines() == [
-        "CommandError: MIGRATE_LOCK is 'advisory': use 'auto' (the engine's own lock) or 'lease' (a lock row under "
-        "a lease, for servers whose advisory locks exclude nobody)."
-    ]
+    for args in (["zero"], ["--plan"]):
+        result = run_manage("migrate", *args, env={**env, "MIGRATE_LOCK": "advisory"})
+        assert result.returncode == 1
+        assert result.stderr.splitlines() == [
+            "CommandError: MIGRATE_LOCK is 'advisory': use 'auto' (the engine's own lock) or 'lease' (a lock row "
+            "under a lease, for servers whose advisory locks exclude nobody)."
+        ]
     assert version_rows(db_url) == ["0008"]

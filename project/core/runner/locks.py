@@ -34,6 +34,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
 from project.core import bookkeeping
+from project.core.errors import MigrationError
 from project.core.runner.lease import LeaseLock, lease_supported, sqlstate
 from project.core.runner.topology import galera
 
@@ -52,8 +53,9 @@ class LockTimeout(Exception):
     """Another process held the migration lock for longer than we were willing to wait."""
 
 
-class LockChoiceError(LockTimeout):
-    """MIGRATE_LOCK names no lock this tool has (a LockTimeout, so that callers word it the same way: one line)."""
+class LockChoiceError(LockTimeout, MigrationError):
+    """MIGRATE_LOCK names no lock this tool has: worded in one line wherever a LockTimeout or a MigrationError is
+    (migrate, and the read-only `migrate --plan`/`--check`, which take no lock)."""
 
 
 # The name the Galera path had before the lease lock served every server engine.
