@@ -68,8 +68,8 @@ def head_and_shard(spider_server: dbservers.Server) -> Iterator[tuple[str, str]]
     spider_server.drop_database(shard)
 
 
-def manage(url: str, *args: str):
-    return run_manage(*args, env={**fixture_env(url), "NO_COLOR": "1"})
+def manage(url: str, *args: str, **env: str):
+    return run_manage(*args, env={**fixture_env(url), "NO_COLOR": "1", **env})
 
 
 def log_count(url: str) -> int:
@@ -102,12 +102,14 @@ def test_migrate_refuses_a_database_with_spider_tables(spider_server: dbservers.
             "head's definition, never the data nodes' tables, so this tool does not migrate it. Apply each revision's "
             "DDL by hand on every data node and on the head (or with Spider's own tooling), then record it with "
             "`manage.py migrate --fake`.")
-    for args in (["migrate"], ["migrate", "--plan"], ["migrate", "--check"]):
-        result = manage(url, *args)
+    # Refused before the lock too: the lease lock (MIGRATE_LOCK=lease) would write its row and table first.
+    for args, env in ((["migrate"], {}), (["migrate"], {"MIGRATE_LOCK": "lease"}), (["migrate", "--plan"], {}),
+                      (["migrate", "--check"], {})):
+        result = manage(url, *args, **env)
         assert result.returncode == 1, result.stdout + result.stderr
         assert result.stderr.splitlines() == [line + " Nothing was changed."], result.stderr
         assert "Traceback" not in result.stdout
-    # Nothing written: the recorded revision, the applied log and the tables are as they were.
+    # Nothing written: the recorded revision, the applied log and the tables (no lease-lock table) are as they were.
     assert version_rows(url) == ["0004"]
     assert log_count(url) == logged
     assert table_names(url) == tables | {"events"}

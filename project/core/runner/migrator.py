@@ -47,7 +47,8 @@ DEFAULT_LOCK_LEASE = 60.0  # the lease lock's row: how long a silent holder keep
 
 
 @contextmanager
-def locked_connection(settings: Settings, timeout: float | None = None) -> Iterator[Connection]:
+def locked_connection(settings: Settings, timeout: float | None = None,
+                      before_lock: Callable[[Connection], None] | None = None) -> Iterator[Connection]:
     """A migration connection holding the database's migration lock (project/locks.py).
 
     Whoever waits reads the current revision only after the holder has finished, so the
@@ -70,6 +71,8 @@ def locked_connection(settings: Settings, timeout: float | None = None) -> Itera
                 # A standby, a read-only server or a transaction pooler is refused before anything is written.
                 check_migration_target(connection, where, direct_url=settings.get("MIGRATION_DATABASE_URL"),
                                        env_name=f"{settings.name.upper()}_MIGRATION_DATABASE_URL")
+                if before_lock is not None:  # a refusal that must come before the lock writes anything (lease row)
+                    before_lock(connection)
                 with migration_lock(connection, timeout, where=where,
                                     lease=float(settings.get("MIGRATE_LOCK_LEASE", DEFAULT_LOCK_LEASE)),
                                     kind=str(settings.get("MIGRATE_LOCK", "auto"))):
@@ -240,9 +243,8 @@ def migrate(
     `on_plan(plan, connection)` is called once the plan has passed the policy, before the first step.
     """
     script = script_directory(alembic_config(settings))
-    with locked_connection(settings) as connection:
-        if not fake:  # Spider tables: DDL would not reach the data nodes (inspection.shards)
-            refuse_sharded(connection)
+    # Spider tables: DDL would not reach the data nodes (inspection.shards); `fake` records what was done by hand.
+    with locked_connection(settings, before_lock=None if fake else refuse_sharded) as connection:
         heads = current_heads(connection)
         plan = make_plan(script, heads, target)
 
