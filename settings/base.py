@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from project.core.conf import env_bool, env_float
+from project.core.conf import env, env_bool, env_float
 
 # The project root: alembic.ini, migrations/, .env and .cache/ live here.
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -37,8 +37,13 @@ MIGRATE_ON_STARTUP = False
 # Seconds a migrate waits for another one's migration lock before giving up with a clear error.
 MIGRATE_LOCK_TIMEOUT = env_float("MIGRATE_LOCK_TIMEOUT", 300.0)
 
-# Galera clusters only: seconds the migration lock row stays taken once its holder stops renewing it
-# (killed, or its node left). Keep it above the longest DDL statement, which stalls the renewals.
+# The migration lock: "auto" (the engine's own: advisory lock on PostgreSQL, GET_LOCK on MySQL/MariaDB, flock on
+# SQLite, a lease row on Galera) or "lease" (the lease row on PostgreSQL and MySQL/MariaDB too, for servers whose
+# advisory locks exclude nobody; SQLite keeps its flock).
+MIGRATE_LOCK = env("MIGRATE_LOCK", "auto")
+
+# The lease row only (Galera, MIGRATE_LOCK=lease): seconds the migration lock row stays taken once its holder
+# stops renewing it (killed, or its node left). Keep it above the longest DDL statement, which stalls the renewals.
 MIGRATE_LOCK_LEASE = env_float("MIGRATE_LOCK_LEASE", 60.0)
 
 # Per statement of every revision migrate runs (project.core.runner.timeouts): how long DDL waits for a table's lock

@@ -10,6 +10,7 @@ from project.core.history import applied_log
 from project.core.history.scripts import alembic_config, current_heads, script_directory
 from project.core.inspection import schema_compare
 from project.core.inspection.problem import Problem
+from project.core.inspection.shards import sharded_message, spider_tables
 
 
 def database_problems(settings: Any) -> list[Problem]:
@@ -27,6 +28,9 @@ def _database_problems(settings: Any) -> list[Problem]:
             return [Problem(f"database: {UnknownRevision(unknown[0])}")]
         logged = [Problem(f"database: {message}")
                   for message in applied_log.problems(settings, connection, script, heads)]
+        sharded = spider_tables(connection)
+        if sharded:  # the head's definitions say nothing of the data nodes' tables: no comparison
+            return [*logged, Problem(f"database: {sharded_message(sharded)}")]
         target = heads[0] if len(heads) == 1 else ("heads" if heads else None)
         # defaults, enum values and CHECK constraints too
         diffs = schema_compare.database_differences(connection, settings, target)

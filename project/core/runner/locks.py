@@ -13,6 +13,8 @@ while migrating never blocks the next one:
   nodes would both get it. The lock is a row in a small table instead, written through the cluster:
   certification lets exactly one writer win, and a lease the holder renews (heartbeat) lets the next
   one take over from a holder that died or lost its node.
+- MIGRATE_LOCK=lease: that lease row (project.core.runner.lease) on any PostgreSQL or MySQL/MariaDB server, for
+  engines whose session locks exclude nobody (CockroachDB's pg_advisory_lock). SQLite keeps its flock.
 
 Every wait is bounded: after `timeout` seconds the caller gets `LockTimeout`, not a hang.
 """
@@ -20,12 +22,8 @@ Every wait is bounded: after `timeout` seconds the caller gets `LockTimeout`, no
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 import os
-import secrets
-import socket
-import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -36,6 +34,8 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
 from project.core import bookkeeping
+from project.core.errors import MigrationError
+from project.core.runner.lease import LeaseLock, lease_supported, sqlstate
 from project.core.runner.topology import galera
 
 # One constant key: advisory locks are already scoped to the current PostgreSQL database.
@@ -43,33 +43,39 @@ PG_LOCK_KEY = zlib.crc32(b"fastapi-manage:migrate")
 MYSQL_NAME_LIMIT = 64
 SQLITE_LOCK_SUFFIX = ".migrate-lock"
 SQLITE_POLL_SECONDS = 0.05
-GALERA_LOCK_TABLE = bookkeeping.GALERA_LOCK_TABLE
-GALERA_POLL_SECONDS = 0.2
-# MySQL error numbers a Galera write may end with that mean "another node got there first, try again":
-# 1213 deadlock (how a certification failure or a brute-force abort is reported), 1205 lock wait timeout.
-GALERA_RETRY_ERRORS = {1213, 1205}
-DUPLICATE_KEY = 1062  # the lock row exists: held, unless its lease ran out
-
-log = logging.getLogger(__name__)
+GALERA_LOCK_TABLE = bookkeeping.GALERA_LOCK_TABLE  # the lease lock's table (project.core.runner.lease)
+# MIGRATE_LOCK: "auto" picks the engine's own lock (the lease row on Galera); "lease" the lease row on any
+# server engine. SQLite keeps its flock either way: one file on one host, where flock is exact.
+LOCK_KINDS = ("auto", "lease")
 
 
 class LockTimeout(Exception):
     """Another process held the migration lock for longer than we were willing to wait."""
 
 
+class LockChoiceError(LockTimeout, MigrationError):
+    """MIGRATE_LOCK names no lock this tool has: worded in one line wherever a LockTimeout or a MigrationError is
+    (migrate, and the read-only `migrate --plan`/`--check`, which take no lock)."""
+
+
+# The name the Galera path had before the lease lock served every server engine.
+_GaleraLock = LeaseLock
+
+
 @contextmanager
 def migration_lock(connection: Connection, timeout: float, where: str = "the database",
-                   lease: float = 60.0) -> Iterator[None]:
+                   lease: float = 60.0, kind: str = "auto") -> Iterator[None]:
     """Hold the migration lock for the block. The connection is handed back with no transaction open.
 
-    `where` names the database in the timeout message (pass a masked URL). `lease`: on Galera, how long
-    the lock row stays taken after its holder stops renewing it (died, lost its node).
+    `where` names the database in the timeout message (pass a masked URL). `lease`: for the lease lock (Galera,
+    or `kind` "lease"), how long the lock row stays taken after its holder stops renewing it (died, lost its
+    node). `kind`: MIGRATE_LOCK, one of LOCK_KINDS.
     """
     dialect = connection.dialect.name
-    if dialect == "postgresql":
-        lock: Any = _PostgresLock(connection)
-    elif galera(connection):
-        lock = _GaleraLock(connection, lease)
+    if use_lease(connection, kind):
+        lock: Any = LeaseLock(connection, lease, galera=galera(connection))
+    elif dialect == "postgresql":
+        lock = _PostgresLock(connection)
     elif dialect in {"mysql", "mariadb"}:
         lock = _MySQLLock(connection)
     elif dialect == "sqlite":
@@ -87,13 +93,26 @@ def migration_lock(connection: Connection, timeout: float, where: str = "the dat
         lock.release()
 
 
-def migration_running(connection: Connection) -> bool:
+def use_lease(connection: Connection, kind: str = "auto") -> bool:
+    """Whether the migration lock on `connection` is the lease row: on Galera, or when MIGRATE_LOCK is "lease"
+    on a server engine. Raises LockChoiceError for a value of MIGRATE_LOCK that names no lock."""
+    if kind not in LOCK_KINDS:
+        raise LockChoiceError(f"MIGRATE_LOCK is {kind!r}: use 'auto' (the engine's own lock) or 'lease' (a lock "
+                              "row under a lease, for servers whose advisory locks exclude nobody).")
+    if kind == "lease" and lease_supported(connection):
+        return True
+    return galera(connection)
+
+
+def migration_running(connection: Connection, kind: str = "auto") -> bool:
     """Whether some session holds the migration lock right now; never waits, takes nothing.
 
     For read-only callers (`migrate --plan`, `--check`), which answer at once and say so.
     """
     dialect = connection.dialect.name
     try:
+        if use_lease(connection, kind):
+            return LeaseLock(connection, 0).held()
         if dialect == "postgresql":
             # pg_advisory_lock(bigint) files the key's high half as classid, the low half as objid.
             return bool(connection.execute(text(
@@ -101,8 +120,6 @@ def migration_running(connection: Connection) -> bool:
                 "AND classid::bigint = 0 AND objid::bigint = :key AND objsubid = 1 "
                 "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
             ), {"key": PG_LOCK_KEY}).scalar())
-        if galera(connection):
-            return _GaleraLock(connection, 0).held()
         if dialect in {"mysql", "mariadb"}:
             name = _MySQLLock(connection).name
             return connection.execute(text("SELECT IS_USED_LOCK(:name)"), {"name": name}).scalar() is not None
@@ -133,7 +150,7 @@ class _PostgresLock:
             conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": PG_LOCK_KEY})
         except DBAPIError as exc:
             conn.rollback()
-            if _sqlstate(exc) == "55P03":  # lock_not_available
+            if sqlstate(exc) == "55P03":  # lock_not_available
                 return False
             raise
         conn.commit()
@@ -141,11 +158,6 @@ class _PostgresLock:
 
     def release(self) -> None:
         _release(self.connection, text("SELECT pg_advisory_unlock(:key)"), {"key": PG_LOCK_KEY})
-
-
-def _sqlstate(exc: DBAPIError) -> str | None:
-    orig = exc.orig
-    return getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
 
 
 class _MySQLLock:
@@ -174,147 +186,6 @@ def mysql_lock_name(database: str) -> str:
     if len(name) > MYSQL_NAME_LIMIT:
         name = "migrate:" + hashlib.sha1(database.encode()).hexdigest()
     return name
-
-
-class _GaleraLock:
-    """A lock row in GALERA_LOCK_TABLE, taken by a committed INSERT and held under a renewed lease.
-
-    Galera has no cluster-wide pessimistic lock: GET_LOCK and SELECT ... FOR UPDATE lock one node, and
-    a write conflict between nodes shows only at commit, when certification lets the first writer in
-    the total order win and fails the others with a deadlock error (1213). So: INSERT the row and
-    commit; if it commits, we hold the lock everywhere. A duplicate key means it is held; a 1213 means
-    another node won the race: both are "wait and try again", never an error for the caller. A row
-    whose lease ran out (holder killed, node gone) is taken over by an UPDATE that certification
-    again lets only one waiter win. The holder renews the lease from a heartbeat thread on a
-    connection of its own. The lease is read on the database's clock (UTC_TIMESTAMP), so the nodes'
-    clocks must agree (NTP) to well within it. A DDL statement that stalls the cluster's commits
-    (Total Order Isolation) longer than the lease also stalls the heartbeat: keep the lease above the
-    longest one (MIGRATE_LOCK_LEASE).
-    """
-
-    name = "migrate"
-
-    def __init__(self, connection: Connection, lease: float):
-        self.connection = connection
-        self.lease = max(1, math.ceil(lease))
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"[:255]
-        self._stop = threading.Event()
-        self._heartbeat: threading.Thread | None = None
-
-    def acquire(self, timeout: float) -> bool:
-        conn = self.connection
-        _galera_rollback(conn)
-        # Reads on this session wait until the node has applied everything the cluster committed before
-        # them: the revision read after taking the lock is the one the previous holder left.
-        conn.exec_driver_sql("SET SESSION wsrep_sync_wait = 1")
-        self._create_table()
-        deadline = time.monotonic() + timeout
-        while not self._take():
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(GALERA_POLL_SECONDS)
-        self._stop.clear()
-        self._heartbeat = threading.Thread(target=self._renew, name="migrate-lock-heartbeat", daemon=True)
-        self._heartbeat.start()
-        return True
-
-    def _create_table(self) -> None:
-        conn = self.connection
-        exists = conn.execute(text("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() "
-                                   "AND table_name = :name"), {"name": GALERA_LOCK_TABLE}).scalar()
-        _galera_rollback(conn)
-        if not exists:
-            # DDL runs under Total Order Isolation: every node creates it once, whoever asks first. Only
-            # when missing: each such statement aborts the transactions that use the table on every node.
-            conn.exec_driver_sql(
-                f"CREATE TABLE IF NOT EXISTS {GALERA_LOCK_TABLE} (name VARCHAR(64) NOT NULL PRIMARY KEY, "
-                "holder VARCHAR(255) NOT NULL, expires_at DATETIME(6) NOT NULL) ENGINE=InnoDB"
-            )
-
-    def _take(self) -> bool:
-        params = {"name": self.name, "holder": self.holder, "lease": self.lease}
-        insert = text(f"INSERT INTO {GALERA_LOCK_TABLE} (name, holder, expires_at) "
-                      "VALUES (:name, :holder, UTC_TIMESTAMP(6) + INTERVAL :lease SECOND)")
-        take_over = text(f"UPDATE {GALERA_LOCK_TABLE} SET holder = :holder, "
-                         "expires_at = UTC_TIMESTAMP(6) + INTERVAL :lease SECOND "
-                         "WHERE name = :name AND expires_at < UTC_TIMESTAMP(6)")
-        for statement in (insert, take_over):
-            try:
-                taken = self.connection.execute(statement, params).rowcount == 1
-                self.connection.commit()  # certification happens here
-                if taken:
-                    return True
-            except DBAPIError as exc:
-                _galera_rollback(self.connection)
-                if _mysql_errno(exc) not in GALERA_RETRY_ERRORS | {DUPLICATE_KEY}:
-                    raise
-                if _mysql_errno(exc) != DUPLICATE_KEY:
-                    return False  # another node won this round
-        return False
-
-    def _renew(self) -> None:
-        renew = text(f"UPDATE {GALERA_LOCK_TABLE} SET expires_at = UTC_TIMESTAMP(6) + INTERVAL :lease SECOND "
-                     "WHERE name = :name AND holder = :holder")
-        params = {"name": self.name, "holder": self.holder, "lease": self.lease}
-        try:
-            with self.connection.engine.connect() as conn:
-                while not self._stop.wait(self.lease / 4):
-                    try:
-                        if conn.execute(renew, params).rowcount == 0:
-                            log.warning("The migration lock's lease ran out and another migrator took it over.")
-                        conn.commit()
-                    except DBAPIError as exc:
-                        _galera_rollback(conn)
-                        log.warning("Could not renew the migration lock's lease: %s", exc.orig)
-        except DBAPIError as exc:  # no connection at all: the lease runs out, the next migrator takes over
-            log.warning("Could not renew the migration lock's lease: %s", exc.orig)
-
-    def release(self) -> None:
-        self._stop.set()
-        if self._heartbeat is not None:
-            self._heartbeat.join()
-            self._heartbeat = None
-        delete = text(f"DELETE FROM {GALERA_LOCK_TABLE} WHERE name = :name AND holder = :holder")
-        for _ in range(10):
-            try:
-                _galera_rollback(self.connection)
-                self.connection.execute(delete, {"name": self.name, "holder": self.holder})
-                self.connection.commit()
-                return
-            except DBAPIError as exc:
-                if _mysql_errno(exc) not in GALERA_RETRY_ERRORS:
-                    return  # the node is gone: the lease runs out instead
-                _galera_rollback(self.connection)
-                time.sleep(GALERA_POLL_SECONDS)
-
-    def held(self) -> bool:
-        try:
-            return bool(self.connection.execute(
-                text(f"SELECT COUNT(*) FROM {GALERA_LOCK_TABLE} WHERE name = :name AND expires_at >= UTC_TIMESTAMP(6)"),
-                {"name": self.name},
-            ).scalar())
-        except DBAPIError as exc:
-            _galera_rollback(self.connection)
-            if _mysql_errno(exc) == 1146:  # no such table: nobody ever migrated through the cluster lock
-                return False
-            raise
-
-
-def _galera_rollback(connection: Connection) -> None:
-    """Roll back, where Galera may answer even ROLLBACK with 1213: a replicated write set (or DDL) won
-    over this transaction and aborted it (a brute-force abort). The transaction is gone either way."""
-    try:
-        connection.rollback()
-    except DBAPIError as exc:
-        if _mysql_errno(exc) not in GALERA_RETRY_ERRORS:
-            raise
-        if connection.in_transaction():
-            connection.rollback()
-
-
-def _mysql_errno(exc: DBAPIError) -> int | None:
-    args = getattr(exc.orig, "args", ())
-    return args[0] if args and isinstance(args[0], int) else None
 
 
 def _release(connection: Connection, statement: Any, params: dict[str, Any]) -> None:

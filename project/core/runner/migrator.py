@@ -28,6 +28,7 @@ from project.core.history import applied_log
 from project.core.history.plan import Plan, Step, make_plan
 from project.core.history.scripts import alembic_config, current_heads, script_directory, upgrade_or_downgrade
 from project.core.inspection import destructive, plan_judge
+from project.core.inspection.shards import refuse_sharded
 from project.core.runner import invalid_indexes, timeouts
 from project.core.runner.unmanaged import refuse_unmanaged
 
@@ -42,11 +43,12 @@ def database_heads(settings: Settings, url: str | None = None) -> tuple[tuple[st
 
 
 DEFAULT_LOCK_TIMEOUT = 300.0
-DEFAULT_LOCK_LEASE = 60.0  # Galera's lock row: how long a silent holder keeps it (see locks._GaleraLock)
+DEFAULT_LOCK_LEASE = 60.0  # the lease lock's row: how long a silent holder keeps it (see runner.lease)
 
 
 @contextmanager
-def locked_connection(settings: Settings, timeout: float | None = None) -> Iterator[Connection]:
+def locked_connection(settings: Settings, timeout: float | None = None,
+                      before_lock: Callable[[Connection], None] | None = None) -> Iterator[Connection]:
     """A migration connection holding the database's migration lock (project/locks.py).
 
     Whoever waits reads the current revision only after the holder has finished, so the
@@ -69,8 +71,11 @@ def locked_connection(settings: Settings, timeout: float | None = None) -> Itera
                 # A standby, a read-only server or a transaction pooler is refused before anything is written.
                 check_migration_target(connection, where, direct_url=settings.get("MIGRATION_DATABASE_URL"),
                                        env_name=f"{settings.name.upper()}_MIGRATION_DATABASE_URL")
+                if before_lock is not None:  # a refusal that must come before the lock writes anything (lease row)
+                    before_lock(connection)
                 with migration_lock(connection, timeout, where=where,
-                                    lease=float(settings.get("MIGRATE_LOCK_LEASE", DEFAULT_LOCK_LEASE))):
+                                    lease=float(settings.get("MIGRATE_LOCK_LEASE", DEFAULT_LOCK_LEASE)),
+                                    kind=str(settings.get("MIGRATE_LOCK", "auto"))):
                     yield connection
             except (LockTimeout, UnfitTarget) as exc:
                 raise MigrationError(str(exc)) from None
@@ -238,7 +243,8 @@ def migrate(
     `on_plan(plan, connection)` is called once the plan has passed the policy, before the first step.
     """
     script = script_directory(alembic_config(settings))
-    with locked_connection(settings) as connection:
+    # Spider tables: DDL would not reach the data nodes (inspection.shards); `fake` records what was done by hand.
+    with locked_connection(settings, before_lock=None if fake else refuse_sharded) as connection:
         heads = current_heads(connection)
         plan = make_plan(script, heads, target)
 
@@ -337,9 +343,11 @@ def preview(settings: Settings, target: str = "head", *, judged: bool = False) -
 
     script = script_directory(alembic_config(settings))
     with db.settings_connection(settings, db.migration_url(settings)) as connection:
+        refuse_sharded(connection)  # what migrate would refuse, --plan and --check refuse too
         heads = current_heads(connection)
         plan = make_plan(script, heads, target)
         if not heads:  # what migrate would refuse, --plan and --check refuse too
             refuse_unmanaged(settings, connection, plan)
         steps = judge(plan, connection.dialect.name, connection) if judged and plan.steps else None
-        return Preview(plan, connection.dialect.name, migration_running(connection), steps)
+        return Preview(plan, connection.dialect.name,
+                       migration_running(connection, str(settings.get("MIGRATE_LOCK", "auto"))), steps)

@@ -19,7 +19,9 @@ MIGRATION_DATABASE_URL: str | None = None
 SQL_ECHO = env_bool("SQL_ECHO", False)
 MIGRATE_ON_STARTUP = False
 MIGRATE_LOCK_TIMEOUT = float(env("MIGRATE_LOCK_TIMEOUT", "300"))
-# Galera clusters only: how long the lock row stays taken once its holder stops renewing it.
+# The migration lock: "auto" (the engine's own; a lease row on Galera) or "lease" (the lease row on any server).
+MIGRATE_LOCK = env("MIGRATE_LOCK", "auto")
+# The lease row only: how long it stays taken once its holder stops renewing it.
 MIGRATE_LOCK_LEASE = env_float("MIGRATE_LOCK_LEASE", 60.0)
 
 # Per statement of every revision migrate runs (project.core.runner.timeouts): how long DDL waits for a table's lock
