@@ -38,6 +38,10 @@ from project.core.history.scripts import lookup
 TABLE_NAME = APPLIED_LOG_TABLE
 APPLIED_STATES = {"applied", "backfilled", "faked"}
 NON_TRANSACTIONAL = {"mysql", "mariadb"}
+# The last line of a `failed` row's statements when its migrate ended mid-revision (killed, interrupted, its
+# server lost) rather than on an error of the revision: "(interrupted: ..." as heal() writes it, "-- interrupted:
+# ..." as Recorder.interrupted() does after the statements it knows ran.
+INTERRUPTED_MARKS = ("(interrupted", "-- interrupted")
 
 metadata = MetaData()
 log_table = Table(
@@ -84,6 +88,22 @@ class Entry:
     @property
     def failed(self) -> bool:
         return self.state in {"failed", "running"}
+
+    @property
+    def interrupted(self) -> bool:
+        """Its migrate ended in its middle (killed, interrupted, server lost), not on an error of its own."""
+        lines = (self.statements or "").splitlines()
+        return self.state == "running" or (self.state == "failed" and bool(lines)
+                                           and lines[-1].startswith(INTERRUPTED_MARKS))
+
+    @property
+    def ran(self) -> list[str] | None:
+        """The schema statements of an interrupted revision that its log row says ran; None: unknown (its
+        migrate was killed, or lost its server, before it could say)."""
+        lines = (self.statements or "").splitlines()
+        if not self.interrupted or self.state == "running" or not lines[-1].startswith("-- interrupted"):
+            return None
+        return lines[:-1]
 
 
 # --- reading and creating the table --------------------------------------------------------------------
@@ -425,6 +445,22 @@ class Recorder:
                         self.connection, step.revision, "up" if step.forwards else "down",
                         checksum=self._checksum(step), started_at=self.started_at, **values))
         except Exception:  # noqa: BLE001 - a lost server: the log cannot be written, the error still reported
+            pass
+
+    def interrupted(self, step: Any, executed: list[str], why: str) -> None:
+        """MySQL/MariaDB, after `step` was interrupted on a connection that is still usable: its `running` row
+        becomes `failed` with the statements that ran and a last line `-- interrupted: WHY`, so the next
+        migrate can say what of it is applied. Never raises."""
+        if self.transactional or self.running_id is None:
+            return  # nothing of it was kept (transactional DDL), or the log has no row of it
+        ran = [" ".join(s.split()) for s in executed if is_schema_statement(s)]
+        values = {"state": "failed", "duration": time.perf_counter() - self.started,
+                  "statements": "\n".join([*ran, f"-- interrupted: {why}"])}
+        try:
+            end_transaction(self.connection)
+            with self.connection.begin():
+                self.connection.execute(log_table.update().where(log_table.c.id == self.running_id), values)
+        except Exception:  # noqa: BLE001 - the row stays `running`: the next migrate reads it as unknown
             pass
 
     def faked(self, steps: list[Any]) -> None:

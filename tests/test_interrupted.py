@@ -1,0 +1,265 @@
+"""A migrate that ends in the middle of a revision (issue 22): killed (SIGKILL), stopped (SIGTERM, SIGINT), or whose
+PostgreSQL server dies under it. Real servers and the real CLI; the revision in the middle does DDL, then waits in
+Python until the test has stopped the migrate (a marker file says when it got there)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import dbservers
+import psycopg2
+import pytest
+import sqlalchemy as sa
+from conftest import ROOT
+from migcopy import MigrationsCopy, fixture_copy, one_clean_line
+
+from project.core.db import create_engine_for
+from project.core.history import applied_log
+from project.core.history.scripts import current_heads
+
+REVISIONS = ["0009", "0010", "0011"]
+
+
+def _history(tmp_path: Path, *, statement_wait: bool = False) -> tuple[MigrationsCopy, Path]:
+    """The fixture history plus 0009 (one table), 0010 (CREATE TABLE mid_a, a wait, CREATE TABLE mid_b) and 0011
+    (one table). 0010 waits only on its first run (the marker it creates), until the test creates MARKER.go: a
+    re-run, and repair's scratch replay of it, go straight through. `statement_wait`: 0011 waits too, inside a
+    statement (pg_sleep), on its first run."""
+    copy = fixture_copy(tmp_path)
+    marker = tmp_path / "reached"
+    copy.add("0009", "0008", upgrade='op.create_table("before_t", sa.Column("id", sa.Integer(), primary_key=True))',
+             downgrade='op.drop_table("before_t")', message="before")
+    copy.add("0010", "0009", message="middle", upgrade=f"""
+        import pathlib, time
+        op.create_table("mid_a", sa.Column("id", sa.Integer(), primary_key=True))
+        marker = pathlib.Path({str(marker)!r})
+        if not marker.exists():
+            marker.touch()
+            deadline = time.monotonic() + 60
+            while not pathlib.Path({str(marker) + ".go"!r}).exists() and time.monotonic() < deadline:
+                time.sleep(0.02)  # the test stops the migrate here (or its server, then lets it go on)
+        op.create_table("mid_b", sa.Column("id", sa.Integer(), primary_key=True))
+    """, downgrade='op.drop_table("mid_b")\nop.drop_table("mid_a")')
+    wait = f"""
+        import pathlib
+        op.create_table("after_t", sa.Column("id", sa.Integer(), primary_key=True))
+        marker = pathlib.Path({str(marker) + "2"!r})
+        if not marker.exists():
+            marker.touch()
+            op.execute("SELECT pg_sleep(60)")  # the test stops the server here
+    """ if statement_wait else 'op.create_table("after_t", sa.Column("id", sa.Integer(), primary_key=True))'
+    copy.add("0011", "0010", upgrade=wait, downgrade='op.drop_table("after_t")', message="after")
+    return copy, marker
+
+
+def _start_migrate(copy: MigrationsCopy, db_url: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "NO_COLOR": "1", **copy.env(db_url), "MIGRATE_LOCK_TIMEOUT": "20"}
+    return subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "migrate"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(marker: Path, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the migrate never reached the marker"
+        time.sleep(0.02)
+
+
+def _state(db_url: str) -> tuple[tuple[str, ...], set[str], list[tuple[str, str, str]]]:
+    """alembic_version, the tables, the applied log's (revision, direction, state) rows of the added revisions."""
+    engine = create_engine_for(db_url)
+    try:
+        with engine.connect() as connection:
+            table = applied_log.log_table
+            rows = [(r.revision, r.direction, r.state) for r in connection.execute(
+                sa.select(table).where(table.c.revision.in_(REVISIONS)).order_by(table.c.id))]
+            return current_heads(connection), set(sa.inspect(connection).get_table_names()), rows
+    finally:
+        engine.dispose()
+
+
+def _execute(db_url: str, statement: str) -> None:
+    engine = create_engine_for(db_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(statement))
+    finally:
+        engine.dispose()
+
+
+# --- MariaDB: the migrate process stopped mid-revision -------------------------------------------------------
+
+
+@pytest.fixture
+def mariadb_url(mysql_server: dbservers.Server) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    yield mysql_server.create_database(name)
+    mysql_server.drop_database(name)
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM", "SIGINT"])
+def test_mariadb_migrate_stopped_mid_revision(mariadb_url: str, tmp_path: Path, how: str) -> None:
+    """0010's first DDL ran, then its migrate stopped. SIGKILL: nothing printed, the log row stays `running`, so
+    the next migrate cannot know what ran; SIGTERM/SIGINT: one line naming 0010 and what of it ran (also written
+    to the log). Either way the next migrate refuses in one line instead of re-running 0010 blind, the lock is
+    free, and repair + migrate reach head with each revision applied exactly once. After SIGKILL the operator
+    finishes 0010 by hand (repair records it applied); after a signal they undo it (repair clears it, migrate runs
+    it again)."""
+    copy, marker = _history(tmp_path)
+    process = _start_migrate(copy, mariadb_url)
+    _wait_for(marker, process)
+    process.send_signal(getattr(signal, how))
+    stdout, stderr = process.communicate(timeout=60)
+    if how == "SIGKILL":
+        assert process.returncode == -signal.SIGKILL and stderr == ""
+    else:
+        assert process.returncode == 128 + getattr(signal, how), stderr
+        assert "Traceback" not in stdout + stderr and "Exception during reset" not in stderr, stderr
+        [line] = stderr.splitlines()
+        assert line.startswith(f"Interrupted ({how}) while applying 0010 middle: MySQL/MariaDB cannot roll back "
+                               "DDL"), line
+        assert "CREATE TABLE mid_a" in line and "mid_b" not in line and "manage.py repair 0010" in line, line
+    heads, tables, rows = _state(mariadb_url)
+    assert heads == ("0009",) and "mid_a" in tables and "mid_b" not in tables
+    assert rows[-1] == ("0010", "up", "running" if how == "SIGKILL" else "failed")
+
+    refused = copy.manage("migrate", db_url=mariadb_url, env={"MIGRATE_LOCK_TIMEOUT": "5"})
+    line = one_clean_line(refused, sa.make_url(mariadb_url).password)
+    assert line.startswith("CommandError: Revision 0010 middle did not finish when it was last applied"), line
+    assert "recorded at 0009" in line and "manage.py repair 0010" in line and "already exists" not in line
+    if how == "SIGKILL":
+        assert "does not roll back DDL, so part of it may be applied" in line, line
+        assert "does not know which of its statements ran" in line, line
+        _execute(mariadb_url, "CREATE TABLE mid_b (id INTEGER NOT NULL AUTO_INCREMENT, PRIMARY KEY (id))")
+        expected = "0010: the database has what it creates; recorded as applied."
+    else:
+        assert "these statements of it had run: CREATE TABLE mid_a" in line, line
+        _execute(mariadb_url, "DROP TABLE mid_a")
+        expected = "0010: nothing of it is left in the database; failure cleared"
+    assert _state(mariadb_url)[0] == ("0009",)  # the refusal ran nothing
+
+    repaired = copy.manage("repair", "0010", db_url=mariadb_url)
+    assert repaired.returncode == 0 and expected in repaired.stdout, repaired.stdout + repaired.stderr
+    done = copy.manage("migrate", "-v0", db_url=mariadb_url)
+    assert done.returncode == 0, done.stderr
+    heads, tables, rows = _state(mariadb_url)
+    assert heads == ("0011",) and {"before_t", "mid_a", "mid_b", "after_t"} <= tables
+    applied = [(rev, state) for rev, direction, state in rows if state in {"applied", "repaired"}]
+    if how == "SIGKILL":
+        assert applied == [("0009", "applied"), ("0010", "repaired"), ("0011", "applied")], rows
+    else:  # the repaired row (direction down) clears the failure; then 0010 runs, once
+        assert applied == [("0009", "applied"), ("0010", "repaired"), ("0010", "applied"), ("0011", "applied")]
+        assert ("0010", "down", "repaired") in rows
+
+
+def test_mariadb_stopped_before_any_statement_runs_again(mariadb_url: str, tmp_path: Path) -> None:
+    """SIGTERM while 0010 had run none of its statements: the log knows, so the next migrate just runs it."""
+    copy, marker = _history(tmp_path)
+    path = copy.versions / "0010_test.py"
+    body = path.read_text()
+    create_a = '    op.create_table("mid_a", sa.Column("id", sa.Integer(), primary_key=True))\n'
+    create_b = '    op.create_table("mid_b"'
+    path.write_text(body.replace(create_a, "").replace(create_b, create_a + create_b))
+    assert copy.manage("migrate", "0009", "-v0", db_url=mariadb_url).returncode == 0
+    process = _start_migrate(copy, mariadb_url)
+    _wait_for(marker, process)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143 and "none of its statements had run" in stderr and "Traceback" not in stderr
+    again = copy.manage("migrate", "-v0", db_url=mariadb_url)
+    assert again.returncode == 0, again.stderr
+    heads, _, rows = _state(mariadb_url)
+    assert heads == ("0011",) and [r for r in rows if r[2] == "applied"] == [
+        ("0009", "up", "applied"), ("0010", "up", "applied"), ("0011", "up", "applied")]
+
+
+# --- PostgreSQL: the server dies mid-revision ------------------------------------------------------------------
+
+
+def _relaunch(server: dbservers.Server) -> None:
+    """Start the killed server again on its data directory (crash recovery) and wait until it takes logins."""
+    assert server.process is not None
+    command = list(server.process.args)  # type: ignore[arg-type]
+    dbservers._launch(server, command, "postgres" if os.geteuid() == 0 else None)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            dbservers._postgres_login(server)
+            return
+        except psycopg2.OperationalError:
+            assert time.monotonic() < deadline, dbservers._log_tail(server.log_path)
+            time.sleep(0.05)
+
+
+def _kill_server(server: dbservers.Server) -> None:
+    """What a crashed host does: the postmaster and every backend gone at once."""
+    assert server.process is not None
+    os.killpg(server.process.pid, signal.SIGKILL)
+    server.process.wait()
+
+
+def test_postgres_server_dies_mid_revision(tmp_path: Path) -> None:
+    """A dedicated server (the session's shared ones are never killed), killed twice: during 0010's wait after its
+    first DDL, then inside 0011's statement. Each time migrate blames the server in one line, not the revision;
+    a connection refused while the server shuts down is not called a refused login; after each restart migrate
+    carries on, and every revision is applied exactly once."""
+    server = dbservers.start_postgres(tmp_path / "pg")
+    try:
+        db_url = server.create_database("crash")
+        copy, marker = _history(tmp_path, statement_wait=True)
+
+        for revision, reached in (("0010 middle", marker), ("0011 after", Path(str(marker) + "2"))):
+            process = _start_migrate(copy, db_url)
+            _wait_for(reached, process)
+            if revision.startswith("0011"):
+                time.sleep(0.2)  # inside pg_sleep
+            _kill_server(server)
+            Path(str(marker) + ".go").touch()  # 0010 goes on to its next statement
+            stdout, stderr = process.communicate(timeout=60)
+            line = one_clean_line(subprocess.CompletedProcess([], process.returncode, stdout, stderr),
+                                  server.password)
+            where = f"postgresql+psycopg2://postgres:***@127.0.0.1:{server.port}/crash"
+            assert line.startswith(f"CommandError: Lost the connection to the database server while applying "
+                                   f"{revision} ({where})"), line
+            rev = revision[:4]
+            assert f"On PostgreSQL nothing of {rev} was kept" in line, line
+            assert "re-run migrate once the server is back" in line
+            assert "fix the revision" not in line and "Nothing of it was kept" not in line
+            _relaunch(server)
+            if rev == "0010":
+                _refused_while_shutting_down(server, copy, db_url)
+                _relaunch(server)
+        done = copy.manage("migrate", "-v0", db_url=db_url)
+        assert done.returncode == 0, done.stderr
+        heads, tables, rows = _state(db_url)
+        assert heads == ("0011",) and {"before_t", "mid_a", "mid_b", "after_t"} <= tables
+        assert rows == [("0009", "up", "applied"), ("0010", "up", "applied"), ("0011", "up", "applied")]
+    finally:
+        server.stop()
+
+
+def _refused_while_shutting_down(server: dbservers.Server, copy: MigrationsCopy, db_url: str) -> None:
+    """A smart shutdown waits for its last session and refuses new ones with SQLSTATE 57P03 ("the database system
+    is shutting down"), which libpq reports without a code: migrate says the server cannot be reached, not that
+    it refused the login."""
+    assert server.process is not None
+    holder = psycopg2.connect(host=server.host, port=server.port, user=server.user, password=server.password,
+                              dbname="postgres")
+    try:
+        server.process.send_signal(signal.SIGTERM)  # smart shutdown: waits for `holder`
+        time.sleep(0.3)
+        refused = copy.manage("migrate", db_url=db_url)
+        line = one_clean_line(refused, server.password)
+        assert line.startswith("CommandError: Cannot reach postgresql server") and "shutting down" in line, line
+        assert "Login refused" not in line
+    finally:
+        holder.close()
+    server.process.wait(timeout=30)
