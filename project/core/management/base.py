@@ -172,7 +172,8 @@ class BaseCommand:
 def _signals_interrupt(enabled: bool) -> Iterator[None]:
     """While the block runs: the first SIGINT or SIGTERM raises errors.Interrupted where the code is (the
     block's cleanup runs: locks released, a half-run revision reported), any further one exits at once,
-    printing nothing (a cleanup that hangs on a dead server can still be stopped). Main thread only."""
+    printing nothing (a cleanup that hangs on a dead server can still be stopped), until the process exits. Main
+    thread only."""
     import signal
     import threading
 
@@ -181,7 +182,10 @@ def _signals_interrupt(enabled: bool) -> Iterator[None]:
         return
     from project.core.errors import Interrupted
 
+    fired = []
+
     def interrupt(signum: int, _frame: Any) -> None:
+        fired.append(signum)
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda number, _f: os._exit(128 + number))
         name = signal.Signals(signum).name
@@ -191,5 +195,6 @@ def _signals_interrupt(enabled: bool) -> Iterator[None]:
     try:
         yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        if not fired:  # once stopped, a further signal still exits at once while the line is printed
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
