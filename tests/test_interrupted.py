@@ -263,3 +263,58 @@ def _refused_while_shutting_down(server: dbservers.Server, copy: MigrationsCopy,
     finally:
         holder.close()
     server.process.wait(timeout=30)
+
+
+# --- MariaDB: the server dies mid-revision ---------------------------------------------------------------------
+
+
+def test_mariadb_server_dies_mid_revision(tmp_path: Path) -> None:
+    """A dedicated MariaDB server killed after 0010's first DDL: migrate blames the server in one line and says
+    what of 0010 may be applied; restarted, the next migrate refuses 0010 (its log row is `running`); finished by
+    hand and repaired, migrate reaches head with each revision applied once."""
+    server = dbservers.start_mariadb(tmp_path / "mariadb")
+    try:
+        db_url = server.create_database("crash")
+        copy, marker = _history(tmp_path)
+        process = _start_migrate(copy, db_url)
+        _wait_for(marker, process)
+        assert server.process is not None
+        command = list(server.process.args)  # type: ignore[arg-type]
+        _kill_server(server)
+        Path(str(marker) + ".go").touch()  # 0010 goes on to its next statement
+        stdout, stderr = process.communicate(timeout=60)
+        line = one_clean_line(subprocess.CompletedProcess([], process.returncode, stdout, stderr), server.password)
+        assert line.startswith("CommandError: Lost the connection to the database server while applying 0010 middle "
+                               f"(mysql+pymysql://root:***@127.0.0.1:{server.port}/crash"), line
+        assert "MySQL/MariaDB cannot roll back DDL: these statements of it had run: CREATE TABLE mid_a" in line, line
+        assert "manage.py repair 0010" in line and "fix the revision" not in line, line
+
+        dbservers._launch(server, command, None)
+        deadline = time.monotonic() + 60
+        while not _can_connect(db_url):
+            assert time.monotonic() < deadline, dbservers._log_tail(server.log_path)
+            time.sleep(0.05)
+        refused = copy.manage("migrate", db_url=db_url)
+        assert "Revision 0010 middle did not finish" in one_clean_line(refused, server.password)
+        _execute(db_url, "CREATE TABLE mid_b (id INTEGER NOT NULL AUTO_INCREMENT, PRIMARY KEY (id))")
+        repaired = copy.manage("repair", "0010", db_url=db_url)
+        assert "0010: the database has what it creates; recorded as applied." in repaired.stdout, repaired.stderr
+        done = copy.manage("migrate", "-v0", db_url=db_url)
+        assert done.returncode == 0, done.stderr
+        heads, _, rows = _state(db_url)
+        assert heads == ("0011",)
+        assert rows == [("0009", "up", "applied"), ("0010", "up", "running"), ("0010", "up", "failed"),
+                        ("0010", "up", "repaired"), ("0011", "up", "applied")]
+    finally:
+        server.stop()
+
+
+def _can_connect(db_url: str) -> bool:
+    engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect():
+            return True
+    except sa.exc.OperationalError:
+        return False
+    finally:
+        engine.dispose()
