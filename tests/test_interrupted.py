@@ -19,6 +19,8 @@ import pytest
 import sqlalchemy as sa
 from conftest import ROOT
 from migcopy import MigrationsCopy, fixture_copy, one_clean_line
+from test_topology_galera import galera_database  # noqa: F401 - the fixture
+from topology_fixtures import wait_for
 
 from project.core.db import create_engine_for
 from project.core.history import applied_log
@@ -59,8 +61,8 @@ def _history(tmp_path: Path, *, statement_wait: bool = False) -> tuple[Migration
     return copy, marker
 
 
-def _start_migrate(copy: MigrationsCopy, db_url: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "NO_COLOR": "1", **copy.env(db_url), "MIGRATE_LOCK_TIMEOUT": "20"}
+def _start_migrate(copy: MigrationsCopy, db_url: str, **extra: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "NO_COLOR": "1", **copy.env(db_url), "MIGRATE_LOCK_TIMEOUT": "20", **extra}
     return subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "migrate"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -318,3 +320,62 @@ def _can_connect(db_url: str) -> bool:
         return False
     finally:
         engine.dispose()
+
+
+# --- Galera: the migrate process killed on one node ------------------------------------------------------------
+
+
+def test_galera_migrate_killed_mid_revision(galera_database: list[str], tmp_path: Path) -> None:  # noqa: F811
+    """SIGKILL on node 1 after 0010's first DDL: the lock row stays until its lease (3 s here) runs out, then a
+    migrate on node 2 refuses 0010 in one line (the `running` row was replicated); finished by hand on node 3,
+    repaired and migrated on node 2, every node is at head with the same log."""
+    copy, marker = _history(tmp_path)
+    lease = {"MIGRATE_LOCK_LEASE": "3"}
+    process = _start_migrate(copy, galera_database[0], **lease)
+    _wait_for(marker, process)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    refused = copy.manage("migrate", db_url=galera_database[1], env=lease)
+    line = one_clean_line(refused, sa.make_url(galera_database[1]).password)
+    assert "Revision 0010 middle did not finish" in line and "manage.py repair 0010" in line, line
+    _execute(galera_database[2], "CREATE TABLE mid_b (id INTEGER NOT NULL AUTO_INCREMENT, PRIMARY KEY (id))")
+    repaired = copy.manage("repair", "0010", db_url=galera_database[1], env=lease)
+    assert "0010: the database has what it creates; recorded as applied." in repaired.stdout, repaired.stderr
+    done = copy.manage("migrate", "-v0", db_url=galera_database[1], env=lease)
+    assert done.returncode == 0, done.stderr
+    states = [_state(url) for url in galera_database]
+    # Every node applies what the cluster committed, a moment later on the others.
+    wait_for(lambda: len({repr(_state(url)) for url in galera_database}) == 1, "every node at the same state")
+    assert states[1][0] == ("0011",)
+    assert [(rev, state) for rev, _, state in states[1][2]] == [
+        ("0009", "applied"), ("0010", "running"), ("0010", "failed"), ("0010", "repaired"), ("0011", "applied")]
+
+
+def test_galera_sessions_ended_by_the_server_mid_revision(galera_database: list[str], tmp_path: Path) -> None:  # noqa: F811
+    """The node ends the migrate's sessions (KILL, as a node leaving the cluster or restarting does) after 0010's
+    first DDL: one line that blames the server, with no "Exception during reset" traceback from the lock's
+    heartbeat connection, which died too; the next migrate, once the lease ran out, refuses 0010."""
+    copy, marker = _history(tmp_path)
+    lease = {"MIGRATE_LOCK_LEASE": "3"}
+    process = _start_migrate(copy, galera_database[0], **lease)
+    _wait_for(marker, process)
+    database = sa.make_url(galera_database[0]).database
+    engine = sa.create_engine(galera_database[0], poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            sessions = connection.execute(sa.text(
+                "SELECT id FROM information_schema.processlist WHERE db = :db AND id <> CONNECTION_ID()"),
+                {"db": database}).scalars().all()
+            assert len(sessions) == 2, sessions  # the migration session and the lock's heartbeat
+            for session in sessions:
+                connection.exec_driver_sql(f"KILL {int(session)}")
+    finally:
+        engine.dispose()
+    Path(str(marker) + ".go").touch()
+    stdout, stderr = process.communicate(timeout=60)
+    line = one_clean_line(subprocess.CompletedProcess([], process.returncode, stdout, stderr),
+                          sa.make_url(galera_database[0]).password)
+    assert line.startswith("CommandError: Lost the connection to the database server while applying 0010"), line
+    assert "these statements of it had run: CREATE TABLE mid_a" in line and "Exception during reset" not in stderr
+    refused = copy.manage("migrate", db_url=galera_database[1], env=lease)
+    assert "Revision 0010 middle did not finish" in one_clean_line(refused), refused.stderr
