@@ -183,6 +183,42 @@ def test_mariadb_stopped_before_any_statement_runs_again(mariadb_url: str, tmp_p
         ("0009", "up", "applied"), ("0010", "up", "applied"), ("0011", "up", "applied")]
 
 
+# --- PostgreSQL and SQLite: the migrate process stopped mid-revision -------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def transactional_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'stopped.db'}"
+        return
+    server: dbservers.Server = request.getfixturevalue("pg_server")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    yield server.create_database(name)
+    server.drop_database(name)
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_transactional_ddl_stopped_mid_revision(transactional_url: str, tmp_path: Path, how: str) -> None:
+    """Transactional DDL: 0010's first DDL rolls back with its transaction, so a stop says nothing was kept (SIGTERM:
+    one line, exit 143) and the next migrate simply runs 0010 again, once."""
+    copy, marker = _history(tmp_path)
+    process = _start_migrate(copy, transactional_url)
+    _wait_for(marker, process)
+    process.send_signal(getattr(signal, how))
+    _, stderr = process.communicate(timeout=60)
+    if how == "SIGTERM":
+        assert process.returncode == 143 and "Traceback" not in stderr, stderr
+        assert stderr.splitlines() == ["Interrupted (SIGTERM) while applying 0010 middle: nothing of it was kept and "
+                                       "the database stays recorded at 0009; re-run migrate."], stderr
+    heads, tables, _ = _state(transactional_url)
+    assert heads == ("0009",) and "mid_a" not in tables
+    again = copy.manage("migrate", "-v0", db_url=transactional_url)
+    assert again.returncode == 0, again.stderr
+    heads, tables, rows = _state(transactional_url)
+    assert heads == ("0011",) and {"mid_a", "mid_b"} <= tables
+    assert rows == [("0009", "up", "applied"), ("0010", "up", "applied"), ("0011", "up", "applied")]
+
+
 # --- PostgreSQL: the server dies mid-revision ------------------------------------------------------------------
 
 
