@@ -32,7 +32,8 @@ REVISIONS = ["0009", "0010", "0011"]
 def _history(tmp_path: Path, *, statement_wait: bool = False) -> tuple[MigrationsCopy, Path]:
     """The fixture history plus 0009 (one table), 0010 (CREATE TABLE mid_a, a wait, CREATE TABLE mid_b) and 0011
     (one table). 0010 waits only on its first run (the marker it creates), until the test creates MARKER.go: a
-    re-run, and repair's scratch replay of it, go straight through. `statement_wait`: 0011 waits too, inside a
+    re-run, and repair's scratch replay of it, go straight through. Its downgrade waits the same way (MARKER-down)
+    between its two DROP TABLEs. `statement_wait`: 0011 waits too, inside a
     statement (pg_sleep), on its first run."""
     copy = fixture_copy(tmp_path)
     marker = tmp_path / "reached"
@@ -42,18 +43,26 @@ def _history(tmp_path: Path, *, statement_wait: bool = False) -> tuple[Migration
         import pathlib, time
         op.create_table("mid_a", sa.Column("id", sa.Integer(), primary_key=True))
         marker = pathlib.Path({str(marker)!r})
-        if not marker.exists():
+        if not marker.exists() and not op.get_context().as_sql:  # not when inspected offline
             marker.touch()
             deadline = time.monotonic() + 60
             while not pathlib.Path({str(marker) + ".go"!r}).exists() and time.monotonic() < deadline:
                 time.sleep(0.02)  # the test stops the migrate here (or its server, then lets it go on)
         op.create_table("mid_b", sa.Column("id", sa.Integer(), primary_key=True))
-    """, downgrade='op.drop_table("mid_b")\nop.drop_table("mid_a")')
+    """, downgrade=f"""
+        import pathlib, time
+        op.drop_table("mid_b")
+        marker = pathlib.Path({str(marker) + "-down"!r})
+        if not marker.exists() and not op.get_context().as_sql:  # not when inspected offline
+            marker.touch()
+            time.sleep(60)  # the test stops the migrate here
+        op.drop_table("mid_a")
+    """)
     wait = f"""
         import pathlib
         op.create_table("after_t", sa.Column("id", sa.Integer(), primary_key=True))
         marker = pathlib.Path({str(marker) + "2"!r})
-        if not marker.exists():
+        if not marker.exists() and not op.get_context().as_sql:  # not when inspected offline
             marker.touch()
             op.execute("SELECT pg_sleep(60)")  # the test stops the server here
     """ if statement_wait else 'op.create_table("after_t", sa.Column("id", sa.Integer(), primary_key=True))'
@@ -160,6 +169,37 @@ def test_mariadb_migrate_stopped_mid_revision(mariadb_url: str, tmp_path: Path, 
     else:  # the repaired row (direction down) clears the failure; then 0010 runs, once
         assert applied == [("0009", "applied"), ("0010", "repaired"), ("0010", "applied"), ("0011", "applied")]
         assert ("0010", "down", "repaired") in rows
+
+
+def test_mariadb_downgrade_killed_mid_revision(mariadb_url: str, tmp_path: Path) -> None:
+    """`migrate 0009` SIGKILLed inside 0010's downgrade (mid_b dropped, mid_a not): 0010 stays recorded, the next
+    migrate refuses it in one line, and once the operator finished the downgrade by hand, repair records 0010 as
+    unapplied (alembic_version at 0009); migrate then applies it again."""
+    copy, marker = _history(tmp_path)
+    Path(str(marker)).touch()  # the upgrade goes straight through
+    assert copy.manage("migrate", "-v0", db_url=mariadb_url).returncode == 0
+    process = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "migrate", "0009"], cwd=ROOT,
+                               env={**os.environ, "NO_COLOR": "1", **copy.env(mariadb_url)},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(Path(str(marker) + "-down"), process)
+    process.send_signal(signal.SIGKILL)
+    stdout, _ = process.communicate(timeout=60)
+    assert _state(mariadb_url)[0] == ("0010",), stdout
+    refused = copy.manage("migrate", "0009", db_url=mariadb_url)
+    line = one_clean_line(refused)
+    assert "Revision 0010 middle did not finish when it was last unapplied" in line, line
+    assert "recorded at 0010" in line and "manage.py repair 0010" in line, line
+    _execute(mariadb_url, "DROP TABLE mid_a")
+    repaired = copy.manage("repair", "0010", db_url=mariadb_url)
+    assert "0010: the database has what was there before it; recorded as unapplied." in repaired.stdout, \
+        repaired.stdout + repaired.stderr
+    assert _state(mariadb_url)[0] == ("0009",)
+    done = copy.manage("migrate", "-v0", db_url=mariadb_url)
+    assert done.returncode == 0, done.stderr
+    heads, tables, rows = _state(mariadb_url)
+    assert heads == ("0011",) and {"mid_a", "mid_b"} <= tables
+    assert rows[-5:] == [("0010", "down", "running"), ("0010", "down", "failed"), ("0010", "down", "repaired"),
+                         ("0010", "up", "applied"), ("0011", "up", "applied")], rows
 
 
 def test_mariadb_stopped_before_any_statement_runs_again(mariadb_url: str, tmp_path: Path) -> None:

@@ -238,12 +238,16 @@ def heal(connection: Connection, settings: Any, script: Any, heads: tuple[str, .
     applied = applied_revisions(script, heads)
     applied_ids = {rev.revision for rev in applied}
     missing = [rev for rev in applied if rev.revision not in entries or not entries[rev.revision].applied]
+    # A downgrade interrupted mid-way leaves its revision recorded as applied: not backfilled, it stays for repair.
+    missing = [rev for rev in missing if not _downgrade_interrupted(entries.get(rev.revision))]
     sums = file_checksums([rev.path for rev in missing], settings)
     # When they were applied is unknown: started_at stays NULL rather than claim the backfill's time.
     rows = [new_row(connection, rev.revision, "up", "backfilled", checksum=sums[rev.path]) for rev in missing]
     for entry in entries.values():
-        if entry.revision in applied_ids or not _defined(script, entry.revision):
+        if not _defined(script, entry.revision):
             continue  # an unknown revision is reported by verify(), not rewritten
+        if entry.revision in applied_ids and not (entry.state == "running" and entry.direction == "down"):
+            continue
         if entry.state == "running":
             rows.append(new_row(connection, entry.revision, entry.direction, "failed", started_at=entry.started_at,
                                 statements="(interrupted: the migrate ended before this revision finished)"))
@@ -251,6 +255,10 @@ def heal(connection: Connection, settings: Any, script: Any, heads: tuple[str, .
             rows.append(new_row(connection, entry.revision, "down", "unapplied", started_at=utc_now()))
     insert(connection, rows)
     return read(connection, ensured=True) if rows else entries
+
+
+def _downgrade_interrupted(entry: Entry | None) -> bool:
+    return entry is not None and entry.direction == "down" and entry.interrupted
 
 
 @dataclass

@@ -125,9 +125,11 @@ def refuse_interrupted(connection: Connection, plan: Plan) -> None:
     else:
         what = ("MySQL/MariaDB does not roll back DDL, so part of it may be applied, and the applied log does not "
                 "know which of its statements ran (its migrate was killed or lost its server)")
+    compares = ("it compares the database with what the revision creates: recorded as applied, or cleared so that "
+                "migrate runs it again" if step.forwards else
+                "it compares the database with the revision applied and unapplied, and records which it is")
     raise MigrationError(
         f"Revision {step} did not finish when it was last {verb} on {where} (started{when}): {what}. The database "
         f"is still recorded at {recorded_before(plan, step)}, so it is not run again blind: finish it or undo it "
-        f"by hand, then run `manage.py repair {step.revision}` (it compares the database with what the revision "
-        "creates: recorded as applied, or cleared so that migrate runs it again), then migrate."
+        f"by hand, then run `manage.py repair {step.revision}` ({compares}), then migrate."
     )
