@@ -23,7 +23,7 @@ from typing import Any
 from project.core.conf import ImproperlyConfigured
 
 __all__ = [
-    "CommandError", "MigrationError", "DestructiveStepsRefused", "UnknownRevision", "DatabaseFailure",
+    "CommandError", "MigrationError", "DestructiveStepsRefused", "UnknownRevision", "Interrupted", "DatabaseFailure",
     "ImproperlyConfigured", "classify", "is_environmental", "describe", "mask_url", "mask_secrets",
 ]
 
@@ -38,6 +38,21 @@ class CommandError(Exception):
 
 class MigrationError(Exception):
     """A migration request that cannot be carried out (bad target, several heads, a failed revision...)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The process was told to stop (SIGINT, or SIGTERM where a command turns it into this): printed as one
+    line on stderr, exit status 128 + the signal's number. A KeyboardInterrupt, so that whatever catches
+    Ctrl-C (SQLAlchemy invalidates a connection interrupted mid-statement) treats SIGTERM alike."""
+
+    def __init__(self, message: str = "", signal_name: str = "SIGINT", returncode: int = 130):
+        super().__init__(message)
+        self.message = message or f"Interrupted ({signal_name})."
+        self.signal_name = signal_name
+        self.returncode = returncode
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class DestructiveStepsRefused(MigrationError):
@@ -136,7 +151,7 @@ _PG_CODES = {
     "25006": DatabaseFailure.READ_ONLY,
     "53100": DatabaseFailure.DISK_FULL,
     "57P01": DatabaseFailure.DISCONNECTED, "57P02": DatabaseFailure.DISCONNECTED,
-    "57P03": DatabaseFailure.UNREACHABLE,
+    "57P03": DatabaseFailure.UNREACHABLE,  # cannot_connect_now: starting up, shutting down, in recovery
 }
 _PG_CLASSES = {"08": DatabaseFailure.DISCONNECTED}
 
@@ -147,6 +162,8 @@ _MYSQL_ERRNOS = {
     2026: DatabaseFailure.SSL,  # CR_SSL_CONNECTION_ERROR: SSL required, the server has none or the handshake failed
     2003: DatabaseFailure.UNREACHABLE, 2005: DatabaseFailure.UNREACHABLE,
     2006: DatabaseFailure.DISCONNECTED, 2013: DatabaseFailure.DISCONNECTED, 2055: DatabaseFailure.DISCONNECTED,
+    1927: DatabaseFailure.DISCONNECTED,  # ER_CONNECTION_KILLED (MariaDB): the server ended this session
+    1053: DatabaseFailure.DISCONNECTED,  # ER_SERVER_SHUTDOWN: shutdown in progress
     1290: DatabaseFailure.READ_ONLY, 1792: DatabaseFailure.READ_ONLY, 1836: DatabaseFailure.READ_ONLY,
     1021: DatabaseFailure.DISK_FULL, 1114: DatabaseFailure.DISK_FULL,
 }
@@ -196,6 +213,8 @@ def classify(exc: BaseException, url: Any = None) -> DatabaseFailure:
         if host and not host.startswith("/"):
             if not _reachable(host, port):
                 return DatabaseFailure.UNREACHABLE
+            if _postgres_startup_sqlstate(host, port, parsed) == "57P03":
+                return DatabaseFailure.UNREACHABLE  # starting up, shutting down or in recovery: not a login
             if _postgres_ssl_fails(host, port, parsed):
                 return DatabaseFailure.SSL
             return DatabaseFailure.LOGIN_OR_NO_DATABASE
@@ -270,6 +289,38 @@ def _postgres_ssl_fails(host: str, port: int, url: Any, timeout: float = 3.0) ->
     except OSError:
         return False
     return False
+
+
+def _postgres_startup_sqlstate(host: str, port: int, url: Any, timeout: float = 3.0) -> str | None:
+    """The SQLSTATE the server answers a startup packet with before asking for a password, or None.
+
+    libpq reports no SQLSTATE for a connection refused before login (psycopg issue #1188), yet the server
+    sent one: a server that is starting up, shutting down or recovering answers any startup packet with an
+    ErrorResponse 57P03 (cannot_connect_now) before authentication. So the server is asked the way libpq
+    asks it (protocol 3.0 StartupMessage, without SSL) and the 'C' field of its answer is read; a server that
+    asks for a password instead, or closes, gives None."""
+    def cstring(value: str) -> bytes:
+        return value.encode() + b"\0"
+
+    body = (196608).to_bytes(4, "big") + cstring("user") + cstring(url.username or "postgres")
+    body += cstring("database") + cstring(url.database or url.username or "postgres") + b"\0"
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall((len(body) + 4).to_bytes(4, "big") + body)
+            answer = b""
+            while len(answer) < 5 or len(answer) < 1 + int.from_bytes(answer[1:5], "big"):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+    except OSError:
+        return None
+    if answer[:1] != b"E":
+        return None
+    for field in answer[5:].split(b"\0"):
+        if field[:1] == b"C":
+            return field[1:].decode(errors="replace")
+    return None
 
 
 def _parse(url: Any) -> Any:

@@ -38,6 +38,10 @@ from project.core.history.scripts import lookup
 TABLE_NAME = APPLIED_LOG_TABLE
 APPLIED_STATES = {"applied", "backfilled", "faked"}
 NON_TRANSACTIONAL = {"mysql", "mariadb"}
+# The last line of a `failed` row's statements when its migrate ended mid-revision (killed, interrupted, its
+# server lost) rather than on an error of the revision: "(interrupted: ..." as heal() writes it, "-- interrupted:
+# ..." as Recorder.interrupted() does after the statements it knows ran.
+INTERRUPTED_MARKS = ("(interrupted", "-- interrupted")
 
 metadata = MetaData()
 log_table = Table(
@@ -84,6 +88,22 @@ class Entry:
     @property
     def failed(self) -> bool:
         return self.state in {"failed", "running"}
+
+    @property
+    def interrupted(self) -> bool:
+        """Its migrate ended in its middle (killed, interrupted, server lost), not on an error of its own."""
+        lines = (self.statements or "").splitlines()
+        return self.state == "running" or (self.state == "failed" and bool(lines)
+                                           and lines[-1].startswith(INTERRUPTED_MARKS))
+
+    @property
+    def ran(self) -> list[str] | None:
+        """The schema statements of an interrupted revision that its log row says ran; None: unknown (its
+        migrate was killed, or lost its server, before it could say)."""
+        lines = (self.statements or "").splitlines()
+        if not self.interrupted or self.state == "running" or not lines[-1].startswith("-- interrupted"):
+            return None
+        return lines[:-1]
 
 
 # --- reading and creating the table --------------------------------------------------------------------
@@ -218,12 +238,16 @@ def heal(connection: Connection, settings: Any, script: Any, heads: tuple[str, .
     applied = applied_revisions(script, heads)
     applied_ids = {rev.revision for rev in applied}
     missing = [rev for rev in applied if rev.revision not in entries or not entries[rev.revision].applied]
+    # A downgrade interrupted mid-way leaves its revision recorded as applied: not backfilled, it stays for repair.
+    missing = [rev for rev in missing if not _downgrade_interrupted(entries.get(rev.revision))]
     sums = file_checksums([rev.path for rev in missing], settings)
     # When they were applied is unknown: started_at stays NULL rather than claim the backfill's time.
     rows = [new_row(connection, rev.revision, "up", "backfilled", checksum=sums[rev.path]) for rev in missing]
     for entry in entries.values():
-        if entry.revision in applied_ids or not _defined(script, entry.revision):
+        if not _defined(script, entry.revision):
             continue  # an unknown revision is reported by verify(), not rewritten
+        if entry.revision in applied_ids and not (entry.state == "running" and entry.direction == "down"):
+            continue
         if entry.state == "running":
             rows.append(new_row(connection, entry.revision, entry.direction, "failed", started_at=entry.started_at,
                                 statements="(interrupted: the migrate ended before this revision finished)"))
@@ -231,6 +255,10 @@ def heal(connection: Connection, settings: Any, script: Any, heads: tuple[str, .
             rows.append(new_row(connection, entry.revision, "down", "unapplied", started_at=utc_now()))
     insert(connection, rows)
     return read(connection, ensured=True) if rows else entries
+
+
+def _downgrade_interrupted(entry: Entry | None) -> bool:
+    return entry is not None and entry.direction == "down" and entry.interrupted
 
 
 @dataclass
@@ -425,6 +453,22 @@ class Recorder:
                         self.connection, step.revision, "up" if step.forwards else "down",
                         checksum=self._checksum(step), started_at=self.started_at, **values))
         except Exception:  # noqa: BLE001 - a lost server: the log cannot be written, the error still reported
+            pass
+
+    def interrupted(self, step: Any, executed: list[str], why: str) -> None:
+        """MySQL/MariaDB, after `step` was interrupted on a connection that is still usable: its `running` row
+        becomes `failed` with the statements that ran and a last line `-- interrupted: WHY`, so the next
+        migrate can say what of it is applied. Never raises."""
+        if self.transactional or self.running_id is None:
+            return  # nothing of it was kept (transactional DDL), or the log has no row of it
+        ran = [" ".join(s.split()) for s in executed if is_schema_statement(s)]
+        values = {"state": "failed", "duration": time.perf_counter() - self.started,
+                  "statements": "\n".join([*ran, f"-- interrupted: {why}"])}
+        try:
+            end_transaction(self.connection)
+            with self.connection.begin():
+                self.connection.execute(log_table.update().where(log_table.c.id == self.running_id), values)
+        except Exception:  # noqa: BLE001 - the row stays `running`: the next migrate reads it as unknown
             pass
 
     def faked(self, steps: list[Any]) -> None:

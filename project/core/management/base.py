@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 from project.core.conf import ImproperlyConfigured, Settings, load_settings
@@ -84,6 +85,9 @@ class BaseCommand:
     help = ""
     # Commands that need no settings (help, version) turn this off.
     requires_settings = True
+    # SIGTERM stops the command as Ctrl-C does (one line, exit 143) instead of killing it outright, and a
+    # second signal while it cleans up ends the process at once: for commands that write to the database.
+    stops_on_sigterm = False
 
     def __init__(self, stdout: TextIO | None = None, stderr: TextIO | None = None, no_color: bool = False):
         self.stdout = OutputWrapper(stdout or sys.stdout)
@@ -123,10 +127,13 @@ class BaseCommand:
         cmd_options = vars(options)
         args = cmd_options.pop("args", ())
         try:
-            self.execute(*args, **cmd_options)
-        except KeyboardInterrupt:
-            self.stderr.write("Interrupted.")
-            sys.exit(130)
+            with _signals_interrupt(self.stops_on_sigterm):
+                self.execute(*args, **cmd_options)
+        except KeyboardInterrupt as exc:
+            from project.core.errors import Interrupted
+
+            self.stderr.write(str(exc) if isinstance(exc, Interrupted) else "Interrupted.")
+            sys.exit(exc.returncode if isinstance(exc, Interrupted) else 130)
         except Exception as exc:
             if options.traceback:
                 raise
@@ -159,3 +166,35 @@ class BaseCommand:
 
     def handle(self, *args: Any, **options: Any) -> str | None:
         raise NotImplementedError("subclasses of BaseCommand must provide a handle() method")
+
+
+@contextmanager
+def _signals_interrupt(enabled: bool) -> Iterator[None]:
+    """While the block runs: the first SIGINT or SIGTERM raises errors.Interrupted where the code is (the
+    block's cleanup runs: locks released, a half-run revision reported), any further one exits at once,
+    printing nothing (a cleanup that hangs on a dead server can still be stopped), until the process exits. Main
+    thread only."""
+    import signal
+    import threading
+
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    from project.core.errors import Interrupted
+
+    fired = []
+
+    def interrupt(signum: int, _frame: Any) -> None:
+        fired.append(signum)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda number, _f: os._exit(128 + number))
+        name = signal.Signals(signum).name
+        raise Interrupted(signal_name=name, returncode=128 + signum)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        if not fired:  # once stopped, a further signal still exits at once while the line is printed
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

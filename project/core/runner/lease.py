@@ -156,14 +156,19 @@ class LeaseLock:
         params = {"name": self.name, "holder": self.holder, "lease": self.lease}
         try:
             with self.connection.engine.connect() as conn:
-                while not self._stop.wait(self.lease / 4):
-                    try:
-                        if conn.execute(renew, params).rowcount == 0:
-                            log.warning("The migration lock's lease ran out and another migrator took it over.")
-                        conn.commit()
-                    except DBAPIError as exc:
-                        rollback(conn)
-                        log.warning("Could not renew the migration lock's lease: %s", exc.orig)
+                try:
+                    while not self._stop.wait(self.lease / 4):
+                        try:
+                            if conn.execute(renew, params).rowcount == 0:
+                                log.warning("The migration lock's lease ran out and another migrator took it over.")
+                            conn.commit()
+                        except DBAPIError as exc:
+                            rollback(conn)
+                            log.warning("Could not renew the migration lock's lease: %s", exc.orig)
+                finally:
+                    # Closed, not handed back to the pool: its reset-on-return would roll back over a connection
+                    # whose node may have died since the last renewal, and log that failure as a traceback.
+                    conn.invalidate()
         except DBAPIError as exc:  # no connection at all: the lease runs out, the next migrator takes over
             log.warning("Could not renew the migration lock's lease: %s", exc.orig)
 

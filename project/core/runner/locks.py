@@ -189,6 +189,8 @@ def mysql_lock_name(database: str) -> str:
 
 
 def _release(connection: Connection, statement: Any, params: dict[str, Any]) -> None:
+    if connection.invalidated:
+        return  # its session is gone (server lost, interrupted mid-statement), and the lock with it
     try:
         _end_transaction(connection)
         connection.execute(statement, params)

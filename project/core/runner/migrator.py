@@ -167,7 +167,17 @@ def run_plan(
                 raise
     except MigrationError:
         raise
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM under manage.py (errors.Interrupted)
+        if not pending:
+            raise
+        from project.core.runner import interrupted
+
+        raise interrupted.interrupted(connection, plan, pending[0], executed, exc, log) from None
     except Exception as exc:
+        from project.core.runner import interrupted
+
+        if pending and interrupted.connection_lost(connection, exc):
+            raise interrupted.server_lost(connection, plan, pending[0], executed, exc) from exc
         if not pending or _environment_failure(connection, executed, exc):
             raise  # errors.describe() words it (read-only database, lost server...): not the revision's fault
         if log is not None:
@@ -252,6 +262,10 @@ def migrate(
             refuse_unmanaged(settings, connection, plan)
 
         applied_log.verify(settings, connection, script, heads)  # an applied revision edited: CHECKSUM_MISMATCH
+        if not fake and connection.dialect.name in applied_log.NON_TRANSACTIONAL and plan.steps:
+            from project.core.runner.interrupted import refuse_interrupted
+
+            refuse_interrupted(connection, plan)  # a half-run revision is not run again blind
         if not fake and not allow_destructive:
             refuse_destructive(settings, plan, connection.dialect.name, target, connection)
         log = applied_log.prepare(settings, connection, script, heads)  # create the applied log, or heal it

@@ -8,6 +8,9 @@
   schema the history builds (scratch SQLite replay). The database has what the revision creates: it is
   stamped applied. It has what the revision before it left: the failure is cleared and migrate runs it
   again. Anything else: what differs is said and nothing is recorded.
+- A downgrade that did not finish (MySQL/MariaDB: its migrate interrupted, killed or its server lost), the
+  revision still recorded: the database has what the revision creates, it stays applied; what was there before
+  it, it is stamped unapplied. Anything else: what differs is said and nothing is recorded.
 """
 
 from __future__ import annotations
@@ -52,7 +55,10 @@ def repair(settings: Any, revisions: list[str]) -> Outcome:
             if rev in mismatched:
                 outcome.done.append(_record_checksum(connection, settings, script, entries[rev]))
             elif rev in failed:
-                outcome.done.append(_clear_failure(connection, settings, script, rev))
+                if entries[rev].direction == "down":
+                    outcome.done.append(_clear_downgrade(connection, settings, script, rev))
+                else:
+                    outcome.done.append(_clear_failure(connection, settings, script, rev))
                 heads = current_heads(connection)
             else:
                 outcome.done.append(f"{rev}: nothing to repair (its checksum matches and it has not failed).")
@@ -121,6 +127,47 @@ def _clear_failure(connection: Connection, settings: Any, script: Any, rev: str)
     raise RepairRefused(
         f"Revision {rev} failed and the database matches neither what it creates nor what was there before it; "
         f"against what it creates: {'; '.join(from_after)}. Finish or undo it by hand, then run `manage.py repair "
+        f"{rev}` again."
+    )
+
+
+def _clear_downgrade(connection: Connection, settings: Any, script: Any, rev: str) -> str:
+    """A downgrade that did not finish (MySQL/MariaDB: interrupted, killed, its server lost), with `rev` still
+    recorded: the database is compared with the schema with `rev` applied and with it unapplied."""
+    from alembic import command
+
+    from project.core.history.checksums import file_checksum
+    from project.core.history.scripts import alembic_config, current_heads
+    from project.core.inspection import schema_compare
+
+    found = lookup(script, rev)
+    if found is None:
+        raise RepairRefused(f"Revision {rev} failed and no version file defines it: restore its file first.")
+    down = found.down_revision
+    parents: tuple[str | None, ...] = tuple(down) if isinstance(down, (tuple, list)) else (down,)
+    heads = current_heads(connection)
+    if heads != (rev,) or len(parents) != 1:
+        raise RepairRefused(
+            f"Revision {rev}'s downgrade did not finish, and repair settles that only on a straight history recorded "
+            f"at {rev}: finish or undo it by hand, then record where the database is with `manage.py migrate "
+            f"REVISION --fake`.")
+    live = _live_schema(connection)
+    dialect = connection.dialect.name
+    checksum = file_checksum(found.path, settings)
+    with_it = schema_compare.compare(schema_compare.history_schema(settings, rev), live, dialect)
+    if not with_it:
+        _record(connection, rev, "up", checksum=checksum)
+        return (f"{rev}: the database still has what it creates (its downgrade left nothing); recorded as applied "
+                "(`manage.py migrate` runs the downgrade again when asked).")
+    without = schema_compare.compare(schema_compare.history_schema(settings, parents[0]), live, dialect)
+    if not without:
+        command.stamp(alembic_config(settings, connection=connection), parents[0] or "base")
+        _commit(connection)
+        _record(connection, rev, "down", checksum=checksum)
+        return f"{rev}: the database has what was there before it; recorded as unapplied."
+    raise RepairRefused(
+        f"Revision {rev}'s downgrade did not finish and the database matches neither {rev} applied nor unapplied; "
+        f"against {rev} unapplied: {'; '.join(without)}. Finish or undo it by hand, then run `manage.py repair "
         f"{rev}` again."
     )
 

@@ -142,6 +142,8 @@ def _is_mariadb(connection: Connection) -> bool:
 
 
 def _run(connection: Connection, statements: list[str]) -> None:
+    if connection.invalidated:
+        return  # its session is gone (server lost, interrupted mid-statement): a reset would reconnect
     for statement in statements:
         connection.exec_driver_sql(statement)
     if connection.in_transaction():

@@ -9,6 +9,7 @@ from project.core.management.base import BaseCommand, CommandError, CommandParse
 
 
 class Command(BaseCommand):
+    stops_on_sigterm = True
     help = (
         "Bring the database to a revision: head (default), zero, or an id or unique prefix.\n"
         "A target behind the current revision unapplies the revisions after it."

@@ -6,6 +6,7 @@ from project.core.management.base import BaseCommand, CommandError, CommandParse
 
 
 class Command(BaseCommand):
+    stops_on_sigterm = True
     help = (
         "After review, make the applied log agree again: record the current checksum of each edited applied\n"
         "revision, and clear a failed revision once the database was fixed by hand (it is compared with what\n"
