@@ -90,3 +90,30 @@ def test_failure_quoting_the_url_masks_only_its_password(server, password: str, 
     masked = url.render_as_string(hide_password=True)
     assert f"Applying 0001 quotes its url failed: RuntimeError: cannot use {masked} from this server." in line
     assert "Nothing of it was kept and the database stays recorded at zero" in line
+
+
+def test_a_multi_host_url_is_masked_as_written_and_its_servers_named(pg_server) -> None:
+    """libpq's host list, as SQLAlchemy spells it (`?host=h1:p1&host=h2:p2`, for failover): the URL connects
+    through the first host that answers, a failure names every host, and masking leaves the rest of the
+    URL as written (SQLAlchemy's rendering would quote it: `host=127.0.0.1%3A5432`)."""
+    import socket
+
+    from project.core.errors import mask_secrets, mask_url
+
+    user, database = _user_with_password(pg_server, "server")
+    with socket.socket() as probe:  # a port nobody listens on: the first host fails, the second answers
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    hosts = f"host=127.0.0.1:{closed}&host={pg_server.host}:{pg_server.port}"
+    written = f"postgresql+psycopg2://{user}:server@/{database}?{hosts}"
+    masked = f"postgresql+psycopg2://{user}:***@/{database}?{hosts}"
+    assert mask_url(written) == masked
+    assert mask_secrets(f"on {written} now", {"DATABASE_URL": written}) == f"on {masked} now"
+
+    reached = run_manage("migrate", "--plan", env={"DEV_DATABASE_URL": written})
+    assert reached.returncode == 0, reached.stderr
+
+    refused = run_manage("migrate", env={"DEV_DATABASE_URL": written.replace(":server@", ":wrong@")})
+    line = one_clean_line(refused)
+    assert f"postgresql servers 127.0.0.1:{closed}, {pg_server.host}:{pg_server.port}" in line, line
+    assert "localhost:5432" not in line and ":wrong@" not in refused.stdout + refused.stderr

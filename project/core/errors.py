@@ -82,13 +82,29 @@ _URL_CREDENTIALS = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:
 
 
 def mask_url(url: Any) -> str:
-    """The URL as text with its password replaced by ***."""
+    """The URL as text with its password replaced by ***, and, for a URL given as text, nothing else changed
+    (SQLAlchemy's rendering re-quotes the query: a multi-host `?host=h1:5432&host=h2:5432` would read
+    `h1%3A5432`)."""
+    from urllib.parse import quote
+
     from sqlalchemy.engine import make_url
 
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except Exception:
         return _URL_CREDENTIALS.sub(r"\g<head>***@", str(url))
+    masked = parsed.render_as_string(hide_password=True)
+    if not isinstance(url, str) or parsed.password is None or \
+            parsed.render_as_string(hide_password=False) == url:
+        return masked if parsed.password is not None or not isinstance(url, str) else url
+    # Written otherwise than SQLAlchemy renders it: the password as written (raw or percent-quoted) goes.
+    scheme_end = url.find("://") + 3
+    head = url[:scheme_end] + url[scheme_end:].split(":", 1)[0] + ":"
+    for written in dict.fromkeys((parsed.password, quote(parsed.password, safe=""),
+                                  quote(parsed.password, safe="!$&'()*+,;=~"))):
+        if url.startswith(head + written + "@"):
+            return head + "***" + url[len(head) + len(written):]
+    return masked
 
 
 def mask_secrets(text: str, settings: Any = None) -> str:
@@ -438,6 +454,12 @@ def _where(settings: Any, failed_url: Any = None) -> str:
     url = make_url(failed_url or settings.DATABASE_URL)
     if url.get_backend_name() == "sqlite":
         return f"SQLite database {url.database or ':memory:'}"
+    # A multi-host URL names its servers in the query (?host=h1:5432&host=h2:5432, as SQLAlchemy spells libpq's
+    # host list): say them as written, not the default localhost.
+    listed = url.query.get("host")
+    if listed and not url.host:
+        hosts = [listed] if isinstance(listed, str) else list(listed)
+        return f"{url.get_backend_name()} server{'s' if len(hosts) > 1 else ''} {', '.join(hosts)}"
     return f"{url.get_backend_name()} server {url.host or 'localhost'}:{url.port or _default_port(url)}"
 
 
