@@ -393,7 +393,7 @@ def test_dropping_a_parent_and_its_child_table(tmp_path: Path, db_url: str) -> N
     project.make("library")
     project.migrate(db_url)
     execute(db_url, "INSERT INTO authors (id, name) VALUES (1, 'Ann')")
-    execute(db_url, "INSERT INTO books (id, author_id, title, pages) VALUES (1, 1, 'First', 120)")
+    execute(db_url, "INSERT INTO books (id, author_id, title, pages, scan) VALUES (1, 1, 'First', 120, '')")
     execute(db_url, "INSERT INTO loans (id, book_id, note) VALUES (1, 1, 'due')")
     before = columns(db_url, "books")
 
