@@ -114,6 +114,8 @@ def render(results: dict[str, Any]) -> str:
         for engine, e in mm.get("engines", {}).items():
             out += [f"### {engine}", "", *rows_table(e["rows"], "alembic upgrade head"), "",
                     "Ratios: " + ", ".join(f"{k} **{fmt(v)}**" for k, v in e.get("ratios", {}).items()) + ".", ""]
+    if "safety" in s:
+        out += safety_tables(s["safety"])
     if "at_head" in s:
         ah = s["at_head"]
         out += ["## Commands at head (read-only), growth with N", "", *section_error(ah)]
@@ -203,6 +205,42 @@ def render(results: dict[str, Any]) -> str:
                 out.append("")
             out += ["Top by cumulative time:", "", "```", p["top"], "```", ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def safety_tables(sf: dict[str, Any]) -> list[str]:
+    """The safety section: migrate with each environment's defaults against plain Alembic, wall and CPU."""
+    out = ["## migrate with each environment's default safety settings", "", *section_error(sf),
+           "An empty database migrated to head by `manage.py migrate --settings=ENV` and by `alembic upgrade head` "
+           "(its env.py reads the same settings), each a whole process, interleaved. CPU is user + sys of the child "
+           "(from wait4). The rows \"..., X off\" run the same migrate with one safety feature replaced by a no-op "
+           "(bench/safety_off.py), so the difference to `manage.py migrate` is that feature's price; "
+           "\"(before)\" is the code given as --baseline, on the same history. Ratios compare rows of one table "
+           "only (one run, interleaved); the load average is the machine's at the table's start and end.", ""]
+    for engine, by_size in sf.get("engines", {}).items():
+        for n, e in by_size.items():
+            if not isinstance(e, dict) or "rows" not in e:
+                continue
+            if n == "at_head":
+                out += [f"### {engine} ({by_size.get('settings')} settings), at head, N={e['size']}", "",
+                        *rows_table(e["rows"], "alembic current"), ""]
+                continue
+            load = e.get("loadavg") or [None, None]
+            out += [f"### {engine} ({by_size.get('settings')} settings), N={n}", "",
+                    f"Load average {fmt_load(load[0])} at the start, {fmt_load(load[1])} at the end.", "",
+                    "| command | wall (median) | CPU (median) | wall / alembic | CPU / alembic | wall min-max | runs |",
+                    "|---|---|---|---|---|---|---|"]
+            base = e["rows"].get("alembic upgrade head", {})
+            for name, r in e["rows"].items():
+                if not r.get("runs"):
+                    continue
+                wall = r["median"] / base["median"] if base.get("median") else None
+                cpu = (r["cpu_median"] / base["cpu_median"]) if base.get("cpu_median") and r.get("cpu_median") \
+                    else None
+                out.append(f"| {name} | {fmt(r['median'], 's')} | {fmt(r.get('cpu_median'), 's')} | "
+                           f"{fmt(wall, 'x')} | {fmt(cpu, 'x')} | {fmt(r['min'], 's')} - {fmt(r['max'], 's')} | "
+                           f"{r['runs']} |")
+            out.append("")
+    return out
 
 
 def fmt_load(load: Any) -> str:
