@@ -359,6 +359,14 @@ class Recorder:
         self.started = time.perf_counter()
         self.running_id: int | None = None
         self.log_exists = log_exists  # False: created with the first row (see prepare)
+        self._checksums: dict[str, str] = {}  # version file path -> checksum, for the steps of this run
+
+    def expect(self, steps: list[Any]) -> None:
+        """The steps this run will log: their files' checksums, computed (or read from the cache) at once
+        rather than one file, and one cache write, per revision."""
+        from project.core.history.checksums import file_checksums
+
+        self._checksums.update(file_checksums([step.script.path for step in steps], self.settings))
 
     def _ensure(self, connection: Connection) -> None:
         """Create the log table on `connection`, in its transaction when one is open (the revision's)."""
@@ -369,7 +377,13 @@ class Recorder:
     def _checksum(self, step: Any) -> str:
         from project.core.history.checksums import file_checksum
 
-        return squash_checksum(step.script) or file_checksum(step.script.path, self.settings)
+        squashed = squash_checksum(step.script)
+        if squashed:
+            return squashed
+        path = step.script.path
+        if path not in self._checksums:
+            self._checksums[path] = file_checksum(path, self.settings)
+        return self._checksums[path]
 
     def start(self, step: Any) -> None:
         """Before `step` runs (outside any transaction for the first, else in the previous step's)."""

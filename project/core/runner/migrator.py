@@ -108,6 +108,8 @@ def run_plan(
         return
     pending = list(plan.steps)
     target = plan.target or "base"
+    if log is not None:
+        log.expect(plan.steps)
     if fake:
         # Django's --fake: record the target without running anything (stamp moves in one step).
         command.stamp(alembic_config(settings, connection=connection), target)
@@ -274,6 +276,17 @@ def refuse_destructive(settings: Settings, plan: Plan, dialect: str, target: str
     (inspection.plan_judge): dropping what the plan created, what the database does not hold, or a
     constraint the plan re-creates on the same columns loses nothing, and an empty database has nothing to lose."""
     confirming = bool(settings.get("CONFIRM_DESTRUCTIVE", False))
+    database = plan_judge.Database(connection) if connection is not None else None
+    if confirming and database is not None and plan.steps and all(step.forwards for step in plan.steps):
+        # A forward plan on a database that holds no table (a fresh one) destroys nothing whatever its steps
+        # do, and what cannot be inspected is not asked about there (plan_judge.judge_plan says so of every
+        # finding): asking that once costs one reflection, where inspecting every revision offline costs
+        # about a millisecond each, and the SQL parser's import for the first raw SQL.
+        try:
+            if database.empty():
+                return
+        finally:
+            database.done()
     # Without CONFIRM_DESTRUCTIVE only an unapply can be refused (no downgrade): a forward migrate does not
     # pay for running every pending revision offline to inspect it.
     verdicts = [(step, destructive.assess_revision(step.script, step.forwards, dialect))
@@ -286,7 +299,7 @@ def refuse_destructive(settings: Settings, plan: Plan, dialect: str, target: str
         )
     if not confirming:
         return
-    judged = judge(plan, dialect, connection, [verdict for _, verdict in verdicts])
+    judged = judge(plan, dialect, connection, [verdict for _, verdict in verdicts], database)
     # "heads" of a one-line history is plain `migrate`.
     plain = target == "head" or (target == "heads" and plan.target != "heads")
     command = "manage.py migrate" + ("" if plain else f" {target}")
@@ -311,10 +324,13 @@ def refuse_destructive(settings: Settings, plan: Plan, dialect: str, target: str
 
 
 def judge(plan: Plan, dialect: str, connection: Connection | None,
-          verdicts: list[destructive.Verdict] | None = None) -> list[plan_judge.Judged]:
+          verdicts: list[destructive.Verdict] | None = None,
+          database: plan_judge.Database | None = None) -> list[plan_judge.Judged]:
     """The plan's steps judged on `connection`'s database (None: on the plan alone), for the policy and for
-    `migrate --plan`, which must mark what the policy refuses."""
-    database = plan_judge.Database(connection) if connection is not None else None
+    `migrate --plan`, which must mark what the policy refuses. `database`: the reflection of `connection`'s
+    database when the caller has one already (what it read is not read again)."""
+    if database is None and connection is not None:
+        database = plan_judge.Database(connection)
     return plan_judge.judge_plan(plan.steps, dialect, database, verdicts)
 
 
