@@ -600,12 +600,14 @@ class Bench:
         migrate with one safety feature switched off at a time (bench/safety_off.py), and the code of
         --baseline, in the same interleaved runs. Then migrate at head against `alembic current`."""
         out: dict[str, Any] = {"sizes": self.args.safety_sizes, "engines": {}}
-        runs = self.args.safety_runs
         off = [PY, str(BENCH / "safety_off.py")]
+        for n in self.args.safety_sizes:  # every tree copied now: the code compared is the code at the start
+            self.tree(n)
+            self.baseline_tree(n)
         for engine in self.args.engines:
             module = SAFETY_SETTINGS[engine][0]
             out["engines"][engine] = {"settings": module}
-            for n in self.args.safety_sizes:
+            for n, runs in zip(self.args.safety_sizes, self.args.safety_runs, strict=True):
                 log(f"  safety N={n} on {engine} ({module} settings), load {fmt_load(os.getloadavg())}")
                 tree = self.tree(n)
                 manage = str(tree / "manage.py")
@@ -618,7 +620,7 @@ class Bench:
                 if before is not None:
                     rows.append(Row("manage.py migrate (before)", [PY, str(before / "manage.py"), *migrate], before,
                                     env, setup=db.reset))
-                if not self.args.safety_no_features:
+                if n in self.args.safety_feature_sizes:
                     if module == "prod":  # the one environment where it is on by default
                         rows.append(Row("migrate, CONFIRM_DESTRUCTIVE=0", [PY, manage, *migrate], tree,
                                         self.safety_env(db, CONFIRM_DESTRUCTIVE="0"), setup=db.reset))
@@ -653,7 +655,7 @@ class Bench:
             if before is not None:
                 rows.append(Row("manage.py migrate (at head, before)", [PY, str(before / "manage.py"), "migrate",
                                                                         f"--settings={module}"], before, env))
-            stats = measure(rows, runs, self.args.warmup)
+            stats = measure(rows, self.args.safety_runs[-1], self.args.warmup)
             value = ratio(stats["manage.py migrate (at head)"], stats["alembic current"])
             out["engines"][engine]["at_head"] = {"size": n, "rows": stats, "ratios": {
                 name: ratio(r, stats["alembic current"]) for name, r in stats.items() if name != "alembic current"}}
@@ -868,9 +870,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--load-rounds", type=int, default=3, help="Rounds of load per endpoint (default 3).")
     p.add_argument("--sections", default=",".join(SECTIONS), help=f"Sections to run (default {','.join(SECTIONS)}).")
     p.add_argument("--safety-sizes", default="60,300", help="History sizes of the safety section (default 60,300).")
-    p.add_argument("--safety-runs", type=int, default=9, help="Runs per row of the safety section (default 9).")
-    p.add_argument("--safety-no-features", action="store_true",
-                   help="Safety section: skip the rows with one safety feature switched off.")
+    p.add_argument("--safety-runs", default="9,5",
+                   help="Runs per row of the safety section, per size (default 9,5; one number: every size).")
+    p.add_argument("--safety-feature-sizes", default="60",
+                   help="Sizes at which the safety section times each safety feature switched off (default 60; "
+                        "'' for none: MariaDB's fsyncs make N=300 take half a minute a run).")
     p.add_argument("--baseline", type=Path, default=None,
                    help="A checkout of the code before a change (e.g. `git archive main | tar -x -C DIR`): the safety "
                         "section times its migrate too, on the same history, in the same runs.")
@@ -884,6 +888,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.engines = [e for e in ENGINES if e in args.engines.split(",")]
     args.sections = [s for s in SECTIONS if s in args.sections.split(",")]
     args.safety_sizes = sorted(int(s) for s in args.safety_sizes.split(","))
+    runs = [int(r) for r in str(args.safety_runs).split(",")]
+    args.safety_runs = runs * len(args.safety_sizes) if len(runs) == 1 else runs
+    args.safety_feature_sizes = {int(s) for s in args.safety_feature_sizes.split(",") if s}
     return args
 
 
