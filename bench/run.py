@@ -624,11 +624,11 @@ class Bench:
                     if module == "prod":  # the one environment where it is on by default
                         rows.append(Row("migrate, CONFIRM_DESTRUCTIVE=0", [PY, manage, *migrate], tree,
                                         self.safety_env(db, CONFIRM_DESTRUCTIVE="0"), setup=db.reset))
-                    for feature in ("checksums", "applied_log", "timeouts", "lock"):
+                    for feature in ("checksums", "applied_log", "timeouts", "lock", "topology"):
                         rows.append(Row(f"migrate, {feature} off", [*off, feature, manage, *migrate], tree, env,
                                         setup=db.reset))
-                    rows.append(Row("migrate, all of them off", [*off, "checksums,applied_log,timeouts,lock", manage,
-                                                                  *migrate], tree,
+                    everything = "checksums,applied_log,timeouts,lock,topology"
+                    rows.append(Row("migrate, all of them off", [*off, everything, manage, *migrate], tree,
                                     self.safety_env(db, CONFIRM_DESTRUCTIVE="0"), setup=db.reset))
                 load_start = os.getloadavg()
                 stats = measure(rows, runs, self.args.warmup)

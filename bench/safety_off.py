@@ -8,7 +8,9 @@ For bench/run.py's "safety" section only: nothing of this is a setting, on purpo
 - `checksums`: no verification of the applied revisions' checksums, and no checksum in the log rows;
 - `applied_log`: no applied log at all (no verification, no table, no rows; implies `checksums`);
 - `timeouts`: no lock/statement timeout statements on the migration session;
-- `lock`: no migration lock (advisory lock, GET_LOCK, flock).
+- `lock`: no migration lock (advisory lock, GET_LOCK, flock);
+- `topology`: no check of the migration target (standby, read-only server, transaction pooler: on PostgreSQL
+  the pooler probe opens a second connection).
 
 CONFIRM_DESTRUCTIVE is a setting already: the bench turns it off through the environment.
 """
@@ -22,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-FEATURES = ("checksums", "applied_log", "timeouts", "lock")
+FEATURES = ("checksums", "applied_log", "timeouts", "lock", "topology")
 
 
 def switch_off(features: set[str]) -> None:
@@ -50,6 +52,10 @@ def switch_off(features: set[str]) -> None:
             yield
 
         locks.migration_lock = no_lock
+    if "topology" in features:
+        from project.core.runner import topology
+
+        topology.check_migration_target = lambda *_a, **_k: None
 
 
 def main(argv: list[str]) -> None:
