@@ -89,6 +89,10 @@ def render(results: dict[str, Any]) -> str:
     elif "busy_processes_start" in m:
         out.append("- No other busy process (>= 5% CPU) at the start or the end of the run; the machine is shared "
                    "with other engineers' test runs, which may have run in between (the max columns show spikes).")
+    out.append("- Settings: every section but `safety` runs each engine under settings/dev.py with the engine's URL in "
+               "DEV_DATABASE_URL (CONFIRM_DESTRUCTIVE off, CHECKSUM_MISMATCH warn); the `safety` section runs each "
+               "engine under its own environment's defaults (SQLite: dev, MariaDB: test, PostgreSQL: prod with "
+               "CONFIRM_DESTRUCTIVE on and CHECKSUM_MISMATCH error), which is what a deploy runs.")
     out += [f"- Note: {note}" for note in results.get("notes", [])]
     out += ["", "## Targets", "", *targets_table(results.get("targets", [])), ""]
     if FINDINGS.exists():

@@ -203,18 +203,20 @@ def _defined(script: Any, revision: str) -> bool:
     return lookup(script, revision) is not None
 
 
-def heal(connection: Connection, settings: Any, script: Any, heads: tuple[str, ...]) -> dict[str, Entry]:
+def heal(connection: Connection, settings: Any, script: Any, heads: tuple[str, ...],
+         entries: dict[str, Entry] | None = None) -> dict[str, Entry]:
     """Make the log agree with alembic_version, the source of truth, and return it.
 
     A revision applied but not logged as applied (applied before the log existed, by plain `alembic`, or by a
     migrate killed between its commit and its log row) gets a `backfilled` row with its file's checksum now;
     a `running` row of a revision that is not applied (a migrate killed mid-revision) becomes `failed`; a
     revision logged as applied that alembic_version no longer counts (plain `alembic downgrade`) gets an
-    `unapplied` row.
+    `unapplied` row. `entries`: the log as just read under the same lock (None: read it here).
     """
     from project.core.history.checksums import file_checksums
 
-    entries = read(connection, ensured=True)
+    if entries is None:
+        entries = read(connection, ensured=True)
     applied = applied_revisions(script, heads)
     applied_ids = {rev.revision for rev in applied}
     missing = [rev for rev in applied if rev.revision not in entries or not entries[rev.revision].applied]
@@ -301,24 +303,39 @@ def enforce(settings: Any, found: list[Mismatch]) -> None:
             sys.stderr.write(f"Warning: {mismatch.message}\n")
 
 
-def verify(settings: Any, connection: Connection, script: Any, heads: tuple[str, ...]) -> None:
+def verify(settings: Any, connection: Connection, script: Any, heads: tuple[str, ...]) -> dict[str, Entry] | None:
     """Before a migrate acts, reading only: the applied revisions' files against the log (see enforce).
-    `heads`: what alembic_version records, as the caller read it under the migration lock."""
-    enforce(settings, mismatches(settings, script, heads, read(connection)))
+    `heads`: what alembic_version records, as the caller read it under the migration lock. Returns the log as
+    read (None: the database has none), which prepare() can start from instead of reading it again."""
+    present = exists(connection)
+    if present:
+        check_shape(connection)
+    entries = read(connection, ensured=True) if present else {}
+    enforce(settings, mismatches(settings, script, heads, entries))
+    return entries if present else None
 
 
-def prepare(settings: Any, connection: Connection, script: Any, heads: tuple[str, ...]) -> Recorder:
+_NOT_READ: Any = object()
+
+
+def prepare(settings: Any, connection: Connection, script: Any, heads: tuple[str, ...],
+            entries: dict[str, Entry] | None = _NOT_READ) -> Recorder:
     """Once a migrate's plan passed its refusals (under the migration lock): create the log if missing and
-    heal it against `heads`; the Recorder then writes the rows of this run.
+    heal it against `heads`; the Recorder then writes the rows of this run. `entries`: what verify() returned,
+    under the same lock (None: no log), so the log is not looked for and read a second time.
 
     A database with no revision recorded and no log (a fresh one) gets the log as Alembic gets alembic_version's
     first row: only once the first revision has run, in that revision's transaction (Recorder.done). The first
     revision then sees the database as under a stock env.py, without this tool's table (a history that copies
     or counts every table it finds behaves as under its own env.py)."""
-    if not heads and not exists(connection):
+    present = exists(connection) if entries is _NOT_READ else entries is not None
+    if not heads and not present:
         return Recorder(connection, settings, log_exists=False)
-    ensure(connection)
-    heal(connection, settings, script, heads)
+    if present and entries is not _NOT_READ:
+        heal(connection, settings, script, heads, entries)  # its shape was checked when verify() read it
+    else:
+        ensure(connection)
+        heal(connection, settings, script, heads)
     return Recorder(connection, settings)
 
 
