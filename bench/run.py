@@ -916,12 +916,12 @@ def main(argv: list[str] | None = None) -> int:
             bench.results["machine"]["busy_processes_end"] = bench.others()
         finally:
             bench.stop_servers()
-    bench.results["total_seconds"] = round(time.perf_counter() - started, 1)
+    seconds = bench.results["total_seconds"] = round(time.perf_counter() - started, 1)
     if args.merge and (args.out / "results.json").exists():
         bench.results = merged(json.loads((args.out / "results.json").read_text()), bench.results, args)
     (args.out / "results.json").write_text(json.dumps(bench.results, indent=2, default=str) + "\n")
     (args.out / "RESULTS.md").write_text(render(bench.results))
-    log(f"wrote {args.out / 'results.json'} and {args.out / 'RESULTS.md'} in {bench.results['total_seconds']}s")
+    log(f"wrote {args.out / 'results.json'} and {args.out / 'RESULTS.md'} in {seconds}s")
     return 0
 
 

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Connection, Double, Integer, MetaData, String, Table, Text, false, select
+from sqlalchemy import Column, Connection, Double, Integer, MetaData, String, Table, Text, bindparam, false, select
 from sqlalchemy.exc import DBAPIError
 
 from project.core.bookkeeping import APPLIED_LOG_TABLE, is_schema_statement
@@ -55,6 +55,12 @@ log_table = Table(
     Column("client_host", String(255)),
     Column("statements", Text),
 )
+
+
+# The statements a migrate sends once or twice per revision, built once: a statement object keeps its compiled
+# form's cache key, where building one per row would compute it again each time.
+_INSERT = log_table.insert()
+_UPDATE_ROW = log_table.update().where(log_table.c.id == bindparam("row_id"))
 
 
 class LogTableDamaged(MigrationError):
@@ -420,7 +426,7 @@ class Recorder:
             self.running_id = self._insert_one(row)
 
     def _insert_one(self, row: dict[str, Any]) -> int:
-        key = self.connection.execute(log_table.insert(), row).inserted_primary_key
+        key = self.connection.execute(_INSERT, row).inserted_primary_key
         assert key is not None  # an INSERT of one row always has one
         return int(key[0])
 
@@ -431,10 +437,10 @@ class Recorder:
                                   "checksum": self._checksum(step)}
         self._ensure(connection)
         if self.running_id is not None:
-            connection.execute(log_table.update().where(log_table.c.id == self.running_id), values)
+            connection.execute(_UPDATE_ROW, {**values, "row_id": self.running_id})
             self.running_id = None
             return
-        connection.execute(log_table.insert(), new_row(connection, step.revision, "up" if step.forwards else "down",
+        connection.execute(_INSERT, new_row(connection, step.revision, "up" if step.forwards else "down",
                                                      started_at=self.started_at, **values))
 
     def failed(self, step: Any, executed: list[str], exc: BaseException) -> None:

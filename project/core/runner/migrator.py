@@ -284,7 +284,7 @@ def refuse_destructive(settings: Settings, plan: Plan, dialect: str, target: str
 
     confirming = bool(settings.get("CONFIRM_DESTRUCTIVE", False))
     database = plan_judge.Database(connection) if connection is not None else None
-    if confirming and database is not None and plan.steps and all(step.forwards for step in plan.steps):
+    if confirming and database is not None and all(step.forwards for step in plan.steps):
         # A forward plan on a database that holds no table (a fresh one) destroys nothing whatever its steps
         # do, and what cannot be inspected is not asked about there (plan_judge.judge_plan says so of every
         # finding): asking that once costs one reflection, where inspecting every revision offline costs
