@@ -247,9 +247,23 @@ def safety_tables(sf: dict[str, Any]) -> list[str]:
     return out
 
 
+# Sections of RESULTS.md that other scripts write (bench/squash.py, bench/lock_peer.py, bench/stall.py) after the
+# rendered part: a new render keeps them as they are.
+OWNED_ELSEWHERE = ("<!-- squash:begin -->", "## Lock lint vs squawk (bench/lock_peer.py)", "<!-- stall:begin -->")
+
+
+def render_keeping(results: dict[str, Any], previous: str) -> str:
+    """render(results), followed by the sections other scripts own in `previous` (the RESULTS.md it replaces)."""
+    starts = [i for i in (previous.find(marker) for marker in OWNED_ELSEWHERE) if i >= 0]
+    text = render(results)
+    return text + "\n" + previous[min(starts):] if starts else text
+
+
 def fmt_load(load: Any) -> str:
     return "—" if not load else "/".join(f"{x:.1f}" for x in load)
 
 
 if __name__ == "__main__":
-    sys.stdout.write(render(json.loads(Path(sys.argv[1]).read_text())))
+    # python bench/report.py results.json [RESULTS.md whose squash/lock-lint/stall sections to keep]
+    kept = Path(sys.argv[2]).read_text() if len(sys.argv) > 2 and Path(sys.argv[2]).exists() else ""
+    sys.stdout.write(render_keeping(json.loads(Path(sys.argv[1]).read_text()), kept))

@@ -895,7 +895,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from report import render
+    from report import render_keeping
 
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -920,7 +920,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge and (args.out / "results.json").exists():
         bench.results = merged(json.loads((args.out / "results.json").read_text()), bench.results, args)
     (args.out / "results.json").write_text(json.dumps(bench.results, indent=2, default=str) + "\n")
-    (args.out / "RESULTS.md").write_text(render(bench.results))
+    previous = (args.out / "RESULTS.md").read_text() if (args.out / "RESULTS.md").exists() else ""
+    (args.out / "RESULTS.md").write_text(render_keeping(bench.results, previous))
     log(f"wrote {args.out / 'results.json'} and {args.out / 'RESULTS.md'} in {seconds}s")
     return 0
 
