@@ -170,19 +170,20 @@ def head_models(n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def make_tree(dest: Path, n: int) -> Path:
+def make_tree(dest: Path, n: int, source: Path = ROOT) -> Path:
     """A copy of the project in `dest` whose history is the project's own plus `n` generated revisions.
 
     The generated revisions sit on top of the real ones (and their tables are added to the tree's
     models), so the app, its API and `manage.py check` work on the tree exactly as on the project.
+    `source`: the project checkout to copy (another one, e.g. main before a change, for a before/after run).
     """
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("manage.py", "alembic.ini"):
-        shutil.copy2(ROOT / name, dest / name)
+        shutil.copy2(source / name, dest / name)
     for package in ("project", "settings"):
-        shutil.copytree(ROOT / package, dest / package, ignore=ignore, dirs_exist_ok=True)
-    shutil.copytree(ROOT / "migrations", dest / "migrations", ignore=ignore, dirs_exist_ok=True)
+        shutil.copytree(source / package, dest / package, ignore=ignore, dirs_exist_ok=True)
+    shutil.copytree(source / "migrations", dest / "migrations", ignore=ignore, dirs_exist_ok=True)
     versions = dest / "migrations" / "versions"
     base = project_head(versions)
     generate(versions, n, base)

@@ -89,6 +89,10 @@ def render(results: dict[str, Any]) -> str:
     elif "busy_processes_start" in m:
         out.append("- No other busy process (>= 5% CPU) at the start or the end of the run; the machine is shared "
                    "with other engineers' test runs, which may have run in between (the max columns show spikes).")
+    out.append("- Settings: every section but `safety` runs each engine under settings/dev.py with the engine's URL in "
+               "DEV_DATABASE_URL (CONFIRM_DESTRUCTIVE off, CHECKSUM_MISMATCH warn); the `safety` section runs each "
+               "engine under its own environment's defaults (SQLite: dev, MariaDB: test, PostgreSQL: prod with "
+               "CONFIRM_DESTRUCTIVE on and CHECKSUM_MISMATCH error), which is what a deploy runs.")
     out += [f"- Note: {note}" for note in results.get("notes", [])]
     out += ["", "## Targets", "", *targets_table(results.get("targets", [])), ""]
     if FINDINGS.exists():
@@ -114,6 +118,8 @@ def render(results: dict[str, Any]) -> str:
         for engine, e in mm.get("engines", {}).items():
             out += [f"### {engine}", "", *rows_table(e["rows"], "alembic upgrade head"), "",
                     "Ratios: " + ", ".join(f"{k} **{fmt(v)}**" for k, v in e.get("ratios", {}).items()) + ".", ""]
+    if "safety" in s:
+        out += safety_tables(s["safety"])
     if "at_head" in s:
         ah = s["at_head"]
         out += ["## Commands at head (read-only), growth with N", "", *section_error(ah)]
@@ -205,9 +211,59 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def safety_tables(sf: dict[str, Any]) -> list[str]:
+    """The safety section: migrate with each environment's defaults against plain Alembic, wall and CPU."""
+    out = ["## migrate with each environment's default safety settings", "", *section_error(sf),
+           "An empty database migrated to head by `manage.py migrate --settings=ENV` and by `alembic upgrade head` "
+           "(its env.py reads the same settings), each a whole process, interleaved. CPU is user + sys of the child "
+           "(from wait4). The rows \"..., X off\" run the same migrate with one safety feature replaced by a no-op "
+           "(bench/safety_off.py), so the difference to `manage.py migrate` is that feature's price; "
+           "\"(before)\" is the code given as --baseline, on the same history. Ratios compare rows of one table "
+           "only (one run, interleaved); the load average is the machine's at the table's start and end.", ""]
+    for engine, by_size in sf.get("engines", {}).items():
+        for n, e in by_size.items():
+            if not isinstance(e, dict) or "rows" not in e:
+                continue
+            if n == "at_head":
+                out += [f"### {engine} ({by_size.get('settings')} settings), at head, N={e['size']}", "",
+                        *rows_table(e["rows"], "alembic current"), ""]
+                continue
+            load = e.get("loadavg") or [None, None]
+            out += [f"### {engine} ({by_size.get('settings')} settings), N={n}", "",
+                    f"Load average {fmt_load(load[0])} at the start, {fmt_load(load[1])} at the end.", "",
+                    "| command | wall (median) | CPU (median) | wall / alembic | CPU / alembic | wall min-max | runs |",
+                    "|---|---|---|---|---|---|---|"]
+            base = e["rows"].get("alembic upgrade head", {})
+            for name, r in e["rows"].items():
+                if not r.get("runs"):
+                    continue
+                wall = r["median"] / base["median"] if base.get("median") else None
+                cpu = (r["cpu_median"] / base["cpu_median"]) if base.get("cpu_median") and r.get("cpu_median") \
+                    else None
+                out.append(f"| {name} | {fmt(r['median'], 's')} | {fmt(r.get('cpu_median'), 's')} | "
+                           f"{fmt(wall, 'x')} | {fmt(cpu, 'x')} | {fmt(r['min'], 's')} - {fmt(r['max'], 's')} | "
+                           f"{r['runs']} |")
+            out.append("")
+    return out
+
+
+# Sections of RESULTS.md that other scripts write (bench/squash.py, bench/lock_peer.py, bench/stall.py) after the
+# rendered part: a new render keeps them as they are.
+OWNED_ELSEWHERE = ("<!-- squash:begin -->", "## Lock lint vs squawk (bench/lock_peer.py)", "<!-- stall:begin -->")
+
+
+def render_keeping(results: dict[str, Any], previous: str) -> str:
+    """render(results), followed by the sections other scripts own in `previous` (the RESULTS.md it replaces)."""
+    starts = [i for i in (previous.find(marker) for marker in OWNED_ELSEWHERE) if i >= 0]
+    text = render(results)
+    return text + "\n" + previous[min(starts):] if starts else text
+
+
 def fmt_load(load: Any) -> str:
     return "—" if not load else "/".join(f"{x:.1f}" for x in load)
 
 
 if __name__ == "__main__":
-    sys.stdout.write(render(json.loads(Path(sys.argv[1]).read_text())))
+    # python bench/report.py results.json [RESULTS.md whose squash/lock-lint/stall sections to keep]
+    kept = Path(sys.argv[2]).read_text() if len(sys.argv) > 2 and Path(sys.argv[2]).exists() else ""
+    sys.stdout.write(render_keeping(json.loads(Path(sys.argv[1]).read_text()), kept))

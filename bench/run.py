@@ -20,6 +20,7 @@ import os
 import platform
 import pstats
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -44,6 +45,9 @@ ALEMBIC = str(Path(sys.executable).parent / "alembic")
 ENGINES = ("sqlite", "mysql", "postgresql")
 HEAVY = ("sqlalchemy", "alembic", "fastapi", "uvicorn", "starlette", "pydantic")
 MISSING = "not measured: feature missing"
+# The environment whose settings each engine runs under in the safety section, and its URL variable.
+SAFETY_SETTINGS = {"sqlite": ("dev", "DEV_DATABASE_URL"), "mysql": ("test", "TEST_DATABASE_URL"),
+                   "postgresql": ("prod", "PROD_DATABASE_URL")}
 # (sync driver, async driver) pairs per engine for the drivers section; the first pair also gets the load test.
 DRIVER_PAIRS = {
     "sqlite": [("sqlite+pysqlite", "sqlite+aiosqlite")],
@@ -75,6 +79,7 @@ class Row:
     timer_file: Path | None = None  # the command times itself and writes the seconds here (in-process rows)
     times: list[float] = field(default_factory=list)
     rss_kb: list[int] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # user + sys seconds of the process (and its children)
 
     def stats(self) -> dict[str, Any]:
         if not self.times:
@@ -87,11 +92,19 @@ class Row:
             "min": min(self.times),
             "max": max(self.times),
             "rss_mb": max(self.rss_kb) / 1024 if self.rss_kb else None,
+            "cpu_median": statistics.median(self.cpu) if self.cpu else None,
         }
 
 
-def run_once(row: Row) -> tuple[float, int | None]:
-    """Wall time and peak RSS (KB, when row.rss) of one run; raises with the tail of stderr if it fails.
+def children_cpu() -> float:
+    """User + system CPU seconds of every child process waited for so far (what os.wait4 reports, summed)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_once(row: Row) -> tuple[float, int | None, float]:
+    """Wall time, peak RSS (KB, when row.rss) and CPU time (user + sys, s) of one run; raises with the tail of
+    stderr if it fails.
 
     RSS comes from /usr/bin/time, not from our own wait4: a child forked from this (big) process
     reports the parent's pages as its peak until it execs.
@@ -99,9 +112,11 @@ def run_once(row: Row) -> tuple[float, int | None]:
     rss_file = Path(tempfile.mktemp(prefix="rss-")) if row.rss else None
     cmd = ["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *row.cmd] if rss_file else row.cmd
     with tempfile.TemporaryFile() as err, (row.stdin.open("rb") if row.stdin else open(os.devnull, "rb")) as stdin:
+        cpu_before = children_cpu()
         start = time.perf_counter()
         proc = subprocess.run(cmd, cwd=row.cwd, env=row.env, stdin=stdin, stdout=subprocess.DEVNULL, stderr=err)
         elapsed = time.perf_counter() - start
+        cpu = children_cpu() - cpu_before
         if proc.returncode != 0:
             err.seek(0)
             tail = err.read().decode(errors="replace")[-2000:]
@@ -113,7 +128,7 @@ def run_once(row: Row) -> tuple[float, int | None]:
     if rss_file:
         rss = int(rss_file.read_text().split()[-1])
         rss_file.unlink()
-    return elapsed, rss
+    return elapsed, rss, cpu
 
 
 def measure(rows: list[Row], runs: int, warmup: int) -> dict[str, dict[str, Any]]:
@@ -122,9 +137,10 @@ def measure(rows: list[Row], runs: int, warmup: int) -> dict[str, dict[str, Any]
         for row in rows:
             if row.setup:
                 row.setup()
-            elapsed, rss = run_once(row)
+            elapsed, rss, cpu = run_once(row)
             if i >= warmup:
                 row.times.append(elapsed)
+                row.cpu.append(cpu)
                 if rss is not None:
                     row.rss_kb.append(rss)
     return {row.name: row.stats() for row in rows}
@@ -134,6 +150,16 @@ def ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> float | None:
     if not a or not b or not a.get("runs") or not b.get("runs"):
         return None
     return a["median"] / b["median"]
+
+
+def cpu_ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> float | None:
+    if not a or not b or not a.get("cpu_median") or not b.get("cpu_median"):
+        return None
+    return a["cpu_median"] / b["cpu_median"]
+
+
+def fmt_load(load: Any) -> str:
+    return "/".join(f"{x:.1f}" for x in load)
 
 
 def log(msg: str) -> None:
@@ -226,6 +252,7 @@ class Bench:
         self.servers: dict[str, Any] = {}
         self.trees: dict[int, Path] = {}
         self.results: dict[str, Any] = {"sections": {}, "targets": [], "profiles": {}, "notes": []}
+        self.section: str | None = None  # the section running now (its targets are tagged with it)
 
     # -- set-up ---------------------------------------------------------------------------------
     def start_servers(self) -> None:
@@ -279,11 +306,14 @@ class Bench:
                note: str = "", profile: str | None = None) -> None:
         met = None if value is None else (value <= limit if lower_is_better else value >= limit)
         self.results["targets"].append({"target": name, "value": value, "limit": limit, "met": met,
-                                        "note": note or (MISSING if value is None else ""), "profile": profile})
+                                        "note": note or (MISSING if value is None else ""), "profile": profile,
+                                        "section": self.section})
 
     def run_section(self, name: str, func: Callable[[], Any]) -> None:
         log(f"section {name}")
         started = time.perf_counter()
+        load_start = os.getloadavg()
+        self.section = name
         try:
             self.results["sections"][name] = func()
         except Exception as exc:  # one broken section must not lose the others' numbers
@@ -292,6 +322,9 @@ class Bench:
         self.results["sections"].setdefault(name, {})
         if isinstance(self.results["sections"][name], dict):
             self.results["sections"][name]["seconds"] = round(time.perf_counter() - started, 1)
+            self.results["sections"][name]["run"] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                                                     "loadavg": [load_start, os.getloadavg()]}
+        self.section = None
 
     # -- profiles -------------------------------------------------------------------------------
     def profile(self, key: str, cmd: list[str], cwd: Path, env: dict[str, str],
@@ -542,6 +575,94 @@ class Bench:
                        / max(1, int(b) - int(a)) for a, b in pairwise(sizes)] for name in names}
         return growth
 
+    def safety_env(self, db: Database, **extra: str) -> dict[str, str]:
+        """The environment of `db`'s engine with that environment's default settings (settings/dev.py for
+        SQLite, test.py for MariaDB, prod.py for PostgreSQL): no inherited override of a safety setting."""
+        module, url_var = SAFETY_SETTINGS[db.engine]
+        env = {k: v for k, v in os.environ.items()
+               if k not in {"CI", "PYTHONDONTWRITEBYTECODE", "CONFIRM_DESTRUCTIVE", "CHECKSUM_MISMATCH", "DEBUG"}
+               and not k.startswith("MIGRATE_") and not k.endswith("DATABASE_URL")}
+        return {**env, "SETTINGS_MODULE": module, url_var: db.url, "NO_COLOR": "1", "MIGRATE_ON_STARTUP": "0",
+                **extra}
+
+    def baseline_tree(self, n: int) -> Path | None:
+        """The N tree built from --baseline (the code before a change), with the same generated history."""
+        if self.args.baseline is None:
+            return None
+        dest = self.work / f"before_{n}"
+        if not dest.exists():
+            histories.make_tree(dest, n, source=self.args.baseline)
+        return dest
+
+    def section_safety(self) -> dict[str, Any]:
+        """`manage.py migrate --settings=ENV` against `alembic upgrade head` on an empty database, each engine with
+        its environment's default safety settings; CPU (user + sys of the child) next to wall time; the same
+        migrate with one safety feature switched off at a time (bench/safety_off.py), and the code of
+        --baseline, in the same interleaved runs. Then migrate at head against `alembic current`."""
+        out: dict[str, Any] = {"sizes": self.args.safety_sizes, "engines": {}}
+        off = [PY, str(BENCH / "safety_off.py")]
+        for n in self.args.safety_sizes:  # every tree copied now: the code compared is the code at the start
+            self.tree(n)
+            self.baseline_tree(n)
+        for engine in self.args.engines:
+            module = SAFETY_SETTINGS[engine][0]
+            out["engines"][engine] = {"settings": module}
+            for n, runs in zip(self.args.safety_sizes, self.args.safety_runs, strict=True):
+                log(f"  safety N={n} on {engine} ({module} settings), load {fmt_load(os.getloadavg())}")
+                tree = self.tree(n)
+                manage = str(tree / "manage.py")
+                db = self.db(engine, n, "_safety")
+                env = self.safety_env(db)
+                migrate = ["migrate", f"--settings={module}"]
+                rows = [Row("alembic upgrade head", [ALEMBIC, "upgrade", "head"], tree, env, setup=db.reset),
+                        Row("manage.py migrate", [PY, manage, *migrate], tree, env, setup=db.reset)]
+                before = self.baseline_tree(n)
+                if before is not None:
+                    rows.append(Row("manage.py migrate (before)", [PY, str(before / "manage.py"), *migrate], before,
+                                    env, setup=db.reset))
+                if n in self.args.safety_feature_sizes:
+                    if module == "prod":  # the one environment where it is on by default
+                        rows.append(Row("migrate, CONFIRM_DESTRUCTIVE=0", [PY, manage, *migrate], tree,
+                                        self.safety_env(db, CONFIRM_DESTRUCTIVE="0"), setup=db.reset))
+                    for feature in ("checksums", "applied_log", "timeouts", "lock", "topology"):
+                        rows.append(Row(f"migrate, {feature} off", [*off, feature, manage, *migrate], tree, env,
+                                        setup=db.reset))
+                    everything = "checksums,applied_log,timeouts,lock,topology"
+                    rows.append(Row("migrate, all of them off", [*off, everything, manage, *migrate], tree,
+                                    self.safety_env(db, CONFIRM_DESTRUCTIVE="0"), setup=db.reset))
+                load_start = os.getloadavg()
+                stats = measure(rows, runs, self.args.warmup)
+                base = stats["alembic upgrade head"]
+                ratios = {name: {"wall": ratio(r, base), "cpu": cpu_ratio(r, base)} for name, r in stats.items()
+                          if name != "alembic upgrade head"}
+                out["engines"][engine][str(n)] = {"rows": stats, "ratios": ratios,
+                                                  "loadavg": [load_start, os.getloadavg()]}
+                for kind in ("wall", "cpu"):
+                    self.target(f"{engine} ({module} settings): `migrate` / `alembic upgrade head` (N={n}), {kind}",
+                                ratios["manage.py migrate"][kind], 1.05,
+                                note=f"load average {fmt_load(load_start)} at the start of these runs")
+            # At head: nothing pending, with the same settings.
+            n = self.args.safety_sizes[-1]
+            tree = self.tree(n)
+            db = self.db(engine, n, "_safety")
+            env = self.safety_env(db)
+            db.reset()
+            sh([ALEMBIC, "upgrade", "head"], cwd=tree, env=env)
+            rows = [Row("alembic current", [ALEMBIC, "current"], tree, env),
+                    Row("manage.py migrate (at head)", [PY, str(tree / "manage.py"), "migrate", f"--settings={module}"],
+                        tree, env)]
+            before = self.baseline_tree(n)
+            if before is not None:
+                rows.append(Row("manage.py migrate (at head, before)", [PY, str(before / "manage.py"), "migrate",
+                                                                        f"--settings={module}"], before, env))
+            stats = measure(rows, self.args.safety_runs[-1], self.args.warmup)
+            value = ratio(stats["manage.py migrate (at head)"], stats["alembic current"])
+            out["engines"][engine]["at_head"] = {"size": n, "rows": stats, "ratios": {
+                name: ratio(r, stats["alembic current"]) for name, r in stats.items() if name != "alembic current"}}
+            self.target(f"{engine} ({module} settings): `migrate` at head / `alembic current` (N={n})", value, 0.7)
+            db.reset()
+        return out
+
     def _count_loads(self) -> dict[str, Any]:
         """How often each version file is executed by one `manage.py migrate` (empty -> head) and by alembic."""
         n = self.args.sizes[0]
@@ -730,7 +851,7 @@ class Bench:
         return busy[:8]
 
 
-SECTIONS = ("startup", "migrate", "memory", "at_head", "sqlmigrate", "rebuild", "health", "drivers")
+SECTIONS = ("startup", "migrate", "memory", "at_head", "safety", "sqlmigrate", "rebuild", "health", "drivers")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -748,17 +869,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--load-concurrency", type=int, default=16, help="Concurrent requests (default 16).")
     p.add_argument("--load-rounds", type=int, default=3, help="Rounds of load per endpoint (default 3).")
     p.add_argument("--sections", default=",".join(SECTIONS), help=f"Sections to run (default {','.join(SECTIONS)}).")
+    p.add_argument("--safety-sizes", default="60,300", help="History sizes of the safety section (default 60,300).")
+    p.add_argument("--safety-runs", default="9,5",
+                   help="Runs per row of the safety section, per size (default 9,5; one number: every size).")
+    p.add_argument("--safety-feature-sizes", default="60",
+                   help="Sizes at which the safety section times each safety feature switched off (default 60; "
+                        "'' for none: MariaDB's fsyncs make N=300 take half a minute a run).")
+    p.add_argument("--baseline", type=Path, default=None,
+                   help="A checkout of the code before a change (e.g. `git archive main | tar -x -C DIR`): the safety "
+                        "section times its migrate too, on the same history, in the same runs.")
+    p.add_argument("--merge", action="store_true",
+                   help="Keep the sections and targets of the existing results.json in --out that this run does not "
+                        "measure (a run of some sections refreshes them without losing the others).")
     p.add_argument("--no-profiles", action="store_true", help="Skip the cProfile runs of missed targets.")
     p.add_argument("--out", type=Path, default=BENCH, help="Where results.json and RESULTS.md go (default bench/).")
     args = p.parse_args(argv)
     args.sizes = sorted(int(s) for s in args.sizes.split(","))
     args.engines = [e for e in ENGINES if e in args.engines.split(",")]
     args.sections = [s for s in SECTIONS if s in args.sections.split(",")]
+    args.safety_sizes = sorted(int(s) for s in args.safety_sizes.split(","))
+    runs = [int(r) for r in str(args.safety_runs).split(",")]
+    args.safety_runs = runs * len(args.safety_sizes) if len(runs) == 1 else runs
+    args.safety_feature_sizes = {int(s) for s in args.safety_feature_sizes.split(",") if s}
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    from report import render
+    from report import render_keeping
 
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -779,11 +916,34 @@ def main(argv: list[str] | None = None) -> int:
             bench.results["machine"]["busy_processes_end"] = bench.others()
         finally:
             bench.stop_servers()
-    bench.results["total_seconds"] = round(time.perf_counter() - started, 1)
+    seconds = bench.results["total_seconds"] = round(time.perf_counter() - started, 1)
+    if args.merge and (args.out / "results.json").exists():
+        bench.results = merged(json.loads((args.out / "results.json").read_text()), bench.results, args)
     (args.out / "results.json").write_text(json.dumps(bench.results, indent=2, default=str) + "\n")
-    (args.out / "RESULTS.md").write_text(render(bench.results))
-    log(f"wrote {args.out / 'results.json'} and {args.out / 'RESULTS.md'} in {bench.results['total_seconds']}s")
+    previous = (args.out / "RESULTS.md").read_text() if (args.out / "RESULTS.md").exists() else ""
+    (args.out / "RESULTS.md").write_text(render_keeping(bench.results, previous))
+    log(f"wrote {args.out / 'results.json'} and {args.out / 'RESULTS.md'} in {seconds}s")
     return 0
+
+
+def merged(old: dict[str, Any], new: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """`old` (a full run) with the sections of `new` (a run of some sections) in place of its own: the machine
+    and the other sections stay as `old` measured them, and a note says where the new ones come from."""
+    out = dict(old)
+    out["sections"] = {**old.get("sections", {}), **new["sections"]}
+    names = {t["target"] for t in new["targets"]}
+    kept = [t for t in old.get("targets", []) if t.get("section") not in args.sections and t["target"] not in names]
+    out["targets"] = kept + new["targets"]
+    out["profiles"] = {**old.get("profiles", {}), **new.get("profiles", {})}
+    notes = [n for n in old.get("notes", []) if not any(f"section {s} " in n for s in args.sections)]
+    for name in args.sections:
+        run = new["sections"].get(name, {}).get("run", {})
+        loads = run.get("loadavg") or [[0, 0, 0], [0, 0, 0]]
+        notes.append(f"The section {name} comes from a separate run of `bench/run.py --sections {name}` "
+                     f"({run.get('date')}, {new['total_seconds']} s; load average {fmt_load(loads[0])} at its start, "
+                     f"{fmt_load(loads[1])} at its end; machine shared with other sessions' test runs).")
+    out["notes"] = notes + new.get("notes", [])
+    return out
 
 
 if __name__ == "__main__":

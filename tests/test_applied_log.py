@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import ROOT, run_fixture_manage, run_manage
+from conftest import FIXTURE_SETTINGS, ROOT, run_fixture_manage, run_manage
 from migcopy import fixture_copy, one_clean_line
 from test_offline_sql import engine  # noqa: F401 - fixture: fresh databases and the engine's own client
 
@@ -540,3 +540,25 @@ def test_the_log_appears_with_the_first_revision(db_url: str, tmp_path: Path) ->
             eng.dispose()
         assert seen == {"alembic_version", "seen"}
         assert [(r.revision, r.state) for r in log_rows(fresh)] == [("0001", "applied")]
+
+
+def test_a_migrate_hashes_the_files_of_its_steps_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The log's checksums of one run are computed together before it starts: one write of the checksum cache per
+    migrate, not one per revision (issue 24), and each row still carries its file's checksum."""
+    from project.core.conf import load_settings
+    from project.core.history import checksums
+    from project.core.runner import migrator
+
+    monkeypatch.setattr(checksums, "cache_dir", lambda settings=None: tmp_path / ".cache")
+    monkeypatch.setattr(checksums, "_memory", {})
+    writes: list[int] = []
+    real_write = checksums._write_cache
+    monkeypatch.setattr(checksums, "_write_cache", lambda settings: writes.append(1) or real_write(settings))
+    url = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    monkeypatch.setenv("DEV_DATABASE_URL", url)
+    settings = load_settings(FIXTURE_SETTINGS)
+    plan = migrator.migrate(settings, "head")
+    assert len(writes) == 1
+    expected = checksums.file_checksums([step.script.path for step in plan.steps], settings)
+    assert {(r.revision, r.checksum) for r in log_rows(url)} == {
+        (step.revision, expected[step.script.path]) for step in plan.steps}

@@ -117,3 +117,45 @@ def test_models_changed_in_memory_are_compared_afresh(tmp_path: Path, monkeypatc
     finally:
         Base.metadata.remove(labels)
     assert WARNING not in migrate()
+
+
+def test_models_the_migrate_itself_imported_are_answered_from_the_cache(tmp_path: Path, monkeypatch) -> None:
+    """A migrate that applies revisions imports the models through env.py, from their files: its warning then comes
+    from the kept answer when nothing changed (no autogenerate against the replayed history after every deploy;
+    issue 24), and is still the comparison's answer."""
+    from io import StringIO
+
+    from project.core.inspection import models
+    from project.core.management import call_command
+
+    copy = _copy(tmp_path, "drift_models:metadata")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("SETTINGS_MODULE", copy.module)
+    monkeypatch.setattr(models, "DRIFT_CACHE", tmp_path / "model-drift.json")
+    compared: list[int] = []
+    real = models.unmigrated_changes
+    monkeypatch.setattr(models, "unmigrated_changes", lambda settings: compared.append(1) or real(settings))
+    # The fixture's tables on a MetaData of the module's own (it is imported afresh by each migrate), plus a table
+    # no migration creates.
+    (tmp_path / "drift_models.py").write_text(textwrap.dedent("""
+        import sqlalchemy as sa
+        from fixture_app.models import Base
+
+        metadata = sa.MetaData()
+        for table in Base.metadata.tables.values():
+            table.to_metadata(metadata)
+        Base = sa.orm.declarative_base(metadata=metadata)
+    """) + BADGES)
+
+    def migrate(database: str) -> str:
+        monkeypatch.delitem(sys.modules, "drift_models", raising=False)  # not loaded before the command
+        monkeypatch.setenv("DEV_DATABASE_URL", f"sqlite:///{tmp_path / database}")
+        out = StringIO()
+        call_command("migrate", stdout=out)
+        assert "drift_models" in sys.modules  # env.py imported them while migrating
+        return out.getvalue()
+
+    assert f"{WARNING} (create table badges)." in migrate("first.sqlite3")
+    assert compared == [1]
+    assert f"{WARNING} (create table badges)." in migrate("second.sqlite3")
+    assert compared == [1]  # the second fresh database's migrate used the kept answer

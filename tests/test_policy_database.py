@@ -158,3 +158,34 @@ def test_showmigrations_plan_on_tables_without_a_recorded_revision(tmp_path: Pat
     shown = fixture_copy(tmp_path).manage("showmigrations", "--plan", db_url=db_url)
     assert shown.returncode == 0, shown.stderr
     assert "      DESTRUCTIVE: drops column tasks.legacy_flag" in shown.stdout.splitlines()
+
+
+def test_a_fresh_database_is_asked_once_not_inspected_revision_by_revision(tmp_path: Path, monkeypatch) -> None:
+    """Under CONFIRM_DESTRUCTIVE a forward plan on a database that holds no table destroys nothing (the judge spares
+    every finding there), so the policy asks the database once instead of running each pending revision offline
+    (issue 24); on a database that holds tables every pending revision is inspected, and a drop is still refused."""
+    import pytest
+    from conftest import FIXTURE_SETTINGS
+
+    from project.core.conf import load_settings
+    from project.core.errors import DestructiveStepsRefused
+    from project.core.inspection import destructive
+    from project.core.runner import migrator
+
+    monkeypatch.setenv("DEV_DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
+    monkeypatch.setenv("CONFIRM_DESTRUCTIVE", "1")
+    settings = load_settings(FIXTURE_SETTINGS)
+    assessed: list[str] = []
+    real = destructive.assess_revision
+
+    def assess(script, *args, **kwargs):
+        assessed.append(script.revision)
+        return real(script, *args, **kwargs)
+
+    monkeypatch.setattr(destructive, "assess_revision", assess)
+    migrator.migrate(settings, "0004")
+    assert assessed == []
+    migrator.migrate(settings, "0007")
+    assert assessed == ["0005", "0006", "0007"]
+    with pytest.raises(DestructiveStepsRefused, match="tasks.legacy_flag"):
+        migrator.migrate(settings, "head")

@@ -98,6 +98,11 @@ def write_cache_file(path: Path, data: Any) -> None:
         pass
 
 
+def import_path_module(path: str) -> str:
+    """The module an import_string path names ("package.models:Base.metadata" -> "package.models")."""
+    return path.partition(":")[0] if ":" in path else path.rpartition(".")[0]
+
+
 def import_string(path: str) -> Any:
     """`package.module:attr.attr` (or `package.module.attr`) -> the object, as Django's import_string."""
     module_name, sep, attrs = path.partition(":")

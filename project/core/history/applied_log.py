@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Connection, Double, Integer, MetaData, String, Table, Text, false, select
+from sqlalchemy import Column, Connection, Double, Integer, MetaData, String, Table, Text, bindparam, false, select
 from sqlalchemy.exc import DBAPIError
 
 from project.core.bookkeeping import APPLIED_LOG_TABLE, is_schema_statement
@@ -59,6 +59,12 @@ log_table = Table(
     Column("client_host", String(255)),
     Column("statements", Text),
 )
+
+
+# The statements a migrate sends once or twice per revision, built once: a statement object keeps its compiled
+# form's cache key, where building one per row would compute it again each time.
+_INSERT = log_table.insert()
+_UPDATE_ROW = log_table.update().where(log_table.c.id == bindparam("row_id"))
 
 
 class LogTableDamaged(MigrationError):
@@ -223,18 +229,20 @@ def _defined(script: Any, revision: str) -> bool:
     return lookup(script, revision) is not None
 
 
-def heal(connection: Connection, settings: Any, script: Any, heads: tuple[str, ...]) -> dict[str, Entry]:
+def heal(connection: Connection, settings: Any, script: Any, heads: tuple[str, ...],
+         entries: dict[str, Entry] | None = None) -> dict[str, Entry]:
     """Make the log agree with alembic_version, the source of truth, and return it.
 
     A revision applied but not logged as applied (applied before the log existed, by plain `alembic`, or by a
     migrate killed between its commit and its log row) gets a `backfilled` row with its file's checksum now;
     a `running` row of a revision that is not applied (a migrate killed mid-revision) becomes `failed`; a
     revision logged as applied that alembic_version no longer counts (plain `alembic downgrade`) gets an
-    `unapplied` row.
+    `unapplied` row. `entries`: the log as just read under the same lock (None: read it here).
     """
     from project.core.history.checksums import file_checksums
 
-    entries = read(connection, ensured=True)
+    if entries is None:
+        entries = read(connection, ensured=True)
     applied = applied_revisions(script, heads)
     applied_ids = {rev.revision for rev in applied}
     missing = [rev for rev in applied if rev.revision not in entries or not entries[rev.revision].applied]
@@ -329,24 +337,39 @@ def enforce(settings: Any, found: list[Mismatch]) -> None:
             sys.stderr.write(f"Warning: {mismatch.message}\n")
 
 
-def verify(settings: Any, connection: Connection, script: Any, heads: tuple[str, ...]) -> None:
+def verify(settings: Any, connection: Connection, script: Any, heads: tuple[str, ...]) -> dict[str, Entry] | None:
     """Before a migrate acts, reading only: the applied revisions' files against the log (see enforce).
-    `heads`: what alembic_version records, as the caller read it under the migration lock."""
-    enforce(settings, mismatches(settings, script, heads, read(connection)))
+    `heads`: what alembic_version records, as the caller read it under the migration lock. Returns the log as
+    read (None: the database has none), which prepare() can start from instead of reading it again."""
+    present = exists(connection)
+    if present:
+        check_shape(connection)
+    entries = read(connection, ensured=True) if present else {}
+    enforce(settings, mismatches(settings, script, heads, entries))
+    return entries if present else None
 
 
-def prepare(settings: Any, connection: Connection, script: Any, heads: tuple[str, ...]) -> Recorder:
+_NOT_READ: Any = object()
+
+
+def prepare(settings: Any, connection: Connection, script: Any, heads: tuple[str, ...],
+            entries: dict[str, Entry] | None = _NOT_READ) -> Recorder:
     """Once a migrate's plan passed its refusals (under the migration lock): create the log if missing and
-    heal it against `heads`; the Recorder then writes the rows of this run.
+    heal it against `heads`; the Recorder then writes the rows of this run. `entries`: what verify() returned,
+    under the same lock (None: no log), so the log is not looked for and read a second time.
 
     A database with no revision recorded and no log (a fresh one) gets the log as Alembic gets alembic_version's
     first row: only once the first revision has run, in that revision's transaction (Recorder.done). The first
     revision then sees the database as under a stock env.py, without this tool's table (a history that copies
     or counts every table it finds behaves as under its own env.py)."""
-    if not heads and not exists(connection):
+    present = exists(connection) if entries is _NOT_READ else entries is not None
+    if not heads and not present:
         return Recorder(connection, settings, log_exists=False)
-    ensure(connection)
-    heal(connection, settings, script, heads)
+    if present and entries is not _NOT_READ:
+        heal(connection, settings, script, heads, entries)  # its shape was checked when verify() read it
+    else:
+        ensure(connection)
+        heal(connection, settings, script, heads)
     return Recorder(connection, settings)
 
 
@@ -387,6 +410,14 @@ class Recorder:
         self.started = time.perf_counter()
         self.running_id: int | None = None
         self.log_exists = log_exists  # False: created with the first row (see prepare)
+        self._checksums: dict[str, str] = {}  # version file path -> checksum, for the steps of this run
+
+    def expect(self, steps: list[Any]) -> None:
+        """The steps this run will log: their files' checksums, computed (or read from the cache) at once
+        rather than one file, and one cache write, per revision."""
+        from project.core.history.checksums import file_checksums
+
+        self._checksums.update(file_checksums([step.script.path for step in steps], self.settings))
 
     def _ensure(self, connection: Connection) -> None:
         """Create the log table on `connection`, in its transaction when one is open (the revision's)."""
@@ -397,7 +428,13 @@ class Recorder:
     def _checksum(self, step: Any) -> str:
         from project.core.history.checksums import file_checksum
 
-        return squash_checksum(step.script) or file_checksum(step.script.path, self.settings)
+        squashed = squash_checksum(step.script)
+        if squashed:
+            return squashed
+        path = step.script.path
+        if path not in self._checksums:
+            self._checksums[path] = file_checksum(path, self.settings)
+        return self._checksums[path]
 
     def start(self, step: Any) -> None:
         """Before `step` runs (outside any transaction for the first, else in the previous step's)."""
@@ -417,7 +454,7 @@ class Recorder:
             self.running_id = self._insert_one(row)
 
     def _insert_one(self, row: dict[str, Any]) -> int:
-        key = self.connection.execute(log_table.insert(), row).inserted_primary_key
+        key = self.connection.execute(_INSERT, row).inserted_primary_key
         assert key is not None  # an INSERT of one row always has one
         return int(key[0])
 
@@ -428,10 +465,10 @@ class Recorder:
                                   "checksum": self._checksum(step)}
         self._ensure(connection)
         if self.running_id is not None:
-            connection.execute(log_table.update().where(log_table.c.id == self.running_id), values)
+            connection.execute(_UPDATE_ROW, {**values, "row_id": self.running_id})
             self.running_id = None
             return
-        connection.execute(log_table.insert(), new_row(connection, step.revision, "up" if step.forwards else "down",
+        connection.execute(_INSERT, new_row(connection, step.revision, "up" if step.forwards else "down",
                                                      started_at=self.started_at, **values))
 
     def failed(self, step: Any, executed: list[str], exc: BaseException) -> None:

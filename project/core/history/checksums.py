@@ -60,12 +60,16 @@ def is_checksum(value: Any) -> bool:
 
 
 def file_checksums(paths: list[str], settings: Any = None) -> dict[str, str]:
-    """The checksum of each version file in `paths` (keyed as given); the cache is written once."""
+    """The checksum of each version file in `paths` (keyed as given); the cache is written once, and only when
+    a file had to be hashed."""
     if not _memory:
         _memory.update(_read_cache(settings))
-    before = dict(_memory)
-    found = {path: _checksum(path) for path in paths}
-    if _memory != before:
+    found: dict[str, str] = {}
+    hashed = False
+    for path in paths:
+        found[path], computed = _checksum(path)
+        hashed = hashed or computed
+    if hashed:
         _write_cache(settings)
     return found
 
@@ -75,17 +79,18 @@ def file_checksum(path: str, settings: Any = None) -> str:
     return file_checksums([path], settings)[path]
 
 
-def _checksum(given: str) -> str:
+def _checksum(given: str) -> tuple[str, bool]:
+    """The file's checksum, and whether it had to be computed (the cache did not have it)."""
     path = os.path.abspath(given)  # Alembic's paths are absolute already; no symlink resolution needed
     stat = os.stat(path)
     key = (stat.st_mtime_ns, stat.st_size)
     cached = _memory.get(path)
     if cached is not None and (cached[0], cached[1]) == key:
-        return cached[2]
+        return cached[2], False
     with open(path, encoding="utf-8") as source:
         checksum = source_checksum(source.read())
     _memory[path] = (key[0], key[1], checksum)
-    return checksum
+    return checksum, True
 
 
 def _cache_path(settings: Any) -> Path:

@@ -540,18 +540,35 @@ class _BindOutput(io.StringIO):
         return len(text)
 
 
+_contexts: dict[str, tuple[Any, _BindOutput]] = {}  # dialect -> its offline MigrationContext and output
+
+
+def _offline_context(dialect: str, recorded: list[Any]) -> Any:
+    """An offline (as_sql) MigrationContext for `dialect` whose bind output goes to `recorded`.
+
+    Configuring one builds a dialect, an impl and the version Table: most of what recording a small revision
+    costs. Nothing of a revision's stays in it (its operations are recorded, never invoked; what it sends
+    through the bind goes to the output), so one per dialect serves every revision of the process."""
+    from alembic.runtime.migration import MigrationContext
+
+    if dialect not in _contexts:
+        output = _BindOutput([])
+        context = MigrationContext.configure(
+            dialect_name=dialect, opts={"as_sql": True, "output_buffer": output, "literal_binds": True})
+        _contexts[dialect] = (context, output)
+    context, output = _contexts[dialect]
+    output.recorded = recorded
+    return context
+
+
 def record_revision(script: Any, forwards: bool = True, dialect: str = "postgresql") -> Recorded:
     """Run a revision's upgrade() (or downgrade()) without a database, recording its operations.
 
     The MigrationContext is offline (as_sql) for `dialect`, so `op.get_bind()` works and DDL the
     revision runs through the bind directly (e.g. an Enum's DROP TYPE) is recorded too, in order.
     """
-    from alembic.runtime.migration import MigrationContext
-
     recorded: list[Any] = []
-    context = MigrationContext.configure(
-        dialect_name=dialect, opts={"as_sql": True, "output_buffer": _BindOutput(recorded), "literal_binds": True}
-    )
+    context = _offline_context(dialect, recorded)
     error = None
     with _recording(context, recorded):
         # Caught inside the block so that Operations.context always removes its proxy again.

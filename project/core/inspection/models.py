@@ -7,8 +7,9 @@ against the replayed history, hundreds of milliseconds on a large schema, while 
 depends on changed costs a `stat` call per file. What it depends on: the models' name (TARGET_METADATA) and
 the file it names, the history's files (env.py, the version files), the file of every module loaded while
 comparing (the models, what they import, the tool, the installed packages), and the Python version.
-`check` and `makemigrations --check` always compare afresh, as does a process that has the models imported
-already (their MetaData may differ in memory from the files).
+`check` and `makemigrations --check` always compare afresh, as does a process that had the models imported
+before the command began (their MetaData may differ in memory from the files); models that the command itself
+imported from their files (`migrate`'s env.py does) are what the files say, and the kept answer stands.
 """
 
 from __future__ import annotations
@@ -20,9 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from project.core.authoring.autogen import autogenerate_ops, describe_ops
 from project.core.conf import cache_dir, migrations_dir, write_cache_file
-from project.core.history.scratch import scratch_sqlite
 from project.core.inspection.problem import Problem
 
 DRIFT_CACHE: Path | None = None  # default: <BASE_DIR>/.cache/model-drift.json
@@ -45,18 +44,24 @@ def unmigrated_changes(settings: Any) -> list[str]:
     TARGET_METADATA. Cheap when the history has not changed: its replay comes from the scratch cache."""
     if settings is not None and not settings.get("TARGET_METADATA"):
         return []
+    # Imported here: a warning answered from the cache needs neither autogenerate nor the scratch database.
+    from project.core.authoring.autogen import autogenerate_ops, describe_ops
+    from project.core.history.scratch import scratch_sqlite
+
     with scratch_sqlite(settings, "heads") as connection:  # every branch: the models describe them all
         return describe_ops(autogenerate_ops(connection, settings))
 
 
-def drift_warning(settings: Any) -> list[str]:
+def drift_warning(settings: Any, *, loaded_from_files: bool = False) -> list[str]:
     """Django's "Your models have changes that are not yet reflected in a migration" for `migrate` (at head) and
     `runserver`: [] when the models match the history (or without TARGET_METADATA). A comparison that cannot run
-    (models that do not import, a revision that fails on SQLite) is a one-line note, never a failure."""
+    (models that do not import, a revision that fails on SQLite) is a one-line note, never a failure.
+    `loaded_from_files`: the models' module, if imported, was imported by this command from its file (it was not
+    loaded when the command began), so the kept answer holds for it."""
     from project.core.errors import describe
 
     try:
-        changes = _cached_changes(settings)
+        changes = _cached_changes(settings, loaded_from_files)
     except Exception as exc:
         return [f"Note: the models could not be compared with the migrations: {describe(exc, settings)[0]}"]
     if not changes:
@@ -67,12 +72,12 @@ def drift_warning(settings: Any) -> list[str]:
             "Run 'manage.py makemigrations' to make new migrations, and then re-run 'manage.py migrate' to apply them."]
 
 
-def _cached_changes(settings: Any) -> list[str]:
+def _cached_changes(settings: Any, loaded_from_files: bool = False) -> list[str]:
     """unmigrated_changes(settings), from the cache while nothing it depends on has changed."""
     if not settings.get("TARGET_METADATA"):
         return []
-    if _models_module(settings) in sys.modules:
-        # Already imported in this process (call_command from a test or an application): its MetaData may have
+    if not loaded_from_files and _models_module(settings) in sys.modules:
+        # Imported before this command began (call_command from a test or an application): its MetaData may have
         # been changed in memory, which no file shows, and importing it costs nothing more. Compare afresh.
         return unmigrated_changes(settings)
     path = DRIFT_CACHE or cache_dir(settings) / "model-drift.json"
@@ -115,8 +120,9 @@ def _inputs_key(settings: Any) -> str:
 
 def _models_module(settings: Any) -> str:
     """The module TARGET_METADATA names ("package.models:Base.metadata" -> "package.models")."""
-    name = str(settings.get("TARGET_METADATA"))
-    return name.partition(":")[0] if ":" in name else name.rpartition(".")[0]
+    from project.core.conf import import_path_module
+
+    return import_path_module(str(settings.get("TARGET_METADATA")))
 
 
 def _loaded_sources(settings: Any) -> dict[str, list[int] | None]:

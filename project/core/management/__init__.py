@@ -10,7 +10,6 @@ import importlib.util
 import os
 import pkgutil
 import sys
-from difflib import get_close_matches
 from typing import Any, TextIO
 
 from project.core.conf import ENVIRONMENT_VARIABLE
@@ -58,6 +57,8 @@ def _command_packages() -> list[str]:
 def fetch_command(name: str, prog_name: str = "manage.py") -> BaseCommand:
     commands = get_commands()
     if name not in commands:
+        from difflib import get_close_matches  # only for a mistyped command
+
         hint = get_close_matches(name, list(commands), n=1)
         suggestion = f" Did you mean '{hint[0]}'?" if hint else ""
         raise CommandError(f"Unknown command: '{name}'.{suggestion} Type '{prog_name} help' for usage.", 2)

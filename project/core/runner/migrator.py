@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alembic import command
 from alembic.script import ScriptDirectory
@@ -27,10 +27,12 @@ from project.core.errors import DestructiveStepsRefused, MigrationError, Unknown
 from project.core.history import applied_log
 from project.core.history.plan import Plan, Step, make_plan
 from project.core.history.scripts import alembic_config, current_heads, script_directory, upgrade_or_downgrade
-from project.core.inspection import destructive, plan_judge
 from project.core.inspection.shards import refuse_sharded
 from project.core.runner import invalid_indexes, timeouts
 from project.core.runner.unmanaged import refuse_unmanaged
+
+if TYPE_CHECKING:  # imported where used: a migrate with nothing to apply, or nothing to judge, needs neither
+    from project.core.inspection import destructive, plan_judge
 
 __all__ = ["DestructiveStepsRefused", "MigrationError", "UnknownRevision"]
 
@@ -113,6 +115,8 @@ def run_plan(
         return
     pending = list(plan.steps)
     target = plan.target or "base"
+    if log is not None:
+        log.expect(plan.steps)
     if fake:
         # Django's --fake: record the target without running anything (stamp moves in one step).
         command.stamp(alembic_config(settings, connection=connection), target)
@@ -261,14 +265,15 @@ def migrate(
         if not heads and not fake:  # no revision recorded: tables the first revision creates mean adoption
             refuse_unmanaged(settings, connection, plan)
 
-        applied_log.verify(settings, connection, script, heads)  # an applied revision edited: CHECKSUM_MISMATCH
+        # An applied revision edited since: CHECKSUM_MISMATCH. What it read of the log, prepare() starts from.
+        logged = applied_log.verify(settings, connection, script, heads)
         if not fake and connection.dialect.name in applied_log.NON_TRANSACTIONAL and plan.steps:
             from project.core.runner.interrupted import refuse_interrupted
 
             refuse_interrupted(connection, plan)  # a half-run revision is not run again blind
         if not fake and not allow_destructive:
             refuse_destructive(settings, plan, connection.dialect.name, target, connection)
-        log = applied_log.prepare(settings, connection, script, heads)  # create the applied log, or heal it
+        log = applied_log.prepare(settings, connection, script, heads, logged)  # create the applied log, or heal it
         if on_plan is not None:
             on_plan(plan, connection)
         run_plan(settings, connection, plan, fake=fake, on_start=on_start, on_done=on_done,
@@ -293,7 +298,22 @@ def refuse_destructive(settings: Settings, plan: Plan, dialect: str, target: str
     What a step destroys is judged against `connection`'s database and the plan itself
     (inspection.plan_judge): dropping what the plan created, what the database does not hold, or a
     constraint the plan re-creates on the same columns loses nothing, and an empty database has nothing to lose."""
+    if not plan.steps:
+        return
+    from project.core.inspection import destructive, plan_judge
+
     confirming = bool(settings.get("CONFIRM_DESTRUCTIVE", False))
+    database = plan_judge.Database(connection) if connection is not None else None
+    if confirming and database is not None and all(step.forwards for step in plan.steps):
+        # A forward plan on a database that holds no table (a fresh one) destroys nothing whatever its steps
+        # do, and what cannot be inspected is not asked about there (plan_judge.judge_plan says so of every
+        # finding): asking that once costs one reflection, where inspecting every revision offline costs
+        # about a millisecond each, and the SQL parser's import for the first raw SQL.
+        try:
+            if database.empty():
+                return
+        finally:
+            database.done()
     # Without CONFIRM_DESTRUCTIVE only an unapply can be refused (no downgrade): a forward migrate does not
     # pay for running every pending revision offline to inspect it.
     verdicts = [(step, destructive.assess_revision(step.script, step.forwards, dialect))
@@ -306,7 +326,7 @@ def refuse_destructive(settings: Settings, plan: Plan, dialect: str, target: str
         )
     if not confirming:
         return
-    judged = judge(plan, dialect, connection, [verdict for _, verdict in verdicts])
+    judged = judge(plan, dialect, connection, [verdict for _, verdict in verdicts], database)
     # "heads" of a one-line history is plain `migrate`.
     plain = target == "head" or (target == "heads" and plan.target != "heads")
     command = "manage.py migrate" + ("" if plain else f" {target}")
@@ -331,10 +351,15 @@ def refuse_destructive(settings: Settings, plan: Plan, dialect: str, target: str
 
 
 def judge(plan: Plan, dialect: str, connection: Connection | None,
-          verdicts: list[destructive.Verdict] | None = None) -> list[plan_judge.Judged]:
+          verdicts: list[destructive.Verdict] | None = None,
+          database: plan_judge.Database | None = None) -> list[plan_judge.Judged]:
     """The plan's steps judged on `connection`'s database (None: on the plan alone), for the policy and for
-    `migrate --plan`, which must mark what the policy refuses."""
-    database = plan_judge.Database(connection) if connection is not None else None
+    `migrate --plan`, which must mark what the policy refuses. `database`: the reflection of `connection`'s
+    database when the caller has one already (what it read is not read again)."""
+    from project.core.inspection import plan_judge
+
+    if database is None and connection is not None:
+        database = plan_judge.Database(connection)
     return plan_judge.judge_plan(plan.steps, dialect, database, verdicts)
 
 

@@ -102,20 +102,26 @@ def session_timeouts(connection: Connection, timeouts: Timeouts) -> Iterator[Non
              _reset_statements(dialect, connection))
 
 
+# One statement per engine sets them all, and one sets them back: two round trips per migrate, whatever the
+# number of revisions (SET takes one parameter on PostgreSQL; set_config, SET's function form, takes any number
+# in one SELECT; MySQL's SET takes a list).
+_PG_SETTINGS = ("lock_timeout", "statement_timeout")
+
+
 def _set_statements(dialect: str, t: Timeouts, connection: Connection) -> list[str]:
     if dialect == "postgresql":
-        return [f"SET lock_timeout = {_ms(t.lock)}", f"SET statement_timeout = {_ms(t.statement)}"]
+        values = {"lock_timeout": _ms(t.lock), "statement_timeout": _ms(t.statement)}  # milliseconds
+        return ["SELECT " + ", ".join(f"set_config('{name}', '{values[name]}', false)" for name in _PG_SETTINGS)]
     if dialect in {"mysql", "mariadb"}:
-        statements = []
+        assignments = []
         if t.lock:
             seconds = max(1, math.ceil(t.lock))  # whole seconds, at least 1
-            statements += [f"SET SESSION lock_wait_timeout = {seconds}",
-                           f"SET SESSION innodb_lock_wait_timeout = {seconds}"]
+            assignments += [f"lock_wait_timeout = {seconds}", f"innodb_lock_wait_timeout = {seconds}"]
         if _is_mariadb(connection):
-            statements.append(f"SET SESSION max_statement_time = {t.statement or 0:g}")
+            assignments.append(f"max_statement_time = {t.statement or 0:g}")
         else:
-            statements.append(f"SET SESSION max_execution_time = {_ms(t.statement)}")
-        return statements
+            assignments.append(f"max_execution_time = {_ms(t.statement)}")
+        return ["SET SESSION " + ", ".join(assignments)]
     if dialect == "sqlite":
         from project.core.db import SQLITE_BUSY_TIMEOUT_MS
 
@@ -125,11 +131,13 @@ def _set_statements(dialect: str, t: Timeouts, connection: Connection) -> list[s
 
 def _reset_statements(dialect: str, connection: Connection) -> list[str]:
     if dialect == "postgresql":
-        return ["RESET lock_timeout", "RESET statement_timeout"]
+        # reset_val: what RESET would set (the role's, database's or server's default).
+        names = ", ".join(f"'{name}'" for name in _PG_SETTINGS)
+        return [f"SELECT set_config(name, reset_val, false) FROM pg_settings WHERE name IN ({names})"]
     if dialect in {"mysql", "mariadb"}:
         variable = "max_statement_time" if _is_mariadb(connection) else "max_execution_time"
-        return [f"SET SESSION {name} = DEFAULT" for name in ("lock_wait_timeout", "innodb_lock_wait_timeout",
-                                                              variable)]
+        return ["SET SESSION " + ", ".join(f"{name} = DEFAULT" for name in ("lock_wait_timeout",
+                                                                              "innodb_lock_wait_timeout", variable))]
     return []
 
 

@@ -13,7 +13,6 @@ import sqlalchemy as sa
 
 from project.core.bookkeeping import APPLIED_LOG_TABLE, bookkeeping_tables
 from project.core.errors import MigrationError
-from project.core.history.scratch import ScratchReplayError, scratch_sqlite
 
 SHOWN_TABLES = 5  # tables named in UnmanagedDatabase's line
 
@@ -41,6 +40,9 @@ def refuse_unmanaged(settings: Any, connection: Any, plan: Any) -> None:
         # applied log's business (`[!]` in showmigrations, `manage.py repair`), not an adoption.
         return
     first = plan.steps[0].revision
+    # Imported here: only a database with tables and no history needs the scratch replay (and sqlite3).
+    from project.core.history.scratch import ScratchReplayError
+
     try:
         created = created_tables(settings, first)
     except ScratchReplayError:
@@ -57,5 +59,7 @@ def refuse_unmanaged(settings: Any, connection: Any, plan: Any) -> None:
 def created_tables(settings: Any, revision: str) -> set[str]:
     """Lower-cased names of the tables the history has at `revision` (MySQL on some systems and SQLite fold
     case), from its replay in scratch SQLite (cached). Raises ScratchReplayError when it cannot be replayed."""
+    from project.core.history.scratch import scratch_sqlite
+
     with scratch_sqlite(settings, revision) as scratch:
         return {t.lower() for t in sa.inspect(scratch).get_table_names()} - bookkeeping_tables()

@@ -42,6 +42,9 @@ class Command(BaseCommand):
                 raise CommandError("--fake-initial compares the live database: it cannot be used with --sql.",
                                    returncode=2)
             return self._write_sql(options)
+        # Models that env.py imports during this migrate come from their files: the warning's kept answer holds
+        # for them (inspection.models.drift_warning), where models loaded before may differ in memory.
+        loaded_before = self._models_loaded()
         try:
             if options["check"] or options["plan"]:
                 return self._preview(options)
@@ -53,13 +56,23 @@ class Command(BaseCommand):
         except MigrationError as exc:
             raise CommandError(str(exc)) from None
         if options["verbosity"] >= 1 and options["target"] in {"head", "heads"}:
-            self._warn_model_changes()
+            self._warn_model_changes(loaded_from_files=not loaded_before)
 
-    def _warn_model_changes(self) -> None:
+    def _models_loaded(self) -> bool:
+        """Whether the models TARGET_METADATA names are imported already, asked without importing
+        project.core.inspection.models (and autogenerate) for it."""
+        import sys
+
+        from project.core.conf import import_path_module
+
+        path = self.settings.get("TARGET_METADATA")
+        return bool(path) and import_path_module(str(path)) in sys.modules
+
+    def _warn_model_changes(self, *, loaded_from_files: bool = False) -> None:
         """Django's warning: the database is at head and the models have more (inspection.models.drift_warning)."""
         from project.core.inspection.models import drift_warning
 
-        for line in drift_warning(self.settings):
+        for line in drift_warning(self.settings, loaded_from_files=loaded_from_files):
             self.stdout.write(f"  {line}", self.style.NOTICE)
 
     def _migrate(self, options: dict[str, Any]) -> None:
