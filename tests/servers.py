@@ -115,6 +115,23 @@ def version_rows(db_url: str) -> list[str]:
         engine.dispose()
 
 
+def concurrent_migrates(env: dict[str, str], count: int) -> None:
+    """`count` `manage.py migrate` processes started at once on an empty database with `env`: each exits 0 with
+    nothing on stderr, exactly one applies 0001 and every other finds nothing left to do."""
+    processes = [
+        subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "migrate"], cwd=ROOT, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(count)
+    ]
+    results = [(p, *p.communicate(timeout=180)) for p in processes]
+    for process, stdout, stderr in results:
+        assert process.returncode == 0, stdout + stderr
+        assert stderr == ""
+    outputs = [stdout for _, stdout, _ in results]
+    assert sum("Applying 0001" in out for out in outputs) == 1
+    assert sum("No migrations to apply." in out for out in outputs) == count - 1
+
+
 def table_names(db_url: str) -> set[str]:
     engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
     try:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from conftest import FIXTURE_SETTINGS, ROOT, TESTS_DIR, fixture_env, run_manage
-from servers import table_names, uvicorn_app, version_rows, wait_until_up
+from servers import concurrent_migrates, table_names, uvicorn_app, version_rows, wait_until_up
 from sqlalchemy.engine import make_url
 from test_server import test_runserver_banner_warns_about_unapplied_migrations as runserver_banner
 
@@ -170,18 +170,7 @@ def test_workers_starting_at_once_migrate_exactly_once(url: str, db_url: str, tm
 @drivers(ONE_ASYNC_PER_ENGINE)
 def test_concurrent_manage_migrate(url: str, db_url: str) -> None:
     env = {**os.environ, **fixture_env(url), "NO_COLOR": "1"}
-    processes = [
-        subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "migrate"], cwd=ROOT, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for _ in range(MIGRATES)
-    ]
-    results = [(p, *p.communicate(timeout=180)) for p in processes]
-    for process, stdout, stderr in results:
-        assert process.returncode == 0, stdout + stderr
-        assert stderr == ""
-    outputs = [stdout for _, stdout, _ in results]
-    assert sum("Applying 0001" in out for out in outputs) == 1
-    assert sum("No migrations to apply." in out for out in outputs) == MIGRATES - 1
+    concurrent_migrates(env, MIGRATES)
     assert version_rows(db_url) == ["0008"]
     assert {"projects", "tasks"} <= table_names(db_url)
 

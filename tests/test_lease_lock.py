@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from conftest import FIXTURE_SETTINGS, fixture_env, run_manage
-from servers import ROOT, table_names, version_rows
+from servers import ROOT, concurrent_migrates, table_names, version_rows
 
 from project.core.bookkeeping import GALERA_LOCK_TABLE
 from project.core.conf import load_settings
@@ -54,14 +54,7 @@ def rows(db_url: str, query: str) -> list[tuple[object, ...]]:
 
 @SERVERS
 def test_concurrent_migrates_under_the_lease_apply_each_revision_once(db_url: str) -> None:
-    processes = [migrate(lease_env(db_url)) for _ in range(MIGRATES)]
-    results = [(p, *p.communicate(timeout=180)) for p in processes]
-    for process, stdout, stderr in results:
-        assert process.returncode == 0, stdout + stderr
-        assert stderr == ""
-    outputs = [stdout for _, stdout, _ in results]
-    assert sum("Applying 0001" in out for out in outputs) == 1
-    assert sum("No migrations to apply." in out for out in outputs) == MIGRATES - 1
+    concurrent_migrates(lease_env(db_url), MIGRATES)
     assert version_rows(db_url) == ["0008"]
     # The applied log: every revision applied exactly once, by one migrator.
     log = rows(db_url, f"SELECT revision, direction, state FROM {applied_log.TABLE_NAME}")
