@@ -32,6 +32,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
 from project.core import bookkeeping
+from project.core.errors import _mysql_errno as mysql_errno
 
 LEASE_LOCK_TABLE = bookkeeping.GALERA_LOCK_TABLE  # one table name on every engine: the tool's bookkeeping
 POLL_SECONDS = 0.2
@@ -230,5 +231,4 @@ def sqlstate(exc: DBAPIError) -> str | None:
 
 
 def _mysql_errno(exc: DBAPIError) -> int | None:
-    args = getattr(exc.orig, "args", ())
-    return args[0] if args and isinstance(args[0], int) else None
+    return mysql_errno(exc.orig)

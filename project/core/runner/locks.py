@@ -58,10 +58,6 @@ class LockChoiceError(LockTimeout, MigrationError):
     (migrate, and the read-only `migrate --plan`/`--check`, which take no lock)."""
 
 
-# The name the Galera path had before the lease lock served every server engine.
-_GaleraLock = LeaseLock
-
-
 @contextmanager
 def migration_lock(connection: Connection, timeout: float, where: str = "the database",
                    lease: float = 60.0, kind: str = "auto") -> Iterator[None]:

@@ -10,7 +10,7 @@ writes and keeps session state. Two production set-ups break that without an err
 
 Both are refused in one line that says what to point where, before anything is written. A Galera
 cluster is recognised too (wsrep_on): its DDL must replicate in total order (wsrep_OSU_method=TOI),
-and its lock is a lock row (locks._GaleraLock), since GET_LOCK holds on one node only.
+and its lock is a lock row (lease.LeaseLock), since GET_LOCK holds on one node only.
 
 pgpool-II (streaming-replication mode) is neither: it keeps a session on its server connections, but with
 load balancing on it sends the reads of a session to a node it picks, a standby that may not have replayed
