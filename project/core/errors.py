@@ -94,9 +94,12 @@ def mask_url(url: Any) -> str:
     except Exception:
         return _URL_CREDENTIALS.sub(r"\g<head>***@", str(url))
     masked = parsed.render_as_string(hide_password=True)
-    if not isinstance(url, str) or parsed.password is None or \
-            parsed.render_as_string(hide_password=False) == url:
-        return masked if parsed.password is not None or not isinstance(url, str) else url
+    if not isinstance(url, str):
+        return masked
+    if parsed.password is None:
+        return url
+    if parsed.render_as_string(hide_password=False) == url:
+        return masked
     # Written otherwise than SQLAlchemy renders it: the password as written (raw or percent-quoted) goes.
     scheme_end = url.find("://") + 3
     head = url[:scheme_end] + url[scheme_end:].split(":", 1)[0] + ":"
