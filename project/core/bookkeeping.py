@@ -25,3 +25,8 @@ def is_schema_statement(statement: str) -> bool:
         return False
     lowered = statement.lower()
     return VERSION_TABLE not in lowered and APPLIED_LOG_TABLE not in lowered
+
+
+def schema_statements_run(executed: list[str]) -> list[str]:
+    """The statements of `executed` the revision itself ran (is_schema_statement), each on one line."""
+    return [" ".join(s.split()) for s in executed if is_schema_statement(s)]

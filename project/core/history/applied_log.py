@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, Double, Integer, MetaData, String, Table, Text, bindparam, false, select
 from sqlalchemy.exc import DBAPIError
 
-from project.core.bookkeeping import APPLIED_LOG_TABLE, is_schema_statement
+from project.core.bookkeeping import APPLIED_LOG_TABLE, schema_statements_run
 from project.core.db import UTCDateTime
 from project.core.errors import MigrationError, relative_path
 from project.core.history.scripts import lookup
@@ -476,7 +476,7 @@ class Recorder:
         the error, as an SQL comment). Never raises: the revision's own error is what the user must see."""
         from project.core.errors import cause_of
 
-        ran = [" ".join(s.split()) for s in executed if is_schema_statement(s)]
+        ran = schema_statements_run(executed)
         values: dict[str, Any] = {"state": "failed", "duration": time.perf_counter() - self.started,
                                   "statements": "\n".join([*ran, f"-- failed: {cause_of(exc)}"])}
         try:
@@ -498,7 +498,7 @@ class Recorder:
         migrate can say what of it is applied. Never raises."""
         if self.transactional or self.running_id is None:
             return  # nothing of it was kept (transactional DDL), or the log has no row of it
-        ran = [" ".join(s.split()) for s in executed if is_schema_statement(s)]
+        ran = schema_statements_run(executed)
         values = {"state": "failed", "duration": time.perf_counter() - self.started,
                   "statements": "\n".join([*ran, f"-- interrupted: {why}"])}
         try:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
-from project.core.bookkeeping import is_schema_statement
+from project.core.bookkeeping import schema_statements_run
 from project.core.errors import DatabaseFailure, Interrupted, MigrationError, cause_of, classify, mask_url
 from project.core.history import applied_log
 from project.core.history.plan import Plan, Step
@@ -40,11 +40,7 @@ def recorded_before(plan: Plan, step: Step) -> str:
     return before or "zero"
 
 
-def _ran(executed: list[str]) -> list[str]:
-    return [" ".join(s.split()) for s in executed if is_schema_statement(s)]
-
-
-def _partial(connection: Connection, step: Step) -> str | None:
+def partial_because(connection: Connection, step: Step) -> str | None:
     """Why what ran of `step` stays in the database, or None when its transaction takes it back."""
     if connection.dialect.name in MYSQL:
         return "MySQL/MariaDB cannot roll back DDL"
@@ -60,13 +56,13 @@ def server_lost(connection: Connection, plan: Plan, step: Step, executed: list[s
     where = mask_url(connection.engine.url)
     head = f"Lost the connection to the database server while {verb} {step} ({where}): {cause_of(exc).rstrip('.')}."
     before = recorded_before(plan, step)
-    why = _partial(connection, step)
+    why = partial_because(connection, step)
     if why is None:
         engine = ENGINE_NAMES.get(connection.dialect.name, connection.dialect.name)
         return MigrationError(f"{head} On {engine} nothing of {step.revision} was kept (its transaction ends with "
                               f"the session) and the database stays recorded at {before}; re-run migrate once the "
                               "server is back.")
-    ran = _ran(executed)
+    ran = schema_statements_run(executed)
     what = (f"these statements of it had run: {'; '.join(ran)}, and the one running when the connection was lost "
             "may have been applied too" if ran else
             "none of its statements had completed, but the one running when the connection was lost may have been "
@@ -85,8 +81,8 @@ def interrupted(connection: Connection, plan: Plan, step: Step, executed: list[s
     verb = "applying" if step.forwards else "unapplying"
     head = f"Interrupted ({signal_name}) while {verb} {step}"
     before = recorded_before(plan, step)
-    why = _partial(connection, step)
-    ran = _ran(executed)
+    why = partial_because(connection, step)
+    ran = schema_statements_run(executed)
     if why is None:
         message = f"{head}: nothing of it was kept and the database stays recorded at {before}; re-run migrate."
         return Interrupted(message, signal_name, returncode)

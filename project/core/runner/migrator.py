@@ -19,7 +19,7 @@ from sqlalchemy import Connection, event
 from sqlalchemy.exc import DBAPIError
 
 from project.core import db
-from project.core.bookkeeping import is_schema_statement
+from project.core.bookkeeping import is_schema_statement, schema_statements_run
 from project.core.conf import Settings
 
 # The error model lives in project.core.errors; callers may import the migration family from here.
@@ -28,7 +28,7 @@ from project.core.history import applied_log
 from project.core.history.plan import Plan, Step, make_plan
 from project.core.history.scripts import alembic_config, current_heads, script_directory, upgrade_or_downgrade
 from project.core.inspection.shards import refuse_sharded
-from project.core.runner import invalid_indexes, timeouts
+from project.core.runner import interrupted, invalid_indexes, timeouts
 from project.core.runner.unmanaged import refuse_unmanaged
 
 if TYPE_CHECKING:  # imported where used: a migrate with nothing to apply, or nothing to judge, needs neither
@@ -174,12 +174,8 @@ def run_plan(
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM under manage.py (errors.Interrupted)
         if not pending:
             raise
-        from project.core.runner import interrupted
-
         raise interrupted.interrupted(connection, plan, pending[0], executed, exc, log) from None
     except Exception as exc:
-        from project.core.runner import interrupted
-
         if pending and interrupted.connection_lost(connection, exc):
             raise interrupted.server_lost(connection, plan, pending[0], executed, exc) from exc
         if not pending or _environment_failure(connection, executed, exc):
@@ -203,17 +199,12 @@ def _step_failed(connection: Connection, plan: Plan, step: Step, executed: list[
     if invalid:
         cause = f"{cause}. {invalid}"
     verb = "Applying" if step.forwards else "Unapplying"
-    before = plan.current if step is plan.steps[0] else plan.steps[plan.steps.index(step) - 1].revision
-    if not step.forwards:
-        before = step.revision
-    recorded = f"the database stays recorded at {before or 'zero'}"
-    ran = [" ".join(s.split()) for s in executed if is_schema_statement(s)]
-    mysql = connection.dialect.name in {"mysql", "mariadb"}
-    if ran and (mysql or timeouts.commits_on_its_own(step.script)):
-        why = ("MySQL/MariaDB cannot roll back DDL" if mysql
-               else "The revision commits part of itself (autocommit_block)")
+    recorded = f"the database stays recorded at {interrupted.recorded_before(plan, step)}"
+    ran = schema_statements_run(executed)
+    why = interrupted.partial_because(connection, step)
+    if ran and why is not None:
         return MigrationError(
-            f"{verb} {step} failed: {cause}. {why}, and these statements of it "
+            f"{verb} {step} failed: {cause}. {why[0].upper()}{why[1:]}, and these statements of it "
             f"already ran: {'; '.join(ran)}. {recorded.capitalize()}: undo them by hand (or make the revision "
             "tolerate them), fix the file, then re-run migrate."
         )
@@ -268,9 +259,7 @@ def migrate(
         # An applied revision edited since: CHECKSUM_MISMATCH. What it read of the log, prepare() starts from.
         logged = applied_log.verify(settings, connection, script, heads)
         if not fake and connection.dialect.name in applied_log.NON_TRANSACTIONAL and plan.steps:
-            from project.core.runner.interrupted import refuse_interrupted
-
-            refuse_interrupted(connection, plan)  # a half-run revision is not run again blind
+            interrupted.refuse_interrupted(connection, plan)  # a half-run revision is not run again blind
         if not fake and not allow_destructive:
             refuse_destructive(settings, plan, connection.dialect.name, target, connection)
         log = applied_log.prepare(settings, connection, script, heads, logged)  # create the applied log, or heal it
