@@ -16,6 +16,8 @@ an autocommit_block) is never retried blind: that failure, like any other, ends 
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
 from typing import Any, NoReturn
 
@@ -41,23 +43,26 @@ def migrate_on_startup(settings: Settings) -> Any:
     started = time.perf_counter()
     outage: float | None = None  # when the database was first found away: the wait is bounded from there
     delay = FIRST_DELAY
-    while True:
-        attempt = _Attempt()
-        try:
-            plan = attempt.run(settings)
-            break
-        except Exception as exc:
-            awaited = _awaited(exc, attempt, settings, outage is not None) if bound > 0 else None
-            if awaited is None:
-                _fail(exc, settings)
-            now = time.perf_counter()
-            outage = now if outage is None else outage
-            if now - outage >= bound:
-                _give_up(exc, settings, awaited, where, bound)
-            log.warning("Start-up migrations wait for %s at %s: %.0fs so far (MIGRATE_ON_STARTUP_WAIT=%gs).",
-                        awaited, where, now - outage, bound)
-            time.sleep(min(delay, bound - (now - outage)))
-            delay = min(2 * delay, MAX_DELAY)  # quick retries for a restart of seconds, then every MAX_DELAY
+    with _StopSignals() as stop:
+        while True:
+            attempt = _Attempt()
+            try:
+                plan = attempt.run(settings)
+                break
+            except Exception as exc:
+                awaited = _awaited(exc, attempt, settings, outage is not None) if bound > 0 else None
+                if awaited is None:
+                    _fail(exc, settings)
+                now = time.perf_counter()
+                outage = now if outage is None else outage
+                if now - outage >= bound:
+                    _give_up(exc, settings, f"waited {bound:g}s (MIGRATE_ON_STARTUP_WAIT) for {awaited} at {where}, "
+                                            "in vain")
+                log.warning("Start-up migrations wait for %s at %s: %.0fs so far (MIGRATE_ON_STARTUP_WAIT=%gs).",
+                            awaited, where, now - outage, bound)
+                if stop.wait(min(delay, bound - (now - outage))):
+                    _give_up(exc, settings, f"stopped ({stop.signal_name}) while waiting for {awaited} at {where}")
+                delay = min(2 * delay, MAX_DELAY)  # quick retries for a restart of seconds, then every MAX_DELAY
     if plan.steps:
         log.info("Applied %d migration(s) in %.2fs; now at %s.", len(plan.steps),
                  time.perf_counter() - started, plan.target)
@@ -165,15 +170,71 @@ def _fail(exc: BaseException, settings: Settings) -> NoReturn:
     raise exc
 
 
-def _give_up(exc: BaseException, settings: Settings, awaited: str, where: str, bound: float) -> NoReturn:
+def _give_up(exc: BaseException, settings: Settings, why: str) -> NoReturn:
+    """The wait is over without a database: one line, why, and the last failure."""
     from project.core.errors import MigrationError, describe
 
     cause = str(exc) if isinstance(exc, MigrationError) else describe(exc, settings)[0]
-    error = MigrationError(f"waited {bound:g}s (MIGRATE_ON_STARTUP_WAIT) for {awaited} at {where}, in vain: "
-                           f"{cause}")
+    error = MigrationError(f"{why}: {cause}")
     log.error("Start-up migrations failed: %s", error)
     log.addFilter(_DropTracebackOf(error))
     raise error from exc
+
+
+class _StopSignals:
+    """Notices SIGINT and SIGTERM while a start-up migration waits for its database, so that a server told to stop
+    does not wait out MIGRATE_ON_STARTUP_WAIT first: the server's own handlers (uvicorn's) still run, then the wait
+    ends. Signal handlers belong to the main thread, where the server's event loop runs; the migration runs in one of
+    its worker threads (anyio's), which asks the loop to install and restore them. Called from anywhere else, the
+    waits are plain sleeps."""
+
+    def __init__(self) -> None:
+        self.stopped = threading.Event()
+        self.signal_name = ""
+        self.installed = False
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopSignals:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.previous:
+            self._in_main_thread(self._restore)
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep `seconds`; True at once if the server was told to stop. The first wait installs the handlers: a
+        start-up that never waits leaves the server's alone."""
+        if not self.installed:
+            self.installed = True
+            self._in_main_thread(self._install)
+        return self.stopped.wait(max(seconds, 0.0))
+
+    def _in_main_thread(self, fn: Any) -> None:
+        from anyio import from_thread
+
+        try:
+            from_thread.run_sync(fn)
+        except RuntimeError:  # not in an anyio worker thread (no server loop to ask)
+            pass
+
+    def _install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            handler = signal.getsignal(sig)
+            if callable(handler):
+                self.previous[sig] = handler
+                signal.signal(sig, self._caught)
+
+    def _caught(self, signum: int, frame: Any) -> None:
+        self.signal_name = signal.Signals(signum).name
+        self.stopped.set()
+        self.previous[signum](signum, frame)
+
+    def _restore(self) -> None:
+        for sig, handler in self.previous.items():
+            if signal.getsignal(sig) == self._caught:  # unless someone has replaced ours since
+                signal.signal(sig, handler)
 
 
 class _DropTracebackOf(logging.Filter):
