@@ -122,7 +122,7 @@ def test_workers_wait_out_a_crash_mid_migration_and_readiness_follows_the_databa
         dbservers.kill_server(own_postgres)
         # Down: no worker can answer ready (they are all in start-up, so none may even serve the socket).
         assert _ready(server) != 200
-        time.sleep(2)  # an outage of a few seconds: the workers retry against a closed port meanwhile
+        time.sleep(1)  # an outage: the workers retry against a closed port meanwhile
         dbservers.restart_server(own_postgres)
         wait_until_up(server, started_workers=3)
         assert server.process.poll() is None

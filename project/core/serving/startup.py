@@ -39,16 +39,26 @@ def migrate_on_startup(settings: Settings) -> Any:
 
     where = mask_url(migration_url(settings))
     log.info("Migrating %s (MIGRATE_ON_STARTUP)...", where)
-    bound = float(settings.get("MIGRATE_ON_STARTUP_WAIT", DEFAULT_WAIT))
     started = time.perf_counter()
+    plan = _migrate_waiting(settings, where)
+    if plan.steps:
+        log.info("Applied %d migration(s) in %.2fs; now at %s.", len(plan.steps),
+                 time.perf_counter() - started, plan.target)
+    else:
+        log.info("No migrations to apply; database at %s.", plan.current or "zero")
+    return plan
+
+
+def _migrate_waiting(settings: Settings, where: str) -> Any:
+    """migrator.migrate, run again while the database is away, up to MIGRATE_ON_STARTUP_WAIT seconds."""
+    bound = float(settings.get("MIGRATE_ON_STARTUP_WAIT", DEFAULT_WAIT))
     outage: float | None = None  # when the database was first found away: the wait is bounded from there
     delay = FIRST_DELAY
     with _StopSignals() as stop:
         while True:
             attempt = _Attempt()
             try:
-                plan = attempt.run(settings)
-                break
+                return attempt.run(settings)
             except Exception as exc:
                 awaited = _awaited(exc, attempt, settings, outage is not None) if bound > 0 else None
                 if awaited is None:
@@ -63,12 +73,6 @@ def migrate_on_startup(settings: Settings) -> Any:
                 if stop.wait(min(delay, bound - (now - outage))):
                     _give_up(exc, settings, f"stopped ({stop.signal_name}) while waiting for {awaited} at {where}")
                 delay = min(2 * delay, MAX_DELAY)  # quick retries for a restart of seconds, then every MAX_DELAY
-    if plan.steps:
-        log.info("Applied %d migration(s) in %.2fs; now at %s.", len(plan.steps),
-                 time.perf_counter() - started, plan.target)
-    else:
-        log.info("No migrations to apply; database at %s.", plan.current or "zero")
-    return plan
 
 
 class _Attempt:
