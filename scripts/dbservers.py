@@ -664,3 +664,34 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --- crashes: kill a server, start it again on the same data directory and port ------------------------------
+
+
+def kill_server(server: Server) -> None:
+    """What a crashed host does: the server's process group (PostgreSQL's postmaster and every backend) SIGKILLed
+    at once. Its data directory stays, for restart_server."""
+    assert server.process is not None, "the server is not running"
+    os.killpg(server.process.pid, signal.SIGKILL)
+    server.process.wait()
+
+
+def restart_server(server: Server) -> None:
+    """Start a killed server again with the same command (data directory, port), and wait until it takes logins:
+    PostgreSQL recovers from its WAL first, so committed transactions are back and the rest is gone."""
+    assert server.process is not None and server.process.poll() is not None, "kill the server first"
+    command = [str(arg) for arg in server.process.args]  # type: ignore[union-attr]
+    if server in _running:
+        _running.remove(server)
+    run_as = _ensure_postgres_user() if server.kind == "postgresql" and os.geteuid() == 0 else None
+    _launch(server, command, run_as)
+
+    def tcp_login() -> None:
+        if server.kind == "postgresql":
+            _postgres_login(server)
+        else:
+            pymysql.connect(host=server.host, port=server.port, user=server.user, password=server.password,
+                            connect_timeout=5).close()
+
+    _wait_until_ready(server, tcp_login)

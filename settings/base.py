@@ -34,6 +34,10 @@ SQL_ECHO = env_bool("SQL_ECHO", False)
 # Run `migrate` in the application's lifespan (under the migration lock).
 MIGRATE_ON_STARTUP = False
 
+# Seconds a start-up migration waits for a database that is away (down, restarting, failing over, a standby not
+# yet promoted) before the worker fails; 0: fail at once.
+MIGRATE_ON_STARTUP_WAIT = env_float("MIGRATE_ON_STARTUP_WAIT", 60.0)
+
 # Seconds a migrate waits for another one's migration lock before giving up with a clear error.
 MIGRATE_LOCK_TIMEOUT = env_float("MIGRATE_LOCK_TIMEOUT", 300.0)
 

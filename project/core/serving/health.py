@@ -108,6 +108,9 @@ def ready(request: Request) -> JSONResponse:
         _log_cause(request, "unknown migration state", str(exc))
         return _unavailable(body, "unknown migration state")
     if body["pending"]:
+        # Worth a line too: a database restored (or failed over) to an older revision stays here until migrated.
+        _log_cause(request, "migrations pending", f"the database is at {body['current'] or 'zero'}, "
+                   f"{body['pending']} revision(s) behind {state.head}; run migrate")
         return _unavailable(body, "migrations pending")
     _log_cause(request, None, None)
     return JSONResponse(body, status.HTTP_200_OK)

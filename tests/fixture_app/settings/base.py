@@ -18,6 +18,8 @@ DEBUG = False
 MIGRATION_DATABASE_URL: str | None = None
 SQL_ECHO = env_bool("SQL_ECHO", False)
 MIGRATE_ON_STARTUP = False
+# Seconds a start-up migration waits for a database that is away; 0: fail at once.
+MIGRATE_ON_STARTUP_WAIT = env_float("MIGRATE_ON_STARTUP_WAIT", 60.0)
 MIGRATE_LOCK_TIMEOUT = float(env("MIGRATE_LOCK_TIMEOUT", "300"))
 # The migration lock: "auto" (the engine's own; a lease row on Galera) or "lease" (the lease row on any server).
 MIGRATE_LOCK = env("MIGRATE_LOCK", "auto")
