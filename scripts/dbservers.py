@@ -821,13 +821,15 @@ class PatroniCluster:
                 raise RuntimeError(f"no writable primary within {timeout:.0f}s:\n{logs}")
             time.sleep(0.2)
 
-    def heal(self) -> None:
+    def heal(self, wait: bool = True) -> None:
         """Start the killed nodes' Patroni again: each rejoins as a streaming standby of the new primary
-        (pg_rewind, or a fresh copy when its timeline diverged). Waits until every node streams."""
+        (pg_rewind, or a fresh copy when its timeline diverged). `wait`: until every node streams (else call
+        wait_for_standbys before the next kill)."""
         for node in self.killed:
             _launch_patroni(node, self.run_as)
         self.killed.clear()
-        self.wait_for_standbys()
+        if wait:
+            self.wait_for_standbys()
 
     def wait_for_standbys(self, timeout: float = 90.0) -> None:
         """Wait until every node but the primary streams from it (Patroni's `GET /replica`: 200)."""
@@ -956,6 +958,8 @@ def _patroni_node(binary: str, cluster_dir: Path, name: str, etcd_port: int, pas
             "listen": f"127.0.0.1:{node.pg_port}", "connect_address": f"127.0.0.1:{node.pg_port}",
             "data_dir": str(node.data_dir), "bin_dir": str(_postgres_bin_dir()), "pgpass": str(work_dir / "pgpass"),
             "pg_hba": hba,
+            # A node copied again (bootstrap from the leader) asks for a checkpoint now, not at the next timed one.
+            "basebackup": [{"checkpoint": "fast"}, "no-sync"],
             "authentication": {"superuser": {"username": "postgres", "password": password},
                                "replication": {"username": "replicator", "password": password},
                                "rewind": {"username": "postgres", "password": password}},
@@ -965,7 +969,8 @@ def _patroni_node(binary: str, cluster_dir: Path, name: str, etcd_port: int, pas
                 "unix_socket_directories": str(work_dir),
                 # Local durability as a production primary has it (a commit's WAL is written before the client
                 # hears of it, and so survives a killed postmaster); fsync is pointless for throwaway data.
-                "fsync": "off", "full_page_writes": "off", "synchronous_commit": "on",
+                # full_page_writes stays on: pg_rewind needs it.
+                "fsync": "off", "synchronous_commit": "on",
             },
         },
         "tags": {"nofailover": False, "noloadbalance": False},
