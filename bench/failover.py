@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -51,7 +52,9 @@ def history(tmp: Path) -> tuple[MigrationsCopy, Path]:
         marker = pathlib.Path({str(markers)!r}) / f"{{op.get_bind().engine.url.database if online else ''}}"
         if online and not marker.exists():
             marker.touch()
-            time.sleep(120)  # the primary dies meanwhile
+            deadline = time.monotonic() + 120
+            while not pathlib.Path(str(marker) + ".go").exists() and time.monotonic() < deadline:
+                time.sleep(0.02)  # the primary dies meanwhile; then the next statement finds it gone
         op.create_table("mid_b", sa.Column("id", sa.Integer(), primary_key=True))
     """, downgrade='op.drop_table("mid_b")\nop.drop_table("mid_a")')
     return copy, markers
@@ -75,11 +78,18 @@ def one_run(cluster: dbservers.PatroniCluster, copy: MigrationsCopy, markers: Pa
         time.sleep(0.02)
     cluster.kill_primary()
     killed = time.monotonic()
+    (markers / f"{name}.go").touch()
     first.communicate(timeout=120)
-    writable = None
+    writable: list[float] = []
+
+    def watch() -> None:  # apart from the migrate attempts, which may wait inside HAProxy's queue
+        while not can_write(url):
+            time.sleep(0.1)
+        writable.append(time.monotonic() - killed)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     while True:
-        if writable is None and can_write(url):
-            writable = time.monotonic() - killed
         done = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
         if done.returncode == 0:
             finished = time.monotonic() - killed
@@ -87,11 +97,10 @@ def one_run(cluster: dbservers.PatroniCluster, copy: MigrationsCopy, markers: Pa
         if time.monotonic() - killed > 180:
             raise RuntimeError(f"no migrate succeeded within 180 s: {done.stderr}")
         time.sleep(RETRY)
-    if writable is None:
-        writable = finished
+    watcher.join(timeout=180)
     cluster.drop_database(name)
     cluster.heal()
-    return writable, finished
+    return writable[0], finished
 
 
 def can_write(url: str) -> bool:
