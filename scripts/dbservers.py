@@ -662,9 +662,6 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(base_dir, ignore_errors=True)
 
 
-if __name__ == "__main__":
-    main()
-
 
 # --- crashes: kill a server, start it again on the same data directory and port ------------------------------
 
@@ -695,3 +692,407 @@ def restart_server(server: Server) -> None:
                             connect_timeout=5).close()
 
     _wait_until_ready(server, tcp_login)
+
+
+# --- a Patroni cluster: etcd, two PostgreSQL nodes with automatic failover, HAProxy in front ----------------
+
+PATRONI_SCOPE = "fastapi-manage-test"
+# The fastest failover Patroni's rules allow (loop_wait + 2 * retry_timeout <= ttl): the leader key lives `ttl`
+# seconds after its holder stops renewing it. retry_timeout has room for a busy machine: a primary whose DCS or
+# PostgreSQL calls take longer than that demotes itself.
+PATRONI_TIMING = {"ttl": 20, "loop_wait": 1, "retry_timeout": 5}
+
+
+@dataclass(eq=False)
+class PatroniNode:
+    name: str
+    pg_port: int
+    rest_port: int
+    work_dir: Path
+    config_path: Path
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.work_dir / "data"
+
+    def role(self) -> int:
+        """The HTTP status of Patroni's `GET /primary` on this node (200: it runs the writable primary), 0 when
+        its REST API does not answer."""
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.rest_port}/primary", timeout=2) as answer:
+                return answer.status
+        except urllib.error.HTTPError as error:
+            return error.code
+        except OSError:
+            return 0
+
+    def postmaster_pid(self) -> int | None:
+        try:
+            return int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+
+@dataclass(eq=False)
+class PatroniCluster:
+    """etcd (one member), Patroni nodes and HAProxy on loopback. `url()` reaches the primary through HAProxy,
+    `multi_host_url()` through libpq's host list with target_session_attrs=read-write."""
+
+    nodes: list[PatroniNode]
+    haproxy: Server  # kind postgresql: its url() is the primary through HAProxy
+    etcd: subprocess.Popen[bytes]
+    etcd_port: int
+    base_dir: Path
+    run_as: str | None
+    killed: list[PatroniNode] = field(default_factory=list)
+
+    @property
+    def user(self) -> str:
+        return self.haproxy.user
+
+    @property
+    def password(self) -> str:
+        return self.haproxy.password
+
+    def url(self, database: str) -> str:
+        return self.haproxy.url(database)
+
+    def multi_host_url(self, database: str) -> str:
+        """postgresql+psycopg2://user:pw@/db?host=127.0.0.1:p1&host=127.0.0.1:p2&target_session_attrs=read-write"""
+        return URL.create(
+            DRIVER["postgresql"], username=self.user, password=self.password, database=database,
+            query={"host": [f"127.0.0.1:{node.pg_port}" for node in self.nodes],
+                   "target_session_attrs": "read-write", "connect_timeout": "3"},
+        ).render_as_string(hide_password=False)
+
+    def node_url(self, node: PatroniNode, database: str) -> str:
+        return URL.create(DRIVER["postgresql"], username=self.user, password=self.password, host="127.0.0.1",
+                          port=node.pg_port, database=database).render_as_string(hide_password=False)
+
+    def primary(self) -> PatroniNode | None:
+        for node in self.nodes:
+            if node not in self.killed and node.role() == 200:
+                return node
+        return None
+
+    def create_database(self, name: str) -> str:
+        """Create `name` on the primary (replacing any old one); return its URL through HAProxy."""
+        self.drop_database(name)
+        self._admin_execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9_]+", name):
+            raise ValueError(f"unsupported database name: {name!r}")
+        self._admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def _admin_execute(self, statement: str) -> None:
+        engine = create_engine(self.url("postgres"), poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql(statement)
+        finally:
+            engine.dispose()
+
+    def kill_primary(self) -> PatroniNode:
+        """What a crashed host does to the primary: SIGKILL its Patroni and its postmaster with every backend
+        (Patroni starts PostgreSQL detached, in a process group of its own). Returns the killed node."""
+        node = self.primary()
+        if node is None:
+            raise RuntimeError("no primary to kill")
+        pid = node.postmaster_pid()
+        assert node.process is not None
+        node.process.kill()
+        node.process.wait()
+        if pid is not None:
+            _kill_postmaster(pid)
+        self.killed.append(node)
+        return node
+
+    def expire_leader(self) -> None:
+        """Delete the leader key in etcd, as its ttl running out would a little later: the standby's Patroni
+        takes over at its next loop instead of `ttl` seconds after the kill (tests: they check what migrate
+        does across a failover, not how fast Patroni notices one; bench/ measures the real wait)."""
+        import base64
+        import json
+        import urllib.request
+
+        key = base64.b64encode(f"/service/{PATRONI_SCOPE}/leader".encode()).decode()
+        request = urllib.request.Request(f"http://127.0.0.1:{self.etcd_port}/v3/kv/deleterange",
+                                         data=json.dumps({"key": key}).encode(), method="POST")
+        urllib.request.urlopen(request, timeout=5).close()
+
+    def wait_for_primary(self, timeout: float = 90.0) -> PatroniNode:
+        """Wait until a node that was not killed is the primary and takes writes through HAProxy."""
+        deadline = time.monotonic() + timeout
+        while True:
+            node = self.primary()
+            if node is not None:
+                try:
+                    self._admin_execute("SELECT 1 WHERE NOT pg_is_in_recovery()")
+                    with psycopg2.connect(host="127.0.0.1", port=self.haproxy.port, user=self.user,
+                                          password=self.password, dbname="postgres", connect_timeout=3) as conn:
+                        with conn.cursor() as cur:
+                            cur.execute("SELECT pg_is_in_recovery()")
+                            if cur.fetchone() == (False,):
+                                return node
+                except Exception:  # not yet: HAProxy still routes to no node, or to the old one
+                    pass
+            if time.monotonic() > deadline:
+                logs = "\n".join(f"{n.name}:\n{_log_tail(n.log_path, 10)}" for n in self.nodes)
+                raise RuntimeError(f"no writable primary within {timeout:.0f}s:\n{logs}")
+            time.sleep(0.2)
+
+    def heal(self, wait: bool = True) -> None:
+        """Start the killed nodes' Patroni again: each rejoins as a streaming standby of the new primary
+        (pg_rewind, or a fresh copy when its timeline diverged). `wait`: until every node streams (else call
+        wait_for_standbys before the next kill)."""
+        for node in self.killed:
+            _launch_patroni(node, self.run_as)
+        self.killed.clear()
+        if wait:
+            self.wait_for_standbys()
+
+    def wait_for_standbys(self, timeout: float = 90.0) -> None:
+        """Wait until every node but the primary streams from it (Patroni's `GET /replica`: 200)."""
+        import urllib.error
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        primary = self.wait_for_primary(timeout)
+        for node in self.nodes:
+            if node is primary:
+                continue
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{node.rest_port}/replica", timeout=2):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"{node.name} is no streaming standby after {timeout:.0f}s:\n"
+                                           f"{_log_tail(node.log_path)}") from None
+                    time.sleep(0.2)
+
+    def stop(self) -> None:
+        """Stop HAProxy, every Patroni node (and its PostgreSQL), then etcd; delete their data. Idempotent."""
+        self.haproxy.stop()
+        for node in self.nodes:
+            pid = node.postmaster_pid()
+            if node.process is not None:
+                _terminate(node.process, signal.SIGTERM)  # Patroni stops its PostgreSQL, then exits
+                node.process = None
+            if pid is not None:
+                _kill_postmaster(pid)  # left behind by a killed Patroni, or by one that hung
+        _terminate(self.etcd, signal.SIGTERM)
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+        if self in _patroni_clusters:
+            _patroni_clusters.remove(self)
+
+
+_patroni_clusters: list[PatroniCluster] = []
+
+
+def start_patroni_cluster(base_dir: Path, nodes: int = 2) -> PatroniCluster:
+    """etcd, `nodes` Patroni nodes with asynchronous streaming replication, and HAProxy routing to the node whose
+    Patroni answers `GET /primary` with 200, all on free loopback ports in throwaway directories. Patroni and
+    HAProxy run as the `postgres` OS user when we are root. Returns once the first node is the primary, the
+    others stream from it and HAProxy reaches the primary. A missing binary raises (never skips)."""
+    patroni = _find_binary("patroni", "patroni")
+    etcd = _find_binary("etcd", "etcd-server", extra_dirs=["/usr/bin"])
+    haproxy = _find_binary("haproxy", "haproxy", extra_dirs=["/usr/sbin"])
+    run_as = _ensure_postgres_user() if os.geteuid() == 0 else None
+    cluster_dir = _make_work_dir(base_dir, "patroni-", run_as)
+    password = _password()
+    etcd_process, etcd_port = _start_etcd(etcd, cluster_dir)
+    members = [_patroni_node(patroni, cluster_dir, f"node{i + 1}", etcd_port, password, run_as)
+               for i in range(nodes)]
+    proxy = Server("postgresql", "127.0.0.1", find_free_port(), "postgres", password,
+                   _make_work_dir(cluster_dir, "haproxy-", run_as), stop_signal=signal.SIGTERM)
+    cluster = PatroniCluster(members, proxy, etcd_process, etcd_port, cluster_dir, run_as)
+    _patroni_clusters.append(cluster)
+    try:
+        _launch_patroni(members[0], run_as)  # the first bootstraps (initdb) and takes the leader key
+        _wait_for(lambda: members[0].role() == 200, 90, f"{members[0].name} becoming the primary",
+                  members[0].log_path)
+        for node in members[1:]:
+            _launch_patroni(node, run_as)  # a copy of the primary (pg_basebackup), then streaming
+        _start_haproxy(haproxy, proxy, members, run_as)
+        cluster.wait_for_standbys()
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
+
+
+def _start_etcd(binary: str, cluster_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    client, peer = find_free_port(), find_free_port()
+    log_path = cluster_dir / "etcd.log"
+    command = [
+        binary, "--name", "etcd1", "--data-dir", str(cluster_dir / "etcd"),
+        "--listen-client-urls", f"http://127.0.0.1:{client}", "--advertise-client-urls", f"http://127.0.0.1:{client}",
+        "--listen-peer-urls", f"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+        "--initial-cluster", f"etcd1=http://127.0.0.1:{peer}", "--initial-cluster-state", "new",
+        "--unsafe-no-fsync",  # throwaway data
+    ]  # fmt: skip
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+
+    def healthy() -> bool:
+        import urllib.request
+
+        if process.poll() is not None:
+            raise RuntimeError(f"etcd exited with code {process.returncode}:\n{_log_tail(log_path)}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{client}/health", timeout=2) as answer:
+                return b'"true"' in answer.read()
+        except OSError:
+            return False
+
+    try:
+        _wait_for(healthy, STARTUP_TIMEOUT, "etcd answering", log_path)
+    except BaseException:
+        _terminate(process, signal.SIGTERM)
+        raise
+    return process, client
+
+
+def _patroni_node(binary: str, cluster_dir: Path, name: str, etcd_port: int, password: str,
+                  run_as: str | None) -> PatroniNode:
+    import json
+
+    work_dir = _make_work_dir(cluster_dir, f"{name}-", run_as)
+    node = PatroniNode(name, find_free_port(), find_free_port(), work_dir, work_dir / "patroni.yml",
+                       work_dir / "patroni.log")
+    hba = ["local all all trust", "host all all 127.0.0.1/32 scram-sha-256",
+           "host replication replicator 127.0.0.1/32 scram-sha-256"]
+    config = {  # JSON is YAML: Patroni reads this as its YAML configuration
+        "scope": PATRONI_SCOPE, "name": name,
+        "restapi": {"listen": f"127.0.0.1:{node.rest_port}", "connect_address": f"127.0.0.1:{node.rest_port}"},
+        "etcd3": {"hosts": [f"127.0.0.1:{etcd_port}"]},
+        "bootstrap": {
+            "dcs": {**PATRONI_TIMING, "postgresql": {"use_pg_rewind": True, "use_slots": True, "parameters": {
+                "wal_log_hints": "on", "max_wal_senders": 5, "max_replication_slots": 5, "wal_keep_size": "64MB",
+            }}},
+            "initdb": [{"encoding": "UTF8"}, {"locale": "C.UTF-8"}, "no-sync"],
+        },
+        "postgresql": {
+            "listen": f"127.0.0.1:{node.pg_port}", "connect_address": f"127.0.0.1:{node.pg_port}",
+            "data_dir": str(node.data_dir), "bin_dir": str(_postgres_bin_dir()), "pgpass": str(work_dir / "pgpass"),
+            "pg_hba": hba,
+            # A node copied again (bootstrap from the leader) asks for a checkpoint now, not at the next timed one.
+            "basebackup": [{"checkpoint": "fast"}, "no-sync"],
+            "authentication": {"superuser": {"username": "postgres", "password": password},
+                               "replication": {"username": "replicator", "password": password},
+                               "rewind": {"username": "postgres", "password": password}},
+            # A node that cannot rewind after a failover (its timeline diverged) is copied again.
+            "remove_data_directory_on_rewind_failure": True, "remove_data_directory_on_diverged_timelines": True,
+            "parameters": {
+                "unix_socket_directories": str(work_dir),
+                # Local durability as a production primary has it (a commit's WAL is written before the client
+                # hears of it, and so survives a killed postmaster); fsync is pointless for throwaway data.
+                # full_page_writes stays on: pg_rewind needs it.
+                "fsync": "off", "synchronous_commit": "on",
+            },
+        },
+        "tags": {"nofailover": False, "noloadbalance": False},
+    }
+    node.config_path.write_text(json.dumps(config, indent=1))
+    node.config_path.chmod(0o600)
+    _chown(node.config_path, run_as)
+    return node
+
+
+def _launch_patroni(node: PatroniNode, run_as: str | None) -> None:
+    binary = _find_binary("patroni", "patroni")
+    with node.log_path.open("ab") as log:
+        node.process = subprocess.Popen(  # type: ignore[call-overload]
+            [binary, str(node.config_path)], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, cwd=node.work_dir, **_user_kwargs(run_as),
+        )  # fmt: skip
+    _chown(node.log_path, run_as)
+
+
+def _start_haproxy(binary: str, proxy: Server, nodes: list[PatroniNode], run_as: str | None) -> None:
+    """HAProxy in TCP mode: each node's PostgreSQL port, checked every 250 ms by an HTTP GET /primary on its
+    Patroni REST port; only the node answering 200 takes connections, and the sessions of a node marked down are
+    cut (as the connection to a dead primary would be)."""
+    config = proxy.base_dir / "haproxy.cfg"
+    servers = "\n".join(
+        f"    server {node.name} 127.0.0.1:{node.pg_port} maxconn 100 check port {node.rest_port}"
+        for node in nodes)
+    config.write_text(textwrap.dedent("""\
+        global
+            maxconn 200
+        defaults
+            mode tcp
+            timeout connect 3s
+            timeout client 30m
+            timeout server 30m
+            timeout check 2s
+        listen primary
+            bind 127.0.0.1:{port}
+            option httpchk
+            http-check send meth GET uri /primary
+            http-check expect status 200
+            default-server inter 250ms fall 2 rise 1 on-marked-down shutdown-sessions
+        """).format(port=proxy.port) + servers + "\n")
+    _chown(config, run_as)
+    proxy.log_path = proxy.base_dir / "haproxy.log"
+    _launch(proxy, [binary, "-db", "-f", str(config)], run_as)  # -db: foreground, no daemon
+    _wait_until_ready(proxy, lambda: _postgres_login(proxy))
+
+
+def _kill_postmaster(pid: int) -> None:
+    """SIGKILL a postmaster and every process of its group (its backends and auxiliary processes)."""
+    try:
+        group = os.getpgid(pid)
+    except ProcessLookupError:
+        return
+    if group == pid:
+        os.killpg(group, signal.SIGKILL)
+    else:  # not a group leader: the postmaster, then its children
+        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+        for target in [pid, *map(int, children)]:
+            try:
+                os.kill(target, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (its parent, Patroni's detaching child, is gone: init reaps it) is dead for our purpose.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _wait_for(check: Callable[[], bool], timeout: float, what: str, log_path: Path | None) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what}: not within {timeout:.0f}s:\n{_log_tail(log_path)}")
+        time.sleep(0.1)
+
+
+@atexit.register
+def _stop_patroni_clusters() -> None:
+    for cluster in list(_patroni_clusters):
+        cluster.stop()
+
+
+if __name__ == "__main__":
+    main()

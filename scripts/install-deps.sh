@@ -18,6 +18,10 @@ have sqlite3 || missing+=(sqlite3)
 { [ -x /usr/sbin/pgbouncer ] || have pgbouncer; } || missing+=(pgbouncer)
 { [ -x /usr/sbin/pgpool ] || have pgpool; } || missing+=(pgpool2)
 [ -e /usr/lib/galera/libgalera_smm.so ] || missing+=(galera-4)
+# A Patroni cluster (its DCS an etcd member) with HAProxy in front: the failover tests.
+have patroni || missing+=(patroni)
+{ [ -x /usr/bin/etcd ] || have etcd; } || missing+=(etcd-server)
+{ [ -x /usr/sbin/haproxy ] || have haproxy; } || missing+=(haproxy)
 have rsync || missing+=(rsync)
 # MariaDB's Spider engine: the test that migrate refuses sharded tables loads it at run time.
 [ -e /usr/lib/mysql/plugin/ha_spider.so ] || missing+=(mariadb-plugin-spider)
@@ -36,13 +40,15 @@ fi
 apt-get update
 DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 
-# Only pgpool2's binaries are wanted: its package enables a pgpool2 service (on fixed ports) that would
-# stay up on every boot. Stop and disable it where it could start.
-if [[ " ${missing[*]} " == *" pgpool2 "* ]]; then
+# Only the binaries of these are wanted: their packages enable services (pgpool2, etcd, haproxy, patroni) on
+# fixed ports that would stay up on every boot. Stop and disable each one installed now, where it could start.
+for package in pgpool2 etcd-server haproxy patroni; do
+    [[ " ${missing[*]} " == *" $package "* ]] || continue
+    service=${package%-server}  # etcd-server's service is etcd
     if [ -d /run/systemd/system ]; then
-        systemctl disable --now pgpool2.service >/dev/null 2>&1 || true
+        systemctl disable --now "$service.service" >/dev/null 2>&1 || true
     else
-        invoke-rc.d pgpool2 stop >/dev/null 2>&1 || true
-        update-rc.d pgpool2 disable >/dev/null 2>&1 || true
+        invoke-rc.d "$service" stop >/dev/null 2>&1 || true
+        update-rc.d "$service" disable >/dev/null 2>&1 || true
     fi
-fi
+done

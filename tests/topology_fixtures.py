@@ -99,3 +99,13 @@ def can_connect(url: str) -> bool:
             return True
     finally:
         engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def patroni_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dbservers.PatroniCluster]:
+    """etcd, two Patroni nodes (asynchronous streaming replication) and HAProxy in front, on loopback: the tests
+    that kill the primary. Its tests share one xdist group ("patroni_cluster", marked in their module): under
+    pytest-xdist one worker starts it."""
+    cluster = dbservers.start_patroni_cluster(tmp_path_factory.mktemp("patroni"))
+    yield cluster
+    cluster.stop()

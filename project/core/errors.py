@@ -435,7 +435,7 @@ def describe_database_failure(exc: Any, settings: Any) -> str:
     if kind is DatabaseFailure.DISK_FULL:
         return f"{where} is out of disk space: {detail}. Free some space, then re-run."
     if kind is DatabaseFailure.DISCONNECTED:
-        return f"Lost the connection to {where}: {detail}. Check the server, then re-run."
+        return f"Lost the connection to {where}: {detail.rstrip('.')}. Check the server, then re-run."
     if exc.statement is None:
         return f"Cannot connect to {where}: {detail}"
     return f"{where} refused a statement: {detail}"

@@ -53,6 +53,11 @@ class LockTimeout(Exception):
     """Another process held the migration lock for longer than we were willing to wait."""
 
 
+class LockLost(LockTimeout):
+    """The server went away (died, failed over, ended the session) while this migrate waited for the lock: it had
+    applied nothing, and the holder's session is gone with the server too."""
+
+
 class LockChoiceError(LockTimeout, MigrationError):
     """MIGRATE_LOCK names no lock this tool has: worded in one line wherever a LockTimeout or a MigrationError is
     (migrate, and the read-only `migrate --plan`/`--check`, which take no lock)."""
@@ -78,7 +83,7 @@ def migration_lock(connection: Connection, timeout: float, where: str = "the dat
         lock = _SQLiteLock(connection)
     else:  # pragma: no cover - the project supports the three engines above
         raise LockTimeout(f"No migration lock for the {dialect} dialect.")
-    if not lock.acquire(timeout):
+    if not _acquire(connection, lock, timeout, where):
         raise LockTimeout(
             f"another migrate is running on {where}; waited {timeout:g} s for its lock "
             "(MIGRATE_LOCK_TIMEOUT). Try again when it has finished."
@@ -87,6 +92,21 @@ def migration_lock(connection: Connection, timeout: float, where: str = "the dat
         yield
     finally:
         lock.release()
+
+
+def _acquire(connection: Connection, lock: Any, timeout: float, where: str) -> bool:
+    try:
+        return bool(lock.acquire(timeout))
+    except DBAPIError as exc:
+        from project.core.errors import cause_of
+        from project.core.runner.interrupted import connection_lost
+
+        if not connection_lost(connection, exc):
+            raise
+        raise LockLost(
+            f"Lost the connection to the database server while waiting for the migration lock on {where}: "
+            f"{cause_of(exc).rstrip('.')}. This migrate had applied nothing; re-run migrate once the server (or the "
+            "standby taking over from it) answers.") from None
 
 
 def use_lease(connection: Connection, kind: str = "auto") -> bool:

@@ -28,7 +28,7 @@ from project.core.history import applied_log
 from project.core.history.plan import Plan, Step, make_plan
 from project.core.history.scripts import alembic_config, current_heads, script_directory, upgrade_or_downgrade
 from project.core.inspection.shards import refuse_sharded
-from project.core.runner import interrupted, invalid_indexes, timeouts
+from project.core.runner import failover, interrupted, invalid_indexes, timeouts
 from project.core.runner.unmanaged import refuse_unmanaged
 
 if TYPE_CHECKING:  # imported where used: a migrate with nothing to apply, or nothing to judge, needs neither
@@ -260,6 +260,8 @@ def migrate(
         logged = applied_log.verify(settings, connection, script, heads)
         if not fake and connection.dialect.name in applied_log.NON_TRANSACTIONAL and plan.steps:
             interrupted.refuse_interrupted(connection, plan)  # a half-run revision is not run again blind
+        if not fake:  # a half of a revision that nothing records (a failover lost its commit): runner.failover
+            failover.refuse_half_applied(settings, connection, plan)
         if not fake and not allow_destructive:
             refuse_destructive(settings, plan, connection.dialect.name, target, connection)
         log = applied_log.prepare(settings, connection, script, heads, logged)  # create the applied log, or heal it
