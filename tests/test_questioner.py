@@ -198,9 +198,11 @@ def test_rename_and_one_off_default_keep_rows(tmp_path: Path, db_url: str) -> No
         (">>> ", "3"),
         ("Select an option: ", "1"),
         (">>> ", "True"),
+        ("Please select its phase:", ""), ("Select an option: ", "1"),  # renames and adds: contract, asked
     ])
     assert status == 0, screen
     assert "the NOT NULL column tasks.priority" in screen
+    assert "phase: str = 'contract'" in project.written()[0].read_text()
     assert "Invalid input: 'high' does not fit a Integer column" in screen
     [path] = project.written()
     source = path.read_text()
@@ -291,6 +293,22 @@ def test_rename_table_keeps_rows(tmp_path: Path, db_url: str) -> None:
     assert project.manage("makemigrations", "--check").returncode == 0
     project.migrate(db_url, "0001")
     assert rows(db_url, "SELECT id, title FROM tasks") == [(1, "kept")]
+
+
+def test_phase_asked_when_the_operations_do_not_say_it(tmp_path: Path) -> None:
+    """A revision that both adds (expand) and drops (contract) gets the phase the user gives (docs/phases.md)."""
+    project = Project(tmp_path)
+    project.models('sa.Table("notes", Base.metadata, sa.Column("id", sa.Integer, primary_key=True))\n')
+    status, screen = project.makemigrations_tty("-m", "notes instead of tasks", answers=[
+        ("Select an option: ", "4"),  # not a choice: asked again
+        ("Please select a valid option: ", "2"),
+    ])
+    assert status == 0, screen
+    assert ("Cannot tell whether this revision breaks the code still running before it: it creates table notes "
+            "(expand) and drops table tasks (contract).") in " ".join(screen.split()), screen
+    [path] = project.written()
+    assert "phase: str = 'expand'" in path.read_text()
+    assert "(phase: expand)" in screen
 
 
 def test_quit_writes_nothing(tmp_path: Path) -> None:

@@ -48,6 +48,11 @@ class MigrationQuestioner:
         needs the table empty, as before)."""
         return empty_value(column.type)
 
+    def ask_phase(self, why: str) -> str | None:
+        """The phase of a revision whose operations do not say it (`why`: what they do). Unasked: none, so the
+        revision runs as it would without phases (docs/phases.md)."""
+        return None
+
 
 class InteractiveMigrationQuestioner(MigrationQuestioner):
     """Asks on the terminal, with Django's wording where it fits."""
@@ -98,6 +103,16 @@ class InteractiveMigrationQuestioner(MigrationQuestioner):
             f"The downgrade adds back the NOT NULL column {table}.{column.name}, which this revision drops: the "
             "rows it finds then need a value.\nPlease select a fix:", choices)
         return empty if choice == 2 else self._ask_default(table, column)
+
+    def ask_phase(self, why: str) -> str | None:
+        choice = self._choice_input(
+            f"Cannot tell whether this revision breaks the code still running before it: {why}.\n"
+            "Please select its phase:",
+            ["contract: migrate applies it once no live instance runs code older than it",
+             "expand: migrate applies it at once, before the new code starts",
+             "none: migrate applies it at once, as a revision without a phase"],
+        )
+        return ("contract", "expand", None)[choice - 1]
 
     # --- terminal input ---------------------------------------------------------------------------------------
 
