@@ -4,10 +4,19 @@ history is replayed on the scratch SQLite database."""
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 import re
 from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
+from migcopy import MigrationsCopy
+from servers import version_rows
 from test_questioner import TASKS_V1, Project
+
+from project.core.management import call_command
+from project.core.runner import fleet
 
 NOTES = 'sa.Table("notes", Base.metadata, sa.Column("id", sa.Integer, primary_key=True))\n'
 
@@ -68,3 +77,82 @@ def test_check_flags_contract_in_expand_mixed_and_unknown_phases(tmp_path: Path)
     assert re.search(r"0002_\w+\.py: phase = 'later' is not a phase: write phase = \"expand\" or "
                      r"phase = \"contract\" \(or remove the line\)\.", result.stdout), result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+# --- migrate honours the fleet ------------------------------------------------------------------------------
+
+
+def phased_history(tmp_path: Path) -> MigrationsCopy:
+    """The project's first revision, then a release adding 0002 (expand: a table) and 0003 (contract: a table
+    dropped), and a later release adding 0004 (expand) and 0005 (contract)."""
+    copy = MigrationsCopy(tmp_path)
+    for path in copy.versions.glob("000[2-9]_*.py"):
+        path.unlink()
+    table = "op.create_table({!r}, sa.Column('id', sa.Integer, primary_key=True))"
+    for rev, down, phase, upgrade, downgrade in (
+            ("0002", "0001", "expand", table.format("notes"), "op.drop_table('notes')"),
+            ("0003", "0002", "contract", "op.drop_table('notes')", table.format("notes")),
+            ("0004", "0003", "expand", table.format("tags"), "op.drop_table('tags')"),
+            ("0005", "0004", "contract", "op.drop_table('tags')", table.format("tags"))):
+        path = copy.add(rev, down, upgrade, downgrade, message=f"{phase} {rev}")
+        path.write_text(path.read_text() + f"phase = {phase!r}\n")
+    return copy
+
+
+def instance(db_url: str, pid: int, head: str, seen_ago: float = 0.0, leave: bool = False) -> None:
+    """An app instance's row, as project.core.serving.fleet writes it (its heartbeat: 60 s)."""
+    engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            fleet.ensure(connection)
+            if leave:
+                fleet.leave(connection, f"test-{pid}")
+                return
+            now = fleet.utc_now() - dt.timedelta(seconds=seen_ago)
+            fleet.beat(connection, fleet.Instance(f"test-{pid}", "web-1", pid, head, now, now, 60.0))
+            if seen_ago:  # beat() stamps now: set the past by hand
+                connection.execute(sa.update(fleet.fleet_table).where(fleet.fleet_table.c.pid == pid)
+                                   .values(last_seen=now))
+                connection.commit()
+    finally:
+        engine.dispose()
+
+
+def test_migrate_holds_contract_revisions_for_live_older_code(
+        tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    copy = phased_history(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("DEV_DATABASE_URL", db_url)
+
+    def migrate(*args: str, **options: object) -> str:
+        out = io.StringIO()
+        call_command("migrate", *args, settings=copy.module, stdout=out, **options)
+        return " ".join(out.getvalue().split())
+
+    migrate("0001", verbosity=0)  # release 1 is deployed
+    instance(db_url, 101, "0001")  # release 1 serving
+    instance(db_url, 102, "0001", seen_ago=3600)  # crashed long ago: aged out
+
+    plan = migrate(plan=True)
+    assert re.search(r"Apply 0002 expand 0002 Apply 0003 contract 0003 .*WAITS: contract revision; live instances "
+                     r"run code older than it: web-1 pid 101 at 0001 \(last seen \d+s ago\) Apply 0004 expand 0004 "
+                     r"WAITS: after 0003 Apply 0005", plan), plan
+    assert "pid 102" not in plan
+
+    held = migrate()  # before release 2 starts: the expand revision only
+    assert "Applying 0002" in held and "Applying 0003" not in held
+    assert "Waiting: 0003, 0004, 0005 (from contract revision 0003 contract 0003): live instances run code older " \
+           "than it: web-1 pid 101 at 0001" in held, held
+    assert version_rows(db_url) == ["0002"]
+
+    instance(db_url, 201, "0004")  # release 2 (carrying 0004 already) started ...
+    instance(db_url, 101, "0001", leave=True)  # ... and release 1 stopped
+    moved = migrate()
+    assert "Applying 0003" in moved and "Applying 0004" in moved and "Applying 0005" not in moved
+    assert "Waiting: 0005 (from contract revision 0005 contract 0005): live instances run code older than it: " \
+           "web-1 pid 201 at 0004" in moved, moved
+    assert version_rows(db_url) == ["0004"]
+
+    forced = migrate(break_running_instances=True)  # the override, which breaks pid 201
+    assert "Applying 0005" in forced and "Waiting" not in forced
+    assert version_rows(db_url) == ["0005"]
