@@ -16,6 +16,7 @@ from servers import version_rows
 from test_questioner import TASKS_V1, Project
 
 from project.core.management import call_command
+from project.core.management.base import CommandError
 from project.core.runner import fleet
 
 NOTES = 'sa.Table("notes", Base.metadata, sa.Column("id", sa.Integer, primary_key=True))\n'
@@ -77,6 +78,11 @@ def test_check_flags_contract_in_expand_mixed_and_unknown_phases(tmp_path: Path)
     assert re.search(r"0002_\w+\.py: phase = 'later' is not a phase: write phase = \"expand\" or "
                      r"phase = \"contract\" \(or remove the line\)\.", result.stdout), result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+    result = project.manage("migrate", db_url=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert re.fullmatch(r"CommandError: \S*migrations/versions/0002_\w+\.py: phase = 'later' is not a phase: write "
+                        r"phase = \"expand\" or phase = \"contract\" \(or remove the line\)\.\n", result.stderr), \
+        result.stderr
 
 
 # --- migrate honours the fleet ------------------------------------------------------------------------------
@@ -156,3 +162,26 @@ def test_migrate_holds_contract_revisions_for_live_older_code(
     forced = migrate(break_running_instances=True)  # the override, which breaks pid 201
     assert "Applying 0005" in forced and "Waiting" not in forced
     assert version_rows(db_url) == ["0005"]
+
+
+def test_deploy_scripts_split_at_the_first_contract_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """migrate --sql --phase: the DBA's two scripts, before the new code starts and once the old code is gone.
+    Offline: nothing connects (the URL names the engine only)."""
+    copy = phased_history(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("DEV_DATABASE_URL", "postgresql+psycopg2://nobody:secret@127.0.0.1:9/none")
+
+    def script(*args: str) -> str:
+        out = io.StringIO()
+        call_command("migrate", *args, sql=True, settings=copy.module, stdout=out)
+        return out.getvalue()
+
+    expand = script("0001:head", "--phase", "expand")
+    assert "CREATE TABLE notes" in expand and "DROP TABLE" not in expand and "tags" not in expand
+    assert "UPDATE alembic_version SET version_num='0002'" in expand
+    contract = script("0001:head", "--phase", "contract")
+    assert "CREATE TABLE notes" not in contract and "DROP TABLE notes" in contract and "DROP TABLE tags" in contract
+    assert "WHERE alembic_version.version_num = '0002'" in contract
+    assert script("0001:head") .count("UPDATE alembic_version") == 4  # without --phase: the whole range
+    with pytest.raises(CommandError, match=r"^--phase splits the script of --sql; online, migrate holds"):
+        call_command("migrate", phase="expand", settings=copy.module)

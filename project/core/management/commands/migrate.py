@@ -36,6 +36,9 @@ class Command(BaseCommand):
         parser.add_argument("--from", dest="from_revision", default="base", metavar="REV",
                             help="With --sql: the revision the database is at (default base).")
         parser.add_argument("-o", "--output", metavar="FILE", help="With --sql: write the script to FILE.")
+        parser.add_argument("--phase", choices=["expand", "contract"],
+                            help="With --sql: only the revisions before the first contract revision (expand: run "
+                                 "before the new code starts), or from it on (contract: once no old code runs).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         from project.core.errors import MigrationError
@@ -45,6 +48,9 @@ class Command(BaseCommand):
                 raise CommandError("--fake-initial compares the live database: it cannot be used with --sql.",
                                    returncode=2)
             return self._write_sql(options)
+        if options["phase"]:
+            raise CommandError("--phase splits the script of --sql; online, migrate holds contract revisions "
+                               "back itself while older code runs (docs/phases.md).", returncode=2)
         # Models that env.py imports during this migrate come from their files: the warning's kept answer holds
         # for them (inspection.models.drift_warning), where models loaded before may differ in memory.
         loaded_before = self._models_loaded()
@@ -178,7 +184,8 @@ class Command(BaseCommand):
         from project.core import offline
 
         try:
-            text = offline.deploy_script(self.settings, options["target"], options["from_revision"])
+            text = offline.deploy_script(self.settings, options["target"], options["from_revision"],
+                                         phase=options["phase"])
         except offline.OfflineError as exc:
             raise CommandError(str(exc)) from None
         if options["output"]:
