@@ -185,12 +185,6 @@ def _carried(script: ScriptDirectory, heads: tuple[str, ...],
     return cache[heads]
 
 
-def needed_by_code(plan: Plan) -> list[Step]:
-    """The steps of a forward plan that code at its target needs: all but its contract revisions, which only
-    take away what older code used (for a readiness check that must not wait for what the fleet holds back)."""
-    return [step for step in plan.steps if declared_phase(step.script) != CONTRACT]
-
-
 def describe_heads(script: ScriptDirectory) -> str | None:
     """What an instance records as its code's head: the history's heads, comma-separated; None when empty."""
     heads = sorted(script.get_heads())
