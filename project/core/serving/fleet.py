@@ -33,6 +33,7 @@ class Membership:
         self.settings = settings
         self.instance = instance
         self.task: asyncio.Task[None] | None = None
+        self.stopping = asyncio.Event()
 
     async def start(self) -> None:
         """Create the table if needed, forget instances that stopped beating, write this one's row."""
@@ -43,17 +44,17 @@ class Membership:
         """A clean shutdown: stop beating and delete the row, so that migrate need not wait for it to age out."""
         if self.task is None:
             return
-        self.task.cancel()
-        try:
-            await self.task
-        except asyncio.CancelledError:
-            pass
+        self.stopping.set()
+        await self.task  # a beat under way ends first: it cannot write the row again after the DELETE
         await self._run(lambda connection: fleet.leave(connection, self.instance.instance_id))
 
     async def _beat_forever(self) -> None:
         while True:
-            await asyncio.sleep(self.instance.heartbeat)
-            await self._run(lambda connection: fleet.beat(connection, self.instance))
+            try:
+                await asyncio.wait_for(self.stopping.wait(), self.instance.heartbeat)
+                return
+            except TimeoutError:
+                await self._run(lambda connection: fleet.beat(connection, self.instance))
 
     def _join(self, connection: Any) -> None:
         fleet.ensure(connection)

@@ -121,10 +121,9 @@ def revision_phase(upgrade_ops: Any, questioner: Any) -> str | None:
     if found.phase is not None:
         return found.phase
     if found.unreadable:
-        why = f"it {found.unreadable}"
-    else:
-        why = f"it {', '.join(found.expand[:2])} (expand) and {', '.join(found.contract[:2])} (contract)"
-    return questioner.ask_phase(why)  # type: ignore[no-any-return]
+        return questioner.ask_phase(f"it {found.unreadable}", mixed=False)  # type: ignore[no-any-return]
+    why = f"it {', '.join(found.expand[:2])} (expand) and {', '.join(found.contract[:2])} (contract)"
+    return questioner.ask_phase(why, mixed=True)  # type: ignore[no-any-return]
 
 
 def next_revision_id(script: Any, content: str | None = None) -> str | None:
