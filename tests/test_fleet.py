@@ -1,5 +1,6 @@
 """The fleet (docs/phases.md): each app instance keeps its row (host, pid, its code's head) fresh from the
-lifespan, deletes it on a clean shutdown, and a killed instance ages out. Real uvicorn processes on each engine."""
+lifespan, deletes it on a clean shutdown, and a killed instance ages out. Real uvicorn processes on each engine,
+one on its sync driver and one on its async driver."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from servers import stop, uvicorn_app, wait_until_up
+from test_drivers_parity import async_url
 
 from project.core.runner import fleet
 
@@ -46,7 +48,8 @@ def test_instances_beat_leave_and_age_out(db_url: str, tmp_path: Path, monkeypat
         [first] = rows(db_url)
         assert (first.pid, first.head, first.heartbeat) == (a.process.pid, head, 0.5)
         wait_for(lambda: rows(db_url)[0].last_seen > first.last_seen, "a second beat")
-        with uvicorn_app(db_url, tmp_path, migrate_on_startup=False, name="b") as b:
+        # The second instance on the engine's async driver: its beats go through the AsyncEngine.
+        with uvicorn_app(async_url(db_url), tmp_path, migrate_on_startup=False, name="b") as b:
             wait_until_up(b)
             assert live_pids(db_url) == {a.process.pid, b.process.pid}
             os.killpg(a.process.pid, signal.SIGKILL)  # no shutdown: its row stays, and stops beating

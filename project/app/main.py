@@ -55,7 +55,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = engine
     app.state.migrations = await run_in_threadpool(health.MigrationState.load, settings)
     # This instance's row in the fleet, which migrate reads before a contract revision (docs/phases.md).
-    membership = await fleet.join(settings, app.state.migrations.script)
+    membership = await fleet.join(settings, app.state.migrations.script, app.state.engine)
     try:
         yield
     finally:

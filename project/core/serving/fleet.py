@@ -1,9 +1,10 @@
 """The app instance's row in the fleet table (project.core.runner.fleet), kept from the lifespan: written on
 start, every FLEET_HEARTBEAT seconds (default 30; 0 turns the fleet off), deleted on a clean shutdown.
 
-Each beat is one UPDATE on a connection of its own, in a worker thread: the event loop never waits on it. The
-fleet is advice to `migrate`, never a reason for the app not to serve: a database error is logged as a warning
-and the instance keeps serving (it beats again at the next interval).
+Each beat is one UPDATE on a pooled connection of the app's own engine: on an AsyncEngine through run_sync (the
+event loop awaits the driver), on an Engine in a worker thread; the event loop never blocks on it. The fleet is
+advice to `migrate`, never a reason for the app not to serve: a database error is logged as a warning and the
+instance keeps serving (it beats again at the next interval).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import socket
 import uuid
 from typing import Any
 
+from sqlalchemy import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.concurrency import run_in_threadpool
 
-from project.core import db
 from project.core.bookkeeping import FLEET_TABLE
 from project.core.runner import fleet
 
@@ -29,8 +31,9 @@ DEFAULT_HEARTBEAT = 30.0
 class Membership:
     """This process in the fleet: its row, and the task that keeps it fresh."""
 
-    def __init__(self, settings: Any, instance: fleet.Instance):
+    def __init__(self, settings: Any, engine: Engine | AsyncEngine, instance: fleet.Instance):
         self.settings = settings
+        self.engine = engine
         self.instance = instance
         self.task: asyncio.Task[None] | None = None
         self.stopping = asyncio.Event()
@@ -63,15 +66,13 @@ class Membership:
         fleet.beat(connection, self.instance)
 
     async def _run(self, work: Any) -> bool:
-        """`work(connection)` in a worker thread on a connection of its own; False (logged) when it failed."""
-
-        @db.sync_entry
-        def run() -> None:
-            with db.settings_connection(self.settings) as connection:
-                work(connection)
-
+        """`work(connection)` on a connection of the app's pool; False (logged) when it failed."""
         try:
-            await run_in_threadpool(run)
+            if isinstance(self.engine, AsyncEngine):
+                async with self.engine.connect() as connection:
+                    await connection.run_sync(work)
+            else:
+                await run_in_threadpool(_on, self.engine, work)
         except Exception as exc:  # advice, not service: see the module's docstring
             from project.core.errors import describe
 
@@ -81,13 +82,19 @@ class Membership:
         return True
 
 
-async def join(settings: Any, script: Any) -> Membership:
-    """This instance's membership, started; `script` is the history its code carries (a ScriptDirectory)."""
+def _on(engine: Engine, work: Any) -> None:
+    with engine.connect() as connection:
+        work(connection)
+
+
+async def join(settings: Any, script: Any, engine: Engine | AsyncEngine) -> Membership:
+    """This instance's membership, started: `script` is the history its code carries (a ScriptDirectory),
+    `engine` the app's own."""
     heartbeat = float(settings.get("FLEET_HEARTBEAT", DEFAULT_HEARTBEAT) or 0)
     now = fleet.utc_now()
     instance = fleet.Instance(uuid.uuid4().hex, socket.gethostname(), os.getpid(), fleet.describe_heads(script),
                               now, now, heartbeat)
-    membership = Membership(settings, instance)
+    membership = Membership(settings, engine, instance)
     if heartbeat > 0:
         await membership.start()
     return membership
