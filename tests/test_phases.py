@@ -187,3 +187,21 @@ def test_deploy_scripts_split_at_the_first_contract_revision(tmp_path: Path, mon
     assert script("0001:head") .count("UPDATE alembic_version") == 4  # without --phase: the whole range
     with pytest.raises(CommandError, match=r"^--phase splits the script of --sql; online, migrate holds"):
         call_command("migrate", phase="expand", settings=copy.module)
+
+
+def test_sql_that_cannot_be_read_asks_for_the_phase() -> None:
+    """A PL/pgSQL DO block says nothing the classifier can read: the questioner asks (answered here on a text
+    stream; tests/test_questioner.py answers on a real terminal)."""
+    from alembic.operations import ops
+
+    from project.core.authoring.questioner import InteractiveMigrationQuestioner, MigrationQuestioner
+    from project.core.management.base import OutputWrapper
+    from project.core.management.commands.makemigrations import revision_phase
+
+    upgrade = ops.UpgradeOps([ops.ExecuteSQLOp("DO $$ BEGIN PERFORM 1; END $$")])
+    screen = io.StringIO()
+    asked = InteractiveMigrationQuestioner(OutputWrapper(screen), io.StringIO("2\n"))
+    assert revision_phase(upgrade, asked) == "expand"
+    assert "Cannot tell whether this revision breaks the code still running before it: it runs a DO block" \
+        in screen.getvalue()
+    assert revision_phase(upgrade, MigrationQuestioner()) is None  # --noinput: no phase
