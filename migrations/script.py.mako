@@ -14,6 +14,10 @@ revision: str = ${repr(up_revision)}
 down_revision: str | Sequence[str] | None = ${repr(down_revision)}
 branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
 depends_on: str | Sequence[str] | None = ${repr(depends_on)}
+% if config.attributes.get("phase"):
+# expand: code written before this revision keeps working; contract: it breaks, so migrate waits for it to stop.
+phase: str = ${repr(config.attributes["phase"])}
+% endif
 
 
 def upgrade() -> None:

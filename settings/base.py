@@ -69,3 +69,8 @@ SILENCED_CHECKS: list[str] = []
 # operation leaves unnamed gets the database's own name, exactly as under plain Alembic's env.py. Autogenerate
 # always compares with TARGET_METADATA (and so writes explicit names).
 MIGRATIONS_NAMING_CONVENTION: str | None = None
+
+# The fleet (docs/phases.md): every app instance writes its row (its code's head) on start and every FLEET_HEARTBEAT
+# seconds, deletes it on a clean shutdown, and ages out after 3 missed beats; `migrate` holds back a contract
+# revision while a live instance runs code older than it. 0 turns it off (the instance writes no row).
+FLEET_HEARTBEAT = env_float("FLEET_HEARTBEAT", 30.0)

@@ -198,9 +198,11 @@ def test_rename_and_one_off_default_keep_rows(tmp_path: Path, db_url: str) -> No
         (">>> ", "3"),
         ("Select an option: ", "1"),
         (">>> ", "True"),
+        ("Please select a fix:", ""), ("Select an option: ", "1"),  # renames and adds: no phase suits it
     ])
     assert status == 0, screen
     assert "the NOT NULL column tasks.priority" in screen
+    assert "phase" not in project.written()[0].read_text()
     assert "Invalid input: 'high' does not fit a Integer column" in screen
     [path] = project.written()
     source = path.read_text()
@@ -291,6 +293,30 @@ def test_rename_table_keeps_rows(tmp_path: Path, db_url: str) -> None:
     assert project.manage("makemigrations", "--check").returncode == 0
     project.migrate(db_url, "0001")
     assert rows(db_url, "SELECT id, title FROM tasks") == [(1, "kept")]
+
+
+def test_phase_asked_when_the_operations_do_not_say_it(tmp_path: Path) -> None:
+    """A revision whose raw SQL cannot be read gets the phase the user gives; one that both adds (expand) and
+    drops (contract) gets none, or is split by the user (docs/phases.md)."""
+    project = Project(tmp_path)
+    project.models(TASKS_V1 + 'sa.Table("notes", Base.metadata, sa.Column("id", sa.Integer, primary_key=True))\n')
+    status, screen = project.makemigrations_tty("-m", "notes", answers=[])  # a new table: expand, not asked
+    assert status == 0 and "(phase: expand)" in screen, screen
+
+    project.models('sa.Table("notes", Base.metadata, sa.Column("id", sa.Integer, primary_key=True))\n'
+                   'sa.Table("tags", Base.metadata, sa.Column("id", sa.Integer, primary_key=True))\n')
+    status, screen = project.makemigrations_tty("-m", "tags instead of tasks", answers=[
+        ("Select an option: ", "3"),  # not a choice: asked again
+        ("Please select a valid option: ", "2"),
+    ])
+    assert status == 1 and "Quit: change the models for the additions" in screen, screen
+    assert ("This revision breaks the code running before it and adds what the new code needs: it creates table "
+            "tags (expand) and drops table tasks (contract).") in " ".join(screen.split()), screen
+    assert len(project.written()) == 1
+
+    status, screen = project.makemigrations_tty("-m", "tags instead of tasks", answers=[("Select an option: ", "1")])
+    assert status == 0, screen
+    assert "phase" not in project.written()[1].read_text()
 
 
 def test_quit_writes_nothing(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from project.app import api
 from project.core import db
 from project.core.conf import Settings, load_settings
-from project.core.serving import health
+from project.core.serving import fleet, health
 from project.core.serving.startup import migrate_on_startup
 
 
@@ -54,9 +54,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.sessionmaker = db.session_factory(engine)
         app.state.engine = engine
     app.state.migrations = await run_in_threadpool(health.MigrationState.load, settings)
+    # This instance's row in the fleet, which migrate reads before a contract revision (docs/phases.md).
+    membership = await fleet.join(settings, app.state.migrations.script, app.state.engine)
     try:
         yield
     finally:
+        await membership.leave()
         if app.state.is_async:
             await async_engine.dispose()
         else:

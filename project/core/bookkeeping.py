@@ -1,4 +1,5 @@
-"""The tool's own tables, beside the application's: Alembic's version table, the applied log, Galera's lock row.
+"""The tool's own tables, beside the application's: Alembic's version table, the applied log, Galera's lock row,
+the fleet of running instances.
 
 Every layer needs their names (the runner writes them; inspection, adoption and comparisons leave them out), so
 they live here, at the bottom, with the one test that tells the tool's statements from a revision's own.
@@ -9,11 +10,12 @@ from __future__ import annotations
 VERSION_TABLE = "alembic_version"
 APPLIED_LOG_TABLE = "alembic_migration_log"  # project.core.history.applied_log
 GALERA_LOCK_TABLE = "alembic_migrate_lock"  # project.core.runner.locks: the lock row on Galera
+FLEET_TABLE = "alembic_migration_fleet"  # project.core.runner.fleet: the running instances and their code's head
 
 
 def bookkeeping_tables() -> set[str]:
     """Tables the tool itself writes: never the application's models, never part of a schema comparison."""
-    return {VERSION_TABLE, GALERA_LOCK_TABLE, APPLIED_LOG_TABLE}
+    return {VERSION_TABLE, GALERA_LOCK_TABLE, APPLIED_LOG_TABLE, FLEET_TABLE}
 
 
 def is_schema_statement(statement: str) -> bool:

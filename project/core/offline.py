@@ -116,6 +116,25 @@ def between(script: Any, start: str, end: str) -> Range:
     return Range(start_rev, end_rev, plan.forwards or start_rev == end_rev, plan.script)
 
 
+def phase_range(script: Any, rng: Range, phase: str) -> Range:
+    """The part of a forward range before its first contract revision (`phase` expand), or from it on (contract).
+    A range without a contract revision is all expand."""
+    from project.core.history.phases import CONTRACT, declared_phase
+    from project.core.history.plan import make_plan
+
+    if not rng.forwards:
+        raise OfflineError("--phase splits an upgrade: give a range that goes forwards.")
+    steps = make_plan(script, (rng.start,) if rng.start else (), rng.end or "base").steps
+    try:
+        first = next((i for i, step in enumerate(steps) if declared_phase(step.script) == CONTRACT), len(steps))
+    except MigrationError as exc:  # a phase that is not one
+        raise OfflineError(str(exc)) from None
+    split = steps[first - 1].revision if first else rng.start
+    if phase == "expand":
+        return between(script, rng.start or "base", split or "base")
+    return between(script, split or "base", rng.end or "base")
+
+
 def parse_range(script: Any, spec: str, *, backwards: bool = False) -> Range:
     """`sqlmigrate`'s argument: REV (that revision alone) or A:B. --backwards unapplies.
 
@@ -601,11 +620,13 @@ def render_all(sections: list[tuple[str, str]]) -> str:
     return "\n".join(f"-- ===== {dialect} =====\n\n{text}" for dialect, text in sections)
 
 
-def deploy_script(settings: Any, target: str, from_revision: str = "base", *, dialect: str | None = None) -> str:
+def deploy_script(settings: Any, target: str, from_revision: str = "base", *, dialect: str | None = None,
+                  phase: str | None = None) -> str:
     """`migrate --sql`: the deploy script for the settings' engine, read from the URL's name only.
 
     The database's current revision is unknown offline, so it is `from_revision` (default base), or
-    `target` is a range A:B as in Alembic's --sql.
+    `target` is a range A:B as in Alembic's --sql. `phase`: only the range's expand part (up to its first
+    contract revision: run before the new code starts) or the rest (run once no old code runs), docs/phases.md.
     """
     from sqlalchemy import make_url
 
@@ -615,6 +636,8 @@ def deploy_script(settings: Any, target: str, from_revision: str = "base", *, di
     script = script_directory(alembic_config(settings))
     start, end = target.split(":", 1) if ":" in target else (from_revision, target)
     rng = between(script, start or "base", end or "head")
+    if phase is not None:
+        rng = phase_range(script, rng, phase)
     sql = generate(dialect, rng, settings)
     from project.core.history.applied_log import add_offline_rows
 

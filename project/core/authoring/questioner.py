@@ -48,6 +48,12 @@ class MigrationQuestioner:
         needs the table empty, as before)."""
         return empty_value(column.type)
 
+    def ask_phase(self, why: str, mixed: bool) -> str | None:
+        """The phase of a revision whose operations do not say it (`why`: what they do; `mixed`: they both
+        expand and contract, which no phase suits). Unasked: none, so the revision runs as it would without
+        phases (docs/phases.md)."""
+        return None
+
 
 class InteractiveMigrationQuestioner(MigrationQuestioner):
     """Asks on the terminal, with Django's wording where it fits."""
@@ -98,6 +104,26 @@ class InteractiveMigrationQuestioner(MigrationQuestioner):
             f"The downgrade adds back the NOT NULL column {table}.{column.name}, which this revision drops: the "
             "rows it finds then need a value.\nPlease select a fix:", choices)
         return empty if choice == 2 else self._ask_default(table, column)
+
+    def ask_phase(self, why: str, mixed: bool) -> str | None:
+        none = "none: migrate applies it at once, as a revision without a phase"
+        if mixed:  # old code needs what it drops, new code what it creates: no moment of a rollout suits it
+            choice = self._choice_input(
+                f"This revision breaks the code running before it and adds what the new code needs: {why}.\n"
+                "Please select a fix:",
+                [none, "Quit, and let me make the change in two revisions: the additions first (expand), then "
+                       "the rest (contract)"])
+            if choice == 2:
+                raise CommandError("Quit: change the models for the additions, run makemigrations, then for the "
+                                   "rest, and run makemigrations again.")
+            return None
+        choice = self._choice_input(
+            f"Cannot tell whether this revision breaks the code still running before it: {why}.\n"
+            "Please select its phase:",
+            ["contract: migrate applies it once no live instance runs code older than it",
+             "expand: migrate applies it at once, before the new code starts", none],
+        )
+        return ("contract", "expand", None)[choice - 1]
 
     # --- terminal input ---------------------------------------------------------------------------------------
 

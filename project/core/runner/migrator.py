@@ -28,7 +28,7 @@ from project.core.history import applied_log
 from project.core.history.plan import Plan, Step, make_plan
 from project.core.history.scripts import alembic_config, current_heads, script_directory, upgrade_or_downgrade
 from project.core.inspection.shards import refuse_sharded
-from project.core.runner import failover, interrupted, invalid_indexes, timeouts
+from project.core.runner import failover, fleet, interrupted, invalid_indexes, timeouts
 from project.core.runner.unmanaged import refuse_unmanaged
 
 if TYPE_CHECKING:  # imported where used: a migrate with nothing to apply, or nothing to judge, needs neither
@@ -238,6 +238,8 @@ def migrate(
     on_start: StepCallback | None = None,
     on_done: StepCallback | None = None,
     on_retry: Callable[[Step, int, float], None] | None = None,
+    break_running_instances: bool = False,
+    on_held: Callable[[fleet.Held], None] | None = None,
 ) -> Plan:
     """Bring the settings' database to `target`: `manage.py migrate`, start-up migrations and
     `project.migrate_database()` are all this function.
@@ -246,12 +248,16 @@ def migrate(
     make the plan, refuse it before anything runs when CONFIRM_DESTRUCTIVE is on and a step destroys
     data (unless `allow_destructive`; `fake` runs nothing and so is never refused), then run it.
     `on_plan(plan, connection)` is called once the plan has passed the policy, before the first step.
+    The plan stops before a contract revision that a live instance's code does not carry (runner.fleet:
+    `on_held` says which and why), unless `break_running_instances`.
     """
     script = script_directory(alembic_config(settings))
     # Spider tables: DDL would not reach the data nodes (inspection.shards); `fake` records what was done by hand.
     with locked_connection(settings, before_lock=None if fake else refuse_sharded) as connection:
         heads = current_heads(connection)
         plan = make_plan(script, heads, target)
+        if not (break_running_instances or fake):
+            plan = fleet.hold_back(connection, script, plan, on_held)
 
         if not heads and not fake:  # no revision recorded: tables the first revision creates mean adoption
             refuse_unmanaged(settings, connection, plan)

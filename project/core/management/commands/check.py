@@ -51,6 +51,7 @@ class Command(BaseCommand):
             if replayable:
                 problems += self._guarded("models", lambda: model_problems(settings), settings)
                 problems += self._locks(settings, every=False)  # after LOCK_LINT_AFTER only (docs/safety.md)
+                problems += self._guarded("phases", lambda: self._phases(settings, silenced), settings)
         if options["database"]:
             if settings is None:
                 raise CommandError("--database needs settings that load; see the deploy problems above.")
@@ -78,6 +79,13 @@ class Command(BaseCommand):
                 raise
             self._settings = None
         return self._settings
+
+    def _phases(self, settings: Any, silenced: set[str]) -> list[Any]:
+        """Revisions whose declared phase their operations contradict (docs/phases.md)."""
+        from project.core.history.scripts import alembic_config, script_directory
+        from project.core.inspection.phases import phase_problems
+
+        return phase_problems(script_directory(alembic_config(settings)), silenced)
 
     def _locks(self, settings: Any, every: bool = True) -> list[Any]:
         """Steps that lock or rewrite a table, per engine: warnings, never a failure."""

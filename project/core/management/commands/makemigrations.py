@@ -66,6 +66,8 @@ class Command(BaseCommand):
                 raise CommandError(f"The models have changes that no migration covers: {summary}. "
                                    "Run `manage.py makemigrations`.")
             message = options["message"] or default_message(upgrade_ops)
+            # The template writes `phase = ...` when this is set (docs/phases.md).
+            phase = cfg.attributes["phase"] = revision_phase(upgrade_ops, questioner)
             if options["concurrent_indexes"]:
                 from project.core.authoring.concurrent_indexes import make_indexes_concurrent
 
@@ -76,7 +78,8 @@ class Command(BaseCommand):
             rev_id = next_revision_id(script, revision_content(
                 script.get_heads(), message, upgrade_code, generated.render(generated.downgrade_ops)))
             if options["dry_run"]:
-                self.stdout.write(f"Would write {rev_id}: {message}", self.style.HEADING)
+                self.stdout.write(f"Would write {rev_id}: {message}" + (f" (phase: {phase})" if phase else ""),
+                                  self.style.HEADING)
                 self.stdout.write(upgrade_code)
                 return
             self._written(command.revision(cfg, message=message, autogenerate=True, rev_id=rev_id))
@@ -106,7 +109,21 @@ class Command(BaseCommand):
         except ValueError:
             pass
         self.stdout.write(f"Migrations written: {path}", self.style.HEADING)
-        self.stdout.write(f"  - {script.revision} {script.doc}")
+        phase = getattr(script.module, "phase", None)
+        self.stdout.write(f"  - {script.revision} {script.doc}" + (f" (phase: {phase})" if phase else ""))
+
+
+def revision_phase(upgrade_ops: Any, questioner: Any) -> str | None:
+    """expand or contract as the operations say (project.core.inspection.phases), else the questioner's answer."""
+    from project.core.inspection.phases import infer
+
+    found = infer(upgrade_ops.ops)
+    if found.phase is not None:
+        return found.phase
+    if found.unreadable:
+        return questioner.ask_phase(f"it {found.unreadable}", mixed=False)  # type: ignore[no-any-return]
+    why = f"it {', '.join(found.expand[:2])} (expand) and {', '.join(found.contract[:2])} (contract)"
+    return questioner.ask_phase(why, mixed=True)  # type: ignore[no-any-return]
 
 
 def next_revision_id(script: Any, content: str | None = None) -> str | None:

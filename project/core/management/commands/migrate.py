@@ -27,12 +27,18 @@ class Command(BaseCommand):
                             help="Only delete the applied log's rows of revisions whose files were removed.")
         parser.add_argument("--allow-destructive", action="store_true",
                             help="Run steps that drop or narrow data even when CONFIRM_DESTRUCTIVE is on.")
+        parser.add_argument("--break-running-instances", action="store_true",
+                            help="Apply contract revisions even while live app instances run code older than "
+                                 "them: those instances then fail (docs/phases.md).")
         parser.add_argument("--sql", action="store_true",
                             help="Write the deploy SQL script instead of migrating; never connects. The database's "
                                  "revision is unknown offline: TARGET may be a range A:B, else --from (default base).")
         parser.add_argument("--from", dest="from_revision", default="base", metavar="REV",
                             help="With --sql: the revision the database is at (default base).")
         parser.add_argument("-o", "--output", metavar="FILE", help="With --sql: write the script to FILE.")
+        parser.add_argument("--phase", choices=["expand", "contract"],
+                            help="With --sql: only the revisions before the first contract revision (expand: run "
+                                 "before the new code starts), or from it on (contract: once no old code runs).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         from project.core.errors import MigrationError
@@ -42,6 +48,9 @@ class Command(BaseCommand):
                 raise CommandError("--fake-initial compares the live database: it cannot be used with --sql.",
                                    returncode=2)
             return self._write_sql(options)
+        if options["phase"]:
+            raise CommandError("--phase splits the script of --sql; online, migrate holds contract revisions "
+                               "back itself while older code runs (docs/phases.md).", returncode=2)
         # Models that env.py imports during this migrate come from their files: the warning's kept answer holds
         # for them (inspection.models.drift_warning), where models loaded before may differ in memory.
         loaded_before = self._models_loaded()
@@ -115,9 +124,21 @@ class Command(BaseCommand):
                     self.stdout.write(" " + self.style.WARNING(f"LOCK TIMEOUT, retry {retry} in {delay:g}s"))
                     progress[0].start(step, 0.0)
 
+            held: list[Any] = []
             migrator.migrate(self.settings, options["target"], fake=options["fake"],
                              allow_destructive=options["allow_destructive"],
-                             on_plan=on_plan, on_start=on_start, on_done=on_done, on_retry=on_retry)
+                             on_plan=on_plan, on_start=on_start, on_done=on_done, on_retry=on_retry,
+                             break_running_instances=options["break_running_instances"], on_held=held.append)
+        if held and verbosity >= 1:
+            self._held(held[0])
+
+    def _held(self, held: Any) -> None:
+        """The contract revisions migrate left for later, and the live instances they wait for."""
+        waiting = ", ".join(step.revision for step in held.steps)
+        self.stdout.write(f"Waiting: {waiting} (from contract revision {held.step}): live instances run code "
+                          f"older than it: {held.describe()}. Run migrate again once they are gone (they leave "
+                          "on shutdown, or age out after 3 missed heartbeats), or apply it now with "
+                          "--break-running-instances, which breaks them.", self.style.WARNING)
 
     def _fake_initial(self, options: dict[str, Any]) -> None:
         from project.core.runner.adopt import fake_initial
@@ -153,7 +174,8 @@ class Command(BaseCommand):
                 raise CommandError(f"{len(preview.plan.steps)} migration(s) unapplied: run `manage.py migrate`."
                                    + running)
             return
-        self._print_plan(preview.plan, preview.dialect, preview.judged or [])
+        held = self._waiting(preview.plan) if not options["break_running_instances"] else None
+        self._print_plan(preview.plan, preview.dialect, preview.judged or [], held)
         if running:
             self.stdout.write(f"Note:{running}", self.style.WARNING)
 
@@ -162,7 +184,8 @@ class Command(BaseCommand):
         from project.core import offline
 
         try:
-            text = offline.deploy_script(self.settings, options["target"], options["from_revision"])
+            text = offline.deploy_script(self.settings, options["target"], options["from_revision"],
+                                         phase=options["phase"])
         except offline.OfflineError as exc:
             raise CommandError(str(exc)) from None
         if options["output"]:
@@ -173,7 +196,24 @@ class Command(BaseCommand):
         else:
             self.stdout.write(text, ending="")
 
-    def _print_plan(self, plan: Any, dialect: str, judged: list[Any]) -> None:
+    def _waiting(self, plan: Any) -> Any:
+        """What the fleet holds back of `plan` now (project.core.runner.fleet), read on a connection of its own."""
+        from project.core import db
+        from project.core.history.phases import CONTRACT, declared_phase
+        from project.core.history.scripts import alembic_config, script_directory
+        from project.core.runner import fleet
+
+        if not any(declared_phase(step.script) == CONTRACT for step in plan.steps):
+            return None  # no contract revision: the fleet is not read
+        @db.sync_entry
+        def read() -> Any:
+            with db.settings_connection(self.settings, db.migration_url(self.settings)) as connection:
+                return fleet.waiting(connection, plan.script or script_directory(alembic_config(self.settings)),
+                                     plan)
+
+        return read()
+
+    def _print_plan(self, plan: Any, dialect: str, judged: list[Any], held: Any = None) -> None:
         """Each step, with what it destroys on this database (DESTRUCTIVE: what CONFIRM_DESTRUCTIVE refuses),
         what it drops without losing anything here and why (NOTHING LOST), its lock marks, and whether it
         could be inspected at all: the policy's own judgement (docs/safety.md)."""
@@ -199,6 +239,11 @@ class Command(BaseCommand):
                 self.stdout.write(f"  NOT INSPECTED: {verdict.uninspectable}{empty}", self.style.WARNING)
             if verdict.no_downgrade:
                 self.stdout.write("  NO DOWNGRADE: its downgrade() raises NotImplementedError", self.style.ERROR)
+            if held is not None and step is held.step:
+                self.stdout.write(f"  WAITS: contract revision; live instances run code older than it: "
+                                  f"{held.describe()}", self.style.WARNING)
+            elif held is not None and step in held.steps:
+                self.stdout.write(f"  WAITS: after {held.step.revision}", self.style.WARNING)
 
     def _faked(self, step: Any, _elapsed: float) -> None:
         verb = "Applying" if step.forwards else "Unapplying"
