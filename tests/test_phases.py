@@ -166,6 +166,24 @@ def test_migrate_holds_contract_revisions_for_live_older_code(
     assert version_rows(db_url) == ["0005"]
 
 
+def test_readiness_does_not_wait_for_held_contract_revisions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """New code carries the contract revisions migrate holds back for older instances and works without them:
+    /health/ready counts them as pending but answers 200; a revision this code needs after one still counts."""
+    import importlib
+
+    from project.core.conf import Settings
+    from project.core.serving import health
+
+    copy = phased_history(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    state = health.MigrationState.load(Settings(importlib.import_module(copy.module), copy.module))
+    assert state.head == "0005"
+    assert state.pending(("0004",)) == (1, 0)  # only 0005 (contract) waits: ready
+    assert state.pending(("0003",)) == (2, 1)  # 0004 (expand) is needed
+    assert state.pending(("0002",)) == (3, 2)  # 0004 (expand) comes after the held 0003: not ready
+    assert state.pending(("0001",)) == (4, 3)
+
+
 def test_deploy_scripts_split_at_the_first_contract_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """migrate --sql --phase: the DBA's two scripts, before the new code starts and once the old code is gone.
     Offline: nothing connects (the URL names the engine only)."""

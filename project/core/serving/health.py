@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from project.core.errors import MigrationError
+from project.core.history.phases import CONTRACT, declared_phase
 from project.core.history.plan import make_plan
 from project.core.history.scripts import alembic_config, resolve_revision, script_directory
 
@@ -44,11 +45,18 @@ class MigrationState:
         except MigrationError as exc:
             return cls(script, None, str(exc))
 
-    def pending(self, heads: tuple[str, ...]) -> int:
-        """How many revisions stand between `heads` and the head (MigrationError if unknown)."""
+    def pending(self, heads: tuple[str, ...]) -> tuple[int, int]:
+        """How many revisions stand between `heads` and the head, and how many of them this code needs: all but
+        the contract revisions that no other pending revision comes after (MigrationError if unknown). Code that
+        carries a contract revision works without it: `migrate` holds it back until no older instance runs
+        (runner.fleet), so new instances are ready while it waits."""
         if self.problem is not None:
             raise MigrationError(self.problem)
-        return len(make_plan(self.script, heads, self.head or "zero").steps)
+        steps = make_plan(self.script, heads, self.head or "zero").steps
+        needed = len(steps)
+        while needed and steps[needed - 1].forwards and declared_phase(steps[needed - 1].script) == CONTRACT:
+            needed -= 1
+        return len(steps), needed
 
 
 def current_revisions(engine: Engine | AsyncEngine) -> tuple[str, ...]:
@@ -103,11 +111,11 @@ def ready(request: Request) -> JSONResponse:
         return _unavailable(body, "database unavailable")
     body["current"] = ", ".join(heads) if heads else None
     try:
-        body["pending"] = state.pending(heads)
+        body["pending"], needed = state.pending(heads)
     except MigrationError as exc:
         _log_cause(request, "unknown migration state", str(exc))
         return _unavailable(body, "unknown migration state")
-    if body["pending"]:
+    if needed:
         # Worth a line too: a database restored (or failed over) to an older revision stays here until migrated.
         _log_cause(request, "migrations pending", f"the database is at {body['current'] or 'zero'}, "
                    f"{body['pending']} revision(s) behind {state.head}; run migrate")
