@@ -5,7 +5,9 @@ history is replayed on the scratch SQLite database."""
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import io
+import logging
 import re
 from pathlib import Path
 
@@ -16,10 +18,12 @@ from migcopy import MigrationsCopy
 from servers import version_rows
 from test_questioner import TASKS_V1, Project
 
+from project.core.conf import Settings
 from project.core.inspection.phases import phase_problems
 from project.core.management import call_command
 from project.core.management.base import CommandError
 from project.core.runner import fleet
+from project.core.serving.startup import migrate_on_startup
 
 NOTES = 'sa.Table("notes", Base.metadata, sa.Column("id", sa.Integer, primary_key=True))\n'
 
@@ -127,7 +131,7 @@ def instance(db_url: str, pid: int, head: str, seen_ago: float = 0.0, leave: boo
 
 
 def test_migrate_holds_contract_revisions_for_live_older_code(
-        tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     copy = phased_history(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("DEV_DATABASE_URL", db_url)
@@ -152,6 +156,11 @@ def test_migrate_holds_contract_revisions_for_live_older_code(
     assert "Waiting: 0003, 0004, 0005 (from contract revision 0003 contract 0003): live instances run code older " \
            "than it: web-1 pid 101 at 0001" in held, held
     assert version_rows(db_url) == ["0002"]
+    with caplog.at_level(logging.INFO, logger="uvicorn.error"):  # a start-up migration holds it back too, in a line
+        migrate_on_startup(Settings(importlib.import_module(copy.module), copy.module))
+    assert "Contract revision 0003 contract 0003 waits (with 0003, 0004, 0005) for older instances to stop: " \
+           "web-1 pid 101 at 0001" in caplog.text, caplog.text
+    assert version_rows(db_url) == ["0002"]
 
     instance(db_url, 201, "0004")  # release 2 (carrying 0004 already) started ...
     instance(db_url, 101, "0001", leave=True)  # ... and release 1 stopped
@@ -169,9 +178,6 @@ def test_migrate_holds_contract_revisions_for_live_older_code(
 def test_readiness_does_not_wait_for_held_contract_revisions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """New code carries the contract revisions migrate holds back for older instances and works without them:
     /health/ready counts them as pending but answers 200; a revision this code needs after one still counts."""
-    import importlib
-
-    from project.core.conf import Settings
     from project.core.serving import health
 
     copy = phased_history(tmp_path)

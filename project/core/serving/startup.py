@@ -88,7 +88,7 @@ class _Attempt:
 
         # Every head: the same as "head" for one line of history, and all branches of an expand/contract one.
         return migrator.migrate(settings, "heads", on_plan=self._planned, on_start=self._started,
-                                on_done=self._done)
+                                on_done=self._done, on_held=self._held)
 
     def _planned(self, _plan: object, connection: Any) -> None:
         self.connection = connection
@@ -99,6 +99,12 @@ class _Attempt:
     def _done(self, step: object, elapsed: float) -> None:
         self.step = None
         log.info("  Applied %s (%.3fs)", step, elapsed)
+
+    @staticmethod
+    def _held(held: Any) -> None:
+        # The same facts as `manage.py migrate`'s "Waiting:" line (runner.fleet): this worker serves without them.
+        log.info("  Contract revision %s waits (with %s) for older instances to stop: %s.", held.step,
+                 ", ".join(step.revision for step in held.steps), held.describe())
 
     def kept_partly(self) -> bool:
         """A revision was in progress whose statements stay when its session ends (runner.interrupted)."""
