@@ -229,8 +229,8 @@ def key_data_pid(connection: Connection) -> int | None:
     Equal to pg_backend_pid(): the session is the backend's own, so the pooler probe (transaction_pooled: a
     second connection, three rounds) is not needed. A transaction-mode pooler never passes a backend's key on,
     since the client has no backend of its own to cancel (PgBouncer, Odyssey, PgCat make up a random key),
-    so behind one the two differ and the probe runs; pgpool-II does pass its main node's key on, and is
-    recognised before this (pgpool_settings)."""
+    so behind one the two differ and the probe runs. pgpool-II (a session pooler, which may pass its main node's
+    key on) is recognised before this, by pgpool_settings."""
     raw = connection.connection.driver_connection
     driver = connection.dialect.driver
     try:
