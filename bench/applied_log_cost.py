@@ -46,7 +46,7 @@ def main() -> None:
     os.environ["DEV_DATABASE_URL"] = f"sqlite:///{work / 'bench.db'}"
     from project.core.conf import load_settings
     from project.core.history import applied_log, checksums
-    from project.core.history.scripts import alembic_config, script_directory
+    from project.core.history.scripts import alembic_config, current_heads, script_directory
     from project.core.runner import migrator
 
     settings = load_settings("bench_log_settings")
@@ -55,8 +55,9 @@ def main() -> None:
 
     def log_steps() -> None:
         with migrator.locked_connection(settings) as connection:
-            applied_log.verify(settings, connection, script)
-            applied_log.prepare(settings, connection, script)
+            heads = current_heads(connection)  # as migrate reads them under the lock
+            logged = applied_log.verify(settings, connection, script, heads)
+            applied_log.prepare(settings, connection, script, heads, logged)
 
     def cold() -> None:
         checksums._memory.clear()

@@ -113,6 +113,16 @@ def test_the_pool_probe_tells_transaction_pooling_apart(
         with engine.connect() as connection:
             # Several times over: a probe that passed by luck once would not pass every time.
             assert [topology.transaction_pooled(connection) for _ in range(5)] == [mode == "transaction"] * 5
+            # The shortcut that spares a direct session the probe: only there is the key the driver was given
+            # the backend's own (PgBouncer makes one up, in either mode).
+            backend = connection.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+            assert (topology.key_data_pid(connection) == backend) is (mode == "direct")
+            opened: list[object] = []
+            sa.event.listen(engine, "checkout", lambda *_: opened.append(1))
+            if mode != "transaction":
+                topology.check_migration_target(connection, "the server", direct_url=None, env_name="X")
+                # A direct session is checked on its own connection; behind a pooler the probe opens a second.
+                assert len(opened) == (0 if mode == "direct" else 1)
     finally:
         engine.dispose()
         if session_pooler is not None:

@@ -19,6 +19,7 @@ alembic_version. Everything here runs under the migration lock, on the migration
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import getpass
 import socket
 import sys
@@ -65,6 +66,25 @@ log_table = Table(
 # form's cache key, where building one per row would compute it again each time.
 _INSERT = log_table.insert()
 _UPDATE_ROW = log_table.update().where(log_table.c.id == bindparam("row_id"))
+
+
+_COLUMNS = tuple(c.name for c in log_table.c if c.name != "id")
+
+
+@functools.cache
+def _advance_statement() -> Any:
+    """MySQL/MariaDB: INSERT the next revision's `running` row (first, so that the statement's generated id,
+    its lastrowid, is that row's) and, in the same statement, the running revision's row again under its own id,
+    which ON DUPLICATE KEY UPDATE turns into setting its state, duration and checksum (what _UPDATE_ROW sets)."""
+    from sqlalchemy import null
+    from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+    running = {"id": null(), **{n: bindparam(f"n_{n}", type_=log_table.c[n].type) for n in _COLUMNS}}
+    finished = {"id": bindparam("d_id", type_=Integer()),
+                **{n: bindparam(f"d_{n}", type_=log_table.c[n].type) for n in _COLUMNS}}
+    statement = mysql_insert(log_table).values([running, finished])
+    return statement.on_duplicate_key_update(state=statement.inserted.state, duration=statement.inserted.duration,
+                                             checksum=statement.inserted.checksum)
 
 
 class LogTableDamaged(MigrationError):
@@ -139,7 +159,34 @@ def ensure(connection: Connection) -> bool:
 def check_shape(connection: Connection) -> None:
     """One cheap query that fails if a column this tool writes is missing or unreadable."""
     try:
-        connection.execute(select(*log_table.c).where(false())).all()
+        _rows(connection, select(*log_table.c).where(false()))
+    finally:
+        end_transaction(connection)
+
+
+def read(connection: Connection, *, ensured: bool = False) -> dict[str, Entry]:
+    """The newest row of each revision in the log; {} when the database has no log. `ensured`: the caller
+    has just run ensure(), so the table is there. Whether it exists and its rows are read in one transaction,
+    and every column is selected, so a column this tool writes that is missing fails the read itself
+    (LogTableDamaged) without a shape query of its own."""
+    from sqlalchemy import inspect
+
+    c = log_table.c
+    try:
+        if not ensured and not inspect(connection).has_table(TABLE_NAME):
+            return {}
+        entries: dict[str, Entry] = {}
+        for row in _rows(connection, select(*c).order_by(c.id)):
+            entries[row.revision] = Entry(row.revision, row.direction, row.state, row.checksum, row.started_at,
+                                          row.duration, row.statements)
+        return entries
+    finally:
+        end_transaction(connection)
+
+
+def _rows(connection: Connection, query: Any) -> list[Any]:
+    try:
+        return list(connection.execute(query))
     except DBAPIError as exc:
         from project.core.errors import cause_of
 
@@ -148,30 +195,10 @@ def check_shape(connection: Connection) -> None:
             f"from a backup, or drop it and run `manage.py migrate`, which re-creates it (the applied revisions "
             "are then backfilled with their current checksums)."
         ) from None
-    finally:
-        end_transaction(connection)
-
-
-def read(connection: Connection, *, ensured: bool = False) -> dict[str, Entry]:
-    """The newest row of each revision in the log; {} when the database has no log. `ensured`: the caller
-    has just run ensure(), so existence and shape need no second look."""
-    if not ensured:
-        if not exists(connection):
-            return {}
-        check_shape(connection)
-    entries: dict[str, Entry] = {}
-    c = log_table.c
-    query = select(c.revision, c.direction, c.state, c.checksum, c.started_at, c.duration, c.statements)
-    try:
-        for row in connection.execute(query.order_by(c.id)):
-            entries[row.revision] = Entry(*row)
-    except (DBAPIError, ValueError, TypeError) as exc:
+    except (ValueError, TypeError) as exc:
         # A value the column type cannot read back (a date edited into nonsense, say).
         raise LogTableDamaged(f"The applied log table {TABLE_NAME} holds a value this tool cannot read ({exc}): "
                               "correct or delete that row by hand, then run the command again.") from None
-    finally:
-        end_transaction(connection)
-    return entries
 
 
 def end_transaction(connection: Connection) -> None:
@@ -183,7 +210,17 @@ def end_transaction(connection: Connection) -> None:
 
 
 def _who(connection: Connection) -> dict[str, Any]:
-    return {"db_user": connection.engine.url.username or getpass.getuser(), "client_host": socket.gethostname()}
+    return {"db_user": connection.engine.url.username or _os_user(), "client_host": _host()}
+
+
+@functools.cache  # asked for every row a migrate writes: once per process is enough
+def _host() -> str:
+    return socket.gethostname()
+
+
+@functools.cache
+def _os_user() -> str:
+    return getpass.getuser()
 
 
 def utc_now() -> dt.datetime:
@@ -341,10 +378,13 @@ def verify(settings: Any, connection: Connection, script: Any, heads: tuple[str,
     """Before a migrate acts, reading only: the applied revisions' files against the log (see enforce).
     `heads`: what alembic_version records, as the caller read it under the migration lock. Returns the log as
     read (None: the database has none), which prepare() can start from instead of reading it again."""
-    present = exists(connection)
-    if present:
-        check_shape(connection)
-    entries = read(connection, ensured=True) if present else {}
+    from sqlalchemy import inspect
+
+    try:  # one transaction: is there a log, and its rows
+        present = inspect(connection).has_table(TABLE_NAME)
+        entries = read(connection, ensured=True) if present else {}
+    finally:
+        end_transaction(connection)
     enforce(settings, mismatches(settings, script, heads, entries))
     return entries if present else None
 
@@ -445,31 +485,48 @@ class Recorder:
             # leaves no trace in the log (alembic_version records nothing either); a failure is still logged.
             return
         # MySQL/MariaDB: DDL commits as it goes, so say what is running before it starts.
-        row = new_row(self.connection, step.revision, "up" if step.forwards else "down", "running",
-                   checksum=self._checksum(step), started_at=self.started_at)
+        row = self._running_row(step)
         if self.connection.in_transaction():
             self.running_id = self._insert_one(row)
             return
         with self.connection.begin():
             self.running_id = self._insert_one(row)
 
+    def _running_row(self, step: Any) -> dict[str, Any]:
+        return new_row(self.connection, step.revision, "up" if step.forwards else "down", "running",
+                       checksum=self._checksum(step), started_at=self.started_at)
+
     def _insert_one(self, row: dict[str, Any]) -> int:
         key = self.connection.execute(_INSERT, row).inserted_primary_key
         assert key is not None  # an INSERT of one row always has one
         return int(key[0])
 
-    def done(self, connection: Connection, step: Any) -> None:
-        """Inside the revision's transaction, from on_version_apply: the revision's row."""
+    def done(self, connection: Connection, step: Any, following: Any = None) -> None:
+        """Inside the revision's transaction, from on_version_apply: the revision's row; then, when a step
+        `following` it runs next, that step's start() in the same transaction."""
         state = "applied" if step.forwards else "unapplied"
         values: dict[str, Any] = {"state": state, "duration": time.perf_counter() - self.started,
                                   "checksum": self._checksum(step)}
         self._ensure(connection)
+        if self.running_id is not None and following is not None:
+            # MySQL/MariaDB between two revisions: this one's row becomes `applied` and the next one's `running`
+            # row is written by one statement (one round trip a revision fewer), in the same transaction as
+            # before, so the log says the same thing at every instant.
+            self.started_at, self.started = utc_now(), time.perf_counter()
+            done = new_row(connection, step.revision, "up" if step.forwards else "down", **values)
+            running = self._running_row(following)
+            params = {"d_id": self.running_id, **{f"n_{n}": running.get(n) for n in _COLUMNS},
+                      **{f"d_{n}": done.get(n) for n in _COLUMNS}}
+            self.running_id = int(connection.execute(_advance_statement(), params).lastrowid)
+            return
         if self.running_id is not None:
             connection.execute(_UPDATE_ROW, {**values, "row_id": self.running_id})
             self.running_id = None
-            return
-        connection.execute(_INSERT, new_row(connection, step.revision, "up" if step.forwards else "down",
-                                                     started_at=self.started_at, **values))
+        else:
+            connection.execute(_INSERT, new_row(connection, step.revision, "up" if step.forwards else "down",
+                                                started_at=self.started_at, **values))
+        if following is not None:
+            self.start(following)
 
     def failed(self, step: Any, executed: list[str], exc: BaseException) -> None:
         """After `step` failed and its transaction ended: a `failed` row with the statements that ran (then

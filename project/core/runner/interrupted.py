@@ -101,13 +101,13 @@ def interrupted(connection: Connection, plan: Plan, step: Step, executed: list[s
     return Interrupted(message, signal_name, returncode)
 
 
-def refuse_interrupted(connection: Connection, plan: Plan) -> None:
+def refuse_interrupted(connection: Connection, plan: Plan, entries: dict[str, applied_log.Entry] | None = None) -> None:
     """MySQL/MariaDB, before anything runs: refuse a plan whose first revision the applied log shows interrupted
     (`running` with no migrate holding the lock: killed, or its server lost) unless the log knows that none of
     its statements ran. Its DDL is not rolled back, so part of it may be applied: running it again blind fails,
-    or applies twice what it did."""
+    or applies twice what it did. `entries`: the log as the caller read it under the same lock (None: read it)."""
     step = plan.steps[0]
-    entry = applied_log.read(connection).get(step.revision)
+    entry = (applied_log.read(connection) if entries is None else entries).get(step.revision)
     if entry is None or not entry.interrupted:
         return
     ran = entry.ran

@@ -136,10 +136,8 @@ def run_plan(
         nonlocal started
         executed.clear()  # what ran so far belongs to the revision just recorded
         done = pending.pop(0)
-        if log is not None:  # in the revision's transaction, before it commits
-            log.done(ctx.connection, done)
-            if pending:
-                log.start(pending[0])
+        if log is not None:  # in the revision's transaction, before it commits; and the next one's start
+            log.done(ctx.connection, done, pending[0] if pending else None)
         if on_done:
             on_done(done, time.perf_counter() - started)
         started = time.perf_counter()
@@ -265,7 +263,7 @@ def migrate(
         # An applied revision edited since: CHECKSUM_MISMATCH. What it read of the log, prepare() starts from.
         logged = applied_log.verify(settings, connection, script, heads)
         if not fake and connection.dialect.name in applied_log.NON_TRANSACTIONAL and plan.steps:
-            interrupted.refuse_interrupted(connection, plan)  # a half-run revision is not run again blind
+            interrupted.refuse_interrupted(connection, plan, logged or {})  # a half-run revision is not rerun blind
         if not fake:  # a half of a revision that nothing records (a failover lost its commit): runner.failover
             failover.refuse_half_applied(settings, connection, plan)
         if not fake and not allow_destructive:

@@ -73,8 +73,8 @@ def _check_postgres(connection: Connection, where: str, direct_url: str | None, 
     pgpool = pgpool_settings(connection)
     if pgpool is not None:
         _pin_to_primary(connection, pgpool, where, direct_url, env_name)
-    in_recovery, read_only = connection.execute(text(
-        "SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only') = 'on'"
+    in_recovery, read_only, backend_pid = connection.execute(text(
+        "SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only') = 'on', pg_backend_pid()"
     )).one()
     connection.rollback()
     if in_recovery:
@@ -82,7 +82,7 @@ def _check_postgres(connection: Connection, where: str, direct_url: str | None, 
     if read_only:
         raise UnfitTarget(f"{where} only allows read-only transactions (default_transaction_read_only=on): "
                           f"{POINT_AT_PRIMARY}, or turn it off for this user and database.")
-    if not transaction_pooled(connection):
+    if backend_pid == key_data_pid(connection) or not transaction_pooled(connection):
         return
     if direct_url:
         raise UnfitTarget(f"MIGRATION_DATABASE_URL ({where}) goes through a transaction-mode pooler such as "
@@ -222,6 +222,29 @@ def pin_statements(engine: Engine) -> None:
 _pinned: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
+def key_data_pid(connection: Connection) -> int | None:
+    """The backend process id the server's BackendKeyData message gave the driver when `connection` was opened
+    (None: a driver that does not tell).
+
+    Equal to pg_backend_pid(): the session is the backend's own, so the pooler probe (transaction_pooled: a
+    second connection, three rounds) is not needed. A transaction-mode pooler never passes a backend's key on,
+    since the client has no backend of its own to cancel (PgBouncer, Odyssey, PgCat make up a random key),
+    so behind one the two differ and the probe runs. pgpool-II (a session pooler, which may pass its main node's
+    key on) is recognised before this, by pgpool_settings."""
+    raw = connection.connection.driver_connection
+    driver = connection.dialect.driver
+    try:
+        if driver == "psycopg2":
+            return int(raw.get_backend_pid())  # type: ignore[union-attr]
+        if driver in {"psycopg", "psycopg_async"}:
+            return int(raw.info.backend_pid)  # type: ignore[union-attr]
+        if driver == "asyncpg":
+            return int(raw.get_server_pid())  # type: ignore[union-attr]
+    except (AttributeError, TypeError, ValueError):
+        pass  # another version of the driver: probe
+    return None
+
+
 def transaction_pooled(connection: Connection) -> bool:
     """Whether session state fails to survive between two transactions of `connection`.
 
@@ -249,6 +272,7 @@ def transaction_pooled(connection: Connection) -> bool:
 def _check_mysql(connection: Connection, where: str) -> None:
     variables = _variables(connection, "read_only", "super_read_only", "innodb_read_only", "wsrep_on",
                            "wsrep_osu_method")
+    _wsrep_on[connection] = variables.get("wsrep_on") == "ON"
     on = [name for name in ("read_only", "super_read_only", "innodb_read_only") if variables.get(name) == "ON"]
     if on:
         raise UnfitTarget(f"{where} is a read-only standby ({', '.join(f'{n}=ON' for n in on)}): {POINT_AT_PRIMARY}.")
@@ -263,7 +287,14 @@ def galera(connection: Connection) -> bool:
     """Whether `connection` reaches a Galera cluster node with replication on (wsrep_on=ON)."""
     if connection.dialect.name not in {"mysql", "mariadb"}:
         return False
-    return _variables(connection, "wsrep_on").get("wsrep_on") == "ON"
+    if connection not in _wsrep_on:
+        _wsrep_on[connection] = _variables(connection, "wsrep_on").get("wsrep_on") == "ON"
+    return _wsrep_on[connection]
+
+
+# wsrep_on as check_migration_target read it on a connection, for the lock's choice right after (one SHOW fewer).
+# Keyed by the Connection object: a connection checked out again later reads it anew.
+_wsrep_on: weakref.WeakKeyDictionary[Connection, bool] = weakref.WeakKeyDictionary()
 
 
 def _variables(connection: Connection, *names: str) -> dict[str, Any]:
