@@ -121,10 +121,13 @@ def _awaited(exc: BaseException, attempt: _Attempt, settings: Settings, in_outag
 
     from project.core.db import migration_url
     from project.core.errors import DatabaseFailure, MigrationError, classify
+    from project.core.runner.locks import LockLost
     from project.core.runner.topology import UnfitTarget
 
     if attempt.kept_partly():
         return None  # what ran of it is in the database: the operator decides (`manage.py repair`)
+    if isinstance(exc, LockLost):  # while another worker held the lock: nothing of this attempt ran
+        return "the database server to come back (connection lost)"
     # The driver's error as raised, or under the one line the runner words a lost server with.
     failure = exc if isinstance(exc, DBAPIError) else exc.__cause__
     if isinstance(failure, DBAPIError):
