@@ -571,14 +571,14 @@ def _run(command: list[str], log_path: Path, run_as: str | None, env: dict[str, 
         raise RuntimeError(f"{Path(command[0]).name} failed:\n{_log_tail(log_path)}")
 
 
-def _launch(server: Server, command: list[str], run_as: str | None) -> None:
+def _launch(server: Server, command: list[str], run_as: str | None, cwd: Path | None = None) -> None:
     assert server.log_path is not None
     with server.log_path.open("ab") as log:
         # A new session keeps terminal Ctrl-C away from the server and lets us
         # kill its whole process group as a last resort.
         server.process = subprocess.Popen(  # type: ignore[call-overload]
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, **_user_kwargs(run_as),
+            start_new_session=True, cwd=cwd, **_user_kwargs(run_as),
         )  # fmt: skip
     _running.append(server)
 
@@ -763,7 +763,8 @@ class PatroniCluster:
         return self.haproxy.url(database)
 
     def multi_host_url(self, database: str) -> str:
-        """postgresql+psycopg2://user:pw@/db?host=127.0.0.1:p1&host=127.0.0.1:p2&target_session_attrs=read-write"""
+        """libpq's multi-host URL: each node's address as a `host` query parameter, and
+        target_session_attrs=read-write (the client tries them in turn until one takes writes)."""
         return URL.create(
             DRIVER["postgresql"], username=self.user, password=self.password, database=database,
             query={"host": [f"127.0.0.1:{node.pg_port}" for node in self.nodes],
@@ -1044,7 +1045,9 @@ def _start_haproxy(binary: str, proxy: Server, nodes: list[PatroniNode], run_as:
         """).format(port=proxy.port) + servers + "\n")
     _chown(config, run_as)
     proxy.log_path = proxy.base_dir / "haproxy.log"
-    _launch(proxy, [binary, "-db", "-f", str(config)], run_as)  # -db: foreground, no daemon
+    # -db: foreground, no daemon. Its own directory as cwd: HAProxy changes back to the directory it started in
+    # after reading its configuration, which fails for the postgres user in a directory only root may enter.
+    _launch(proxy, [binary, "-db", "-f", str(config)], run_as, cwd=proxy.base_dir)
     _wait_until_ready(proxy, lambda: _postgres_login(proxy))
 
 

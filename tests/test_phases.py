@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
-from migcopy import MigrationsCopy
+from migcopy import MigrationsCopy, fixture_copy
 from servers import version_rows
 from test_questioner import TASKS_V1, Project
+from test_startup_failover import uvicorn_log_reaches_caplog
 
 from project.core.conf import Settings
 from project.core.inspection.phases import phase_problems
@@ -97,7 +98,7 @@ def test_check_flags_contract_in_expand_mixed_and_unknown_phases(tmp_path: Path)
 def phased_history(tmp_path: Path) -> MigrationsCopy:
     """The project's first revision, then a release adding 0002 (expand: a table) and 0003 (contract: a table
     dropped), and a later release adding 0004 (expand) and 0005 (contract)."""
-    copy = MigrationsCopy(tmp_path)
+    copy = fixture_copy(tmp_path)  # the fixture application's 0001 (a started project has no history of its own)
     for path in copy.versions.glob("000[2-9]_*.py"):
         path.unlink()
     table = "op.create_table({!r}, sa.Column('id', sa.Integer, primary_key=True))"
@@ -156,6 +157,7 @@ def test_migrate_holds_contract_revisions_for_live_older_code(
     assert "Waiting: 0003, 0004, 0005 (from contract revision 0003 contract 0003): live instances run code older " \
            "than it: web-1 pid 101 at 0001" in held, held
     assert version_rows(db_url) == ["0002"]
+    uvicorn_log_reaches_caplog(monkeypatch)
     with caplog.at_level(logging.INFO, logger="uvicorn.error"):  # a start-up migration holds it back too, in a line
         migrate_on_startup(Settings(importlib.import_module(copy.module), copy.module))
     assert "Contract revision 0003 contract 0003 waits (with 0003, 0004, 0005) for older instances to stop: " \

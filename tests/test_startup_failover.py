@@ -53,6 +53,20 @@ def _history(tmp_path: Path) -> tuple[MigrationsCopy, Path]:
     return copy, marker
 
 
+@pytest.fixture(autouse=True)
+def _uvicorn_log_reaches_caplog(monkeypatch: pytest.MonkeyPatch) -> None:
+    uvicorn_log_reaches_caplog(monkeypatch)
+
+
+def uvicorn_log_reaches_caplog(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The start-up's lines are read from uvicorn's logger in process, through caplog's handler on the root logger:
+    an earlier test of this worker may have configured uvicorn's logging (its LOGGING_CONFIG: "uvicorn" does not
+    propagate) or disabled loggers (logging.config)."""
+    for name in ("uvicorn", "uvicorn.error"):
+        monkeypatch.setattr(logging.getLogger(name), "disabled", False)
+        monkeypatch.setattr(logging.getLogger(name), "propagate", True)
+
+
 @pytest.fixture
 def own_postgres(tmp_path: Path) -> Iterator[dbservers.Server]:
     server = dbservers.start_postgres(tmp_path / "pg")

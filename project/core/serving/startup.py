@@ -126,7 +126,8 @@ def _awaited(exc: BaseException, attempt: _Attempt, settings: Settings, in_outag
 
     if attempt.kept_partly():
         return None  # what ran of it is in the database: the operator decides (`manage.py repair`)
-    if isinstance(exc, LockLost):  # while another worker held the lock: nothing of this attempt ran
+    if isinstance(exc, LockLost) or isinstance(exc.__context__, LockLost):  # the runner words it as a
+        # MigrationError; lost while another worker held the lock: nothing of this attempt ran
         return "the database server to come back (connection lost)"
     # The driver's error as raised, or under the one line the runner words a lost server with.
     failure = exc if isinstance(exc, DBAPIError) else exc.__cause__
