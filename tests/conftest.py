@@ -15,6 +15,7 @@ Then two kinds of settings:
 from __future__ import annotations
 
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,6 +53,40 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         group = xdist_group_of(item)
         if group is not None and item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(group))
+
+
+class WorkerTimeline:
+    """At the end of a pytest-xdist run, each worker's tests, busy time and when it ran out of work: a worker
+    idle long before the other means a long group or test was scheduled last (order the collection so it
+    starts early). Only the controller sees reports from workers (they carry `node`)."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.workers: dict[str, dict[str, float]] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        node = getattr(report, "node", None)
+        if node is None:
+            return
+        worker = self.workers.setdefault(node.gateway.id, {"tests": 0, "busy": 0.0, "done": 0.0})
+        worker["busy"] += report.duration
+        worker["tests"] += report.when == "teardown"
+        worker["done"] = time.monotonic() - self.started
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if not self.workers:
+            return
+        wall = time.monotonic() - self.started
+        terminalreporter.write_sep("=", "per-worker timeline")
+        for name, worker in sorted(self.workers.items()):
+            terminalreporter.write_line(
+                f"{name}: {worker['tests']:.0f} tests, busy {worker['busy']:.0f} s, out of work at "
+                f"{worker['done']:.0f} s of {wall:.0f} s")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(WorkerTimeline(), "worker-timeline")
 
 
 # --- real database servers ---------------------------------------------------
@@ -115,6 +150,55 @@ def run_manage(*args: str, env: dict[str, str] | None = None, timeout: float = 1
         [sys.executable, str(ROOT / "manage.py"), *args],
         cwd=kwargs.pop("cwd", ROOT), env=full_env, capture_output=True, text=True, timeout=timeout, **kwargs,
     )
+
+
+def manage_in_process(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
+    """`manage.py ARGS` as run_manage runs it, in this process: execute_from_command_line with the environment,
+    PYTHONPATH (as sys.path entries) and working directory of the call, stdout and stderr captured, SystemExit
+    as the return code and an uncaught exception as Python prints it (a traceback, 1). A CompletedProcess.
+
+    For tests whose point is a command's output and exit code, not the process: it saves the interpreter's
+    start-up and imports (about half a second a call). Real subprocesses stay for start-up, TTYs, signals,
+    lazy imports and the end-to-end walks. Modules imported from the call's PYTHONPATH are forgotten after
+    it, as a new process would not have them (a test may rewrite a models module between calls)."""
+    import contextlib
+    import io
+    import os
+    import subprocess
+    import traceback
+
+    from project.core.management import execute_from_command_line
+
+    full_env = {"NO_COLOR": "1", **(env or {})}
+    paths = [p for p in full_env.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(TESTS_DIR)]
+    saved_environ, saved_path, saved_cwd = dict(os.environ), list(sys.path), os.getcwd()
+    before = set(sys.modules)
+    stdout, stderr = io.StringIO(), io.StringIO()
+    returncode = 0
+    try:
+        os.environ.update(full_env)
+        sys.path[:0] = paths
+        os.chdir(cwd or ROOT)
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                execute_from_command_line(["manage.py", *args])
+            except SystemExit as exit_:
+                if isinstance(exit_.code, str):
+                    print(exit_.code, file=sys.stderr)
+                returncode = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+            except Exception:  # what the interpreter does with an uncaught exception
+                traceback.print_exc()
+                returncode = 1
+    finally:
+        os.chdir(saved_cwd)
+        sys.path[:] = saved_path
+        os.environ.clear()
+        os.environ.update(saved_environ)
+        for name in set(sys.modules) - before:
+            file = getattr(sys.modules[name], "__file__", None) or ""
+            if any(file.startswith(path) for path in paths):
+                del sys.modules[name]
+    return subprocess.CompletedProcess(["manage.py", *args], returncode, stdout.getvalue(), stderr.getvalue())
 
 
 @pytest.fixture
