@@ -140,18 +140,6 @@ def settings(db_url: str, monkeypatch: pytest.MonkeyPatch):
     return load_settings("dev")
 
 
-def run_manage(*args: str, env: dict[str, str] | None = None, timeout: float = 120, **kwargs):
-    """`python manage.py ARGS` in a subprocess from the project root; returns the CompletedProcess."""
-    import os
-    import subprocess
-
-    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *args],
-        cwd=kwargs.pop("cwd", ROOT), env=full_env, capture_output=True, text=True, timeout=timeout, **kwargs,
-    )
-
-
 def manage_in_process(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
     """`manage.py ARGS` as run_manage runs it, in this process: execute_from_command_line with the environment,
     PYTHONPATH (as sys.path entries) and working directory of the call, stdout and stderr captured, SystemExit
@@ -199,6 +187,22 @@ def manage_in_process(*args: str, env: dict[str, str] | None = None, cwd: Path |
             if any(file.startswith(path) for path in paths):
                 del sys.modules[name]
     return subprocess.CompletedProcess(["manage.py", *args], returncode, stdout.getvalue(), stderr.getvalue())
+
+
+def run_manage(*args: str, env: dict[str, str] | None = None, timeout: float = 120, in_process: bool = False,
+               **kwargs):
+    """`python manage.py ARGS` in a subprocess from the project root; returns the CompletedProcess.
+    in_process=True: the same in this process (manage_in_process), where the process itself proves nothing."""
+    if in_process:
+        return manage_in_process(*args, env=env, **kwargs)
+    import os
+    import subprocess
+
+    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        cwd=kwargs.pop("cwd", ROOT), env=full_env, capture_output=True, text=True, timeout=timeout, **kwargs,
+    )
 
 
 @pytest.fixture
