@@ -284,7 +284,8 @@ def test_fake_initial_leaves_another_applications_tables_alone(db_url: str, tmp_
     build(db_url, [f"DROP TABLE IF EXISTS {TABLE_NAME}", "DROP TABLE IF EXISTS tasks", "DROP TABLE IF EXISTS projects"])
     assert copy.in_process("migrate", "0001", "-v0", db_url=db_url).returncode == 0
     build(db_url, [f"DROP TABLE {TABLE_NAME}", ORDERS, "ALTER TABLE projects ADD COLUMN extra INTEGER"])
-    line = one_clean_line(copy.in_process("migrate", "--fake-initial", db_url=db_url), sa.make_url(db_url).password or "")
+    refused = copy.in_process("migrate", "--fake-initial", db_url=db_url)
+    line = one_clean_line(refused, sa.make_url(db_url).password or "")
     assert line.startswith("CommandError: --fake-initial refused:") and "1 difference(s)" in line, line
     assert "extra" in line and "orders" not in line and recorded(db_url) is None
 
