@@ -160,6 +160,10 @@ def manage_in_process(*args: str, env: dict[str, str] | None = None, cwd: Path |
     full_env = {"NO_COLOR": "1", **(env or {})}
     paths = [p for p in full_env.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(TESTS_DIR)]
     saved_environ, saved_path, saved_cwd = dict(os.environ), list(sys.path), os.getcwd()
+    # A new process imports the settings afresh: an earlier load's modules (the fixture's dev settings read
+    # DEV_DATABASE_URL when imported) must not stand in for this call's.
+    for name in [n for n in sys.modules if n.startswith(("settings.", "fixture_app.settings."))]:
+        del sys.modules[name]
     before = set(sys.modules)
     stdout, stderr = io.StringIO(), io.StringIO()
     returncode = 0
