@@ -159,7 +159,7 @@ def manage_in_process(*args: str, env: dict[str, str] | None = None, cwd: Path |
 
     full_env = {"NO_COLOR": "1", **(env or {})}
     paths = [p for p in full_env.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(TESTS_DIR)]
-    saved_environ, saved_path, saved_cwd = dict(os.environ), list(sys.path), os.getcwd()
+    saved_environ, saved_path, saved_cwd, saved_stdin = dict(os.environ), list(sys.path), os.getcwd(), sys.stdin
     # A new process imports the settings afresh: an earlier load's modules (the fixture's dev settings read
     # DEV_DATABASE_URL when imported) must not stand in for this call's.
     for name in [n for n in sys.modules if n.startswith(("settings.", "fixture_app.settings."))]:
@@ -171,6 +171,7 @@ def manage_in_process(*args: str, env: dict[str, str] | None = None, cwd: Path |
         os.environ.update(full_env)
         sys.path[:0] = paths
         os.chdir(cwd or ROOT)
+        sys.stdin = io.StringIO()  # nobody at a terminal: a command that would ask does not
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             try:
                 execute_from_command_line(["manage.py", *args])
@@ -183,6 +184,7 @@ def manage_in_process(*args: str, env: dict[str, str] | None = None, cwd: Path |
                 returncode = 1
     finally:
         os.chdir(saved_cwd)
+        sys.stdin = saved_stdin
         sys.path[:] = saved_path
         os.environ.clear()
         os.environ.update(saved_environ)
