@@ -14,6 +14,7 @@ Then two kinds of settings:
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 import uuid
@@ -149,7 +150,6 @@ def manage_in_process(*args: str, env: dict[str, str] | None = None, cwd: Path |
     start-up and imports (about half a second a call). Real subprocesses stay for start-up, TTYs, signals,
     lazy imports and the end-to-end walks. Modules imported from the call's PYTHONPATH are forgotten after
     it, as a new process would not have them (a test may rewrite a models module between calls)."""
-    import contextlib
     import io
     import os
     import subprocess
@@ -172,7 +172,7 @@ def manage_in_process(*args: str, env: dict[str, str] | None = None, cwd: Path |
         sys.path[:0] = paths
         os.chdir(cwd or ROOT)
         sys.stdin = io.StringIO()  # nobody at a terminal: a command that would ask does not
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr), _fresh_warnings():
             try:
                 execute_from_command_line(["manage.py", *args])
             except SystemExit as exit_:
@@ -193,6 +193,28 @@ def manage_in_process(*args: str, env: dict[str, str] | None = None, cwd: Path |
             if any(file.startswith(path) for path in paths):
                 del sys.modules[name]
     return subprocess.CompletedProcess(["manage.py", *args], returncode, stdout.getvalue(), stderr.getvalue())
+
+
+@contextlib.contextmanager
+def _fresh_warnings() -> Iterator[None]:
+    """Warnings as a new `python manage.py` has them: Python's default filters, then the tool's own (pytest
+    resets filters after every test, dropping those the tool installed when its modules loaded), shown on
+    stderr (pytest would record them instead, and a test asserting that none is printed would prove nothing)."""
+    import warnings
+
+    from project.core.history.scripts import install_warning_filters
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    with warnings.catch_warnings():
+        warnings.resetwarnings()
+        warnings.filterwarnings("default", category=DeprecationWarning, module="__main__", append=True)
+        for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+            warnings.filterwarnings("ignore", category=category, append=True)
+        install_warning_filters()
+        warnings.showwarning = show
+        yield
 
 
 def run_manage(*args: str, env: dict[str, str] | None = None, timeout: float = 120, in_process: bool = False,

@@ -13,7 +13,7 @@ import textwrap
 import uuid
 from pathlib import Path
 
-from conftest import ROOT, TESTS_DIR, manage_in_process, run_manage
+from conftest import ROOT, TESTS_DIR, run_manage
 
 VERSION_TEMPLATE = '''"""{message}
 
@@ -75,10 +75,6 @@ class MigrationsCopy:
 
     def manage(self, *args: str, db_url: str | None = None, env: dict[str, str] | None = None, **kwargs):
         return run_manage(*args, env={**self.env(db_url), **(env or {})}, **kwargs)
-
-    def in_process(self, *args: str, db_url: str | None = None, env: dict[str, str] | None = None):
-        """manage() without a subprocess (conftest.manage_in_process): where the output and exit code are the point."""
-        return manage_in_process(*args, env={**self.env(db_url), **(env or {})})
 
 
 def fixture_copy(tmp_path: Path, base: str = "dev") -> MigrationsCopy:
