@@ -14,7 +14,9 @@ Then two kinds of settings:
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,6 +54,40 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         group = xdist_group_of(item)
         if group is not None and item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(group))
+
+
+class WorkerTimeline:
+    """At the end of a pytest-xdist run, each worker's tests, busy time and when it ran out of work: a worker
+    idle long before the other means a long group or test was scheduled last (order the collection so it
+    starts early). Only the controller sees reports from workers (they carry `node`)."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.workers: dict[str, dict[str, float]] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        node = getattr(report, "node", None)
+        if node is None:
+            return
+        worker = self.workers.setdefault(node.gateway.id, {"tests": 0, "busy": 0.0, "done": 0.0})
+        worker["busy"] += report.duration
+        worker["tests"] += report.when == "teardown"
+        worker["done"] = time.monotonic() - self.started
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if not self.workers:
+            return
+        wall = time.monotonic() - self.started
+        terminalreporter.write_sep("=", "per-worker timeline")
+        for name, worker in sorted(self.workers.items()):
+            terminalreporter.write_line(
+                f"{name}: {worker['tests']:.0f} tests, busy {worker['busy']:.0f} s, out of work at "
+                f"{worker['done']:.0f} s of {wall:.0f} s")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(WorkerTimeline(), "worker-timeline")
 
 
 # --- real database servers ---------------------------------------------------
@@ -105,8 +141,88 @@ def settings(db_url: str, monkeypatch: pytest.MonkeyPatch):
     return load_settings("dev")
 
 
-def run_manage(*args: str, env: dict[str, str] | None = None, timeout: float = 120, **kwargs):
-    """`python manage.py ARGS` in a subprocess from the project root; returns the CompletedProcess."""
+def manage_in_process(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
+    """`manage.py ARGS` as run_manage runs it, in this process: execute_from_command_line with the environment,
+    PYTHONPATH (as sys.path entries) and working directory of the call, stdout and stderr captured, SystemExit
+    as the return code and an uncaught exception as Python prints it (a traceback, 1). A CompletedProcess.
+
+    For tests whose point is a command's output and exit code, not the process: it saves the interpreter's
+    start-up and imports (about half a second a call). Real subprocesses stay for start-up, TTYs, signals,
+    lazy imports and the end-to-end walks. Modules imported from the call's PYTHONPATH are forgotten after
+    it, as a new process would not have them (a test may rewrite a models module between calls)."""
+    import io
+    import os
+    import subprocess
+    import traceback
+
+    from project.core.management import execute_from_command_line
+
+    full_env = {"NO_COLOR": "1", **(env or {})}
+    paths = [p for p in full_env.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(TESTS_DIR)]
+    saved_environ, saved_path, saved_cwd, saved_stdin = dict(os.environ), list(sys.path), os.getcwd(), sys.stdin
+    # A new process imports the settings afresh: an earlier load's modules (the fixture's dev settings read
+    # DEV_DATABASE_URL when imported) must not stand in for this call's.
+    for name in [n for n in sys.modules if n.startswith(("settings.", "fixture_app.settings."))]:
+        del sys.modules[name]
+    before = set(sys.modules)
+    stdout, stderr = io.StringIO(), io.StringIO()
+    returncode = 0
+    try:
+        os.environ.update(full_env)
+        sys.path[:0] = paths
+        os.chdir(cwd or ROOT)
+        sys.stdin = io.StringIO()  # nobody at a terminal: a command that would ask does not
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr), _fresh_warnings():
+            try:
+                execute_from_command_line(["manage.py", *args])
+            except SystemExit as exit_:
+                if isinstance(exit_.code, str):
+                    print(exit_.code, file=sys.stderr)
+                returncode = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+            except Exception:  # what the interpreter does with an uncaught exception
+                traceback.print_exc()
+                returncode = 1
+    finally:
+        os.chdir(saved_cwd)
+        sys.stdin = saved_stdin
+        sys.path[:] = saved_path
+        os.environ.clear()
+        os.environ.update(saved_environ)
+        for name in set(sys.modules) - before:
+            file = getattr(sys.modules[name], "__file__", None) or ""
+            if any(file.startswith(path) for path in paths):
+                del sys.modules[name]
+    return subprocess.CompletedProcess(["manage.py", *args], returncode, stdout.getvalue(), stderr.getvalue())
+
+
+@contextlib.contextmanager
+def _fresh_warnings() -> Iterator[None]:
+    """Warnings as a new `python manage.py` has them: Python's default filters, then the tool's own (pytest
+    resets filters after every test, dropping those the tool installed when its modules loaded), shown on
+    stderr (pytest would record them instead, and a test asserting that none is printed would prove nothing)."""
+    import warnings
+
+    from project.core.history.scripts import install_warning_filters
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    with warnings.catch_warnings():
+        warnings.resetwarnings()
+        warnings.filterwarnings("default", category=DeprecationWarning, module="__main__", append=True)
+        for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+            warnings.filterwarnings("ignore", category=category, append=True)
+        install_warning_filters()
+        warnings.showwarning = show
+        yield
+
+
+def run_manage(*args: str, env: dict[str, str] | None = None, timeout: float = 120, in_process: bool = False,
+               **kwargs):
+    """`python manage.py ARGS` in a subprocess from the project root; returns the CompletedProcess.
+    in_process=True: the same in this process (manage_in_process), where the process itself proves nothing."""
+    if in_process:
+        return manage_in_process(*args, env=env, **kwargs)
     import os
     import subprocess
 

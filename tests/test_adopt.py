@@ -86,17 +86,17 @@ def test_inspectdb_makemigrations_fake_initial(db_url: str, tmp_path: Path) -> N
         path.unlink()
 
     # inspectdb: stdout by default, table names to limit it, --output FILE, never over a file without --force.
-    printed = _ok(copy.manage("inspectdb", "customers", db_url=db_url))
+    printed = _ok(copy.manage("inspectdb", "customers", db_url=db_url, in_process=True))
     assert "class Customers(Base):" in printed and "class Orders(" not in printed
     assert "alembic_version" not in printed and (not password or password not in printed)
-    unknown = copy.manage("inspectdb", "nope", db_url=db_url)
+    unknown = copy.manage("inspectdb", "nope", db_url=db_url, in_process=True)
     assert "No table named nope" in one_clean_line(unknown, password or "")
 
     models = tmp_path / "legacy_models.py"
     models.write_text("# mine\n")
-    refused = copy.manage("inspectdb", "--output", str(models), db_url=db_url)
+    refused = copy.manage("inspectdb", "--output", str(models), db_url=db_url, in_process=True)
     assert "--force" in one_clean_line(refused) and models.read_text() == "# mine\n"
-    wrote = _ok(copy.manage("inspectdb", "--output", str(models), "--force", db_url=db_url))
+    wrote = _ok(copy.manage("inspectdb", "--output", str(models), "--force", db_url=db_url, in_process=True))
     assert "Wrote models for 2 table(s)" in wrote and (not password or password not in wrote)
     imported = subprocess.run([sys.executable, "-c", "import legacy_models as m; "
                                "print(sorted(m.Base.metadata.tables))"],
@@ -107,26 +107,28 @@ def test_inspectdb_makemigrations_fake_initial(db_url: str, tmp_path: Path) -> N
     settings_file = tmp_path / f"{copy.module}.py"
     settings_file.write_text(settings_file.read_text() + 'TARGET_METADATA = "legacy_models:Base.metadata"\n')
     [first] = re.findall(r"  - (0001_[0-9a-f]{6}) init",
-                         _ok(copy.manage("makemigrations", "-m", "init", db_url=db_url)))
+                         _ok(copy.manage("makemigrations", "-m", "init", db_url=db_url, in_process=True)))
     text = models.read_text()
     notes = text.index("\n", text.index("    notes: Mapped"))
     models.write_text("import sqlalchemy as sa\n" + text[:notes]
                       + "\n    shipped: Mapped[int | None] = mapped_column(sa.Integer)" + text[notes:])
     [second] = re.findall(r"  - (0002_[0-9a-f]{6}) orders shipped",
-                          _ok(copy.manage("makemigrations", "-m", "orders shipped", db_url=db_url)))
+                          _ok(copy.manage("makemigrations", "-m", "orders shipped", db_url=db_url, in_process=True)))
 
     # Without --fake-initial, 0001 would run CREATE TABLE on existing tables: refused before it runs, with the way in.
-    plain = copy.manage("migrate", db_url=db_url)
+    plain = copy.manage("migrate", db_url=db_url, in_process=True)
     line = one_clean_line(plain, password or "")
     assert line.startswith(f"CommandError: The database already has tables that {first} creates (customers, orders) "
                            "but no migration applied:") and "`manage.py migrate --fake-initial`" in line, line
     assert plain.returncode == 1 and recorded(db_url) is None and not has_log(db_url)
-    adopted = _ok(copy.manage("migrate", "--fake-initial", db_url=db_url))
+    adopted = _ok(copy.manage("migrate", "--fake-initial", db_url=db_url, in_process=True))
     assert f"Faked {first}" in adopted
     assert f"Applying {second} orders shipped... OK" in adopted
     assert recorded(db_url) == [second]
-    assert _ok(copy.manage("check", "--database", db_url=db_url)).strip() == "System check identified no issues."
-    again = _ok(copy.manage("migrate", "--fake-initial", db_url=db_url))  # managed now: nothing to fake
+    checked = _ok(copy.manage("check", "--database", db_url=db_url, in_process=True))
+    assert checked.strip() == "System check identified no issues."
+    # Managed now: nothing to fake.
+    again = _ok(copy.manage("migrate", "--fake-initial", db_url=db_url, in_process=True))
     assert "Faked" not in again and "No migrations to apply." in again
 
     # The same history against databases that are not exactly what 0001 creates: refused, nothing written.
@@ -136,7 +138,7 @@ def test_inspectdb_makemigrations_fake_initial(db_url: str, tmp_path: Path) -> N
         (legacy_ddl(dialect, index=False), "index or unique constraint ix_orders_reference on orders is missing"),
     ]:
         build(db_url, statements)
-        result = copy.manage("migrate", "--fake-initial", db_url=db_url)
+        result = copy.manage("migrate", "--fake-initial", db_url=db_url, in_process=True)
         line = one_clean_line(result, password or "")
         assert line.startswith("CommandError: --fake-initial refused:") and "1 difference(s)" in line, line
         assert difference in line
@@ -149,7 +151,7 @@ def test_fake_initial_on_an_empty_database_migrates_for_real(tmp_path: Path) -> 
     for name, statements in [("empty", []), ("shared", [ORDERS])]:
         db_url = f"sqlite:///{tmp_path / name}.db"
         build(db_url, statements)
-        migrated = _ok(copy.manage("migrate", "--fake-initial", db_url=db_url))
+        migrated = _ok(copy.manage("migrate", "--fake-initial", db_url=db_url, in_process=True))
         assert "Faked" not in migrated and "Applying 0001" in migrated and "Applying 0008" in migrated
         assert recorded(db_url) == ["0008"] and {"projects", "tasks"} < table_names(db_url)
 
@@ -162,19 +164,19 @@ def test_plain_migrate_on_tables_the_first_revision_creates(db_url: str, tmp_pat
     creates (made by hand, no alembic_version) is refused before anything runs, naming it and --fake-initial."""
     copy = fixture_copy(tmp_path)
     build(db_url, [ORDERS])
-    migrated = _ok(copy.manage("migrate", db_url=db_url))
+    migrated = _ok(copy.manage("migrate", db_url=db_url, in_process=True))
     assert "Applying 0001" in migrated and "Applying 0008" in migrated
     assert recorded(db_url) == ["0008"]
     assert {"orders", "projects", "tasks"} <= table_names(db_url)
 
     build(db_url, [f"DROP TABLE IF EXISTS {TABLE_NAME}", "DROP TABLE IF EXISTS tasks", "DROP TABLE IF EXISTS projects",
                    "CREATE TABLE projects (id INTEGER NOT NULL PRIMARY KEY)", ORDERS])
-    refused = copy.manage("migrate", db_url=db_url)
+    refused = copy.manage("migrate", db_url=db_url, in_process=True)
     line = one_clean_line(refused, sa.make_url(db_url).password or "")
     assert refused.returncode == 1 and "already has tables that 0001 creates (projects) but no migration" in line
     assert "orders" not in line and "Nothing was applied." in line, line
     for option in ("--plan", "--check"):  # they show what migrate would do: the same refusal
-        previewed = copy.manage("migrate", option, db_url=db_url)
+        previewed = copy.manage("migrate", option, db_url=db_url, in_process=True)
         assert previewed.returncode == 1 and one_clean_line(previewed, sa.make_url(db_url).password or "") == line
     assert recorded(db_url) is None and table_names(db_url) == {"orders", "projects"}
 
@@ -191,9 +193,9 @@ def test_a_first_revision_that_failed_half_way_is_not_an_adoption(db_url: str, t
         if op.get_bind().dialect.name == "mysql":  # scratch SQLite runs it whole: first_t counts as 0001's
             op.execute(sa.table("no_such_table", sa.column("id")).insert().values(id=1))
         """, downgrade='op.drop_table("first_t")')
-    assert copy.manage("migrate", "-v0", db_url=db_url).returncode == 1
+    assert copy.manage("migrate", "-v0", db_url=db_url, in_process=True).returncode == 1
     assert recorded(db_url) == [] and "first_t" in table_names(db_url)
-    line = one_clean_line(copy.manage("migrate", db_url=db_url), sa.make_url(db_url).password or "")
+    line = one_clean_line(copy.manage("migrate", db_url=db_url, in_process=True), sa.make_url(db_url).password or "")
     assert "0001" in line and "first_t" in line and "--fake-initial" not in line, line
 
 
@@ -210,7 +212,7 @@ def test_a_first_revision_sqlite_cannot_replay_still_migrates_a_shared_database(
             op.execute("THIS IS NOT SQL")
         """, downgrade='op.drop_table("first_t")')
     build(db_url, [ORDERS])
-    assert "Applying 0001" in _ok(copy.manage("migrate", db_url=db_url))
+    assert "Applying 0001" in _ok(copy.manage("migrate", db_url=db_url, in_process=True))
     assert recorded(db_url) == ["0001"] and {"first_t", "orders"} <= table_names(db_url)
 
 
@@ -219,20 +221,20 @@ def test_inspectdb_leaves_out_the_tools_table_names(tmp_path: Path) -> None:
     alembic_version and the applied log: neither becomes a model."""
     copy = fixture_copy(tmp_path)
     db_url = f"sqlite:///{tmp_path / 'migrated.db'}"
-    _ok(copy.manage("migrate", db_url=db_url))
-    models = _ok(copy.manage("inspectdb", db_url=db_url))
+    _ok(copy.manage("migrate", db_url=db_url, in_process=True))
+    models = _ok(copy.manage("inspectdb", db_url=db_url, in_process=True))
     assert "'projects'" in models and "'tasks'" in models, models
     assert "alembic_version" not in models and "alembic_migration_log" not in models, models
 
 
 def test_inspectdb_output_folder_must_exist(tmp_path: Path) -> None:
-    result = run_fixture_manage("inspectdb", "--output", str(tmp_path / "missing" / "models.py"))
+    result = run_fixture_manage("inspectdb", "--output", str(tmp_path / "missing" / "models.py"), in_process=True)
     assert "the folder" in one_clean_line(result) and result.returncode == 1
     assert not (tmp_path / "missing").exists()
 
 
 def test_fake_initial_needs_a_live_database() -> None:
-    result = run_fixture_manage("migrate", "--sql", "--fake-initial")
+    result = run_fixture_manage("migrate", "--sql", "--fake-initial", in_process=True)
     assert result.returncode == 2
     assert "cannot be used with --sql" in one_clean_line(result)
 
@@ -259,13 +261,13 @@ def test_adopting_enums_booleans_defaults_and_checks(db_url: str, tmp_path: Path
     copy = fixture_copy(tmp_path)
     for path in copy.versions.glob("*.py"):
         path.unlink()
-    _ok(copy.manage("inspectdb", "--output", str(tmp_path / "shop_models.py"), db_url=db_url))
+    _ok(copy.manage("inspectdb", "--output", str(tmp_path / "shop_models.py"), db_url=db_url, in_process=True))
     settings_file = tmp_path / f"{copy.module}.py"
     settings_file.write_text(settings_file.read_text() + 'TARGET_METADATA = "shop_models:Base.metadata"\n')
     # Replays on SQLite: portable types and SQL.
-    written = _ok(copy.manage("makemigrations", "-m", "init", db_url=db_url))
+    written = _ok(copy.manage("makemigrations", "-m", "init", db_url=db_url, in_process=True))
     [first] = re.findall(r"  - (0001_[0-9a-f]{6}) init", written)
-    assert f"Faked {first}" in _ok(copy.manage("migrate", "--fake-initial", db_url=db_url))
+    assert f"Faked {first}" in _ok(copy.manage("migrate", "--fake-initial", db_url=db_url, in_process=True))
     assert recorded(db_url) == [first]
 
 
@@ -274,17 +276,19 @@ def test_fake_initial_leaves_another_applications_tables_alone(db_url: str, tmp_
     it shares with another application's tables is adopted, and those tables are left as they were."""
     copy = fixture_copy(tmp_path)
     build(db_url, [f"DROP TABLE IF EXISTS {TABLE_NAME}", "DROP TABLE IF EXISTS tasks", "DROP TABLE IF EXISTS projects"])
-    assert copy.manage("migrate", "0001", "-v0", db_url=db_url).returncode == 0  # the tables, as 0001 builds them
+    # The tables, as 0001 builds them.
+    assert copy.manage("migrate", "0001", "-v0", db_url=db_url, in_process=True).returncode == 0
     build(db_url, [f"DROP TABLE {TABLE_NAME}", ORDERS])  # ... but unmanaged, beside another application's table
-    adopted = _ok(copy.manage("migrate", "--fake-initial", db_url=db_url))
+    adopted = _ok(copy.manage("migrate", "--fake-initial", db_url=db_url, in_process=True))
     assert "Faked 0001" in adopted and "Applying 0002" in adopted, adopted
     assert recorded(db_url) == ["0008"] and "orders" in table_names(db_url)
 
     # What 0001 creates is still compared in full: a column of its own missing is refused, orders or not.
     build(db_url, [f"DROP TABLE IF EXISTS {TABLE_NAME}", "DROP TABLE IF EXISTS tasks", "DROP TABLE IF EXISTS projects"])
-    assert copy.manage("migrate", "0001", "-v0", db_url=db_url).returncode == 0
+    assert copy.manage("migrate", "0001", "-v0", db_url=db_url, in_process=True).returncode == 0
     build(db_url, [f"DROP TABLE {TABLE_NAME}", ORDERS, "ALTER TABLE projects ADD COLUMN extra INTEGER"])
-    line = one_clean_line(copy.manage("migrate", "--fake-initial", db_url=db_url), sa.make_url(db_url).password or "")
+    refused = copy.manage("migrate", "--fake-initial", db_url=db_url, in_process=True)
+    line = one_clean_line(refused, sa.make_url(db_url).password or "")
     assert line.startswith("CommandError: --fake-initial refused:") and "1 difference(s)" in line, line
     assert "extra" in line and "orders" not in line and recorded(db_url) is None
 
@@ -297,7 +301,8 @@ def test_inspectdb_keeps_every_sqlite_unique_constraint(tmp_path: Path) -> None:
     build(db_url, ["CREATE TABLE members (id INTEGER NOT NULL PRIMARY KEY, email VARCHAR(255) UNIQUE, "
                    "code VARCHAR(10) CONSTRAINT uq_members_code UNIQUE, nick TEXT UNIQUE, a INTEGER, b INTEGER, "
                    "UNIQUE (a, b))"])
-    models = _ok(copy.manage("inspectdb", "--output", str(tmp_path / "members_models.py"), db_url=db_url))
+    models = _ok(copy.manage("inspectdb", "--output", str(tmp_path / "members_models.py"), db_url=db_url,
+                             in_process=True))
     assert "Wrote models for 1 table(s)" in models
     metadata = subprocess.run(
         [sys.executable, "-c", "import members_models as m, sqlalchemy as sa; t = m.Base.metadata.tables['members']; "

@@ -102,7 +102,7 @@ def test_log_rows_for_up_and_down(fixture_settings, db_url: str) -> None:
 
     shown = run_manage("showmigrations", "-v", "2", env={"SETTINGS_MODULE": "fixture_app.settings.dev",
                                                          "PYTHONPATH": str(Path(__file__).parent),
-                                                         "DEV_DATABASE_URL": db_url})
+                                                         "DEV_DATABASE_URL": db_url}, in_process=True)
     assert shown.returncode == 0, shown.stderr
     line = next(ln for ln in shown.stdout.splitlines() if " 0002 " in ln)
     stamp = rows[1].started_at.strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -170,37 +170,37 @@ def test_edited_applied_revision(db_url: str, tmp_path: Path) -> None:
     copy = fixture_copy(tmp_path)
     prod = prod_settings_module(copy, tmp_path)
     as_prod = {"SETTINGS_MODULE": prod, "PROD_DATABASE_URL": db_url}
-    assert copy.manage("migrate", "-v0", db_url=db_url).returncode == 0
+    assert copy.manage("migrate", "-v0", db_url=db_url, in_process=True).returncode == 0
     path = copy.versions / "0003_widen_projects_name.py"
     original = path.read_text()
 
     path.write_text(COSMETIC)
-    assert copy.manage("migrate", "-v0", db_url=db_url, env=as_prod).returncode == 0
+    assert copy.manage("migrate", "-v0", db_url=db_url, env=as_prod, in_process=True).returncode == 0
 
     # A semantic edit: one argument of one operation.
     path.write_text(original.replace("type_=sa.String(length=200)", "type_=sa.String(length=250)"))
-    refused = copy.manage("migrate", db_url=db_url, env=as_prod)
+    refused = copy.manage("migrate", db_url=db_url, env=as_prod, in_process=True)
     line = one_clean_line(refused, sa.make_url(db_url).password)
     assert refused.returncode == 1
     assert "0003_widen_projects_name.py (revision 0003) was edited after it was applied" in line
     assert "restore the file" in line and "manage.py repair 0003" in line
     # The downgrade counts too.
     path.write_text(original.replace("type_=sa.String(length=50)", "type_=sa.String(length=60)"))
-    assert "revision 0003" in one_clean_line(copy.manage("migrate", db_url=db_url, env=as_prod))
+    assert "revision 0003" in one_clean_line(copy.manage("migrate", db_url=db_url, env=as_prod, in_process=True))
 
     # dev: warned once, and the migrate goes on.
-    warned = copy.manage("migrate", "0007", db_url=db_url)
+    warned = copy.manage("migrate", "0007", db_url=db_url, in_process=True)
     assert warned.returncode == 0, warned.stderr
     assert warned.stderr.count("Warning: ") == 1 and "revision 0003" in warned.stderr
     assert "Unapplying 0008" in warned.stdout
 
-    checked = copy.manage("check", "--database", db_url=db_url)
+    checked = copy.manage("check", "--database", db_url=db_url, in_process=True)
     assert "revision 0003) was edited after it was applied" in checked.stdout
 
-    repaired = copy.manage("repair", "0003", db_url=db_url)
+    repaired = copy.manage("repair", "0003", db_url=db_url, in_process=True)
     assert repaired.returncode == 0, repaired.stderr
     assert "0003: recorded the checksum" in repaired.stdout
-    after = copy.manage("migrate", db_url=db_url, env={**as_prod, "CONFIRM_DESTRUCTIVE": "0"})
+    after = copy.manage("migrate", db_url=db_url, env={**as_prod, "CONFIRM_DESTRUCTIVE": "0"}, in_process=True)
     assert after.returncode == 0 and "Warning" not in after.stderr, after.stderr
     assert log_rows(db_url)[-2].state == "repaired"
 
@@ -208,20 +208,20 @@ def test_edited_applied_revision(db_url: str, tmp_path: Path) -> None:
 def test_failing_half_way_is_recorded_then_repaired(db_url: str, tmp_path: Path) -> None:
     copy = fixture_copy(tmp_path)
     path = copy.add("0009", "0008", upgrade=HALF_WAY, downgrade=FIXED_DOWN, message="fault half way")
-    assert copy.manage("migrate", "0008", "-v0", db_url=db_url).returncode == 0
-    failed = copy.manage("migrate", db_url=db_url)
+    assert copy.manage("migrate", "0008", "-v0", db_url=db_url, in_process=True).returncode == 0
+    failed = copy.manage("migrate", db_url=db_url, in_process=True)
     assert failed.returncode == 1
     last = log_rows(db_url)[-1]
     assert (last.revision, last.direction, last.state) == ("0009", "up", "failed")
     ran = last.statements.splitlines()
     assert ran[0].startswith("CREATE TABLE fault_t") and ran[1].startswith("ALTER TABLE projects ADD")
     assert ran[2].startswith("-- failed: ") and "no_such_table" in ran[2] and len(ran) == 3
-    shown = copy.manage("showmigrations", "-v", "2", db_url=db_url).stdout
+    shown = copy.manage("showmigrations", "-v", "2", db_url=db_url, in_process=True).stdout
     assert next(ln for ln in shown.splitlines() if "0009" in ln).startswith(" [!] 0009") and "CREATE TABLE" in shown
 
     # The operator fixes the file; on MariaDB what ran is exactly what the fixed revision creates.
     path.write_text(path.read_text().replace(_indent(HALF_WAY), _indent(FIXED)))
-    repaired = copy.manage("repair", db_url=db_url)
+    repaired = copy.manage("repair", db_url=db_url, in_process=True)
     assert repaired.returncode == 0, repaired.stderr
     if db_url.startswith("mysql"):
         assert "0009: the database has what it creates; recorded as applied" in repaired.stdout
@@ -229,9 +229,9 @@ def test_failing_half_way_is_recorded_then_repaired(db_url: str, tmp_path: Path)
     else:  # rolled back: nothing to keep, migrate runs it again
         assert "0009: nothing of it is left" in repaired.stdout
         assert heads_of(db_url) == ("0008",)
-        assert copy.manage("migrate", "-v0", db_url=db_url).returncode == 0
+        assert copy.manage("migrate", "-v0", db_url=db_url, in_process=True).returncode == 0
     assert heads_of(db_url) == ("0009",)
-    shown = copy.manage("showmigrations", "-v", "2", db_url=db_url).stdout
+    shown = copy.manage("showmigrations", "-v", "2", db_url=db_url, in_process=True).stdout
     assert next(ln for ln in shown.splitlines() if "0009" in ln).startswith(" [X] 0009")
 
 
@@ -239,12 +239,12 @@ def test_repair_says_what_differs(db_url: str, tmp_path: Path) -> None:
     """A failed revision whose database is neither before nor after it: nothing is cleared."""
     copy = fixture_copy(tmp_path)
     copy.add("0009", "0008", upgrade=HALF_WAY, downgrade=FIXED_DOWN, message="fault half way")
-    assert copy.manage("migrate", "0008", "-v0", db_url=db_url).returncode == 0
-    assert copy.manage("migrate", "-v0", db_url=db_url).returncode == 1
+    assert copy.manage("migrate", "0008", "-v0", db_url=db_url, in_process=True).returncode == 0
+    assert copy.manage("migrate", "-v0", db_url=db_url, in_process=True).returncode == 1
     (copy.versions / "0009_test.py").write_text((copy.versions / "0009_test.py").read_text().replace(
         _indent(HALF_WAY), _indent(FIXED)))
     execute(db_url, "CREATE TABLE stray_t (id INTEGER PRIMARY KEY)")
-    line = one_clean_line(copy.manage("repair", "0009", db_url=db_url))
+    line = one_clean_line(copy.manage("repair", "0009", db_url=db_url, in_process=True))
     assert "Revision 0009 failed and the database matches neither" in line and "stray_t" in line
     assert log_rows(db_url)[-1].state == "failed"
 
@@ -253,8 +253,8 @@ def _fail_half_way(db_url: str, tmp_path: Path):
     """0009 (HALF_WAY) fails after creating fault_t and adding projects.fault_c: the copy and its file."""
     copy = fixture_copy(tmp_path)
     path = copy.add("0009", "0008", upgrade=HALF_WAY, downgrade=FIXED_DOWN, message="fault half way")
-    assert copy.manage("migrate", "0008", "-v0", db_url=db_url).returncode == 0
-    assert copy.manage("migrate", "-v0", db_url=db_url).returncode == 1
+    assert copy.manage("migrate", "0008", "-v0", db_url=db_url, in_process=True).returncode == 0
+    assert copy.manage("migrate", "-v0", db_url=db_url, in_process=True).returncode == 1
     assert log_rows(db_url)[-1].state == "failed"
     return copy, path
 
@@ -265,26 +265,27 @@ def test_repair_after_undoing_by_hand(db_url: str, tmp_path: Path) -> None:
     copy, path = _fail_half_way(db_url, tmp_path)
     if db_url.startswith("mysql"):
         execute(db_url, "DROP TABLE fault_t", "ALTER TABLE projects DROP COLUMN fault_c")
-    assert "revision 0009 failed" in copy.manage("check", "--database", db_url=db_url).stdout
-    repaired = copy.manage("repair", db_url=db_url)
+    assert "revision 0009 failed" in copy.manage("check", "--database", db_url=db_url, in_process=True).stdout
+    repaired = copy.manage("repair", db_url=db_url, in_process=True)
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
     assert "0009: nothing of it is left in the database; failure cleared" in repaired.stdout, repaired.stdout
     last = log_rows(db_url)[-1]
     assert (last.revision, last.direction, last.state) == ("0009", "down", "repaired")
     assert heads_of(db_url) == ("0008",)
-    shown = copy.manage("showmigrations", "-v", "2", db_url=db_url).stdout
+    shown = copy.manage("showmigrations", "-v", "2", db_url=db_url, in_process=True).stdout
     assert next(ln for ln in shown.splitlines() if "0009" in ln).startswith(" [ ] 0009"), shown
 
     path.write_text(path.read_text().replace(_indent(HALF_WAY), _indent(FIXED)))
-    migrated = copy.manage("migrate", db_url=db_url)
+    migrated = copy.manage("migrate", db_url=db_url, in_process=True)
     assert migrated.returncode == 0 and "Applying 0009 fault half way... OK" in migrated.stdout, migrated.stderr
     assert heads_of(db_url) == ("0009",)
     last = log_rows(db_url)[-1]
     assert (last.revision, last.direction, last.state) == ("0009", "up", "applied")
-    shown = copy.manage("showmigrations", "-v", "2", db_url=db_url).stdout
+    shown = copy.manage("showmigrations", "-v", "2", db_url=db_url, in_process=True).stdout
     assert next(ln for ln in shown.splitlines() if "0009" in ln).startswith(" [X] 0009"), shown
     assert "[!]" not in shown
-    checked = copy.manage("check", "--database", db_url=db_url)  # the models lack fault_t: drift, but no failure
+    # The models lack fault_t: drift, but no failure.
+    checked = copy.manage("check", "--database", db_url=db_url, in_process=True)
     assert "fault_t" in checked.stdout and "failed" not in checked.stdout, checked.stdout
 
 
@@ -294,11 +295,11 @@ def test_repair_refuses_a_half_undo(db_url: str, tmp_path: Path) -> None:
     whether the file that failed is still as it was (it cannot be replayed) or fixed."""
     copy, path = _fail_half_way(db_url, tmp_path)
     execute(db_url, "DROP TABLE fault_t")
-    line = one_clean_line(copy.manage("repair", "0009", db_url=db_url))
+    line = one_clean_line(copy.manage("repair", "0009", db_url=db_url, in_process=True))
     assert "Revision 0009 failed and the database differs from what was there before it" in line, line
     assert "fault_c" in line and "no_such_table" in line and "fault_t" not in line, line
     path.write_text(path.read_text().replace(_indent(HALF_WAY), _indent(FIXED)))
-    line = one_clean_line(copy.manage("repair", "0009", db_url=db_url))
+    line = one_clean_line(copy.manage("repair", "0009", db_url=db_url, in_process=True))
     assert "Revision 0009 failed and the database matches neither" in line and "fault_t" in line, line
     last = log_rows(db_url)[-1]
     assert (last.revision, last.state) == ("0009", "failed")
@@ -316,32 +317,33 @@ def test_log_faults_give_one_line(db_url: str, tmp_path: Path) -> None:
     copy = fixture_copy(tmp_path)
     prod = prod_settings_module(copy, tmp_path)
     as_prod = {"SETTINGS_MODULE": prod, "PROD_DATABASE_URL": db_url}
-    assert copy.manage("migrate", "0004", "-v0", db_url=db_url).returncode == 0
+    assert copy.manage("migrate", "0004", "-v0", db_url=db_url, in_process=True).returncode == 0
 
     # A checksum column holding garbage.
     execute(db_url, f"UPDATE {applied_log.TABLE_NAME} SET checksum = 'not-a-checksum' WHERE revision = '0002'")
-    line = one_clean_line(copy.manage("migrate", db_url=db_url, env=as_prod))
+    line = one_clean_line(copy.manage("migrate", db_url=db_url, env=as_prod, in_process=True))
     assert "revision 0002" in line and "is not a checksum" in line and "manage.py repair 0002" in line
-    assert copy.manage("repair", "0002", "-v0", db_url=db_url).returncode == 0
+    assert copy.manage("repair", "0002", "-v0", db_url=db_url, in_process=True).returncode == 0
 
     # A revision id in the log that no file defines.
     execute(db_url, f"INSERT INTO {applied_log.TABLE_NAME} (revision, direction, state) VALUES ('dead01', 'up', "
                     "'applied')")
-    line = one_clean_line(copy.manage("migrate", db_url=db_url, env=as_prod))
+    line = one_clean_line(copy.manage("migrate", db_url=db_url, env=as_prod, in_process=True))
     assert "revision dead01 is applied according to" in line and "no version file defines it" in line
     assert "manage.py repair dead01" in line
-    repaired = copy.manage("repair", "dead01", db_url=db_url)
+    repaired = copy.manage("repair", "dead01", db_url=db_url, in_process=True)
     assert "dead01: recorded as removed" in repaired.stdout, repaired.stderr
-    assert copy.manage("migrate", "0005", "-v0", db_url=db_url, env={"CHECKSUM_MISMATCH": "error"}).returncode == 0
+    as_error = {"CHECKSUM_MISMATCH": "error"}
+    assert copy.manage("migrate", "0005", "-v0", db_url=db_url, env=as_error, in_process=True).returncode == 0
 
     # The log table edited by hand: a column dropped.
     execute(db_url, f"ALTER TABLE {applied_log.TABLE_NAME} DROP COLUMN client_host")
-    line = one_clean_line(copy.manage("migrate", db_url=db_url))
+    line = one_clean_line(copy.manage("migrate", db_url=db_url, in_process=True))
     assert f"The applied log table {applied_log.TABLE_NAME} is not as this tool wrote it" in line
     assert heads_of(db_url) == ("0005",)
     # ... the way out the line gives: drop it, and migrate re-creates it with the applied revisions backfilled.
     execute(db_url, f"DROP TABLE {applied_log.TABLE_NAME}")
-    assert copy.manage("migrate", "-v0", db_url=db_url).returncode == 0
+    assert copy.manage("migrate", "-v0", db_url=db_url, in_process=True).returncode == 0
     assert [(r.revision, r.state) for r in log_rows(db_url)] == [
         *[(f"000{i}", "backfilled") for i in range(1, 6)], *[(f"000{i}", "applied") for i in range(6, 9)]]
 
@@ -421,7 +423,8 @@ def test_offline_deploy_script_writes_the_log(engine) -> None:  # noqa: F811 - t
         assert abs(row.started_at - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=5)
         assert (row.db_user is None) == (engine.kind == "sqlite")
     # An online migrate after it finds the checksums in order (the production policy) and logs the rest.
-    online = run_fixture_manage("migrate", "-v0", env={"DEV_DATABASE_URL": url, "CHECKSUM_MISMATCH": "error"})
+    online = run_fixture_manage("migrate", "-v0", env={"DEV_DATABASE_URL": url, "CHECKSUM_MISMATCH": "error"},
+                                in_process=True)
     assert online.returncode == 0, online.stderr
     assert [(r.revision, r.state) for r in log_rows(url)[4:]] == [(f"000{i}", "applied") for i in range(5, 9)]
 
@@ -476,26 +479,26 @@ def test_prune_forgets_removed_files(db_url: str, tmp_path: Path) -> None:
     copy = fixture_copy(tmp_path)
     path = copy.add("0009", "0008", upgrade='op.create_table("extra", sa.Column("id", sa.Integer, primary_key=True))',
                     downgrade='op.drop_table("extra")', message="extra table")
-    assert copy.manage("migrate", "-v0", db_url=db_url).returncode == 0
-    assert copy.manage("migrate", "0008", "-v0", db_url=db_url).returncode == 0
+    assert copy.manage("migrate", "-v0", db_url=db_url, in_process=True).returncode == 0
+    assert copy.manage("migrate", "0008", "-v0", db_url=db_url, in_process=True).returncode == 0
     path.unlink()
     before = [r.revision for r in log_rows(db_url)]
     assert before.count("0009") == 2  # up, then down
 
-    pruned = copy.manage("migrate", "--prune", db_url=db_url)
+    pruned = copy.manage("migrate", "--prune", db_url=db_url, in_process=True)
     assert pruned.returncode == 0, pruned.stderr
     assert "Pruning 0009... OK" in pruned.stdout and "Applying" not in pruned.stdout
     assert [r.revision for r in log_rows(db_url)] == [r for r in before if r != "0009"]
     assert heads_of(db_url) == ("0008",)
-    again = copy.manage("migrate", "--prune", db_url=db_url)
+    again = copy.manage("migrate", "--prune", db_url=db_url, in_process=True)
     assert "No migrations to prune." in again.stdout
 
     # alembic_version at a revision whose file is gone: refused before anything is deleted.
     copy.add("0010", "0008", message="applied, then its file lost")
-    assert copy.manage("migrate", "-v0", db_url=db_url).returncode == 0
+    assert copy.manage("migrate", "-v0", db_url=db_url, in_process=True).returncode == 0
     (copy.versions / "0010_test.py").unlink()
     rows = log_rows(db_url)
-    refused = copy.manage("migrate", "--prune", db_url=db_url)
+    refused = copy.manage("migrate", "--prune", db_url=db_url, in_process=True)
     assert refused.returncode == 1 and "0010" in one_clean_line(refused)
     assert log_rows(db_url) == rows
 
@@ -513,7 +516,7 @@ def test_the_log_appears_with_the_first_revision(db_url: str, tmp_path: Path) ->
         op.bulk_insert(sa.table("seen", sa.column("name", sa.String())), [{"name": n} for n in names])
         op.execute(sa.table("no_such_table", sa.column("id")).insert().values(id=1))
     """)
-    failed = copy.manage("migrate", db_url=db_url)
+    failed = copy.manage("migrate", db_url=db_url, in_process=True)
     assert failed.returncode == 1
     rows = log_rows(db_url)
     assert [(r.revision, r.direction, r.state) for r in rows] == [("0001", "up", "failed")]
@@ -526,12 +529,12 @@ def test_the_log_appears_with_the_first_revision(db_url: str, tmp_path: Path) ->
     if db_url.startswith("mysql"):  # its CREATE TABLE stayed (no transactional DDL): the operator drops it
         execute(db_url, "DROP TABLE seen")
     # The log exists now (it holds the failure): this run is an ordinary one, and the revision sees the log.
-    assert copy.manage("migrate", "-v0", db_url=db_url).returncode == 0
+    assert copy.manage("migrate", "-v0", db_url=db_url, in_process=True).returncode == 0
     assert [(r.revision, r.state) for r in log_rows(db_url)] == [("0001", "failed"), ("0001", "applied")]
 
     fresh = f"sqlite:///{tmp_path / 'fresh.db'}" if db_url.startswith("sqlite") else None
     if fresh:  # and on a fresh database the revision sees only what Alembic made before it: alembic_version
-        assert copy.manage("migrate", "-v0", db_url=fresh).returncode == 0
+        assert copy.manage("migrate", "-v0", db_url=fresh, in_process=True).returncode == 0
         eng = create_engine_for(fresh)
         try:
             with eng.connect() as connection:

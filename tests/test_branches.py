@@ -31,27 +31,27 @@ def branched(tmp_path: Path) -> MigrationsCopy:
 
 
 def test_one_head_stays_the_default(branched: MigrationsCopy, db_url: str) -> None:
-    line = one_clean_line(branched.manage("migrate", db_url=db_url))
+    line = one_clean_line(branched.manage("migrate", db_url=db_url, in_process=True))
     assert "2 heads (c1, e2)" in line and "`manage.py migrate heads`" in line, line
     assert table_names(db_url) <= {"alembic_version"}  # nothing migrated
 
 
 def test_migrate_heads_label_and_revision_on_any_branch(branched: MigrationsCopy, db_url: str) -> None:
-    plan = branched.manage("migrate", "heads", "--plan", db_url=db_url)
+    plan = branched.manage("migrate", "heads", "--plan", db_url=db_url, in_process=True)
     assert plan.returncode == 0, plan.stderr
     applied = [line.split()[1] for line in plan.stdout.splitlines() if line.strip().startswith("Apply ")]
     assert applied[:8] == [f"000{i}" for i in range(1, 9)] and sorted(applied[8:]) == ["c1", "e1", "e2"], applied
 
-    result = branched.manage("migrate", "expand@head", db_url=db_url)
+    result = branched.manage("migrate", "expand@head", db_url=db_url, in_process=True)
     assert result.returncode == 0, result.stderr
     assert version_rows(db_url) == ["e2"]
-    result = branched.manage("migrate", "c1", db_url=db_url)  # the other branch, by id
+    result = branched.manage("migrate", "c1", db_url=db_url, in_process=True)  # the other branch, by id
     assert result.returncode == 0, result.stderr
     assert sorted(version_rows(db_url)) == ["c1", "e2"]
-    check = branched.manage("migrate", "heads", "--check", db_url=db_url)
+    check = branched.manage("migrate", "heads", "--check", db_url=db_url, in_process=True)
     assert check.returncode == 0, check.stdout + check.stderr
 
-    shown = branched.manage("showmigrations", db_url=db_url)
+    shown = branched.manage("showmigrations", db_url=db_url, in_process=True)
     assert all(f"[X] {rev} " in shown.stdout for rev in ("0008", "e1", "e2", "c1")), shown.stdout
     # Branch points, labels and heads visible, as a graph would show them.
     lines = {line.split()[1]: line for line in shown.stdout.splitlines()[1:]}
@@ -60,11 +60,11 @@ def test_migrate_heads_label_and_revision_on_any_branch(branched: MigrationsCopy
     assert lines["e2"].endswith("(head)") and "(" not in lines["0007"]
 
     # Back along one branch only: e2 unapplied, c1 stays.
-    result = branched.manage("migrate", "e1", db_url=db_url)
+    result = branched.manage("migrate", "e1", db_url=db_url, in_process=True)
     assert result.returncode == 0, result.stderr
     assert sorted(version_rows(db_url)) == ["c1", "e1"]
     # And down below the branch point: every branch revision unapplied.
-    result = branched.manage("migrate", "0008", db_url=db_url)
+    result = branched.manage("migrate", "0008", db_url=db_url, in_process=True)
     assert result.returncode == 0, result.stderr
     assert version_rows(db_url) == ["0008"]
 
@@ -91,11 +91,11 @@ def test_readiness_is_at_head_when_every_head_is_applied(branched: MigrationsCop
 
 
 def test_check_accepts_labelled_branches_but_not_accidental_heads(branched: MigrationsCopy, tmp_path: Path) -> None:
-    result = branched.manage("check")
+    result = branched.manage("check", in_process=True)
     assert "heads" not in result.stdout, result.stdout
     accidental = fixture_copy(tmp_path / "accidental")
     accidental.add("x1", "0008", upgrade=_table("t_x1"), downgrade='op.drop_table("t_x1")')
     accidental.add("x2", "0008", upgrade=_table("t_x2"), downgrade='op.drop_table("t_x2")')
-    result = accidental.manage("check")
+    result = accidental.manage("check", in_process=True)
     assert result.returncode == 1
     assert "the history has 2 heads (x1, x2): run `manage.py makemigrations --merge`" in result.stdout

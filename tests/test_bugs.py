@@ -54,7 +54,7 @@ def test_bad_lock_timeout_is_one_line_naming_the_variable(value: str, tmp_path: 
         load_settings("dev")
     monkeypatch.delenv("MIGRATE_LOCK_TIMEOUT")
     result = run_manage("migrate", env={"SETTINGS_MODULE": "dev", "MIGRATE_LOCK_TIMEOUT": value,
-                                        "DEV_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"})
+                                        "DEV_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}, in_process=True)
     assert f"CommandError: MIGRATE_LOCK_TIMEOUT='{value}' is not a number" in one_clean_line(result)
     assert result.returncode == 2
     assert not (tmp_path / "db.sqlite3").exists()
@@ -121,7 +121,7 @@ def test_ready_503_for_an_unknown_revision_logs_why(sqlite_url: str, tmp_path: P
                                   ("migrate", "--plan"), ("migrate", "--check")])
 def test_unknown_revision_is_one_line(fixture_settings, db_url: str, fixture_manage, args: tuple[str, ...]) -> None:
     _record_unknown_revision(db_url)
-    result = fixture_manage(*args)
+    result = fixture_manage(*args, in_process=True)
     assert one_clean_line(result, sa.make_url(db_url).password) == f"CommandError: {UNKNOWN_LINE}"
     assert result.returncode == 1
 
@@ -129,7 +129,7 @@ def test_unknown_revision_is_one_line(fixture_settings, db_url: str, fixture_man
 def test_unknown_revision_in_check_and_runserver(sqlite_url: str, tmp_path: Path) -> None:
     db_url = sqlite_url
     _record_unknown_revision(db_url)
-    result = run_manage("check", "--database", env=fixture_env(db_url))
+    result = run_manage("check", "--database", env=fixture_env(db_url), in_process=True)
     assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
     assert f"database: {UNKNOWN_LINE}" in result.stdout.splitlines()
 

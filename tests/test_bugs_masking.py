@@ -58,7 +58,7 @@ def test_login_failure_keeps_every_word(server, password: str) -> None:
     user, _ = _user_with_password(server, password)
     url = _url(server, user, password, "no_such_database")
     result = run_manage("migrate", env={"SETTINGS_MODULE": "dev",
-                                        "DEV_DATABASE_URL": url.render_as_string(hide_password=False)})
+                                        "DEV_DATABASE_URL": url.render_as_string(hide_password=False)}, in_process=True)
     line = one_clean_line(result)
     _no_password_in(result.stdout + result.stderr, url)
     # The whole sentence survives: the place, the server's own words, the advice.
@@ -84,7 +84,7 @@ def test_failure_quoting_the_url_masks_only_its_password(server, password: str, 
         url = op.get_bind().engine.url.render_as_string(hide_password=False)
         raise RuntimeError(f"cannot use {url} from this server")
     """)
-    result = copy.manage("migrate", db_url=url.render_as_string(hide_password=False))
+    result = copy.manage("migrate", db_url=url.render_as_string(hide_password=False), in_process=True)
     line = one_clean_line(result)
     _no_password_in(result.stdout + result.stderr, url)
     masked = url.render_as_string(hide_password=True)
@@ -110,10 +110,11 @@ def test_a_multi_host_url_is_masked_as_written_and_its_servers_named(pg_server) 
     assert mask_url(written) == masked
     assert mask_secrets(f"on {written} now", {"DATABASE_URL": written}) == f"on {masked} now"
 
-    reached = run_manage("migrate", "--plan", env={"DEV_DATABASE_URL": written})
+    reached = run_manage("migrate", "--plan", env={"DEV_DATABASE_URL": written}, in_process=True)
     assert reached.returncode == 0, reached.stderr
 
-    refused = run_manage("migrate", env={"DEV_DATABASE_URL": written.replace(":server@", ":wrong@")})
+    wrong = written.replace(":server@", ":wrong@")
+    refused = run_manage("migrate", env={"DEV_DATABASE_URL": wrong}, in_process=True)
     line = one_clean_line(refused)
     assert f"postgresql servers 127.0.0.1:{closed}, {pg_server.host}:{pg_server.port}" in line, line
     assert "localhost:5432" not in line and ":wrong@" not in refused.stdout + refused.stderr

@@ -34,7 +34,7 @@ def _line_of(path: Path, needle: str) -> int:
 
 
 def test_the_fixture_project_is_clean() -> None:
-    result = run_fixture_manage("check")
+    result = run_fixture_manage("check", in_process=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "System check identified no issues."
 
@@ -43,18 +43,18 @@ def test_graph_problems_and_merge(tmp_path: Path) -> None:
     copy = fixture_copy(tmp_path)
     a = copy.add("0009", "0008", message="branch a")
     copy.add("0010", "0008", message="branch b")
-    lines = _problems(copy.manage("check"))
+    lines = _problems(copy.manage("check", in_process=True))
     assert lines == ["the history has 2 heads (0009, 0010): run `manage.py makemigrations --merge` to join them"]
 
-    merged = copy.manage("makemigrations", "--merge")
+    merged = copy.manage("makemigrations", "--merge", in_process=True)
     assert merged.returncode == 0, merged.stderr
     assert "0011" in merged.stdout
-    assert copy.manage("check").returncode == 0
+    assert copy.manage("check", in_process=True).returncode == 0
 
     # A revision id used twice, and a down_revision nobody defines: file:line each.
     dup = copy.add("0009", "0008", filename="0009_duplicate.py")
     lost = copy.add("0012", "0077")
-    lines = _problems(copy.manage("check"))
+    lines = _problems(copy.manage("check", in_process=True))
     at = _line_of(a, "revision =")
     assert any("revision id 0009 is used twice" in line and a.name in line and dup.name in line
                and (f"{a.name}:{at}:" in line or f"{dup.name}:{at}:" in line) for line in lines), lines
@@ -65,7 +65,7 @@ def test_graph_problems_and_merge(tmp_path: Path) -> None:
 def test_syntax_error_is_reported_with_file_and_line(tmp_path: Path) -> None:
     copy = fixture_copy(tmp_path)
     bad = copy.add("0009", "0008", upgrade="op.drop_table('tasks'")
-    lines = _problems(copy.manage("check"))
+    lines = _problems(copy.manage("check", in_process=True))
     assert len(lines) == 1
     assert f"{bad.name}:" in lines[0] and "syntax error" in lines[0]
 
@@ -105,7 +105,7 @@ def test_portability_lint(tmp_path: Path) -> None:
     # Through the CLI the same lines come out, and the exit status is 1.
     # (models vs migrations runs too, lint problems or not: the new columns are not in the models; and the lock
     # lint's warnings, tests/test_lock_rules.py.)
-    lint = [line for line in _problems(copy.manage("check"))
+    lint = [line for line in _problems(copy.manage("check", in_process=True))
             if not line.startswith("models:") and not re.search(r": L2\d\d ", line)]
     assert len(lint) == len(expected_prefixes), lint
 
@@ -113,18 +113,18 @@ def test_portability_lint(tmp_path: Path) -> None:
 def test_models_ahead_of_migrations(tmp_path: Path) -> None:
     copy = fixture_copy(tmp_path)
     next(copy.versions.glob("0008_*.py")).unlink()  # the models no longer have tasks.legacy_flag
-    lines = _problems(copy.manage("check"))
+    lines = _problems(copy.manage("check", in_process=True))
     assert lines == ["models: the models need 'drop column tasks.legacy_flag', which no migration covers: "
                      "run `manage.py makemigrations`"]
 
 
 def test_database_drift_on_every_engine(fixture_manage, db_url: str) -> None:
-    assert fixture_manage("check", "--database").returncode == 0  # empty database, recorded at zero
-    assert fixture_manage("migrate", "0005", "-v0").returncode == 0
-    clean = fixture_manage("check", "--database")
+    assert fixture_manage("check", "--database", in_process=True).returncode == 0  # empty database, recorded at zero
+    assert fixture_manage("migrate", "0005", "-v0", in_process=True).returncode == 0
+    clean = fixture_manage("check", "--database", in_process=True)
     assert clean.returncode == 0, clean.stdout + clean.stderr
-    assert fixture_manage("migrate", "-v0").returncode == 0
-    clean = fixture_manage("check", "--database")
+    assert fixture_manage("migrate", "-v0", in_process=True).returncode == 0
+    clean = fixture_manage("check", "--database", in_process=True)
     assert clean.returncode == 0, clean.stdout + clean.stderr
 
     engine = create_engine_for(db_url)
@@ -136,7 +136,7 @@ def test_database_drift_on_every_engine(fixture_manage, db_url: str) -> None:
             sa.Index("ix_tasks_title", tasks.c.title).drop(connection)
     finally:
         engine.dispose()
-    lines = _problems(fixture_manage("check", "--database"))
+    lines = _problems(fixture_manage("check", "--database", in_process=True))
     assert sorted(lines) == sorted([
         "database at 0008: table hand_made exists but no migration creates it",
         "database at 0008: column tasks.hotfix exists but no migration creates it",
@@ -146,22 +146,23 @@ def test_database_drift_on_every_engine(fixture_manage, db_url: str) -> None:
 
 
 def test_deploy_checks(tmp_path: Path) -> None:
-    missing = _problems(run_manage("check", "--deploy", env={"PROD_DATABASE_URL": ""}))
+    missing = _problems(run_manage("check", "--deploy", env={"PROD_DATABASE_URL": ""}, in_process=True))
     assert any(line.startswith("deploy: PROD_DATABASE_URL is not set") for line in missing)
 
-    lite = _problems(run_manage("check", "--deploy", env={"PROD_DATABASE_URL": f"sqlite:///{tmp_path}/p.db"}))
+    lite = _problems(run_manage("check", "--deploy", env={"PROD_DATABASE_URL": f"sqlite:///{tmp_path}/p.db"},
+                                in_process=True))
     assert any("DATABASE_URL is SQLite" in line for line in lite)
 
     # Made at run time: a literal here would be a password in a committed file, which is what the check finds.
     secret = f"Pr0d-{uuid.uuid4().hex}"
     url = f"postgresql+psycopg2://app:{secret}@db.example.com:5432/app"
-    ok = run_manage("check", "--deploy", env={"PROD_DATABASE_URL": url})
+    ok = run_manage("check", "--deploy", env={"PROD_DATABASE_URL": url}, in_process=True)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert secret not in ok.stdout + ok.stderr
 
     (tmp_path / "debug_settings.py").write_text("from settings.prod import *  # noqa\nDEBUG = True\n")
     debug = run_manage("check", "--deploy", "--settings=debug_settings",
-                       env={"PROD_DATABASE_URL": url, "PYTHONPATH": str(tmp_path)})
+                       env={"PROD_DATABASE_URL": url, "PYTHONPATH": str(tmp_path)}, in_process=True)
     assert any("DEBUG is on" in line for line in _problems(debug))
 
 

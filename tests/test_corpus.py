@@ -23,7 +23,7 @@ def manage(name: str, *args: str, db_url: str | None = None):
     env = {"SETTINGS_MODULE": f"corpus.{name}.settings", "PYTHONPATH": str(TESTS_DIR)}
     if db_url:
         env["DEV_DATABASE_URL"] = db_url
-    return run_manage(*args, env=env)
+    return run_manage(*args, env=env, in_process=True)
 
 
 def ok(result) -> str:

@@ -28,8 +28,8 @@ def _migrate(tmp_path: Path, db_url: str, upgrade: str, preamble: str = ""):
     path = copy.add("0009", "0008", upgrade=upgrade)
     if preamble:
         path.write_text(path.read_text().replace("from alembic import op\n", f"from alembic import op\n{preamble}"))
-    assert copy.manage("migrate", "0008", db_url=db_url).returncode == 0
-    return copy, copy.manage("migrate", db_url=db_url)
+    assert copy.manage("migrate", "0008", db_url=db_url, in_process=True).returncode == 0
+    return copy, copy.manage("migrate", db_url=db_url, in_process=True)
 
 
 def _names(db_url: str) -> list[str]:
@@ -118,7 +118,7 @@ def test_check_without_models_warns_instead_of_failing(tmp_path: Path) -> None:
     copy = fixture_copy(tmp_path)
     settings_file = Path(copy.pythonpath) / f"{copy.module}.py"
     settings_file.write_text(settings_file.read_text() + "TARGET_METADATA = None\n")
-    result = copy.manage("check")
+    result = copy.manage("check", in_process=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "warning: models: not compared with the migrations: TARGET_METADATA is not set" in result.stdout
 

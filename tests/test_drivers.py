@@ -109,14 +109,14 @@ def test_every_command_migrates_up_zero_up_with_rows(driver_settings, db_url: st
 def test_cli_on_the_driver(url: str, db_url: str) -> None:
     """The same through manage.py in a fresh process: what a user types, nothing imported before."""
     env = fixture_env(url)
-    result = run_manage("migrate", env=env)
+    result = run_manage("migrate", env=env, in_process=True)
     assert result.returncode == 0 and result.stderr == "", result.stdout + result.stderr
     assert "Applied 8 migration(s)" in result.stdout
-    shown = run_manage("showmigrations", env=env)
+    shown = run_manage("showmigrations", env=env, in_process=True)
     assert shown.returncode == 0 and shown.stdout.count("[X]") == 8, shown.stdout + shown.stderr
     # Offline SQL needs only the dialect: the same as the default driver's, byte for byte.
-    offline = run_manage("sqlmigrate", "0006", env=env)
-    default = run_manage("sqlmigrate", "0006", env=fixture_env(db_url))
+    offline = run_manage("sqlmigrate", "0006", env=env, in_process=True)
+    default = run_manage("sqlmigrate", "0006", env=fixture_env(db_url), in_process=True)
     assert offline.returncode == 0 and offline.stdout == default.stdout, offline.stderr
 
 
@@ -243,9 +243,9 @@ def test_connection_failures_read_the_same_on_every_driver(url: str) -> None:
     real = make_url(url)
     kind = real.get_backend_name()
     wrong = real.set(password="Wr0ng-pw-x9").render_as_string(hide_password=False)
-    line = one_clean_line(run_manage("migrate", env=fixture_env(wrong)), "Wr0ng-pw-x9")
+    line = one_clean_line(run_manage("migrate", env=fixture_env(wrong), in_process=True), "Wr0ng-pw-x9")
     assert line.startswith(f"CommandError: Login refused by {kind} server {real.host}:{real.port}"), line
     port = find_free_port()
     closed = real.set(port=port).render_as_string(hide_password=False)
-    line = one_clean_line(run_manage("migrate", env=fixture_env(closed)), real.password or "")
+    line = one_clean_line(run_manage("migrate", env=fixture_env(closed), in_process=True), real.password or "")
     assert line.startswith(f"CommandError: Cannot reach {kind} server {real.host}:{port}"), line

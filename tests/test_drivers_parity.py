@@ -97,12 +97,12 @@ def test_migrations_keep_working_with_foreign_keys_on(fixture_settings, db_url: 
 
 def test_a_revision_that_breaks_a_foreign_key_fails_and_is_rolled_back(tmp_path: Path, db_url: str) -> None:
     copy = fixture_copy(tmp_path)
-    assert copy.manage("migrate", db_url=db_url).returncode == 0
+    assert copy.manage("migrate", db_url=db_url, in_process=True).returncode == 0
     # SQLite runs revisions with enforcement off (batch rebuilds need it), so this INSERT goes through
     # there; PRAGMA foreign_key_check before the commit catches it. The servers refuse the INSERT itself.
     copy.add("0009", "0008", upgrade="op.execute(\"INSERT INTO tasks (project_id, title) VALUES (999, 'orphan')\")",
              message="Insert an orphan")
-    result = copy.manage("migrate", db_url=db_url)
+    result = copy.manage("migrate", db_url=db_url, in_process=True)
     line = one_clean_line(result, make_url(db_url).password or "")
     assert line.startswith("CommandError: Applying 0009 Insert an orphan failed: "), line
     assert "stays recorded at 0008" in line

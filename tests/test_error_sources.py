@@ -22,7 +22,7 @@ def _copy_with_sqlite_breaker(tmp_path: Path) -> MigrationsCopy:
 def test_scratch_replay_failure_names_the_revision_not_the_database(tmp_path: Path) -> None:
     copy = _copy_with_sqlite_breaker(tmp_path)
     for args in (("makemigrations", "--check"), ("makemigrations", "--dry-run")):
-        line = one_clean_line(copy.manage(*args, db_url=NOWHERE))
+        line = one_clean_line(copy.manage(*args, db_url=NOWHERE, in_process=True))
         assert "scratch SQLite database" in line, line
         assert "revision 0009 (" in line and "0009_test.py" in line, line
         assert "no such table: nosuch" in line, line
@@ -31,7 +31,7 @@ def test_scratch_replay_failure_names_the_revision_not_the_database(tmp_path: Pa
 
 def test_check_reports_the_replay_failure_as_one_problem(tmp_path: Path) -> None:
     copy = _copy_with_sqlite_breaker(tmp_path)
-    result = copy.manage("check", db_url=NOWHERE)
+    result = copy.manage("check", db_url=NOWHERE, in_process=True)
     assert result.returncode == 1
     problems = [line for line in result.stdout.splitlines() if "scratch SQLite database" in line]
     assert len(problems) == 1 and "revision 0009" in problems[0], result.stdout
@@ -40,7 +40,7 @@ def test_check_reports_the_replay_failure_as_one_problem(tmp_path: Path) -> None
 
 def test_traceback_shows_the_real_cause(tmp_path: Path) -> None:
     copy = _copy_with_sqlite_breaker(tmp_path)
-    result = copy.manage("makemigrations", "--check", "--traceback", db_url=NOWHERE)
+    result = copy.manage("makemigrations", "--check", "--traceback", db_url=NOWHERE, in_process=True)
     assert result.returncode != 0
     assert "sqlite3.OperationalError: no such table: nosuch" in result.stderr, result.stderr
     assert "ScratchReplayError" in result.stderr
@@ -48,10 +48,11 @@ def test_traceback_shows_the_real_cause(tmp_path: Path) -> None:
 
 def test_offline_sqlite_render_failure_names_the_revision(tmp_path: Path) -> None:
     copy = _copy_with_sqlite_breaker(tmp_path)
-    line = one_clean_line(copy.manage("sqlmigrate", "0008:0009", "--dialect", "sqlite", db_url=NOWHERE))
+    line = one_clean_line(copy.manage("sqlmigrate", "0008:0009", "--dialect", "sqlite", db_url=NOWHERE,
+                                      in_process=True))
     assert "revision 0009 (" in line and "scratch SQLite database" in line, line
     # PostgreSQL renders it fine: nothing is run offline.
-    result = copy.manage("sqlmigrate", "0009", "--dialect", "postgresql", db_url=NOWHERE)
+    result = copy.manage("sqlmigrate", "0009", "--dialect", "postgresql", db_url=NOWHERE, in_process=True)
     assert result.returncode == 0, result.stderr
     assert "ALTER TABLE nosuch ADD COLUMN x INTEGER" in result.stdout
 
@@ -62,7 +63,7 @@ def test_revision_that_needs_a_live_database_cannot_render_offline(tmp_path: Pat
         rows = op.get_bind().execute(sa.text("SELECT count(*) FROM projects")).scalar()
         op.execute(f"UPDATE projects SET name = name WHERE id > {rows}")
     """)
-    line = one_clean_line(copy.manage("sqlmigrate", "0009", "--dialect", "postgresql", db_url=NOWHERE))
+    line = one_clean_line(copy.manage("sqlmigrate", "0009", "--dialect", "postgresql", db_url=NOWHERE, in_process=True))
     assert "revision 0009 (" in line and "offline for postgresql" in line, line
     assert "it can only run online" in line, line
 

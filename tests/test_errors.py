@@ -19,7 +19,7 @@ PASSWORD = "Pw-d0-not-print-7f3a"
 
 
 def _dev(url: str, *args: str, **env: str):
-    return run_manage(*args, env={"SETTINGS_MODULE": "dev", "DEV_DATABASE_URL": url, **env})
+    return run_manage(*args, env={"SETTINGS_MODULE": "dev", "DEV_DATABASE_URL": url, **env}, in_process=True)
 
 
 def _closed_port() -> int:
@@ -49,13 +49,13 @@ def test_unknown_command() -> None:
 
 
 def test_unknown_settings_name() -> None:
-    result = run_manage("migrate", "--settings=staging")
+    result = run_manage("migrate", "--settings=staging", in_process=True)
     assert "Unknown settings 'staging'" in one_clean_line(result)
     assert result.returncode == 2
 
 
 def test_missing_url() -> None:
-    result = run_manage("migrate", "--settings=prod", env={"PROD_DATABASE_URL": ""})
+    result = run_manage("migrate", "--settings=prod", env={"PROD_DATABASE_URL": ""}, in_process=True)
     assert "PROD_DATABASE_URL is not set" in one_clean_line(result)
     assert result.returncode == 2
 
@@ -98,10 +98,11 @@ def test_sqlite_in_missing_directory_creates_nothing(tmp_path: Path) -> None:
 
 def test_sqlite_read_only(tmp_path: Path) -> None:
     db = tmp_path / "ro.sqlite3"
-    assert run_manage("migrate", "0001", "-v0", env=fixture_env(f"sqlite:///{db}")).returncode == 0
+    assert run_manage("migrate", "0001", "-v0", env=fixture_env(f"sqlite:///{db}"), in_process=True).returncode == 0
     before = db.read_bytes()
     # mode=ro: read-only whoever runs the test (root ignores file permissions).
-    line = one_clean_line(run_manage("migrate", env=fixture_env(f"sqlite:///file:{db}?mode=ro&uri=true")))
+    line = one_clean_line(run_manage("migrate", env=fixture_env(f"sqlite:///file:{db}?mode=ro&uri=true"),
+                                     in_process=True))
     assert "read-only" in line or "not writable" in line
     assert db.read_bytes() == before
 
@@ -111,7 +112,7 @@ def test_version_file_with_syntax_error_names_file_and_line(tmp_path: Path) -> N
     path = copy.add("0009", "0008", upgrade="op.add_column('projects', sa.Column('x', sa.Integer())")
     text = path.read_text()
     line_no = text[: text.index("op.add_column")].count("\n") + 1
-    result = copy.manage("migrate", db_url=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    result = copy.manage("migrate", db_url=f"sqlite:///{tmp_path / 'db.sqlite3'}", in_process=True)
     line = one_clean_line(result)
     assert f"0009_test.py:{line_no}" in line and "syntax error" in line
     assert not (tmp_path / "db.sqlite3").exists() or _state(f"sqlite:///{tmp_path / 'db.sqlite3'}")[1] == ()
@@ -122,7 +123,7 @@ def test_several_heads(tmp_path: Path) -> None:
     copy.add("0009", "0008")
     copy.add("0010", "0008")
     url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
-    line = one_clean_line(copy.manage("migrate", db_url=url))
+    line = one_clean_line(copy.manage("migrate", db_url=url, in_process=True))
     assert "2 heads" in line and "makemigrations --merge" in line
     assert _state(url)[1] == ()
 
@@ -131,18 +132,19 @@ def test_several_heads(tmp_path: Path) -> None:
 
 
 def test_unknown_and_ambiguous_revision(fixture_manage, db_url: str) -> None:
-    assert fixture_manage("migrate", "0002", "-v0").returncode == 0
+    assert fixture_manage("migrate", "0002", "-v0", in_process=True).returncode == 0
     password = sa.make_url(db_url).password
-    assert "Unknown revision '0042'" in one_clean_line(fixture_manage("migrate", "0042"), password)
-    assert "Ambiguous revision prefix '000'" in one_clean_line(fixture_manage("migrate", "000"), password)
+    assert "Unknown revision '0042'" in one_clean_line(fixture_manage("migrate", "0042", in_process=True), password)
+    ambiguous = fixture_manage("migrate", "000", in_process=True)
+    assert "Ambiguous revision prefix '000'" in one_clean_line(ambiguous, password)
     assert _state(db_url)[1] == ("0002",)
 
 
 def test_upgrade_that_raises_names_the_revision(db_url: str, tmp_path: Path) -> None:
     copy = fixture_copy(tmp_path)
     copy.add("0009", "0008", upgrade="raise RuntimeError('boom in 0009')")
-    assert copy.manage("migrate", "0008", "-v0", db_url=db_url).returncode == 0
-    line = one_clean_line(copy.manage("migrate", db_url=db_url), sa.make_url(db_url).password)
+    assert copy.manage("migrate", "0008", "-v0", db_url=db_url, in_process=True).returncode == 0
+    line = one_clean_line(copy.manage("migrate", db_url=db_url, in_process=True), sa.make_url(db_url).password)
     assert "0009" in line and "RuntimeError: boom in 0009" in line
     assert _state(db_url)[1] == ("0008",)
 
@@ -172,12 +174,13 @@ def test_connection_errors_name_the_variable_the_settings_read() -> None:
     """prod reads PROD_DATABASE_URL: the line says to check that, not a DATABASE_URL nobody set."""
     url = f"postgresql+psycopg2://app:{PASSWORD}@127.0.0.1:{_closed_port()}/app"
     env = fixture_env(settings_module="fixture_app.settings.prod", PROD_DATABASE_URL=url)
-    line = one_clean_line(run_manage("migrate", env=env), PASSWORD)
+    line = one_clean_line(run_manage("migrate", env=env, in_process=True), PASSWORD)
     assert "is PROD_DATABASE_URL right?" in line, line
 
     # The migration connection has a variable of its own.
     direct = f"postgresql+psycopg2://app:{PASSWORD}@127.0.0.1:{_closed_port()}/app"
-    line = one_clean_line(run_manage("migrate", env={**env, "PROD_MIGRATION_DATABASE_URL": direct}), PASSWORD)
+    line = one_clean_line(run_manage("migrate", env={**env, "PROD_MIGRATION_DATABASE_URL": direct}, in_process=True),
+                          PASSWORD)
     assert "is PROD_MIGRATION_DATABASE_URL right?" in line, line
 
     malformed = one_clean_line(_dev(f"postgresql+psycopg2//app:{PASSWORD}@db.invalid/app", "migrate"), PASSWORD)
@@ -202,10 +205,12 @@ def test_ssl_negotiation_failure_is_reported_as_ssl(pg_server, mysql_server) -> 
     pg = sa.make_url(pg_server.url("postgres"))
     for url in (pg.update_query_dict({"sslmode": "require"}),
                 pg.set(drivername="postgresql+psycopg").update_query_dict({"sslmode": "verify-full"})):
-        line = one_clean_line(run_manage("migrate", env=fixture_env(url.render_as_string(False))), pg.password)
+        line = one_clean_line(run_manage("migrate", env=fixture_env(url.render_as_string(False)), in_process=True),
+                              pg.password)
         assert line.startswith(f"CommandError: SSL negotiation with postgresql server {pg.host}:{pg.port} failed"), line
         assert "Check the SSL options (sslmode, sslrootcert) in DEV_DATABASE_URL." in line and "Login" not in line
 
     my = sa.make_url(mysql_server.url("mysql")).update_query_dict({"ssl_ca": "/etc/ssl/certs/ca-certificates.crt"})
-    line = one_clean_line(run_manage("migrate", env=fixture_env(my.render_as_string(False))), my.password)
+    line = one_clean_line(run_manage("migrate", env=fixture_env(my.render_as_string(False)), in_process=True),
+                          my.password)
     assert line.startswith(f"CommandError: SSL negotiation with mysql server {my.host}:{my.port} failed"), line

@@ -48,9 +48,9 @@ def _inspect(db_url: str) -> tuple[set[str], set[str], tuple[str, ...]]:
 def test_revision_failing_half_way(db_url: str, tmp_path: Path) -> None:
     copy = fixture_copy(tmp_path)
     path = copy.add("0009", "0008", upgrade=HALF_WAY, downgrade=FIXED_DOWN, message="fault half way")
-    assert copy.manage("migrate", "0008", "-v0", db_url=db_url).returncode == 0
+    assert copy.manage("migrate", "0008", "-v0", db_url=db_url, in_process=True).returncode == 0
 
-    failed = copy.manage("migrate", db_url=db_url)
+    failed = copy.manage("migrate", db_url=db_url, in_process=True)
     line = one_clean_line(failed, sa.make_url(db_url).password)
     assert "Applying 0009 fault half way failed" in line and "no_such_table" in line
     tables, columns, heads = _inspect(db_url)
@@ -73,7 +73,7 @@ def test_revision_failing_half_way(db_url: str, tmp_path: Path) -> None:
         assert "fault_t" not in tables and "fault_c" not in columns
 
     path.write_text(path.read_text().replace(_indent(HALF_WAY), _indent(FIXED)))
-    fixed = copy.manage("migrate", "-v0", db_url=db_url)
+    fixed = copy.manage("migrate", "-v0", db_url=db_url, in_process=True)
     assert fixed.returncode == 0, fixed.stderr
     tables, columns, heads = _inspect(db_url)
     assert heads == ("0009",) and "fault_t" in tables and "fault_c" in columns

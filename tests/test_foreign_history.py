@@ -43,10 +43,10 @@ def _foreign_keys(db_url: str) -> list[str | None]:
 def test_unnamed_constraints_get_the_database_names(db_url: str, tmp_path: Path) -> None:
     copy = _history(tmp_path)
     copy.add("0010", "0009", upgrade=DROP_BY_DATABASE_NAME, message="drop the fk by its database name")
-    assert copy.manage("migrate", "0009", db_url=db_url).returncode == 0
+    assert copy.manage("migrate", "0009", db_url=db_url, in_process=True).returncode == 0
     assert _foreign_keys(db_url) == [{"postgresql": "labels_task_id_fkey", "mysql": "labels_ibfk_1"}[
         sa.make_url(db_url).get_backend_name()]]
-    result = copy.manage("migrate", db_url=db_url)
+    result = copy.manage("migrate", db_url=db_url, in_process=True)
     assert result.returncode == 0, result.stderr
     assert version_rows(db_url) == ["0010"] and _foreign_keys(db_url) == []
 
@@ -57,7 +57,7 @@ def test_a_history_written_under_a_convention_names_it_in_a_setting(db_url: str,
     settings_file = Path(copy.pythonpath) / f"{copy.module}.py"
     settings_file.write_text(settings_file.read_text()
                              + 'MIGRATIONS_NAMING_CONVENTION = "fixture_app.models:NAMING_CONVENTION"\n')
-    assert copy.manage("migrate", db_url=db_url).returncode == 0
+    assert copy.manage("migrate", db_url=db_url, in_process=True).returncode == 0
     assert _foreign_keys(db_url) == ["fk_labels_task_id_tasks"]
 
 
@@ -116,7 +116,7 @@ def test_the_first_revision_sees_the_database_as_under_its_own_env(db_url: str, 
     for path in copy.versions.glob("*.py"):
         path.unlink()
     copy.add("0001", None, upgrade=SHADOW_EVERY_TABLE, message="shadow every table")
-    result = copy.manage("migrate", db_url=db_url)
+    result = copy.manage("migrate", db_url=db_url, in_process=True)
     assert result.returncode == 0, result.stderr
     ours = _schema(db_url)
     _drop_everything(db_url)
@@ -138,6 +138,6 @@ def test_the_models_are_loaded_while_the_history_runs(db_url: str, tmp_path: Pat
         session.execute(sa.text("UPDATE projects SET name = 'unnamed' WHERE name IS NULL"))
         session.flush()
     """)
-    result = copy.manage("migrate", db_url=db_url)
+    result = copy.manage("migrate", db_url=db_url, in_process=True)
     assert result.returncode == 0, result.stderr
     assert version_rows(db_url) == ["0009"]

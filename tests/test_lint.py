@@ -136,7 +136,7 @@ def test_silencing_by_line_file_and_setting(tmp_path: Path) -> None:
 def test_warnings_show_but_do_not_fail_check(tmp_path: Path) -> None:
     copy = fixture_copy(tmp_path)
     copy.add("0009", "0008", upgrade='n = op.get_bind().execute(sa.text("SELECT count(*) FROM projects")).scalar()')
-    result = copy.manage("check")
+    result = copy.manage("check", in_process=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "warning: reads the database through op.get_bind()" in result.stdout
     assert "[P110]" in result.stdout and "(warnings only)" in result.stdout
@@ -165,8 +165,8 @@ def test_flagged_quirk_really_fails_on_its_engine(rule: str, db_url: str, tmp_pa
     copy = fixture_copy(tmp_path)
     copy.add("0009", "0008", upgrade=upgrade)
     assert rule in _rules(portability_problems(read_version_files(copy.versions)))
-    assert copy.manage("migrate", "0008", db_url=db_url).returncode == 0
-    result = copy.manage("migrate", db_url=db_url)
+    assert copy.manage("migrate", "0008", db_url=db_url, in_process=True).returncode == 0
+    result = copy.manage("migrate", db_url=db_url, in_process=True)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "0009" in result.stderr
 

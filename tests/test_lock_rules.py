@@ -184,7 +184,7 @@ def test_check_locks_prints_file_line_rule_engine_and_the_safe_way(tmp_path: Pat
     path = copy.add("0009", "0008", upgrade='op.create_index("ix_tasks_state", "tasks", ["state"])',
                     downgrade='op.drop_index("ix_tasks_state", table_name="tasks")')
     line = path.read_text().splitlines().index('    op.create_index("ix_tasks_state", "tasks", ["state"])') + 1
-    result = copy.manage("check", "--locks")
+    result = copy.manage("check", "--locks", in_process=True)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines[0].endswith(f"{path.name}:{line}: L201 postgresql: creates index ix_tasks_state on tasks "
@@ -196,7 +196,7 @@ def test_check_locks_prints_file_line_rule_engine_and_the_safe_way(tmp_path: Pat
     path.write_text(path.read_text().replace(
         '    op.create_index("ix_tasks_state"',
         '    if op.get_bind().dialect.name == "postgresql":\n        op.create_index("ix_tasks_state"'))
-    plain = copy.manage("check")
+    plain = copy.manage("check", in_process=True)
     assert plain.returncode == 0, plain.stdout + plain.stderr
     assert f"{path.name}:{line + 1}: L201 postgresql: creates index ix_tasks_state" in plain.stdout, plain.stdout
     assert plain.stdout.strip().endswith("System check identified 1 issue (warnings only).")
@@ -207,8 +207,8 @@ def test_plan_marks_locks_for_the_plans_engine(tmp_path: Path, db_url: str) -> N
     copy.add("0009", "0008", upgrade='op.create_index("ix_tasks_state", "tasks", ["state"])\n'
              'with op.batch_alter_table("tasks") as b:\n    b.drop_column("details")',
              downgrade='op.drop_index("ix_tasks_state", table_name="tasks")')
-    assert copy.manage("migrate", "0008", db_url=db_url).returncode == 0
-    result = copy.manage("migrate", "--plan", db_url=db_url)
+    assert copy.manage("migrate", "0008", db_url=db_url, in_process=True).returncode == 0
+    result = copy.manage("migrate", "--plan", db_url=db_url, in_process=True)
     assert result.returncode == 0, result.stdout + result.stderr
     marks = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("LOCKS:")]
     engine = db_url.split(":")[0].split("+")[0]
@@ -269,7 +269,7 @@ def test_plain_check_lints_only_the_revisions_after_the_baseline(tmp_path: Path)
                            f'    op.drop_index("ix_{rev}", table_name="tasks")')
 
     def warnings(*args: str) -> list[str]:
-        result = copy.manage("check", *args)
+        result = copy.manage("check", *args, in_process=True)
         assert result.returncode == 0, result.stdout + result.stderr
         return [line for line in result.stdout.splitlines() if " L201 postgresql: " in line]
 
@@ -281,7 +281,7 @@ def test_plain_check_lints_only_the_revisions_after_the_baseline(tmp_path: Path)
     assert len(warnings("--locks")) == 3
 
     settings_file.write_text(settings_file.read_text() + 'LOCK_LINT_AFTER = "0099"\n')
-    result = copy.manage("check")
+    result = copy.manage("check", in_process=True)
     assert result.returncode == 1
     assert "LOCK_LINT_AFTER = '0099' names no revision: set it to the revision up to which the history is " \
            "deployed everywhere" in result.stdout, result.stdout

@@ -25,7 +25,8 @@ FIXTURE_VERSIONS = TESTS_DIR / "fixture_app" / "migrations" / "versions"
 
 def test_committed_models_match_history() -> None:
     # A URL that cannot connect: makemigrations must not need the settings' database.
-    result = run_fixture_manage("makemigrations", "--check", env={"DEV_DATABASE_URL": "sqlite:////no/such/dir/x.db"})
+    result = run_fixture_manage("makemigrations", "--check", env={"DEV_DATABASE_URL": "sqlite:////no/such/dir/x.db"},
+                                in_process=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "No changes detected"
 
@@ -150,9 +151,9 @@ def test_empty_flag_on_an_empty_history_then_the_models(empty_history) -> None:
 
 def test_migrate_on_an_empty_history_has_nothing_to_do(empty_history, tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
-    result = empty_history.manage("migrate", db_url=url)
+    result = empty_history.manage("migrate", db_url=url, in_process=True)
     assert result.returncode == 0, result.stderr
     assert "No migrations to apply." in result.stdout
-    shown = empty_history.manage("showmigrations", db_url=url)
+    shown = empty_history.manage("showmigrations", db_url=url, in_process=True)
     assert shown.returncode == 0 and "(no migrations)" in shown.stdout
 

@@ -133,7 +133,7 @@ def test_prefix_and_unknown_targets(fixture_settings, engine) -> None:
 
 def test_showmigrations(fixture_settings, fixture_manage) -> None:
     migrate("0002")
-    result = fixture_manage("showmigrations")
+    result = fixture_manage("showmigrations", in_process=True)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[1] == " [X] 0001 Create projects and tasks"
@@ -178,7 +178,7 @@ def test_no_alembic_mysql_only_warning_in_migrate_output(db_url: str, tmp_path) 
     copy.add("0009", "0008", upgrade=COUNTERS, downgrade='op.drop_table("counters")')
     copy.add("0010", "0009", upgrade=WIDEN_ID.format(to="BigInteger"), downgrade=WIDEN_ID.format(to="Integer"))
     for target in ("head", "0009", "head"):
-        result = copy.manage("migrate", target, db_url=db_url)
+        result = copy.manage("migrate", target, db_url=db_url, in_process=True)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "only make sense for MySQL" not in result.stdout + result.stderr, result.stderr
         assert "Warning" not in result.stderr, result.stderr

@@ -52,10 +52,10 @@ def test_concurrent_index_revision_through_migrate(db_url, tmp_path):
     (the flag is ignored), up and down."""
     copy = fixture_copy(tmp_path)
     copy.add("0009", "0008", upgrade=CONCURRENT_UP, downgrade=CONCURRENT_DOWN, message="concurrent index")
-    result = copy.manage("migrate", db_url=db_url)
+    result = copy.manage("migrate", db_url=db_url, in_process=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert _indexes(db_url).get("ix_tasks_details_title") is True
-    down = copy.manage("migrate", "0008", db_url=db_url)
+    down = copy.manage("migrate", "0008", db_url=db_url, in_process=True)
     assert down.returncode == 0, down.stdout + down.stderr
     assert "ix_tasks_details_title" not in _indexes(db_url)
 
@@ -66,7 +66,7 @@ def test_concurrently_inside_the_transaction_fails_on_postgresql(pg_server, tmp_
     copy = fixture_copy(tmp_path)
     copy.add("0009", "0008", upgrade='op.create_index("ix_t", "tasks", ["title", "state"], '
              'postgresql_concurrently=True)', downgrade='op.drop_index("ix_t", table_name="tasks")', message="bad")
-    line = one_clean_line(copy.manage("migrate", db_url=url))
+    line = one_clean_line(copy.manage("migrate", db_url=url, in_process=True))
     assert "cannot run inside a transaction block" in line, line
 
 
@@ -74,7 +74,7 @@ def test_concurrent_index_through_migrate_sql_and_psql(pg_server, tmp_path):
     copy = fixture_copy(tmp_path)
     copy.add("0009", "0008", upgrade=CONCURRENT_UP, downgrade=CONCURRENT_DOWN, message="concurrent index")
     url = pg_server.create_database(f"t_{uuid.uuid4().hex[:12]}")
-    offline = copy.manage("migrate", "--sql", db_url=url)
+    offline = copy.manage("migrate", "--sql", db_url=url, in_process=True)
     assert offline.returncode == 0, offline.stderr
     script = offline.stdout
     # The concurrent statement stands between a COMMIT and a BEGIN: no transaction around it.
@@ -108,14 +108,14 @@ def test_failed_concurrent_build_reports_the_invalid_index(pg_server, tmp_path):
         """, downgrade='with op.get_context().autocommit_block():\n'
                        '    op.drop_index("uq_tasks_title", table_name="tasks", postgresql_concurrently=True)',
         message="unique titles")
-    assert copy.manage("migrate", "0008", db_url=url).returncode == 0
+    assert copy.manage("migrate", "0008", db_url=url, in_process=True).returncode == 0
     engine = sa.create_engine(url)
     with engine.begin() as connection:
         project = connection.exec_driver_sql("INSERT INTO projects (slug, name) VALUES ('p', 'P') RETURNING id")
         pid = project.scalar()
         for _ in range(2):
             connection.exec_driver_sql(f"INSERT INTO tasks (project_id, title) VALUES ({pid}, 'same')")
-    line = one_clean_line(copy.manage("migrate", db_url=url))
+    line = one_clean_line(copy.manage("migrate", db_url=url, in_process=True))
     assert "Applying 0009 unique titles failed" in line, line
     assert "left index uq_tasks_title INVALID" in line, line
     assert "`DROP INDEX CONCURRENTLY uq_tasks_title;`" in line, line
@@ -128,7 +128,7 @@ def test_failed_concurrent_build_reports_the_invalid_index(pg_server, tmp_path):
     with engine.begin() as connection:
         connection.exec_driver_sql("UPDATE tasks SET title = 'other' WHERE id = (SELECT max(id) FROM tasks)")
     engine.dispose()
-    again = copy.manage("migrate", db_url=url)
+    again = copy.manage("migrate", db_url=url, in_process=True)
     assert again.returncode == 0, again.stdout + again.stderr
     assert _indexes(url)["uq_tasks_title"] is True
 
@@ -162,13 +162,13 @@ def test_check_reports_p111_with_file_and_line(tmp_path):
     copy = fixture_copy(tmp_path)
     path = copy.add("0009", "0008", upgrade='op.create_index("ix_t", "tasks", ["title", "state"], '
                     'postgresql_concurrently=True)', downgrade='op.drop_index("ix_t", table_name="tasks")')
-    result = copy.manage("check")
+    result = copy.manage("check", in_process=True)
     assert result.returncode == 1, result.stdout + result.stderr
     output = result.stdout + result.stderr
     assert f"{path.name}:" in output and "[P112]" in output, output
     path.write_text(path.read_text().replace("    op.create_index(", "    with op.get_context().autocommit_block():"
                                              "\n        op.create_index("))
-    clean = copy.manage("check")
+    clean = copy.manage("check", in_process=True)
     assert "P112" not in clean.stdout + clean.stderr, clean.stdout + clean.stderr
 
 
@@ -209,11 +209,11 @@ def test_makemigrations_concurrent_indexes_writes_a_revision_that_applies(new_in
     # The new table's index: nobody reads the table yet, a plain build.
     assert "ix_labels_text" in upgrade and upgrade.count("postgresql_concurrently") == 1, upgrade
     # It passes the lint, and applies on SQLite and PostgreSQL.
-    check = copy.manage("check")
+    check = copy.manage("check", in_process=True)
     assert "P112" not in check.stdout + check.stderr
     for url in (f"sqlite:///{tmp_path / 'applied.sqlite3'}", pg_server.create_database(f"t_{uuid.uuid4().hex[:12]}")):
-        result = copy.manage("migrate", db_url=url)
+        result = copy.manage("migrate", db_url=url, in_process=True)
         assert result.returncode == 0, result.stdout + result.stderr
         assert _indexes(url, "projects").get("ix_projects_name") is True
-        down = copy.manage("migrate", "0008", db_url=url)
+        down = copy.manage("migrate", "0008", db_url=url, in_process=True)
         assert down.returncode == 0, down.stdout + down.stderr

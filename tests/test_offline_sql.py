@@ -39,7 +39,7 @@ class Engine:
     def manage_offline(self, *args: str) -> str:
         """`manage.py ARGS` under the unreachable settings; returns stdout, asserts success."""
         settings, env = UNREACHABLE[self.kind]
-        result = run_fixture_manage(*args, f"--settings={settings}", env=env)
+        result = run_fixture_manage(*args, f"--settings={settings}", env=env, in_process=True)
         assert result.returncode == 0, result.stderr
         assert "wrongpw" not in result.stdout + result.stderr
         return result.stdout
@@ -99,7 +99,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
 def migrate_online(url: str, target: str) -> None:
     result = run_fixture_manage("migrate", target, "--allow-destructive", f"--settings={FIXTURE_SETTINGS}",
-                                env={"DEV_DATABASE_URL": url})
+                                env={"DEV_DATABASE_URL": url}, in_process=True)
     assert result.returncode == 0, result.stderr
 
 
@@ -248,7 +248,7 @@ def test_sqlmigrate_sqlite_is_what_online_migrate_executes(
     from project.core.offline import inline_parameters
 
     result = run_fixture_manage("sqlmigrate", spec, "--dialect", "sqlite", f"--settings={FIXTURE_SETTINGS}",
-                                env=UNREACHABLE["sqlite"][1])
+                                env=UNREACHABLE["sqlite"][1], in_process=True)
     assert result.returncode == 0, result.stderr
     assert rebuilt in result.stdout  # a batch rebuild, rendered without a database
     assert not Path("/nonexistent-dir-for-offline-sql").exists()
@@ -275,7 +275,7 @@ def test_sqlmigrate_sqlite_is_what_online_migrate_executes(
 
 def test_sqlmigrate_all_dialects_side_by_side() -> None:
     result = run_fixture_manage("sqlmigrate", "0008", "--dialect", "all", f"--settings={UNREACHABLE['postgresql'][0]}",
-                                env=UNREACHABLE["postgresql"][1])
+                                env=UNREACHABLE["postgresql"][1], in_process=True)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     headers = [out.index(f"-- ===== {d} =====") for d in ("postgresql", "mysql", "sqlite")]
@@ -291,21 +291,21 @@ def test_sqlmigrate_all_dialects_side_by_side() -> None:
 
 def test_sqlmigrate_backwards_and_settings_dialect() -> None:
     result = run_fixture_manage("sqlmigrate", "0004", "--backwards", f"--settings={UNREACHABLE['mysql'][0]}",
-                                env=UNREACHABLE["mysql"][1])
+                                env=UNREACHABLE["mysql"][1], in_process=True)
     assert result.returncode == 0, result.stderr
     assert "-- Running downgrade 0004 -> 0003" in result.stdout
     assert "ALTER TABLE tasks CHANGE details notes TEXT NULL" in result.stdout
 
 
 def test_sqlmigrate_unknown_revision_is_one_line() -> None:
-    result = run_fixture_manage("sqlmigrate", "nope", "--dialect", "sqlite")
+    result = run_fixture_manage("sqlmigrate", "nope", "--dialect", "sqlite", in_process=True)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "nope" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_migrate_sql_never_connects_and_has_a_header() -> None:
     settings, env = UNREACHABLE["postgresql"]
-    result = run_fixture_manage("migrate", "--sql", "0006:0008", f"--settings={settings}", env=env)
+    result = run_fixture_manage("migrate", "--sql", "0006:0008", f"--settings={settings}", env=env, in_process=True)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("-- Migration script for postgresql: upgrade 0006 -> 0008 (2 revision(s))")
@@ -340,7 +340,7 @@ def test_sqlmigrate_marks_not_null_alike_on_every_engine(tmp_path: Path) -> None
             batch_op.alter_column("name", existing_type=sa.String(200), nullable=True, existing_nullable=False)
             batch_op.alter_column("slug", existing_type=sa.String(300), type_=sa.String(255), existing_nullable=False)
     """)
-    result = copy.manage("sqlmigrate", "0009", "--dialect", "all")
+    result = copy.manage("sqlmigrate", "0009", "--dialect", "all", in_process=True)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     headers = [out.index(f"-- ===== {d} =====") for d in ("postgresql", "mysql", "sqlite")]
@@ -352,5 +352,5 @@ def test_sqlmigrate_marks_not_null_alike_on_every_engine(tmp_path: Path) -> None
     for section in (pg, mysql, sqlite):
         assert section.count("-- DESTRUCTIVE:") == 1, section
     # Unapplying it makes nothing NOT NULL.
-    back = copy.manage("sqlmigrate", "0009", "--backwards", "--dialect", "all")
+    back = copy.manage("sqlmigrate", "0009", "--backwards", "--dialect", "all", in_process=True)
     assert back.returncode == 0 and "DESTRUCTIVE" not in back.stdout, back.stdout

@@ -58,7 +58,7 @@ def unreachable(url: str) -> str:
 
 
 def offline(copy: MigrationsCopy, url: str, *args: str) -> str:
-    result = copy.manage(*args, db_url=unreachable(url), env={"CHECKSUM_MISMATCH": "error"})
+    result = copy.manage(*args, db_url=unreachable(url), env={"CHECKSUM_MISMATCH": "error"}, in_process=True)
     assert result.returncode == 0, result.stderr
     assert "wrongpw" not in result.stdout + result.stderr
     return result.stdout
@@ -145,7 +145,7 @@ def test_sqlmigrate_shows_the_squash_for_a_range_and_the_file_for_one_revision(
     copy, _ = squashed_copy(tmp_path, f"sqlite:///{tmp_path / 'unused.db'}", monkeypatch)
 
     def sections(*args: str) -> dict[str, str]:
-        result = copy.manage("sqlmigrate", *args, "--dialect", "all")
+        result = copy.manage("sqlmigrate", *args, "--dialect", "all", in_process=True)
         assert result.returncode == 0, result.stderr
         parts = re.split(r"^-- ===== (\w+) =====$", result.stdout, flags=re.M)
         return dict(zip(parts[1::2], parts[2::2], strict=True))
@@ -188,15 +188,15 @@ def test_a_carried_get_bind_read_is_the_originals_limit_in_one_line(tmp_path: Pa
     write_squash(load(copy, f"sqlite:///{tmp_path / 'unused.db'}", monkeypatch), "a001", "a003")
 
     for dialect in ("postgresql", "mysql"):
-        squashed = one_clean_line(copy.manage("sqlmigrate", "0008:head", "--dialect", dialect))
+        squashed = one_clean_line(copy.manage("sqlmigrate", "0008:head", "--dialect", dialect, in_process=True))
         assert re.search(r"Cannot render revision a003 \(.*squashed/a003_squashed_a001_a003\.py\) \(in a002, which "
                          rf"it carries verbatim\) offline for {dialect}", squashed), squashed
-        original = one_clean_line(copy.manage("sqlmigrate", "a001:head", "--dialect", dialect))
+        original = one_clean_line(copy.manage("sqlmigrate", "a001:head", "--dialect", dialect, in_process=True))
         assert re.search(rf"Cannot render revision a002 \(.*versions/a002_test\.py\) offline for {dialect}",
                          original), original
         limit = "If it reads the database through op.get_bind(), it can only run online"
         assert limit in squashed and limit in original
-    rendered = copy.manage("sqlmigrate", "0008:head", "--dialect", "sqlite")
+    rendered = copy.manage("sqlmigrate", "0008:head", "--dialect", "sqlite", in_process=True)
     assert rendered.returncode == 0 and "INSERT INTO x (id, a) VALUES (1, '0')" in rendered.stdout, rendered.stderr
 
 

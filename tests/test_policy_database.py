@@ -85,7 +85,7 @@ def _rows(db_url: str, sql: str) -> list[tuple]:
 
 def test_a_fresh_database_takes_the_whole_history_under_confirm_destructive(db_url: str, tmp_path: Path) -> None:
     copy = _history(tmp_path)
-    plan = copy.manage("migrate", "--plan", db_url=db_url, env=CONFIRM)
+    plan = copy.manage("migrate", "--plan", db_url=db_url, env=CONFIRM, in_process=True)
     assert plan.returncode == 0, plan.stderr
     lines = plan.stdout.splitlines()
     assert not [line for line in lines if "DESTRUCTIVE" in line], plan.stdout
@@ -98,7 +98,7 @@ def test_a_fresh_database_takes_the_whole_history_under_confirm_destructive(db_u
            "plan)" in lines
 
     # A new environment's first deploy: no --allow-destructive needed, nothing existed to destroy.
-    migrated = copy.manage("migrate", db_url=db_url, env=CONFIRM)
+    migrated = copy.manage("migrate", db_url=db_url, env=CONFIRM, in_process=True)
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     assert version_rows(db_url) == ["0013"]
     assert "legacy" not in _columns(db_url, "labels") and "details" not in _columns(db_url, "tasks")
@@ -106,11 +106,11 @@ def test_a_fresh_database_takes_the_whole_history_under_confirm_destructive(db_u
 
 def test_a_database_at_an_earlier_revision_is_refused_what_it_holds(db_url: str, tmp_path: Path) -> None:
     copy = _history(tmp_path)
-    assert copy.manage("migrate", "0008", "-v0", db_url=db_url).returncode == 0
+    assert copy.manage("migrate", "0008", "-v0", db_url=db_url, in_process=True).returncode == 0
     _rows(db_url, "INSERT INTO projects (id, slug, name) VALUES (1, 'p', 'P')")
     _rows(db_url, "INSERT INTO tasks (id, project_id, title, details) VALUES (1, 1, 't', 'kept')")
 
-    refused = copy.manage("migrate", db_url=db_url, env=CONFIRM)
+    refused = copy.manage("migrate", db_url=db_url, env=CONFIRM, in_process=True)
     line = one_clean_line(refused)
     # Named: the column the database holds. Not named: what the plan creates itself, and a constraint it
     # re-creates on the same columns (no row is lost by either).
@@ -121,7 +121,7 @@ def test_a_database_at_an_earlier_revision_is_refused_what_it_holds(db_url: str,
     assert version_rows(db_url) == ["0008"] and "details" in _columns(db_url, "tasks")
 
     # `migrate --plan` marks the same way the policy judges.
-    lines = copy.manage("migrate", "--plan", db_url=db_url, env=CONFIRM).stdout.splitlines()
+    lines = copy.manage("migrate", "--plan", db_url=db_url, env=CONFIRM, in_process=True).stdout.splitlines()
     assert "  DESTRUCTIVE: drops column tasks.details" in lines
     assert sum("DESTRUCTIVE" in line for line in lines) == 1, lines
     assert "  NOTHING LOST: drops unique constraint uq_projects_slug on projects (this revision re-creates it as " \
@@ -129,10 +129,10 @@ def test_a_database_at_an_earlier_revision_is_refused_what_it_holds(db_url: str,
     assert "  NOTHING LOST: drops column labels.legacy (0009 creates labels earlier in this plan)" in lines
 
     # Up to 0012 nothing the database holds is lost: it runs under CONFIRM_DESTRUCTIVE, rows intact.
-    assert copy.manage("migrate", "0012", db_url=db_url, env=CONFIRM).returncode == 0
+    assert copy.manage("migrate", "0012", db_url=db_url, env=CONFIRM, in_process=True).returncode == 0
     assert version_rows(db_url) == ["0012"]
     assert _rows(db_url, "SELECT slug FROM projects") == [("p",)]
-    ok = copy.manage("migrate", "--allow-destructive", db_url=db_url, env=CONFIRM)
+    ok = copy.manage("migrate", "--allow-destructive", db_url=db_url, env=CONFIRM, in_process=True)
     assert ok.returncode == 0, ok.stderr
     assert version_rows(db_url) == ["0013"] and "details" not in _columns(db_url, "tasks")
 
@@ -143,10 +143,10 @@ def test_a_step_that_cannot_be_inspected_loses_nothing_on_an_empty_database(db_u
         n = op.get_bind().execute(sa.text("SELECT count(*) FROM projects")).scalar()
         op.create_table("audit", sa.Column("id", sa.Integer(), primary_key=True), sa.Column("n", sa.Integer()))
     """, downgrade='op.drop_table("audit")')
-    plan = copy.manage("migrate", "--plan", db_url=db_url, env=CONFIRM)
+    plan = copy.manage("migrate", "--plan", db_url=db_url, env=CONFIRM, in_process=True)
     assert "  NOT INSPECTED: its upgrade() cannot run without a database (" in plan.stdout, plan.stdout
     assert "; the database holds no table, so nothing can be lost" in plan.stdout
-    assert copy.manage("migrate", "-v0", db_url=db_url, env=CONFIRM).returncode == 0
+    assert copy.manage("migrate", "-v0", db_url=db_url, env=CONFIRM, in_process=True).returncode == 0
     assert version_rows(db_url) == ["0009"]
 
 

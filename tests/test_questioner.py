@@ -108,7 +108,8 @@ class Project:
         return env
 
     def manage(self, *args: str, db_url: str | None = None):
-        return run_manage(*args, env=self.env(db_url))
+        # In process (conftest.manage_in_process): what is asked on a terminal goes through makemigrations_tty.
+        return run_manage(*args, env=self.env(db_url), in_process=True)
 
     def migrate(self, db_url: str, target: str = "head") -> None:
         result = self.manage("migrate", target, "-v", "0", db_url=db_url)

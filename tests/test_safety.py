@@ -192,39 +192,40 @@ def _tables(db_url: str) -> set[str]:
 def test_plans_mark_destructive_steps(fixture_manage, db_url: str) -> None:
     # On an empty database 0008 drops a column that 0001, earlier in the same plan, creates: nothing is lost
     # there, and the plan says so instead of DESTRUCTIVE (tests/test_policy_database.py has more).
-    plan = fixture_manage("migrate", "--plan")
+    plan = fixture_manage("migrate", "--plan", in_process=True)
     assert plan.returncode == 0, plan.stderr
     lines = plan.stdout.splitlines()
     index = lines.index("  Apply 0008 Drop tasks.legacy_flag")
     assert lines[index + 1] == ("  NOTHING LOST: drops column tasks.legacy_flag (0001 creates tasks earlier in this "
                                 "plan)")
     assert sum("DESTRUCTIVE" in line for line in lines) == 0
-    assert "NOTHING LOST: drops column tasks.legacy_flag" in fixture_manage("showmigrations", "--plan").stdout
+    planned = fixture_manage("showmigrations", "--plan", in_process=True).stdout
+    assert "NOTHING LOST: drops column tasks.legacy_flag" in planned
 
     # At 0007 the database holds tasks.legacy_flag: dropping it destroys data.
-    assert fixture_manage("migrate", "0007", "-v0").returncode == 0
-    lines = fixture_manage("migrate", "--plan").stdout.splitlines()
+    assert fixture_manage("migrate", "0007", "-v0", in_process=True).returncode == 0
+    lines = fixture_manage("migrate", "--plan", in_process=True).stdout.splitlines()
     index = lines.index("  Apply 0008 Drop tasks.legacy_flag")
     assert lines[index + 1] == "  DESTRUCTIVE: drops column tasks.legacy_flag"
     assert sum("DESTRUCTIVE" in line for line in lines) == 1
 
-    shown = fixture_manage("showmigrations", "--plan")
+    shown = fixture_manage("showmigrations", "--plan", in_process=True)
     assert shown.returncode == 0, shown.stderr
     assert "DESTRUCTIVE: drops column tasks.legacy_flag" in shown.stdout
 
-    assert fixture_manage("migrate", "-v0").returncode == 0
-    back = fixture_manage("migrate", "zero", "--plan")
+    assert fixture_manage("migrate", "-v0", in_process=True).returncode == 0
+    back = fixture_manage("migrate", "zero", "--plan", in_process=True)
     assert "  DESTRUCTIVE: drops tables tasks, projects" in back.stdout.splitlines()
     assert "  DESTRUCTIVE: narrows projects.name from VARCHAR(200) to VARCHAR(50)" in back.stdout.splitlines()
     # Nothing pending: showmigrations marks only what is still to apply.
-    assert "DESTRUCTIVE" not in fixture_manage("showmigrations", "--plan").stdout
+    assert "DESTRUCTIVE" not in fixture_manage("showmigrations", "--plan", in_process=True).stdout
 
 
 def test_confirm_destructive_refuses_before_touching_anything(fixture_manage, db_url: str) -> None:
     # Up to the last harmless revision is fine, even under CONFIRM_DESTRUCTIVE.
-    assert fixture_manage("migrate", "0007", "-v0", env={"CONFIRM_DESTRUCTIVE": "1"}).returncode == 0
+    assert fixture_manage("migrate", "0007", "-v0", env={"CONFIRM_DESTRUCTIVE": "1"}, in_process=True).returncode == 0
     before = _tables(db_url)
-    refused = fixture_manage("migrate", env={"CONFIRM_DESTRUCTIVE": "1"})
+    refused = fixture_manage("migrate", env={"CONFIRM_DESTRUCTIVE": "1"}, in_process=True)
     line = one_clean_line(refused)
     assert "0008 drops column tasks.legacy_flag" in line and "--allow-destructive" in line
     assert refused.returncode == 1
@@ -232,12 +233,12 @@ def test_confirm_destructive_refuses_before_touching_anything(fixture_manage, db
     assert "legacy_flag" in {c["name"] for c in _columns(db_url, "tasks")}
 
     # Then the flag lets the drop through.
-    ok = fixture_manage("migrate", "--allow-destructive", env={"CONFIRM_DESTRUCTIVE": "1"})
+    ok = fixture_manage("migrate", "--allow-destructive", env={"CONFIRM_DESTRUCTIVE": "1"}, in_process=True)
     assert ok.returncode == 0, ok.stderr
     assert _version(db_url) == ("0008",)
 
     # Downgrades count too: unapplying 0006 drops tasks.state.
-    down = fixture_manage("migrate", "0005", env={"CONFIRM_DESTRUCTIVE": "1"})
+    down = fixture_manage("migrate", "0005", env={"CONFIRM_DESTRUCTIVE": "1"}, in_process=True)
     line = one_clean_line(down)
     assert "unapply 0006 drops column tasks.state" in line
     assert _version(db_url) == ("0008",)
@@ -258,8 +259,9 @@ def _columns(db_url: str, table: str) -> list[dict]:
 def test_prod_settings_confirm_by_default(fixture_manage, db_url: str) -> None:
     from conftest import run_fixture_manage
 
-    assert fixture_manage("migrate", "0007", "-v0").returncode == 0
-    result = run_fixture_manage("migrate", "--settings=fixture_app.settings.prod", env={"PROD_DATABASE_URL": db_url})
+    assert fixture_manage("migrate", "0007", "-v0", in_process=True).returncode == 0
+    result = run_fixture_manage("migrate", "--settings=fixture_app.settings.prod", env={"PROD_DATABASE_URL": db_url},
+                                in_process=True)
     assert "Refusing to run destructive steps" in one_clean_line(result)
     assert _version(db_url) == ("0007",)
 

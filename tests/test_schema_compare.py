@@ -42,7 +42,7 @@ with op.batch_alter_table("projects") as batch_op:
 
 def _database_lines(copy, db_url: str) -> list[str]:
     """What `check --database` says about the live database (the labels table is in no model: those lines go)."""
-    result = copy.manage("check", "--database", db_url=db_url)
+    result = copy.manage("check", "--database", db_url=db_url, in_process=True)
     assert "Traceback" not in result.stdout + result.stderr
     return sorted(line for line in result.stdout.splitlines() if line.startswith("database"))
 
@@ -50,7 +50,7 @@ def _database_lines(copy, db_url: str) -> list[str]:
 def test_drifted_default_enum_and_check_are_reported(db_url: str, tmp_path: Path) -> None:
     copy = fixture_copy(tmp_path)
     copy.add("0009", "0008", upgrade=ADD_CHECK, downgrade=DROP_CHECK, message="projects slug filled")
-    assert copy.manage("migrate", "-v0", db_url=db_url).returncode == 0
+    assert copy.manage("migrate", "-v0", db_url=db_url, in_process=True).returncode == 0
     assert _database_lines(copy, db_url) == []
 
     dialect = sa.make_url(db_url).get_backend_name()
@@ -85,7 +85,7 @@ def test_drifted_default_enum_and_check_are_reported(db_url: str, tmp_path: Path
 
 def test_a_check_added_by_hand_is_reported(db_url: str, tmp_path: Path) -> None:
     copy = fixture_copy(tmp_path)
-    assert copy.manage("migrate", "-v0", db_url=db_url).returncode == 0
+    assert copy.manage("migrate", "-v0", db_url=db_url, in_process=True).returncode == 0
     engine = create_engine_for(db_url)
     try:
         with engine.begin() as connection:
@@ -177,7 +177,7 @@ def test_exact_types_clean_then_a_narrowed_integer_and_a_naive_timestamp_are_rep
     time zone where it says timestamptz on PostgreSQL (the only engine that keeps the flag)."""
     copy = fixture_copy(tmp_path)
     copy.add("0009", "0008", upgrade=EXACT_TYPES, downgrade='op.drop_table("loans")', message="loans")
-    assert copy.manage("migrate", "-v0", db_url=db_url).returncode == 0
+    assert copy.manage("migrate", "-v0", db_url=db_url, in_process=True).returncode == 0
     assert _database_lines(copy, db_url) == []
 
     dialect = sa.make_url(db_url).get_backend_name()

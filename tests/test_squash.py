@@ -166,47 +166,47 @@ def test_generated_history_of_100_squashed(db_url: str, tmp_path: Path, monkeypa
 
 def test_data_migrations_refused_with_one_line(tmp_path: Path) -> None:
     copy = fixture_copy(tmp_path)
-    line = one_clean_line(copy.manage("squashmigrations", "0005", "0008", "--no-data"))
+    line = one_clean_line(copy.manage("squashmigrations", "0005", "0008", "--no-data", in_process=True))
     assert "0006, 0007" in line and "--no-data" in line
     assert not (copy.root / "squashed").exists()
 
 
 def test_bad_ranges_are_one_line(tmp_path: Path) -> None:
     copy = fixture_copy(tmp_path)
-    assert "does not come after" in one_clean_line(copy.manage("squashmigrations", "0005", "0002"))
-    assert "same revision" in one_clean_line(copy.manage("squashmigrations", "0003", "0003"))
-    assert "Unknown revision" in one_clean_line(copy.manage("squashmigrations", "0003", "9999"))
+    assert "does not come after" in one_clean_line(copy.manage("squashmigrations", "0005", "0002", in_process=True))
+    assert "same revision" in one_clean_line(copy.manage("squashmigrations", "0003", "0003", in_process=True))
+    assert "Unknown revision" in one_clean_line(copy.manage("squashmigrations", "0003", "9999", in_process=True))
 
 
 def test_showmigrations_and_check_know_the_squash(tmp_path: Path) -> None:
     copy = fixture_copy(tmp_path)
     url = f"sqlite:///{tmp_path / 'show.db'}"
-    written = copy.manage("squashmigrations", "0002", "0005", db_url=url)
+    written = copy.manage("squashmigrations", "0002", "0005", db_url=url, in_process=True)
     assert written.returncode == 0, written.stderr
-    plan = copy.manage("migrate", "--plan", db_url=url)
+    plan = copy.manage("migrate", "--plan", db_url=url, in_process=True)
     assert plan.returncode == 0, plan.stderr
     assert "Apply 0001" in plan.stdout and "Apply 0005 Squashed 0002..0005" in plan.stdout
     assert "Apply 0006" in plan.stdout and "Apply 0003" not in plan.stdout
-    shown = copy.manage("showmigrations", db_url=url)
+    shown = copy.manage("showmigrations", db_url=url, in_process=True)
     assert "0005 squashes 0002..0005 (4 revisions; originals still present)" in shown.stdout, shown.stdout
-    checked = copy.manage("check", db_url=url)
+    checked = copy.manage("check", db_url=url, in_process=True)
     assert checked.returncode == 0 and "heads" not in checked.stdout, checked.stdout + checked.stderr
 
 
 def test_check_names_a_stale_or_half_deleted_squash(tmp_path: Path) -> None:
     copy = fixture_copy(tmp_path)
     url = f"sqlite:///{tmp_path / 'check.db'}"
-    assert copy.manage("squashmigrations", "0002", "0005", db_url=url).returncode == 0
+    assert copy.manage("squashmigrations", "0002", "0005", db_url=url, in_process=True).returncode == 0
     original = (copy.versions / "0003_widen_projects_name.py").read_text()
     # A cosmetic edit (a comment) leaves the squash valid...
     (copy.versions / "0003_widen_projects_name.py").write_text(original.replace("def upgrade", "# why\ndef upgrade"))
-    assert copy.manage("check", db_url=url).returncode == 0
+    assert copy.manage("check", db_url=url, in_process=True).returncode == 0
     # ...a change of what the revision does makes it stale.
     (copy.versions / "0003_widen_projects_name.py").write_text(original.replace("length=200", "length=210"))
-    stale = copy.manage("check", db_url=url)
+    stale = copy.manage("check", db_url=url, in_process=True)
     assert stale.returncode == 1 and "originals changed since it was written" in stale.stdout, stale.stdout
     (copy.versions / "0003_widen_projects_name.py").unlink()
-    half = copy.manage("check", db_url=url)
+    half = copy.manage("check", db_url=url, in_process=True)
     assert "originals 0003 are missing" in half.stdout, half.stdout
 
 
@@ -235,7 +235,7 @@ def test_after_the_originals_are_deleted(db_url: str, tmp_path: Path, monkeypatc
         (copy.versions / f"{name}.py").unlink()
     path.rename(copy.versions / path.name)
     assert [s.split()[0] for s in migrate(settings)] == ["0007", "0008"]
-    pruned = copy.manage("migrate", "--prune", db_url=db_url, env={"CHECKSUM_MISMATCH": "error"})
+    pruned = copy.manage("migrate", "--prune", db_url=db_url, env={"CHECKSUM_MISMATCH": "error"}, in_process=True)
     assert [line.split()[1] for line in pruned.stdout.splitlines() if "Pruning 0" in line] == [
         "0002...", "0003...", "0004..."]
     assert [s.split()[0] for s in migrate(settings, "0001")] == ["0008", "0007", "0006", "0005"]
@@ -277,9 +277,9 @@ def test_a_database_that_took_the_squash_passes_the_checksum_policy(tmp_path: Pa
     write_squash(settings, "0001", "0005")
     assert migrate(settings, "0005")[0].startswith("0005 Squashed 0001..0005")
     env = {"CHECKSUM_MISMATCH": "error"}
-    again = copy.manage("migrate", "-v0", db_url=url, env=env)
+    again = copy.manage("migrate", "-v0", db_url=url, env=env, in_process=True)
     assert again.returncode == 0, again.stderr
-    checked = copy.manage("check", "--database", db_url=url, env=env)
+    checked = copy.manage("check", "--database", db_url=url, env=env, in_process=True)
     assert "checksum" not in checked.stdout + checked.stderr, checked.stdout + checked.stderr
 
 
@@ -409,7 +409,7 @@ def test_tables_dropped_in_a_squash_go_child_first(db_url: str, tmp_path: Path,
     copy.add("0011", "0010")
     texts = []
     for seed in ("1", "2", "3", "4", "5") if db_url.startswith("sqlite") else ("1",):
-        written = copy.manage("squashmigrations", "0010", "0011", env={"PYTHONHASHSEED": seed})
+        written = copy.manage("squashmigrations", "0010", "0011", env={"PYTHONHASHSEED": seed}, in_process=True)
         assert written.returncode == 0, written.stderr
         [path] = (copy.root / "squashed").glob("*.py")
         texts.append(path.read_text())

@@ -42,7 +42,7 @@ def _copy_at_head(tmp_path, url: str, **settings: object):
     with open(tmp_path / f"{copy.module}.py", "a") as module:
         for name, value in settings.items():
             module.write(f"{name} = {value!r}\n")
-    result = copy.manage("migrate", db_url=url)
+    result = copy.manage("migrate", db_url=url, in_process=True)
     assert result.returncode == 0, result.stdout + result.stderr
     copy.add("0009", "0008", upgrade=ADD_COLUMN, downgrade=DROP_COLUMN, message="add tasks priority")
     return copy
@@ -81,7 +81,7 @@ def test_lock_timeout_retries_then_names_table_and_blocker(server_url, tmp_path)
                          MIGRATE_LOCK_RETRY_DELAY=0.2)
     blocker = Blocker(server_url)
     try:
-        result = copy.manage("migrate", db_url=server_url)
+        result = copy.manage("migrate", db_url=server_url, in_process=True)
     finally:
         blocker.release()
     line = one_clean_line(result)
@@ -95,7 +95,7 @@ def test_lock_timeout_retries_then_names_table_and_blocker(server_url, tmp_path)
     assert _version(server_url) == "0008"
     assert _log_states(server_url, "0009") == ["failed"]  # the applied log says so too
     # The blocker gone, the same revision goes through.
-    again = copy.manage("migrate", db_url=server_url)
+    again = copy.manage("migrate", db_url=server_url, in_process=True)
     assert again.returncode == 0, again.stdout + again.stderr
     assert _version(server_url) == "0009"
     assert _log_states(server_url, "0009")[-1] == "applied"
@@ -144,12 +144,12 @@ def test_mysql_half_run_revision_is_not_retried(mysql_server, tmp_path):
     copy = fixture_copy(tmp_path)
     with open(tmp_path / f"{copy.module}.py", "a") as module:
         module.write("MIGRATE_DDL_LOCK_TIMEOUT = 1\nMIGRATE_LOCK_RETRIES = 3\nMIGRATE_LOCK_RETRY_DELAY = 0.1\n")
-    assert copy.manage("migrate", db_url=url).returncode == 0
+    assert copy.manage("migrate", db_url=url, in_process=True).returncode == 0
     copy.add("0009", "0008", upgrade=f'op.create_table("notes", sa.Column("id", sa.Integer(), primary_key=True))\n'
              f'{ADD_COLUMN}', downgrade=f'{DROP_COLUMN}\nop.drop_table("notes")', message="notes and priority")
     blocker = Blocker(url)
     try:
-        result = copy.manage("migrate", db_url=url)
+        result = copy.manage("migrate", db_url=url, in_process=True)
     finally:
         blocker.release()
     line = one_clean_line(result)
@@ -188,7 +188,7 @@ def test_statement_timeout_stops_a_slow_revision(server_url, tmp_path):
     copy = _copy_at_head(tmp_path, server_url, MIGRATE_STATEMENT_TIMEOUT=0.5, MIGRATE_LOCK_RETRY_DELAY=0.1)
     copy.add("0010", "0009", upgrade=slow, message="slow")
     started = time.monotonic()
-    result = copy.manage("migrate", db_url=server_url)
+    result = copy.manage("migrate", db_url=server_url, in_process=True)
     line = one_clean_line(result)
     assert time.monotonic() - started < 30
     assert "Applying 0010 slow failed" in line and "LOCK TIMEOUT" not in result.stdout
@@ -214,7 +214,7 @@ def test_sqlite_busy_timeout_retries_then_names_the_table(tmp_path):
     holder = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
-        result = copy.manage("migrate", db_url=url)
+        result = copy.manage("migrate", db_url=url, in_process=True)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -243,7 +243,7 @@ def test_mariadb_metadata_lock_info_names_only_the_tables_holder(mysql_server, t
     bystander_id = bystander.exec_driver_sql("SELECT CONNECTION_ID()").scalar()
     bystander.exec_driver_sql("SELECT COUNT(*) FROM projects").scalar()  # an open transaction, on another table
     try:
-        result = copy.manage("migrate", db_url=url)
+        result = copy.manage("migrate", db_url=url, in_process=True)
     finally:
         blocker.release()
         bystander.rollback()

@@ -18,16 +18,16 @@ READS_ROWS = """
 def test_uninspectable_step_is_shown_and_stopped_with_its_own_message(db_url: str, tmp_path) -> None:
     copy = fixture_copy(tmp_path)
     copy.add("0009", "0008", upgrade=READS_ROWS, downgrade='op.drop_table("audit")', message="count users")
-    assert copy.manage("migrate", "0008", db_url=db_url).returncode == 0
-    plan = copy.manage("migrate", "--plan", db_url=db_url)
+    assert copy.manage("migrate", "0008", db_url=db_url, in_process=True).returncode == 0
+    plan = copy.manage("migrate", "--plan", db_url=db_url, in_process=True)
     assert "NOT INSPECTED: its upgrade() cannot run without a database" in plan.stdout, plan.stdout
     assert "DESTRUCTIVE" not in plan.stdout
-    line = one_clean_line(copy.manage("migrate", db_url=db_url, env={"CONFIRM_DESTRUCTIVE": "1"}))
+    line = one_clean_line(copy.manage("migrate", db_url=db_url, env={"CONFIRM_DESTRUCTIVE": "1"}, in_process=True))
     assert "Cannot tell whether these steps destroy data" in line and "apply 0009" in line, line
     assert "Refusing to run destructive steps" not in line
     assert version_rows(db_url) == ["0008"]
     # Without CONFIRM_DESTRUCTIVE (dev) it is not destructive: it runs.
-    assert copy.manage("migrate", db_url=db_url).returncode == 0
+    assert copy.manage("migrate", db_url=db_url, in_process=True).returncode == 0
     assert version_rows(db_url) == ["0009"]
 
 
@@ -39,10 +39,10 @@ def test_unapplying_a_revision_without_downgrade_is_refused_up_front(db_url: str
     copy.add("0010", "0009", message="after",
              upgrade='op.create_table("t10", sa.Column("id", sa.Integer(), primary_key=True))',
              downgrade='op.drop_table("t10")')
-    assert copy.manage("migrate", db_url=db_url).returncode == 0
-    plan = copy.manage("migrate", "0008", "--plan", db_url=db_url)
+    assert copy.manage("migrate", db_url=db_url, in_process=True).returncode == 0
+    plan = copy.manage("migrate", "0008", "--plan", db_url=db_url, in_process=True)
     assert "NO DOWNGRADE" in plan.stdout, plan.stdout
-    line = one_clean_line(copy.manage("migrate", "0008", db_url=db_url))
+    line = one_clean_line(copy.manage("migrate", "0008", db_url=db_url, in_process=True))
     assert "Cannot unapply 0009" in line and "Nothing was changed" in line, line
     # Refused before 0010 was unapplied, although 0010 has a downgrade.
     assert version_rows(db_url) == ["0010"]
@@ -81,23 +81,23 @@ PLPGSQL_DOWN = '''
 def test_plpgsql_bodies_and_do_blocks_never_crash_the_plan(db_url: str, tmp_path) -> None:
     copy = fixture_copy(tmp_path)
     copy.add("0009", "0008", upgrade=PLPGSQL_UP, downgrade=PLPGSQL_DOWN, message="trim titles")
-    assert copy.manage("migrate", "0008", "-v0", db_url=db_url).returncode == 0
+    assert copy.manage("migrate", "0008", "-v0", db_url=db_url, in_process=True).returncode == 0
     # A function body and a trigger are read (split on sqlglot's own tokens): nothing destroyed, nothing unknown.
     confirm = {"CONFIRM_DESTRUCTIVE": "1"}
-    up = copy.manage("migrate", db_url=db_url, env=confirm)
+    up = copy.manage("migrate", db_url=db_url, env=confirm, in_process=True)
     assert up.returncode == 0, up.stderr
     assert version_rows(db_url) == ["0009"]
 
     # Unapplying it runs the DO block: the plan and the migrate work (this was a TokenError naming nothing)...
-    plan = copy.manage("migrate", "0008", "--plan", db_url=db_url)
+    plan = copy.manage("migrate", "0008", "--plan", db_url=db_url, in_process=True)
     assert plan.returncode == 0, plan.stderr
     assert "  NOT INSPECTED: its downgrade() runs a DO block, whose PL/pgSQL cannot be inspected (DO $$ BEGIN IF " \
            "EXISTS" in plan.stdout, plan.stdout
     # ... and under CONFIRM_DESTRUCTIVE the revision is named as one that cannot be inspected.
-    line = one_clean_line(copy.manage("migrate", "0008", db_url=db_url, env=confirm))
+    line = one_clean_line(copy.manage("migrate", "0008", db_url=db_url, env=confirm, in_process=True))
     assert line.startswith("CommandError: Cannot tell whether these steps destroy data, so CONFIRM_DESTRUCTIVE stops "
                            "them: unapply 0009: its downgrade() runs a DO block"), line
     assert version_rows(db_url) == ["0009"]
-    down = copy.manage("migrate", "0008", db_url=db_url)
+    down = copy.manage("migrate", "0008", db_url=db_url, in_process=True)
     assert down.returncode == 0, down.stderr
     assert version_rows(db_url) == ["0008"]

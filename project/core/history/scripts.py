@@ -19,15 +19,23 @@ from project.core.conf import Settings, base_dir, migrations_dir
 from project.core.errors import DUPLICATE_REVISION_WARNING, MigrationError, UnknownRevision
 from project.core.history import sqlite_batch  # noqa: F401 - registers SQLite's batch copy (its docstring)
 
-# Two version files with one revision id: Alembic warns and keeps one of them, so the other revision silently
-# drops out of showmigrations and migrate. An error instead, wherever the revision map is built; errors.describe
-# makes it one line ("`check` names both files").
-warnings.filterwarnings("error", message=DUPLICATE_REVISION_WARNING, category=UserWarning)
-# Autogenerate writes `autoincrement=True` into the alter_column of a primary key whose type changes: MySQL needs
-# it (its MODIFY would drop AUTO_INCREMENT), the other engines ignore it, and Alembic warns there in the middle of
-# migrate's output. Silenced for every run and rendering of revisions, which all load this module.
-warnings.filterwarnings("ignore", message="autoincrement and existing_autoincrement only make sense for MySQL",
-                        category=UserWarning)
+
+def install_warning_filters() -> None:
+    """The tool's two warning filters, installed when this module loads (every command that reads revisions loads
+    it); a function so that a test running commands in its own process can install them again inside its own
+    `warnings.catch_warnings()`, as a new process has them."""
+    # Two version files with one revision id: Alembic warns and keeps one of them, so the other revision silently
+    # drops out of showmigrations and migrate. An error instead, wherever the revision map is built;
+    # errors.describe makes it one line ("`check` names both files").
+    warnings.filterwarnings("error", message=DUPLICATE_REVISION_WARNING, category=UserWarning)
+    # Autogenerate writes `autoincrement=True` into the alter_column of a primary key whose type changes: MySQL
+    # needs it (its MODIFY would drop AUTO_INCREMENT), the other engines ignore it, and Alembic warns there in the
+    # middle of migrate's output. Silenced for every run and rendering of revisions.
+    warnings.filterwarnings("ignore", message="autoincrement and existing_autoincrement only make sense for MySQL",
+                            category=UserWarning)
+
+
+install_warning_filters()
 
 
 def alembic_config(
