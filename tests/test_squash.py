@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from conftest import ROOT
 from migcopy import fixture_copy, one_clean_line
 
+from project.core.bookkeeping import bookkeeping_tables
+
 sys.path.insert(0, str(ROOT / "bench"))
 import histories  # noqa: E402 - bench/ on sys.path above
 
@@ -26,7 +28,7 @@ def load(copy: Any, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     return load_settings(copy.module)
 
 
-TOOL_TABLES = {"alembic_version", "alembic_migration_log"}
+TOOL_TABLES = bookkeeping_tables()  # the version table, the applied log, the lock row, the fleet
 
 
 def schema(url: str) -> dict[str, Any]:
@@ -308,6 +310,7 @@ op.create_table(
 """
 # The project's own type, imported as older makemigrations wrote it: the squash writes what it is on the engines.
 EXACT_0010 = """
+from project.core.bookkeeping import bookkeeping_tables
 from project.core.db import UTCDateTime
 with op.batch_alter_table("loans") as batch_op:
     batch_op.add_column(sa.Column("due_at", sa.DateTime(timezone=True), nullable=True))
