@@ -33,7 +33,7 @@ from project.core.history import applied_log
 from project.core.history.scripts import current_heads
 
 # One worker starts the cluster and runs every test that kills its primary (tests/conftest.py: xdist_group_of).
-pytestmark = pytest.mark.xdist_group("patroni_cluster")
+pytestmark = [pytest.mark.xdist_group("patroni_cluster"), pytest.mark.failover]  # make test-failover
 
 PROD = "fixture_app.settings.prod"
 HEAD = "0012"
