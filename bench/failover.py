@@ -37,7 +37,6 @@ import sqlalchemy as sa  # noqa: E402
 from migcopy import MigrationsCopy, fixture_copy  # noqa: E402
 
 RETRY = 0.5  # seconds between two attempts of migrate while no primary answers
-BEGIN, END = "<!-- failover:begin -->", "<!-- failover:end -->"
 
 
 def history(tmp: Path) -> tuple[MigrationsCopy, Path]:
@@ -180,14 +179,9 @@ def render(rows: list[tuple[str, list[tuple[float, float]]]], up: float, catch_u
 
 
 def write_results(table: str) -> None:
-    path = ROOT / "bench" / "RESULTS.md"
-    text = path.read_text()
-    block = f"{BEGIN}\n## Failover mid-migration on Patroni (bench/failover.py)\n\n{table}\n{END}"
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
+    from report import write_section  # bench/ is on sys.path: this script's directory
+
+    write_section("failover", "Failover mid-migration on Patroni (bench/failover.py)", table)
 
 
 if __name__ == "__main__":

@@ -259,6 +259,20 @@ def render_keeping(results: dict[str, Any], previous: str) -> str:
     return text + "\n" + previous[min(starts):] if starts else text
 
 
+def write_section(name: str, title: str, table: str) -> None:
+    """Replace the section of bench/RESULTS.md between `<!-- name:begin -->` and `<!-- name:end -->` (a script's
+    own, kept by render_keeping) with `title` and `table`; append it when the file has none yet."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    path = Path(__file__).resolve().parent / "RESULTS.md"
+    text = path.read_text()
+    block = f"{begin}\n## {title}\n\n{table}\n{end}"
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
 def fmt_load(load: Any) -> str:
     return "—" if not load else "/".join(f"{x:.1f}" for x in load)
 

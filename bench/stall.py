@@ -256,18 +256,12 @@ def render(results: list[tuple[str, str, str, dict[str, Any]]], args: argparse.N
     return "\n".join(lines)
 
 
-BEGIN, END = "<!-- stall:begin -->", "<!-- stall:end -->"
 
 
 def write_results(table: str) -> None:
-    path = ROOT / "bench" / "RESULTS.md"
-    text = path.read_text()
-    block = f"{BEGIN}\n## Write stalls while migrate runs (bench/stall.py)\n\n{table}\n{END}"
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
+    from report import write_section  # bench/ is on sys.path: this script's directory
+
+    write_section("stall", "Write stalls while migrate runs (bench/stall.py)", table)
 
 
 if __name__ == "__main__":
