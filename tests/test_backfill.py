@@ -25,6 +25,7 @@ from test_offline_sql import Engine, engine  # noqa: F401 - the fixture
 from project.core.bookkeeping import BACKFILL_TABLE
 from project.core.db import create_engine_for
 from project.core.history import applied_log
+from project.core.history.scripts import current_heads
 
 COLUMNS = """
 op.add_column("tasks", sa.Column("counter", sa.Integer(), server_default="0", nullable=False))
@@ -318,3 +319,76 @@ def test_backfill_on_async_drivers(db_url: str, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     _assert_backfilled_once(db_url, 50)
     assert _log(db_url)[-1][1] == "applied"
+
+
+# --- the recipes of docs/phases.md, run as written ---------------------------------------------------------------
+
+RECIPES = {  # section title in docs/phases.md -> what the projects/tasks rows hold after the expand revisions
+    "Rename a column": "SELECT slug, title FROM projects ORDER BY slug",
+    "Change a column's type": "SELECT slug, status FROM projects ORDER BY slug",
+    "Add a NOT NULL column without a default": "SELECT title, priority FROM tasks ORDER BY title",
+    "Split a column": "SELECT slug, first_word, rest FROM projects ORDER BY slug",
+}
+EXPECTED = {
+    "Rename a column": [("acme", "Acme Web"), ("none", None), ("solo", "Solo")],
+    "Change a column's type": [("acme", "active"), ("none", "active"), ("solo", "inactive")],
+    "Add a NOT NULL column without a default": [("closed", 0), ("open", 1)],
+    "Split a column": [("acme", "Acme", "Web"), ("none", None, None), ("solo", "Solo", "")],
+}
+
+
+def _recipe(title: str) -> list[tuple[str, str]]:
+    """The (phase, upgrade() body) of each revision of a recipe in docs/phases.md."""
+    import re
+    import textwrap
+
+    text = (ROOT / "docs" / "phases.md").read_text()
+    section = text.split(f"### {title}\n", 1)[1].split("\n### ", 1)[0].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    revisions = []
+    for chunk in re.split(r"^# revision \d+, ", code, flags=re.M)[1:]:
+        phase = re.match(r'phase = "(\w+)"', chunk)
+        assert phase is not None, chunk
+        body = chunk.split("def upgrade() -> None:\n", 1)[1]
+        revisions.append((phase.group(1), textwrap.dedent(body)))
+    return revisions
+
+
+@pytest.mark.parametrize("title", list(RECIPES))
+def test_the_recipes_run_as_written(db_url: str, tmp_path: Path, title: str) -> None:
+    """Each recipe's three revisions on the fixture's projects/tasks (rows written before release 1): the expand
+    revisions fill the new shape, `check`'s phase rules find nothing to say, the contract revision applies."""
+    from alembic.script import ScriptDirectory
+
+    from project.core.inspection.phases import phase_problems
+
+    copy = fixture_copy(tmp_path)
+    down = "0008"
+    for number, (phase, body) in enumerate(_recipe(title), start=9):
+        if "backfill(" in body:
+            body = "from project.core.history.backfill import backfill\n" + body
+        path = copy.add(f"{number:04d}", down, upgrade=body, message=f"{title} {number - 8}")
+        path.write_text(path.read_text().replace("depends_on = None\n", f"depends_on = None\nphase = {phase!r}\n"))
+        down = f"{number:04d}"
+    assert phase_problems(ScriptDirectory(str(copy.root))) == []
+    assert copy.manage("migrate", "0008", db_url=db_url, in_process=True).returncode == 0
+    database = create_engine_for(db_url)
+    try:
+        with database.begin() as connection:
+            connection.execute(sa.text("INSERT INTO projects (slug, name, is_active) VALUES (:s, :n, :a)"), [
+                {"s": "acme", "n": "Acme Web", "a": True}, {"s": "solo", "n": "Solo", "a": False},
+                {"s": "none", "n": None, "a": True}])
+            project = connection.execute(sa.text("SELECT id FROM projects WHERE slug = 'acme'")).scalar()
+            connection.execute(sa.text("INSERT INTO tasks (project_id, title, state) VALUES (:p, :t, :s)"), [
+                {"p": project, "t": "open", "s": "open"}, {"p": project, "t": "closed", "s": "done"}])
+        result = copy.manage("migrate", "0010", db_url=db_url, in_process=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "backfill" in result.stdout and ": done, " in result.stdout, result.stdout
+        with database.connect() as connection:
+            assert [tuple(row) for row in connection.execute(sa.text(RECIPES[title]))] == EXPECTED[title]
+        result = copy.manage("migrate", db_url=db_url, in_process=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+        with database.connect() as connection:
+            assert current_heads(connection) == ("0011",)
+    finally:
+        database.dispose()
