@@ -392,3 +392,31 @@ def test_the_recipes_run_as_written(db_url: str, tmp_path: Path, title: str) -> 
             assert current_heads(connection) == ("0011",)
     finally:
         database.dispose()
+
+
+def test_check_flags_a_backfill_beside_other_operations(tmp_path: Path) -> None:
+    """Z303: the backfill commits what ran before it, so a revision with both would not resume after a kill; a
+    revision holding only the backfill (with or without a phase) is clean. No database: the files are read."""
+    from alembic.script import ScriptDirectory
+
+    from project.core.inspection.destructive import assess_revision
+    from project.core.inspection.phases import phase_problems, revision_inference
+
+    copy = _history(tmp_path)
+    history = ScriptDirectory(str(copy.root))
+    assert phase_problems(history) == []
+    # Recorded as itself (a custom Alembic operation), not as the SQL it renders: CONFIRM_DESTRUCTIVE's inspection
+    # finds it neither destructive nor uninspectable (a DO block would be), and the phase it shows is expand.
+    verdict = assess_revision(history.get_revision("0010"))
+    assert (verdict.destroys, verdict.uninspectable) == ([], None)
+    assert revision_inference(history.get_revision("0010")).phase == "expand"
+    mixed = copy.add("0011", "0010", message="both", upgrade="""
+        from project.core.history.backfill import backfill
+
+        op.add_column("tasks", sa.Column("flag", sa.Integer(), nullable=True))
+        backfill("tasks", {"flag": "1"})
+    """)
+    [problem] = phase_problems(ScriptDirectory(str(copy.root)))
+    assert (problem.rule, problem.path) == ("Z303", mixed)
+    assert "revision 0011 runs a backfill beside other operations" in problem.message
+    assert phase_problems(ScriptDirectory(str(copy.root)), {"Z303"}) == []

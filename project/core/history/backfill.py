@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from alembic.operations import MigrateOperation, Operations
 from sqlalchemy import BigInteger, Column, Connection, Integer, MetaData, String, Table, text
 
 from project.core.bookkeeping import BACKFILL_MARK, BACKFILL_TABLE
@@ -92,7 +93,23 @@ def backfill(table: str, values: dict[str, str], *, where: str | None = None, ke
     revision = str(sys._getframe(1).f_globals.get("revision") or "")
     if not revision:
         raise MigrationError(f"backfill({table!r}) is called from a version file: its module defines `revision`.")
-    context = op.get_context()
+    op.invoke(BackfillOp(spec, revision))
+
+
+class BackfillOp(MigrateOperation):
+    """The backfill as an Alembic operation (Alembic's public API for custom operations): what reads a revision's
+    operations without running them (check, CONFIRM_DESTRUCTIVE's inspection, phase inference) records it as
+    itself, and Operations.invoke runs it through _invoke below, online or offline."""
+
+    def __init__(self, spec: Backfill, revision: str) -> None:
+        self.spec = spec
+        self.revision = revision
+
+
+@Operations.implementation_for(BackfillOp)
+def _invoke(operations: Operations, operation: BackfillOp) -> None:
+    spec, revision = operation.spec, operation.revision
+    context = operations.get_context()
     dialect = context.dialect.name
     if context.as_sql:
         _render(context, spec, revision, dialect)
@@ -104,6 +121,10 @@ def backfill(table: str, values: dict[str, str], *, where: str | None = None, ke
         # offline SQLite script gets the one UPDATE SQLite can run (see the module's docstring).
         connection.execute(text(_one_update_sqlite(spec)))
         return
+    _run_online(context, connection, spec, revision)
+
+
+def _run_online(context: Any, connection: Connection, spec: Backfill, revision: str) -> None:
     config = context.config
     attributes: dict[str, Any] = config.attributes if config is not None else {}
     report = attributes.get(REPORT) or (lambda line: None)
