@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -130,6 +131,21 @@ def test_backfill_in_batches_on_three_engines(db_url: str, tmp_path: Path) -> No
     assert copy.manage("migrate", "0009", db_url=db_url, in_process=True).returncode == 0
     assert copy.manage("migrate", db_url=db_url, in_process=True).returncode == 0
     assert {t[2] for t in _tasks(db_url)} == {2}
+
+
+def test_backfill_progress_line_every_100_batches(db_url: str, tmp_path: Path) -> None:
+    """Between its first and last lines, migrate says where the backfill is every 100 batches (or 10 s)."""
+    copy = _history(tmp_path, batch_size=1)
+    assert copy.manage("migrate", "0009", db_url=db_url, in_process=True).returncode == 0
+    _fill(db_url, 110)
+    result = copy.manage("migrate", db_url=db_url, in_process=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [line.strip() for line in result.stdout.splitlines() if line.startswith("    backfill tasks: ")]
+    assert lines[0] == "backfill tasks: tasks by id, batches of 1, 0s apart", lines
+    assert lines[-1].startswith(f"backfill tasks: done, {len(_tasks(db_url))} rows in "), lines
+    middle = lines[1:-1]
+    assert middle and all(re.fullmatch(r"backfill tasks: (\d+) rows in \1 batches, id at \d+ \(\d+% of its range\)", m)
+                          for m in middle), middle
 
 
 def test_backfill_where_and_string_key(db_url: str, tmp_path: Path) -> None:
