@@ -436,3 +436,42 @@ def test_check_flags_a_backfill_beside_other_operations(tmp_path: Path) -> None:
     assert (problem.rule, problem.path) == ("Z303", mixed)
     assert "revision 0011 runs a backfill beside other operations" in problem.message
     assert phase_problems(ScriptDirectory(str(copy.root)), {"Z303"}) == []
+
+
+def test_rename_in_two_releases_renders_revisions_that_run(db_url: str, tmp_path: Path) -> None:
+    """What the questioner can write for a rename answered "in two releases" (authoring.backfills): rendered by
+    Alembic's autogenerate renderer, the two expand revisions run (the new column, then the backfill from the old),
+    and the old column's values are in the new one."""
+    from alembic.autogenerate import render_python_code, renderers
+    from alembic.autogenerate.api import AutogenContext
+    from alembic.operations import ops
+    from alembic.runtime.migration import MigrationContext
+
+    from project.core.authoring.backfills import IMPORT, rename_in_two_releases
+
+    first, second = rename_in_two_releases("projects", "name", sa.Column("title", sa.String(200), nullable=False))
+    imports: set[str] = set()
+    code = ["\n".join(line.strip() for line in render_python_code(ops.UpgradeOps(ops=revision_ops),
+                                                                   imports=imports).splitlines())
+            for revision_ops in (first, second)]  # flat statements: Alembic indents all but the first line
+    assert "nullable=True" in code[0]
+    assert "backfill('projects', {'title': 'name'}, where='title IS NULL AND name IS NOT NULL')" in code[1], code[1]
+    # The import goes to what makemigrations' template renders as ${imports}.
+    context = AutogenContext(MigrationContext.configure(dialect_name="sqlite"), autogenerate=False)
+    renderers.dispatch(second[0])(context, second[0])
+    assert context.imports == {IMPORT}
+    copy = fixture_copy(tmp_path)
+    copy.add("0009", "0008", upgrade=code[0], message="projects.title")
+    copy.add("0010", "0009", upgrade=IMPORT + "\n" + code[1], message="projects.title from name")
+    assert copy.manage("migrate", "0008", db_url=db_url, in_process=True).returncode == 0
+    database = create_engine_for(db_url)
+    try:
+        with database.begin() as connection:
+            connection.execute(sa.text("INSERT INTO projects (slug, name) VALUES ('a', 'Alpha'), ('b', NULL)"))
+        result = copy.manage("migrate", db_url=db_url, in_process=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+        with database.connect() as connection:
+            assert connection.execute(sa.text("SELECT slug, title FROM projects ORDER BY slug")).all() == [
+                ("a", "Alpha"), ("b", None)]
+    finally:
+        database.dispose()
