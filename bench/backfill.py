@@ -151,7 +151,10 @@ def render(results: list[tuple[str, str, dict[str, Any]]], args: argparse.Namesp
     lines += ["", "Writes: `UPDATE events SET payload = 'live' WHERE id = <random>`, one per transaction, at the "
               "rate above, on the same rows the revision fills. One UPDATE: `UPDATE events SET amount_big = amount`; "
               f"backfill: `backfill(\"events\", {{\"amount_big\": \"amount\"}}, batch_size={args.batch}, "
-              f"pause={args.pause:g})`, one transaction per batch (project/core/history/backfill.py)."]
+              f"pause={args.pause:g})`, one transaction per batch (project/core/history/backfill.py).",
+              "", "The writer is one connection writing one row at a time: while one UPDATE holds the row it wants, "
+              "it waits, so a stall of seconds is one sample, and the p99 of the writes hides it; the longest "
+              "write is the figure that says how long the application could not write."]
     return "\n".join(lines)
 
 
