@@ -21,8 +21,12 @@ nothing else, so that running it again after a kill only resumes the backfill. I
 
 Offline (`migrate --sql`, `sqlmigrate`) it is rendered as a loop a DBA can run: on PostgreSQL a DO block that
 commits each batch, on MariaDB/MySQL an anonymous compound statement (`BEGIN NOT ATOMIC`) that does, both keeping
-the same progress row (so a script stopped mid-way resumes when run again). SQLite has no loops in SQL: one UPDATE
-is emitted, with a comment saying so (run `manage.py migrate` online for batches on SQLite).
+the same progress row (so a script stopped mid-way resumes when run again from that revision). SQLite has no loops
+in SQL: one UPDATE is emitted, with a comment saying so (run `manage.py migrate` online for batches on SQLite).
+
+`backfill()` invokes a custom Alembic operation, BackfillOp (Alembic's public API for them): what records a
+revision's operations without running them (check, the destructive-step inspection, phase inference) sees the
+backfill as itself, and authoring.backfills renders it into generated revisions.
 """
 
 from __future__ import annotations
