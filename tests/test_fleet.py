@@ -142,3 +142,40 @@ def test_migrate_creates_the_table_the_app_only_writes_rows(db_url: str, tmp_pat
                     engine.dispose()
             stop(early.process)
         assert rows(db_url) == []
+
+
+def test_instances_starting_together_all_join(db_url: str) -> None:
+    """Two instances writing their first row at the same moment, 20 times over: every row written, no error. (An
+    UPDATE-then-INSERT first beat deadlocked on MariaDB, 4 times in 30 such pairs: the loser stayed out of the
+    fleet, unseen by migrate's gate, until its next beat.)"""
+    import threading
+
+    from project.core.serving.fleet import Membership
+
+    engine = sa.create_engine(db_url)
+    errors: list[str] = []
+    try:
+        with engine.connect() as connection:
+            fleet.ensure(connection)
+
+        def start(barrier: threading.Barrier) -> None:
+            now = fleet.utc_now()
+            membership = Membership(None, engine, fleet.Instance(uuid.uuid4().hex, "h", 1, None, now, now, 30.0))
+            with engine.connect() as connection:
+                barrier.wait(HANG_GUARD)
+                try:
+                    membership._join(connection)
+                except Exception as exc:  # what the lifespan would log, and stay out of the fleet
+                    errors.append(f"{type(exc).__name__}: {exc}")
+
+        for _ in range(20):
+            barrier = threading.Barrier(2)
+            threads = [threading.Thread(target=start, args=(barrier,)) for _ in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(HANG_GUARD)
+        assert errors == []
+        assert len(rows(db_url)) == 40
+    finally:
+        engine.dispose()

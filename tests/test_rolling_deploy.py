@@ -20,7 +20,8 @@ def test_phased_rolling_deploy_fails_no_request(db_url: str, tmp_path: Path) -> 
     held = [step for step, _ in outcome.migrates][:-1]  # every migrate while a release 1 instance lived
     assert len(held) == INSTANCES + 1
     for step in held:
-        assert "Applying 0003" not in steps[step] and "Waiting: 0003" in steps[step], (step, steps[step])
+        assert "Applying 0003" not in steps[step] and "Waiting: 0003" in steps[step], (step, steps[step],
+                                                                                        outcome.fleet)
         assert dict(outcome.versions)[step] == ["0002"], step
     assert "Applying 0002" in steps["pre-deploy"]
     last = outcome.migrates[-1][0]

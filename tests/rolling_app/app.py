@@ -38,6 +38,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = db.engine_from_settings(settings, sqlite_begin=db.APP_SQLITE_BEGIN)
     app.state.migrations = await run_in_threadpool(health.MigrationState.load, settings)
     membership = await fleet.join(settings, app.state.migrations.script, app.state.engine)
+    app.state.fleet = membership  # /health/ready: a newer release's expand revisions keep a member ready
     try:
         yield
     finally:

@@ -43,6 +43,7 @@ INSTANCES = 2  # per release
 LOAD_THREADS = 2
 PAUSE = 0.05  # seconds between one thread's write+read pairs: about 40 requests a second in all
 SETTLE = 1.0  # seconds of load before the deploy starts and after it ends
+PROBE = 0.2  # seconds between two readiness probes of an instance in rotation
 HANG_GUARD = 90.0
 
 
@@ -53,6 +54,7 @@ class Outcome:
     served_by: dict[int, int] = field(default_factory=dict)  # release -> requests it answered
     migrates: list[tuple[str, str]] = field(default_factory=list)  # (what the step was, migrate's output)
     versions: list[tuple[str, list[str]]] = field(default_factory=list)  # (after which step, alembic_version)
+    fleet: list[tuple[str, list[str]]] = field(default_factory=list)  # (before which step, "pid at head" rows)
 
     @property
     def requests(self) -> int:
@@ -97,13 +99,26 @@ class Release:
 
 
 class Balancer:
-    """Round robin over the instances in rotation; remove() drains one (no new request, those in flight end)."""
+    """Round robin over the instances in rotation that answered their last readiness probe (/health/ready, every
+    PROBE seconds, as Kubernetes or a load balancer probes); remove() drains one (no new request, those in
+    flight end). With no instance ready, a request fails at once, as a load balancer's 503 would."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.rotation: list[str] = []
+        self.unready: set[str] = set()
         self.in_flight: dict[str, int] = {}
         self.turn = 0
+        self.stopping = threading.Event()
+        self.prober = threading.Thread(target=self._probe, daemon=True)
+
+    def __enter__(self) -> Balancer:
+        self.prober.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stopping.set()
+        self.prober.join(HANG_GUARD)
 
     def add(self, url: str) -> None:
         with self.lock:
@@ -116,26 +131,42 @@ class Balancer:
         wait_for(lambda: self.in_flight[url] == 0, f"the requests in flight on {url}")
 
     @contextmanager
-    def pick(self) -> Iterator[str]:
+    def pick(self) -> Iterator[str | None]:
         with self.lock:
-            url = self.rotation[self.turn % len(self.rotation)]
+            ready = [url for url in self.rotation if url not in self.unready]
+            url = ready[self.turn % len(ready)] if ready else None
             self.turn += 1
-            self.in_flight[url] += 1
+            if url is not None:
+                self.in_flight[url] += 1
         try:
             yield url
         finally:
-            with self.lock:
-                self.in_flight[url] -= 1
+            if url is not None:
+                with self.lock:
+                    self.in_flight[url] -= 1
+
+    def _probe(self) -> None:
+        with httpx.Client(timeout=5) as client:
+            while not self.stopping.wait(PROBE):
+                with self.lock:
+                    urls = list(self.rotation)
+                for url in urls:
+                    try:
+                        ok = client.get(url + "/health/ready").status_code == 200
+                    except httpx.TransportError:
+                        ok = False
+                    with self.lock:
+                        (self.unready.discard if ok else self.unready.add)(url)
 
 
 class Load:
     """LOAD_THREADS threads writing and reading items through the balancer until stopped."""
 
-    def __init__(self, balancer: Balancer, outcome: Outcome):
-        self.balancer, self.outcome = balancer, outcome
+    def __init__(self, balancer: Balancer, outcome: Outcome, threads: int, pause: float):
+        self.balancer, self.outcome, self.pause = balancer, outcome, pause
         self.stopping = threading.Event()
         self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(LOAD_THREADS)]
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
 
     def __enter__(self) -> Load:
         for thread in self.threads:
@@ -155,11 +186,16 @@ class Load:
                 body = self._request(client, "POST", "/items", {"body": f"item {threading.get_ident()} {n}"})
                 if body is not None:
                     self._request(client, "GET", f"/items/{body['id']}")
-                self.stopping.wait(PAUSE)
+                self.stopping.wait(self.pause)
 
     def _request(self, client: httpx.Client, method: str, path: str, payload: object = None) -> dict | None:
         with self.balancer.pick() as url:
             started = time.perf_counter()
+            if url is None:
+                with self.lock:
+                    self.outcome.latencies.append(0.0)
+                    self.outcome.failures.append(f"{method} {path} -> no instance ready")
+                return None
             try:
                 response = client.request(method, url + path, json=payload)
                 failure = None if response.is_success else f"{method} {url}{path} -> {response.status_code}"
@@ -177,23 +213,25 @@ class Load:
 
 
 def rolling_deploy(db_url: str, tmp_path: Path, *, phased: bool, instances: int = INSTANCES,
-                   heartbeat: float = 30.0) -> Outcome:
+                   heartbeat: float = 30.0, threads: int = LOAD_THREADS, pause: float = PAUSE,
+                   settle: float = SETTLE) -> Outcome:
     """Release 1 serving under load, then the deploy of release 2 (module docstring); what the load saw."""
     old, new = Release(tmp_path, 1, db_url, heartbeat), Release(tmp_path, 2, db_url, heartbeat)
     outcome = Outcome()
     old.migrate()  # release 1's history: 0001
 
     def migrate(step: str, *args: str) -> None:
+        outcome.fleet.append((step, fleet_rows(db_url)))
         outcome.migrates.append((step, new.migrate(*args)))
         outcome.versions.append((step, versions(db_url)))
 
-    balancer = Balancer()
     with ExitStack() as stack:
+        balancer = stack.enter_context(Balancer())
         olds = start(stack, old, tmp_path, instances, "release1")
         for running in olds.values():
             balancer.add(running.base_url)
-        with Load(balancer, outcome):
-            time.sleep(SETTLE)
+        with Load(balancer, outcome, threads, pause):
+            time.sleep(settle)
             if phased:
                 migrate("pre-deploy")
             else:
@@ -208,7 +246,7 @@ def rolling_deploy(db_url: str, tmp_path: Path, *, phased: bool, instances: int 
                 stack_stop(running)
                 if phased:
                     migrate(f"{name} stopped")
-            time.sleep(SETTLE)
+            time.sleep(settle)
     return outcome
 
 
@@ -240,6 +278,17 @@ def ready(running: Running) -> bool:
 
 def r_name(running: Running) -> str:
     return running.log_path.stem
+
+
+def fleet_rows(db_url: str) -> list[str]:
+    from project.core.runner import fleet
+
+    engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            return [f"pid {i.pid} at {i.head}" for i in fleet.read(connection)]
+    finally:
+        engine.dispose()
 
 
 def versions(db_url: str) -> list[str]:

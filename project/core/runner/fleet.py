@@ -97,6 +97,16 @@ def exists(connection: Connection) -> bool:
 # --- the instance's side: its own row ----------------------------------------------------------------------
 
 
+def join(connection: Connection, instance: Instance) -> None:
+    """Insert the row of an instance that starts (a new id: no row can be there). Not beat()'s UPDATE first: on
+    MariaDB an UPDATE that finds no row locks the gap where the row would go, and two instances starting
+    together then deadlock on their INSERTs (error 1213: one of them stayed out of the fleet, unseen by the
+    gate, until its next beat)."""
+    instance.last_seen = utc_now()
+    with connection.begin():
+        connection.execute(fleet_table.insert().values(**vars(instance)))
+
+
 def beat(connection: Connection, instance: Instance) -> None:
     """Refresh the instance's row (one UPDATE), inserting it when it is not there (its first beat, or after
     another instance deleted it as aged out). Only this process writes its row: no race between the two."""

@@ -42,6 +42,11 @@ class Membership:
         self.joined = False  # the row was written once: later attempts refresh it
         self.problem: str | None = None  # what failed last (logged once, not at every interval)
 
+    @property
+    def seen(self) -> bool:
+        """Its row was written by the last attempt: `migrate` counts it as live (project.core.serving.health)."""
+        return self.joined and self.problem is None
+
     async def start(self) -> None:
         """Forget instances that stopped beating and write this one's row, before the app serves; then beat. When
         that fails (no table yet, no right to write it, the database away) the app serves anyway and tries again
@@ -82,7 +87,8 @@ class Membership:
             raise _Missing
         for gone in fleet.forget_gone(connection):
             log.info("fleet: forgot %s, which stopped beating", gone.describe(fleet.utc_now()))
-        fleet.beat(connection, self.instance)
+        # The first attempt inserts (runner.fleet.join); one after a failure may find the row it wrote.
+        (fleet.join if self.problem is None else fleet.beat)(connection, self.instance)
         self.joined = True
 
     def _beat(self, connection: Any) -> None:
