@@ -2,8 +2,9 @@
 and bench/rolling.py run it.
 
 Release 1 (INSTANCES uvicorn processes, each its own server) serves from a database at 0001. A client-side
-balancer sends each request to the next instance in its rotation, as a load balancer does; LOAD_THREADS
-threads each write an item (POST) and read it back (GET, from the next instance), PAUSE seconds apart. Then:
+balancer sends each request to the next instance in its rotation that answered its last readiness probe
+(/health/ready every PROBE seconds, as Kubernetes or a load balancer probes); LOAD_THREADS threads each write
+an item (POST) and read it back (GET, from the next instance), PAUSE seconds apart. Then:
 
 - phased: `migrate` (pre-deploy: 0002 applied, the contract 0003 held while release 1 runs); release 2 starts
   and joins the rotation once /health/ready answers 200; `migrate` again (still held); each release 1 instance
