@@ -5,8 +5,8 @@ the gate that keeps `migrate` from applying a contract revision while one of the
 `migrate` creates the table (ensure); each instance keeps its row fresh from the app's lifespan
 (project.core.serving.fleet): written on start and every FLEET_HEARTBEAT seconds, deleted on a clean shutdown.
 A row not refreshed for MISSED_BEATS of its own intervals is a crashed instance: the gate ignores it, and the
-next instance to start deletes it. The times are
-the instances' clocks and the migrating host's: they must agree to well within an interval (NTP does).
+next instance to start deletes it. The times are the instances' clocks and the migrating host's: they must
+agree to well within an interval (NTP does).
 """
 
 from __future__ import annotations
