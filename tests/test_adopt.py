@@ -21,6 +21,7 @@ from conftest import run_fixture_manage
 from migcopy import fixture_copy, one_clean_line
 from servers import table_names
 
+from project.core.bookkeeping import FLEET_TABLE
 from project.core.db import create_engine_for
 from project.core.history.applied_log import TABLE_NAME
 
@@ -169,7 +170,8 @@ def test_plain_migrate_on_tables_the_first_revision_creates(db_url: str, tmp_pat
     assert recorded(db_url) == ["0008"]
     assert {"orders", "projects", "tasks"} <= table_names(db_url)
 
-    build(db_url, [f"DROP TABLE IF EXISTS {TABLE_NAME}", "DROP TABLE IF EXISTS tasks", "DROP TABLE IF EXISTS projects",
+    build(db_url, [f"DROP TABLE IF EXISTS {TABLE_NAME}", f"DROP TABLE IF EXISTS {FLEET_TABLE}",
+                   "DROP TABLE IF EXISTS tasks", "DROP TABLE IF EXISTS projects",
                    "CREATE TABLE projects (id INTEGER NOT NULL PRIMARY KEY)", ORDERS])
     refused = copy.manage("migrate", db_url=db_url, in_process=True)
     line = one_clean_line(refused, sa.make_url(db_url).password or "")

@@ -227,7 +227,7 @@ LOCK_WARNINGS = sorted([
     ("0011", "L210", "sqlite"),
 ])
 FINAL_TABLES = {"authors", "books", "patrons", "loans", "reservations"}
-TOOL_TABLES = {"alembic_version", "alembic_migration_log", "alembic_migration_fleet"}  # the fleet: the app ran
+TOOL_TABLES = {"alembic_version", "alembic_migration_log", "alembic_migration_fleet"}  # the fleet: migrate made it
 
 
 # --- the project: start_project.py, then twelve makemigrations runs (once for the three engines) ----------------

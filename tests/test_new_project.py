@@ -22,6 +22,8 @@ from conftest import ROOT
 from migcopy import fixture_copy, one_clean_line
 from servers import table_names
 
+TOOL_TABLES = {"alembic_version", "alembic_migration_log", "alembic_migration_fleet"}  # what migrate makes
+
 # A domain neither the demo nor the fixture application has, with what a first revision meets on three
 # engines: a foreign key, a unique constraint, an index, a server default and a PostgreSQL enum type.
 SHOP_MODELS = '''
@@ -89,10 +91,10 @@ def test_first_revision_from_other_models_migrates_up_and_down(db_url: str, tmp_
     for _ in range(2):  # up, down, and up again: the downgrade leaves nothing that blocks the next upgrade
         up = _ok(copy.manage("migrate", db_url=db_url))
         assert f"Applying {revision} init... OK" in up
-        assert table_names(db_url) == {"alembic_version", "alembic_migration_log", "customers", "orders"}
+        assert table_names(db_url) == TOOL_TABLES | {"customers", "orders"}
         assert f" [X] {revision} init" in _ok(copy.manage("showmigrations", db_url=db_url))
         _ok(copy.manage("migrate", "zero", db_url=db_url))
-        assert table_names(db_url) == {"alembic_version", "alembic_migration_log"}
+        assert table_names(db_url) == TOOL_TABLES
         assert f" [ ] {revision} init" in _ok(copy.manage("showmigrations", db_url=db_url))
 
 
@@ -203,7 +205,7 @@ def test_start_project_then_first_migration(db_url: str, tmp_path: Path) -> None
     assert _ok(in_copy(project, "manage.py", "check")).strip() == "System check identified no issues."
 
     assert f"Applying {revision} init... OK" in _ok(in_copy(project, "manage.py", "migrate", db_url=db_url))
-    assert table_names(db_url) == {"alembic_version", "alembic_migration_log", "notes"}
+    assert table_names(db_url) == TOOL_TABLES | {"notes"}
     engine = sa.create_engine(db_url)
     try:
         indexes = {ix["name"]: ix["column_names"] for ix in sa.inspect(engine).get_indexes("notes")}
@@ -217,10 +219,10 @@ def test_start_project_then_first_migration(db_url: str, tmp_path: Path) -> None
     zero = ["manage.py", "migrate", "zero"]
     if db_url.startswith("postgresql"):  # prod settings confirm destructive steps (CONFIRM_DESTRUCTIVE)
         assert "drops table notes" in one_clean_line(in_copy(project, *zero, db_url=db_url))
-        assert table_names(db_url) == {"alembic_version", "alembic_migration_log", "notes"}
+        assert table_names(db_url) == TOOL_TABLES | {"notes"}
         zero.append("--allow-destructive")
     _ok(in_copy(project, *zero, db_url=db_url))
-    assert table_names(db_url) == {"alembic_version", "alembic_migration_log"}
+    assert table_names(db_url) == TOOL_TABLES
 
 
 

@@ -183,7 +183,8 @@ def test_downgrade_scripts_match_online_downgrades(engine: Engine) -> None:
     engine.apply(offline_db, to_zero)
     migrate_online(online_db, "zero")
     assert_same_database(offline_db, online_db, [])
-    assert set(snapshot(offline_db)["tables"]) == {"alembic_version", "alembic_migration_log"}
+    assert set(snapshot(offline_db)["tables"]) == {
+        "alembic_version", "alembic_migration_log", "alembic_migration_fleet"}
 
 
 def test_reapplying_a_script_stops_before_changing_anything(engine: Engine) -> None:
@@ -260,9 +261,10 @@ def test_sqlmigrate_sqlite_is_what_online_migrate_executes(
     executed: list[str] = []
 
     def record(conn, cursor, statement, parameters, context, executemany) -> None:
-        # The applied log's rows are migrate's bookkeeping, not the revision's SQL that sqlmigrate reviews.
+        # The applied log's rows and the fleet's table are migrate's bookkeeping, not the revision's SQL that
+        # sqlmigrate reviews.
         if statement.split()[0].upper() in {"CREATE", "INSERT", "UPDATE", "DELETE", "DROP", "ALTER"} \
-                and "alembic_migration_log" not in statement:
+                and "alembic_migration_log" not in statement and "alembic_migration_fleet" not in statement:
             executed.append(inline_parameters(statement.strip(), parameters))
 
     event.listen(SAEngine, "before_cursor_execute", record)

@@ -79,9 +79,11 @@ def test_head_schema_is_equivalent(tmp_path, pg_server, mysql_server, monkeypatc
         assert load_settings(FIXTURE_SETTINGS).DATABASE_URL == url
         schemas[name] = normalized_schema(url)
 
-    # The applied log is the tool's bookkeeping, its timestamp and float types each engine's own.
+    # The applied log and the fleet are the tool's bookkeeping, their timestamp and float types each engine's own.
     logs = [schema.pop("alembic_migration_log") for schema in schemas.values()]
     assert all(set(log["columns"]) == set(logs[0]["columns"]) and log["pk"] == ("id",) for log in logs)
+    fleets = [schema.pop("alembic_migration_fleet") for schema in schemas.values()]
+    assert all(set(f["columns"]) == set(fleets[0]["columns"]) and f["pk"] == ("instance_id",) for f in fleets)
     expected = schemas["postgresql"]
     assert set(expected) == {"alembic_version", "projects", "tasks"}
     assert expected["projects"]["columns"] == {

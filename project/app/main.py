@@ -56,6 +56,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.migrations = await run_in_threadpool(health.MigrationState.load, settings)
     # This instance's row in the fleet, which migrate reads before a contract revision (docs/phases.md).
     membership = await fleet.join(settings, app.state.migrations.script, app.state.engine)
+    app.state.fleet = membership  # /health/ready: a newer release's expand revisions keep a member ready
     try:
         yield
     finally:

@@ -646,4 +646,8 @@ def deploy_script(settings: Any, target: str, from_revision: str = "base", *, di
     from project.core.history.applied_log import add_offline_rows
 
     add_offline_rows(sql, rng.view or script, settings)  # the script writes the applied log too
+    if sql.revisions:  # and creates the fleet's table, as online migrate does (runner.fleet.ensure)
+        from project.core.runner import fleet
+
+        sql.revisions[0].setup.append(fleet.offline_create(sql.dialect))
     return render_script(sql, tool="manage.py migrate --sql")

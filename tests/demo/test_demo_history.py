@@ -110,7 +110,8 @@ def test_rows_survive_up_down_up(settings, engine) -> None:
         conn.execute(sa.text("UPDATE users SET name = 'Bob' WHERE id = 2"))
     # zero drops everything but the version table; head again works (the PG enum type was dropped).
     migrate("zero")
-    assert set(sa.inspect(engine).get_table_names()) == {"alembic_version", "alembic_migration_log"}
+    assert set(sa.inspect(engine).get_table_names()) == {
+        "alembic_version", "alembic_migration_log", "alembic_migration_fleet"}
     assert version(engine) == []
     out = migrate("head")
     assert out.count("Applying") == 8

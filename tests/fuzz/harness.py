@@ -55,6 +55,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ENGINES = ("sqlite", "mysql", "postgresql")
 ROWS_PER_STEP = 2
 COMMAND_TIMEOUT = 300  # seconds: a guard against a hang, never reached by a healthy run
+# The questioner's question for a revision that both expands and contracts (docs/phases.md).
+PHASE_QUESTION = "This revision breaks the code running before it and adds what the new code needs"
 # What the project copy needs of this work tree (the tool, the settings, the history's env.py, the scaffold).
 PROJECT_FILES = ("project", "settings", "migrations", "manage.py", "alembic.ini", "scripts/start_project.py")
 
@@ -156,9 +158,11 @@ class ProjectCopy:
     def relative(self, path: Path) -> str:
         return str(path.relative_to(self.path))
 
-    def makemigrations_tty(self, message: str, answer: Callable[[str], str]) -> tuple[int, str, list[str]]:
-        """makemigrations on a real pseudo-terminal: each question is answered by `answer(question)`.
-        Returns the exit status, what the terminal showed, and the questions asked."""
+    def makemigrations_tty(self, message: str, answer: Callable[[str, str], str]) -> tuple[int, str, list[str]]:
+        """makemigrations on a real pseudo-terminal: each question is answered by `answer(question, text)`
+        (`question` its prompt line, `text` all the terminal showed since the previous answer: a choice's question
+        and options precede its prompt). Returns the exit status, what the terminal showed, and the questions
+        asked."""
         import pexpect
 
         child = pexpect.spawn(sys.executable, ["manage.py", "makemigrations", "-m", message], cwd=str(self.path),
@@ -169,7 +173,7 @@ class ProjectCopy:
             while child.expect([r"[^\n]*(?:\[y/N\] |Select an option: |>>> )", pexpect.EOF]) == 0:
                 question = child.after.strip()
                 asked.append(question)
-                child.sendline(answer(question))
+                child.sendline(answer(question, child.before + child.after))
         finally:
             child.close()
         return child.exitstatus if child.exitstatus is not None else -1, screen.getvalue(), asked
@@ -333,9 +337,13 @@ class _SeedRun:
         asked: list[str] = []
         unexpected: list[str] = []
         if planned:
-            def answer(question: str) -> str:
+            def answer(question: str, text: str) -> str:
                 if "[y/N]" in question:
                     return "y" if any(question.startswith(p) for p in planned) else "n"
+                if PHASE_QUESTION in text:
+                    # A step mixes what breaks running code (the rename) with additions: a team not rolling out
+                    # in phases keeps the revision whole (no phase), as the non-interactive questioner does.
+                    return "1"
                 unexpected.append(question)  # every added NOT NULL column has a server default: nothing to ask
                 return "2" if question.endswith("Select an option:") else "exit"
 

@@ -2,10 +2,11 @@
 the gate that keeps `migrate` from applying a contract revision while one of them runs code older than it
 (docs/phases.md).
 
-Each instance keeps its row fresh from the app's lifespan (project.core.serving.fleet): written on start and
-every FLEET_HEARTBEAT seconds, deleted on a clean shutdown. A row not refreshed for MISSED_BEATS of its own
-intervals is a crashed instance: the gate ignores it, and the next instance to start deletes it. The times are
-the instances' clocks and the migrating host's: they must agree to well within an interval (NTP does).
+`migrate` creates the table (ensure); each instance keeps its row fresh from the app's lifespan
+(project.core.serving.fleet): written on start and every FLEET_HEARTBEAT seconds, deleted on a clean shutdown.
+A row not refreshed for MISSED_BEATS of its own intervals is a crashed instance: the gate ignores it, and the
+next instance to start deletes it. The times are the instances' clocks and the migrating host's: they must
+agree to well within an interval (NTP does).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from dataclasses import dataclass
 
 from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Connection, Double, Integer, MetaData, String, Table, delete, inspect, select, update
-from sqlalchemy.exc import DBAPIError
 
 from project.core.bookkeeping import FLEET_TABLE
 from project.core.db import UTCDateTime
@@ -66,22 +66,45 @@ class Instance:
         return f"{self.host} pid {self.pid} at {self.head or 'zero'} (last seen {seen}s ago)"
 
 
-# --- the instance's side: its own row ----------------------------------------------------------------------
+# --- the table: migrate creates it -------------------------------------------------------------------------
 
 
 def ensure(connection: Connection) -> None:
-    """Create the fleet table when the database lacks it; instances starting together may race to it."""
-    if inspect(connection).has_table(FLEET_TABLE):
-        _end(connection)
-        return
-    _end(connection)
-    try:
+    """Create the fleet table when the database lacks it. `migrate` calls it, as the schema's owner and under the
+    migration lock (no two run it at once): the gate then always has its table, and the application's database
+    user needs only to write rows (SELECT, INSERT, UPDATE, DELETE), never CREATE."""
+    if not exists(connection):
         with connection.begin():
-            metadata.create_all(connection, checkfirst=True)
-    except DBAPIError:
-        if not inspect(connection).has_table(FLEET_TABLE):  # not another instance's CREATE that won
-            raise
+            metadata.create_all(connection, checkfirst=False)
+
+
+def offline_create(dialect_name: str) -> str:
+    """ensure() in a deploy script (`migrate --sql`): the table's CREATE TABLE IF NOT EXISTS for the engine."""
+    from sqlalchemy import make_url
+    from sqlalchemy.schema import CreateTable
+
+    dialect = make_url(f"{'mysql' if dialect_name == 'mariadb' else dialect_name}://").get_dialect()()
+    return str(CreateTable(fleet_table, if_not_exists=True).compile(dialect=dialect)).strip()
+
+
+def exists(connection: Connection) -> bool:
+    try:
+        return inspect(connection).has_table(FLEET_TABLE)
+    finally:
         _end(connection)
+
+
+# --- the instance's side: its own row ----------------------------------------------------------------------
+
+
+def join(connection: Connection, instance: Instance) -> None:
+    """Insert the row of an instance that starts (a new id: no row can be there). Not beat()'s UPDATE first: on
+    MariaDB an UPDATE that finds no row locks the gap where the row would go, and two instances starting
+    together then deadlock on their INSERTs (error 1213: one of them stayed out of the fleet, unseen by the
+    gate, until its next beat)."""
+    instance.last_seen = utc_now()
+    with connection.begin():
+        connection.execute(fleet_table.insert().values(**vars(instance)))
 
 
 def beat(connection: Connection, instance: Instance) -> None:
@@ -116,9 +139,9 @@ def forget_gone(connection: Connection) -> list[Instance]:
 
 def read(connection: Connection) -> list[Instance]:
     """Every row of the fleet table, oldest start first; [] when the database has none."""
+    if not exists(connection):
+        return []
     try:
-        if not inspect(connection).has_table(FLEET_TABLE):
-            return []
         return [Instance(*row) for row in connection.execute(select(*fleet_table.c).order_by(
             fleet_table.c.started_at, fleet_table.c.instance_id))]
     finally:

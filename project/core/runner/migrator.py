@@ -283,6 +283,9 @@ def migrate(
             on_plan(plan, connection)
         run_plan(settings, connection, plan, fake=fake, on_start=on_start, on_done=on_done,
                  script=plan.script or script, log=log, on_retry=on_retry, on_progress=on_progress)
+        # The fleet's table (runner.fleet), created by migrate as the schema's owner: the app's user only writes
+        # rows, and the gate above always has its table. After the plan, as the applied log on a fresh database.
+        fleet.ensure(connection)
     return plan
 
 

@@ -7,8 +7,9 @@ start-up (MigrationState), and each request runs one small query on the app's po
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic.script import ScriptDirectory
 from fastapi import APIRouter, Request, status
@@ -18,10 +19,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from project.core.errors import MigrationError
+from project.core.history import applied_log
 from project.core.history.phases import CONTRACT, declared_phase
 from project.core.history.plan import make_plan
-from project.core.history.scripts import alembic_config, resolve_revision, script_directory
+from project.core.history.scripts import alembic_config, lookup, resolve_revision, script_directory
 
+T = TypeVar("T")
 router = APIRouter(prefix="/health", tags=["health"])
 # uvicorn's own logger, as start-up migrations use: the line comes out in the server's format.
 log = logging.getLogger("uvicorn.error")
@@ -61,18 +64,23 @@ class MigrationState:
 
 def current_revisions(engine: Engine | AsyncEngine) -> tuple[str, ...]:
     """The rows of alembic_version; () when the table does not exist yet (nothing applied)."""
+    return on_engine(engine, _read_versions)
+
+
+def on_engine(engine: Engine | AsyncEngine, read: Callable[[Connection], T]) -> T:
+    """`read(connection)` on a connection of the app's engine, from a worker thread (ready() runs in one)."""
     if isinstance(engine, AsyncEngine):
-        # ready() runs in a worker thread; an async engine's connections belong to the event loop.
+        # An async engine's connections belong to the event loop.
         from anyio import from_thread
 
-        return from_thread.run(_current_revisions_async, engine)
+        return from_thread.run(_on_async, engine, read)
     with engine.connect() as connection:
-        return _read_versions(connection)
+        return read(connection)
 
 
-async def _current_revisions_async(engine: AsyncEngine) -> tuple[str, ...]:
+async def _on_async(engine: AsyncEngine, read: Callable[[Connection], T]) -> T:
     async with engine.connect() as connection:
-        return await connection.run_sync(_read_versions)
+        return await connection.run_sync(read)
 
 
 def _read_versions(connection: Connection) -> tuple[str, ...]:
@@ -113,6 +121,10 @@ def ready(request: Request) -> JSONResponse:
     try:
         body["pending"], needed = state.pending(heads)
     except MigrationError as exc:
+        if _newer_release(request, state, heads):
+            body["pending"] = 0
+            _log_cause(request, None, None)
+            return JSONResponse(body, status.HTTP_200_OK)
         _log_cause(request, "unknown migration state", str(exc))
         return _unavailable(body, "unknown migration state")
     if needed:
@@ -122,6 +134,23 @@ def ready(request: Request) -> JSONResponse:
         return _unavailable(body, "migrations pending")
     _log_cause(request, None, None)
     return JSONResponse(body, status.HTTP_200_OK)
+
+
+def _newer_release(request: Request, state: MigrationState, heads: tuple[str, ...]) -> bool:
+    """The database is at revisions this code does not know, which `migrate` applied (the applied log says so):
+    a newer release's pre-deploy migrate ran. While this instance is in the fleet (its last beat written),
+    migrate applies no contract revision its code lacks (runner.fleet holds it until the instance is gone), so
+    the code works on: it stays in its load balancer's rotation during the rolling deploy (docs/phases.md). A
+    revision recorded by hand, or unknown to the log, stays "unknown migration state"."""
+    membership = getattr(request.app.state, "fleet", None)
+    if state.problem is not None or membership is None or not membership.seen:
+        return False
+    unknown = [head for head in heads if lookup(state.script, head) is None]
+    try:
+        entries = on_engine(request.app.state.engine, applied_log.read) if unknown else {}
+    except (DBAPIError, MigrationError):
+        return False
+    return bool(unknown) and all(head in entries and entries[head].applied for head in unknown)
 
 
 def _unavailable(body: dict[str, Any], why: str) -> JSONResponse:
