@@ -119,11 +119,13 @@ def fill(url: str, rows: int) -> None:
 
 
 class Writer(threading.Thread):
-    """Inserts one row every 1/rate s on its own connection; records each insert's start and duration."""
+    """Inserts one row every 1/rate s on its own connection; records each insert's start and duration.
+    `statement()`: another write to time instead (bench/backfill.py updates existing rows)."""
 
-    def __init__(self, url: str, rate: float):
+    def __init__(self, url: str, rate: float, statement: Any = None):
         super().__init__(daemon=True)
         self.url, self.interval = url, 1.0 / rate
+        self.statement = statement or (lambda: "INSERT INTO events (account_id, amount, payload) VALUES (1, 2, 'live')")
         self.samples: list[tuple[float, float]] = []
         self.stop = threading.Event()
         self.error: BaseException | None = None
@@ -137,8 +139,7 @@ class Writer(threading.Thread):
                 while not self.stop.is_set():
                     start = time.perf_counter()
                     try:
-                        connection.exec_driver_sql(
-                            "INSERT INTO events (account_id, amount, payload) VALUES (1, 2, 'live')")
+                        connection.exec_driver_sql(self.statement())
                         connection.commit()
                     except Exception as exc:
                         # The naive NOT NULL revision leaves a column the old insert does not fill: the

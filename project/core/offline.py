@@ -455,7 +455,11 @@ def _terminated(statement: str) -> str:
 
 
 def _is_bookkeeping(statement: str) -> bool:
-    return re.match(rf"^\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+{VERSION_TABLE}\b", statement, re.I) is not None
+    """A write to alembic_version or to a backfill's progress rows (project.core.history.backfill): the tool's."""
+    from project.core.bookkeeping import BACKFILL_TABLE
+
+    tables = f"({VERSION_TABLE}|{BACKFILL_TABLE})"
+    return re.match(rf"^\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+{tables}\b", statement, re.I) is not None
 
 
 def destructive_marks(sql: OfflineSQL) -> dict[tuple[int, int], list[str]]:

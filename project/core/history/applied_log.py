@@ -84,7 +84,8 @@ def _advance_statement() -> Any:
                 **{n: bindparam(f"d_{n}", type_=log_table.c[n].type) for n in _COLUMNS}}
     statement = mysql_insert(log_table).values([running, finished])
     return statement.on_duplicate_key_update(state=statement.inserted.state, duration=statement.inserted.duration,
-                                             checksum=statement.inserted.checksum)
+                                             checksum=statement.inserted.checksum,
+                                             statements=statement.inserted.statements)
 
 
 class LogTableDamaged(MigrationError):
@@ -501,12 +502,13 @@ class Recorder:
         assert key is not None  # an INSERT of one row always has one
         return int(key[0])
 
-    def done(self, connection: Connection, step: Any, following: Any = None) -> None:
+    def done(self, connection: Connection, step: Any, following: Any = None, notes: str | None = None) -> None:
         """Inside the revision's transaction, from on_version_apply: the revision's row; then, when a step
-        `following` it runs next, that step's start() in the same transaction."""
+        `following` it runs next, that step's start() in the same transaction. `notes`: what its backfills did
+        (history.backfill), kept in the row's statements as SQL comments."""
         state = "applied" if step.forwards else "unapplied"
         values: dict[str, Any] = {"state": state, "duration": time.perf_counter() - self.started,
-                                  "checksum": self._checksum(step)}
+                                  "checksum": self._checksum(step), "statements": notes}
         self._ensure(connection)
         if self.running_id is not None and following is not None:
             # MySQL/MariaDB between two revisions: this one's row becomes `applied` and the next one's `running`

@@ -158,6 +158,11 @@ HISTORY_TYPE = "fastapi_manage.history_type"  # True: the column's type is the o
 HISTORY_DEFAULT = "fastapi_manage.history_default"  # the server default the history gave it (a DefaultClause's arg)
 _REFLECTED_TYPE = "fastapi_manage.reflected_type"  # the type SQLite's reflection made, when none is recorded
 _COLUMNS = "fastapi_manage.history_columns"  # the scratch connection's records, in its `info`
+
+
+def is_scratch(connection: Any) -> bool:
+    """Whether `connection` is a scratch database of this module (a replay of the history), not the user's."""
+    return _COLUMNS in getattr(connection, "info", {})
 _RECORDS_TABLE = "fastapi_manage_history_columns"  # the records inside a cached database file
 
 

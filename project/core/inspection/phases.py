@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from project.core.history.backfill import BackfillOp, runs_backfills
 from project.core.history.phases import CONTRACT, EXPAND, declared_phase
 from project.core.inspection import destructive
 from project.core.inspection.problem import Problem
@@ -87,8 +88,8 @@ def revision_inference(script: Any, dialect: str = "postgresql") -> Inference:
 
 def phase_problems(script_directory: Any, silenced: set[str] | frozenset[str] = frozenset()) -> list[Problem]:
     """`check`: revisions whose declared phase their operations contradict (Z301: both phases in one revision;
-    Z302: a contract operation in an expand revision). Revisions without a phase are not read (a history
-    without phases is checked as before)."""
+    Z302: a contract operation in an expand revision; Z303: a backfill beside other operations). Revisions without
+    a phase are not read (a history without phases is checked as before), except those that run a backfill."""
     from pathlib import Path
 
     from project.core.errors import MigrationError
@@ -101,6 +102,8 @@ def phase_problems(script_directory: Any, silenced: set[str] | frozenset[str] = 
         except MigrationError as exc:
             problems.append(Problem(str(exc).split(": ", 1)[1], path))
             continue
+        if runs_backfills(script):
+            problems += _backfill_problems(script, path)
         if phase is None:
             continue
         found = revision_inference(script)
@@ -115,3 +118,15 @@ def phase_problems(script_directory: Any, silenced: set[str] | frozenset[str] = 
                 "the code still running before it: mark it phase = \"contract\", or move that to a contract "
                 "revision", path, rule="Z302"))
     return [p for p in problems if p.rule not in silenced]
+
+
+def _backfill_problems(script: Any, path: Any) -> list[Problem]:
+    """Z303: a revision that runs a backfill and other operations. The backfill commits what ran before it
+    (history.backfill), so after a kill mid-backfill the revision runs again over those operations' effects and
+    fails ("already exists") instead of resuming."""
+    recorded = destructive.record_revision(script, True, "postgresql")
+    if all(isinstance(operation, BackfillOp) for operation in recorded.operations):
+        return []
+    return [Problem(f"revision {script.revision} runs a backfill beside other operations: the backfill commits "
+                    "them first, and after a kill mid-backfill the revision would run them again instead of "
+                    "resuming; move them to a revision of their own before it", path, rule="Z303")]

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 from project.core.bookkeeping import schema_statements_run
 from project.core.errors import DatabaseFailure, Interrupted, MigrationError, cause_of, classify, mask_url
-from project.core.history import applied_log
+from project.core.history import applied_log, backfill
 from project.core.history.plan import Plan, Step
 from project.core.runner import timeouts
 
@@ -56,6 +56,10 @@ def server_lost(connection: Connection, plan: Plan, step: Step, executed: list[s
     where = mask_url(connection.engine.url)
     head = f"Lost the connection to the database server while {verb} {step} ({where}): {cause_of(exc).rstrip('.')}."
     before = recorded_before(plan, step)
+    if backfill.runs_backfills(step.script):  # resumable by design: nothing to finish or undo by hand
+        return MigrationError(f"{head} The database stays recorded at {before}; {step.revision} runs a backfill: "
+                              "the batches it committed are kept, and migrate resumes after them once the server "
+                              "is back (no row is updated twice).")
     why = partial_because(connection, step)
     if why is None:
         engine = ENGINE_NAMES.get(connection.dialect.name, connection.dialect.name)
@@ -81,6 +85,11 @@ def interrupted(connection: Connection, plan: Plan, step: Step, executed: list[s
     verb = "applying" if step.forwards else "unapplying"
     head = f"Interrupted ({signal_name}) while {verb} {step}"
     before = recorded_before(plan, step)
+    if backfill.runs_backfills(step.script):  # resumable by design: nothing to finish or undo by hand
+        note = "the batches its backfill committed are kept" if connection.invalidated else \
+            backfill.resume_note(connection, step.revision)
+        return Interrupted(f"{head}: the database stays recorded at {before}; {note}; re-run migrate to resume.",
+                           signal_name, returncode)
     why = partial_because(connection, step)
     ran = schema_statements_run(executed)
     if why is None:
@@ -107,6 +116,8 @@ def refuse_interrupted(connection: Connection, plan: Plan, entries: dict[str, ap
     its statements ran. Its DDL is not rolled back, so part of it may be applied: running it again blind fails,
     or applies twice what it did. `entries`: the log as the caller read it under the same lock (None: read it)."""
     step = plan.steps[0]
+    if backfill.runs_backfills(step.script):
+        return  # its backfill resumes after the last batch it recorded: running it again is what finishes it
     entry = (applied_log.read(connection) if entries is None else entries).get(step.revision)
     if entry is None or not entry.interrupted:
         return

@@ -24,7 +24,7 @@ from project.core.conf import Settings
 
 # The error model lives in project.core.errors; callers may import the migration family from here.
 from project.core.errors import DestructiveStepsRefused, MigrationError, UnknownRevision, cause_of
-from project.core.history import applied_log
+from project.core.history import applied_log, backfill
 from project.core.history.plan import Plan, Step, make_plan
 from project.core.history.scripts import alembic_config, current_heads, script_directory, upgrade_or_downgrade
 from project.core.inspection.shards import refuse_sharded
@@ -102,6 +102,7 @@ def run_plan(
     script: ScriptDirectory | None = None,
     log: Any = None,
     on_retry: Callable[[Step, int, float], None] | None = None,
+    on_progress: Callable[[Step, str], None] | None = None,
 ) -> None:
     """Carry out `plan` on `connection`, one transaction per revision where the engine allows it.
     `log` (an applied_log.Recorder) writes each revision's row of the applied log.
@@ -109,7 +110,7 @@ def run_plan(
     Pass the ScriptDirectory the plan was made from: Alembic then runs on it instead of loading
     (importing) every version file a second time. Every statement runs under the lock and statement
     timeouts of project.core.runner.timeouts; a revision whose lock was not granted in time is retried there
-    (`on_retry(step, retry number, delay)` before each retry).
+    (`on_retry(step, retry number, delay)` before each retry). `on_progress(step, line)`: a backfill's progress.
     """
     if not plan.steps:
         return
@@ -136,8 +137,10 @@ def run_plan(
         nonlocal started
         executed.clear()  # what ran so far belongs to the revision just recorded
         done = pending.pop(0)
+        # --- backfills (history.backfill): their progress rows go, their outcome goes to the applied log ---
+        notes = backfill.settle(ctx.connection, cfg.attributes, done.revision)
         if log is not None:  # in the revision's transaction, before it commits; and the next one's start
-            log.done(ctx.connection, done, pending[0] if pending else None)
+            log.done(ctx.connection, done, pending[0] if pending else None, notes=notes)
         if on_done:
             on_done(done, time.perf_counter() - started)
         started = time.perf_counter()
@@ -145,6 +148,8 @@ def run_plan(
             on_start(pending[0], 0.0)
 
     cfg = alembic_config(settings, connection=connection, on_version_apply=version_applied)
+    if on_progress is not None:  # a backfill's progress lines, for the revision running
+        cfg.attributes[backfill.REPORT] = lambda line: on_progress(pending[0], line)
     if log is not None:
         log.start(pending[0])
     if on_start:
@@ -198,6 +203,9 @@ def _step_failed(connection: Connection, plan: Plan, step: Step, executed: list[
         cause = f"{cause}. {invalid}"
     verb = "Applying" if step.forwards else "Unapplying"
     recorded = f"the database stays recorded at {interrupted.recorded_before(plan, step)}"
+    if backfill.runs_backfills(step.script):  # history.backfill: its committed batches stay, and it resumes
+        return MigrationError(f"{verb} {step} failed: {cause}. {recorded.capitalize()}; "
+                              f"{backfill.resume_note(connection, step.revision)}: fix the cause, then re-run migrate.")
     ran = schema_statements_run(executed)
     why = interrupted.partial_because(connection, step)
     if ran and why is not None:
@@ -238,6 +246,7 @@ def migrate(
     on_retry: Callable[[Step, int, float], None] | None = None,
     break_running_instances: bool = False,
     on_held: Callable[[fleet.Held], None] | None = None,
+    on_progress: Callable[[Step, str], None] | None = None,
 ) -> Plan:
     """Bring the settings' database to `target`: `manage.py migrate`, start-up migrations and
     `project.migrate_database()` are all this function.
@@ -247,7 +256,8 @@ def migrate(
     data (unless `allow_destructive`; `fake` runs nothing and so is never refused), then run it.
     `on_plan(plan, connection)` is called once the plan has passed the policy, before the first step.
     The plan stops before a contract revision that a live instance's code does not carry (runner.fleet:
-    `on_held` says which and why), unless `break_running_instances`.
+    `on_held` says which and why), unless `break_running_instances`. `on_progress(step, line)`: a backfill's
+    progress (history.backfill).
     """
     script = script_directory(alembic_config(settings))
     # Spider tables: DDL would not reach the data nodes (inspection.shards); `fake` records what was done by hand.
@@ -272,7 +282,7 @@ def migrate(
         if on_plan is not None:
             on_plan(plan, connection)
         run_plan(settings, connection, plan, fake=fake, on_start=on_start, on_done=on_done,
-                 script=plan.script or script, log=log, on_retry=on_retry)
+                 script=plan.script or script, log=log, on_retry=on_retry, on_progress=on_progress)
         # The fleet's table (runner.fleet), created by migrate as the schema's owner: the app's user only writes
         # rows, and the gate above always has its table. After the plan, as the applied log on a fresh database.
         fleet.ensure(connection)

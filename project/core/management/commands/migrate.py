@@ -124,11 +124,16 @@ class Command(BaseCommand):
                     self.stdout.write(" " + self.style.WARNING(f"LOCK TIMEOUT, retry {retry} in {delay:g}s"))
                     progress[0].start(step, 0.0)
 
+            def on_progress(step: Any, line: str) -> None:
+                if progress:  # a backfill's progress (project.core.history.backfill)
+                    progress[0].progress(step, line)
+
             held: list[Any] = []
             migrator.migrate(self.settings, options["target"], fake=options["fake"],
                              allow_destructive=options["allow_destructive"],
                              on_plan=on_plan, on_start=on_start, on_done=on_done, on_retry=on_retry,
-                             break_running_instances=options["break_running_instances"], on_held=held.append)
+                             break_running_instances=options["break_running_instances"], on_held=held.append,
+                             on_progress=on_progress)
         if held and verbosity >= 1:
             self._held(held[0])
 
@@ -265,6 +270,7 @@ class _Progress:
         self.started = time.perf_counter()
         self.bar: Any = None
         self.task: Any = None
+        self.line_open = False  # "  Applying <rev>..." written, its "OK" not yet
 
     def __enter__(self) -> _Progress:
         out = self.command.stdout
@@ -296,12 +302,26 @@ class _Progress:
             self.bar.update(self.task, description=f"{verb} {step.revision}")
         else:
             self.command.stdout.write(f"  {verb} {step}...", ending="")
+            self.line_open = True
+
+    def progress(self, step: Any, line: str) -> None:
+        """A line of a long step's own (a backfill's batches), under its "Applying" line."""
+        if self.bar is not None:
+            self.bar.console.print(f"    {line}", markup=False, highlight=False)
+            return
+        if self.line_open:
+            self.command.stdout.write("")
+            self.line_open = False
+        self.command.stdout.write(f"    {line}")
 
     def done(self, step: Any, elapsed: float) -> None:
         if elapsed > self.slowest[1]:
             self.slowest = (step, elapsed)
         if self.bar is None:
-            self.command.stdout.write(" " + self.command.style.SUCCESS("OK") + f" ({elapsed:.3f}s)")
+            verb = "Applying" if step.forwards else "Unapplying"
+            ok = " " + self.command.style.SUCCESS("OK") + f" ({elapsed:.3f}s)"
+            self.command.stdout.write(ok if self.line_open else f"  {verb} {step}...{ok}")
+            self.line_open = False
             return
         from rich.text import Text
 
