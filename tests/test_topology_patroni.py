@@ -25,10 +25,21 @@ import pytest
 import sqlalchemy as sa
 from conftest import ROOT
 from migcopy import MigrationsCopy, fixture_copy, one_clean_line
+from servers import Running, version_rows, wait_until_up
+from test_startup_failover import (
+    WAIT_LINE,
+    connect_failure,
+    log_rows,
+    poll_ready,
+    ready,
+    startup_app,
+    startup_history,
+    wait_until_sleeping,
+)
 from topology_fixtures import patroni_cluster  # noqa: F401 - the fixture
 
 from project.core.db import create_engine_for
-from project.core.errors import mask_url
+from project.core.errors import DatabaseFailure, classify, mask_url
 from project.core.history import applied_log
 from project.core.history.scripts import current_heads
 
@@ -329,3 +340,66 @@ def test_a_commit_lost_in_the_failover_is_noticed_not_reapplied_in_half(
     assert done.returncode == 0, done.stderr
     assert _state(url) == _fault_free(cluster, copy, markers)  # 0010 and 0011 applied and logged once
     cluster.heal(wait=False)
+
+
+# --- the app through a real failover -----------------------------------------------------------------------------
+
+
+def _wait_for_line(server: Running, text: str) -> None:
+    deadline = time.monotonic() + 90  # guards against a hang only
+    while text not in server.log:
+        assert server.process.poll() is None, server.log
+        assert time.monotonic() < deadline, f"never logged {text!r}:\n{server.log}"
+        time.sleep(0.05)
+
+
+def test_app_workers_wait_out_a_real_failover_and_readiness_follows_it(
+        patroni_cluster: dbservers.PatroniCluster, fresh_database: str, tmp_path: Path) -> None:  # noqa: F811
+    """Three uvicorn workers with start-up migrations through HAProxy; the one migrating is inside 0009 (the others
+    wait for its lock) when the primary is killed. HAProxy then takes connections and closes them (no server up
+    behind it): read as an outage, not as a refused login. A worker started meanwhile on the multi-host URL finds a
+    dead server and a standby: it waits for a writable primary from its first attempt. Once the standby is
+    promoted, every worker of both servers starts; each revision is applied (and logged) once. Then, serving: the
+    new primary is killed -> /health/ready 503, promoted again -> 200, with no restart of the app."""
+    cluster = patroni_cluster
+    url = cluster.url(fresh_database)
+    copy, marker = startup_history(tmp_path)
+    (tmp_path / "late").mkdir()
+    cluster.wait_for_standbys()
+    with startup_app(copy, url, tmp_path, workers=3, MIGRATE_ON_STARTUP_WAIT="120") as server:
+        wait_until_sleeping(marker, server)
+        cluster.wait_for_standbys()  # 0001..0008 are committed: the standby has them before the kill
+        cluster.kill_primary()
+        assert ready(server) != 200  # every worker is in start-up: none answers
+        assert classify(connect_failure(url), url) is DatabaseFailure.UNREACHABLE
+        late_url = cluster.multi_host_url(fresh_database)
+        with startup_app(copy, late_url, tmp_path / "late", workers=1, MIGRATE_ON_STARTUP_WAIT="120") as late:
+            # Its first attempt: the dead primary refuses, the standby logs in read-only.
+            _wait_for_line(late, f"{WAIT_LINE}a writable primary (the server is read-only) at {mask_url(late_url)}")
+            cluster.expire_leader()
+            cluster.wait_for_primary()
+            wait_until_up(server, started_workers=3)
+            wait_until_up(late)
+            assert ready(server) == 200 and ready(late) == 200
+
+            # Serving: the primary dies again, and a standby takes over again.
+            cluster.heal()
+            cluster.kill_primary()
+            poll_ready(server, 503)
+            cluster.expire_leader()
+            cluster.wait_for_primary()
+            poll_ready(server, 200)
+            poll_ready(late, 200)
+            late_log = late.log
+        log = server.log
+    cluster.heal(wait=False)
+
+    for text in (log, late_log):
+        assert "Child process failed" not in text and "Traceback" not in text, text
+        assert cluster.password not in text, text
+    assert log.count("Application startup complete.") == 3 and late_log.count("Application startup complete.") == 1
+    for revision in [f"{n:04d}" for n in range(1, 11)]:
+        assert (log + late_log).count(f"  Applied {revision} ") == 1, (revision, log, late_log)
+    assert version_rows(url) == ["0010"]
+    assert log_rows(url) == [(f"{n:04d}", "up", "applied") for n in range(1, 11)]
+    assert WAIT_LINE + "the database server to come back (connection lost) at " + mask_url(url) in log, log
