@@ -408,6 +408,21 @@ def _start_pgpool_once(primary: Server, standbys: list[Server], base_dir: Path, 
     return pool
 
 
+def start_pgpool_failing_over(primary: Server, standby: Server, base_dir: Path) -> Pgpool:
+    """pgpool-II in front of `primary` (node 0) and `standby` (node 1) that fails over by itself: it checks every
+    node each second and detaches one that fails a check (or a session: failover_on_backend_error); when that is
+    the primary, its failover_command promotes the standby (pg_ctl promote) and pgpool finds the new primary."""
+    promote = f"{_postgres_bin_dir() / 'pg_ctl'} promote -D {standby.base_dir / 'data'}"
+    password = f"'TEXT{primary.password}'"
+    return start_pgpool(primary, [standby], base_dir, **{
+        "health_check_period": "1", "health_check_timeout": "2", "health_check_max_retries": "0",
+        "health_check_user": f"'{primary.user}'", "health_check_password": password,
+        "failover_on_backend_error": "on", "failover_command": f"'test %d = %P && {promote}'",
+        "search_primary_node_timeout": "60",
+        "backend_flag0": "'ALLOW_TO_FAILOVER'", "backend_flag1": "'ALLOW_TO_FAILOVER'",
+    })
+
+
 GALERA_PROVIDER = "/usr/lib/galera/libgalera_smm.so"
 
 
@@ -877,12 +892,12 @@ class PatroniCluster:
         written when the wait began: a kill after it loses only what comes later (a test's CREATE DATABASE just
         before is kept). Each standby must
 
-        - stream from the primary and have replayed that position, as the primary's pg_stat_replication says (a
-          node that was killed and is rejoining runs as a replica on its old timeline first, until pg_rewind or a
-          new copy puts it on the primary's: it does not stream then);
-        - accept connections itself, streaming, replayed that far (a node just rewound streams before it reaches
-          a consistent recovery state, the end of WAL pg_rewind copied: killed then, the primary leaves a standby
-          that can never be promoted, seen in a run of the suite);
+        - stream from the primary, as the primary's pg_stat_replication says (a node that was killed and is
+          rejoining runs as a replica on its old timeline first, until pg_rewind or a new copy puts it on the
+          primary's: it does not stream then);
+        - accept connections itself, its WAL receiver streaming, replayed that position (a node just rewound
+          streams before it reaches a consistent recovery state, the end of WAL pg_rewind copied: killed then, the
+          primary leaves a standby that can never be promoted, seen in a run of the suite);
         - be a replica in state running for its Patroni (GET /replica): one still "starting" is not healthy enough
           for the leader race.
 
@@ -911,11 +926,12 @@ class PatroniCluster:
             time.sleep(0.2)
 
     def _promotable(self, primary: PatroniNode, node: PatroniNode, written: object) -> bool:
-        position = f"'{written}'::pg_lsn"
         try:
             streaming = self._lsn(primary, "count(*) FROM pg_stat_replication WHERE state = 'streaming' AND "
-                                           f"application_name = '{node.name}' AND replay_lsn >= {position}")
-            replayed = self._lsn(node, f"pg_last_wal_replay_lsn() >= {position} AND EXISTS (SELECT FROM "
+                                           f"application_name = '{node.name}'")
+            # Asked of the standby: the primary's replay_lsn is what the standby last reported, up to
+            # wal_receiver_status_interval (10 s) old when nothing is written.
+            replayed = self._lsn(node, f"pg_last_wal_replay_lsn() >= '{written}'::pg_lsn AND EXISTS (SELECT FROM "
                                        "pg_stat_wal_receiver WHERE status = 'streaming')")
         except psycopg2.OperationalError:  # the standby refuses connections: not consistent yet
             return False
