@@ -32,8 +32,8 @@ test: install-test
 	if [ -d tests/demo ]; then $(PYTHON) -m pytest $(PYTEST_PARALLEL) tests/demo; fi
 	bash scripts/check_without_demo.sh $(PYTEST_PARALLEL)
 
-# The Patroni failover tests (tests/test_topology_patroni.py: etcd, two Patroni nodes, HAProxy; primaries killed
-# mid-revision): on demand, not in `make test`, until they hold on two busy cores (docs/testing.md).
+# The Patroni failover tests alone (tests/test_topology_patroni.py: etcd, two Patroni nodes, HAProxy; primaries
+# killed mid-revision and under the app's workers); `make test` runs them too.
 test-failover: install-test
 	$(PYTHON) -m pytest -m failover tests/test_topology_patroni.py
 

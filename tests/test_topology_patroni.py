@@ -6,6 +6,11 @@ Python between two statements, or inside a pg_sleep statement); the killed run m
 server went away (not the revision), what is recorded and that migrate is to be re-run; once the standby has
 taken over, the next migrate applies the rest exactly once, and the database (schema, alembic_version, applied
 log) is the same as after a run without a fault. On the fixture application's prod settings (tests/fixture_app).
+The app too: uvicorn workers with start-up migrations through the same failover (issue 22, item 2).
+
+A kill comes only once the standby could be promoted at once (PatroniCluster.wait_for_standbys): without that,
+the primary died while the only standby, rewound in the round before, was short of a consistent recovery state,
+and no primary came back (seen on two busy cores).
 """
 
 from __future__ import annotations
