@@ -201,8 +201,9 @@ def classify(exc: BaseException, url: Any = None) -> DatabaseFailure:
     """What kind of database failure `exc` (a DBAPIError, or the driver's own exception) is.
 
     `url` (the DATABASE_URL) lets a failure without a code be placed: libpq reports no SQLSTATE
-    for a connection that fails before login completes (psycopg issue #1188), so there a TCP probe of
-    the server's address decides between "unreachable" and "refused the login".
+    for a connection that fails before login completes (psycopg issue #1188), so there a probe of
+    the server's address decides between "unreachable" and "refused the login" (of each server of a
+    multi-host URL, and "read-only" when the ones taking logins are standbys).
     """
     from sqlalchemy.exc import DBAPIError
 
@@ -271,12 +272,14 @@ def _classify_postgres_hosts(hosts: list[tuple[str, int]], url: Any) -> Database
     every one that does logs in but is read-only (target_session_attrs=read-write while a failover has no primary
     yet); else a login refused somewhere."""
     kinds = [_classify_postgres_login(host, port, url) for host, port in hosts]
-    answering = [host for host, kind in zip(hosts, kinds, strict=True) if kind is DatabaseFailure.LOGIN_OR_NO_DATABASE]
     if all(kind is DatabaseFailure.UNREACHABLE for kind in kinds):
         return DatabaseFailure.UNREACHABLE
     if DatabaseFailure.SSL in kinds:
         return DatabaseFailure.SSL
-    if all(_postgres_read_only(host, port, url) for host, port in answering):
+    # The rest take logins: libpq turned them down for being read-only, or the login failed.
+    taking_logins = [server for server, kind in zip(hosts, kinds, strict=True)
+                     if kind is not DatabaseFailure.UNREACHABLE]
+    if all(_postgres_read_only(host, port, url) for host, port in taking_logins):
         return DatabaseFailure.READ_ONLY
     return DatabaseFailure.LOGIN_OR_NO_DATABASE
 
