@@ -19,6 +19,7 @@ from test_topology_patroni import _history, _migrate, _start_migrate, _state, _w
 
 from project.core.errors import mask_url
 
+pytestmark = pytest.mark.failover  # make test-failover
 NAME = "failover"
 
 
