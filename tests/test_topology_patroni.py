@@ -23,6 +23,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import dbservers
@@ -361,50 +362,58 @@ def _wait_for_line(server: Running, text: str) -> None:
 def test_app_workers_wait_out_a_real_failover_and_readiness_follows_it(
         patroni_cluster: dbservers.PatroniCluster, fresh_database: str, tmp_path: Path) -> None:  # noqa: F811
     """Three uvicorn workers with start-up migrations through HAProxy; the one migrating is inside 0009 (the others
-    wait for its lock) when the primary is killed. HAProxy then takes connections and closes them (no server up
-    behind it): read as an outage, not as a refused login. A worker started meanwhile on the multi-host URL finds a
-    dead server and a standby: it waits for a writable primary from its first attempt. Once the standby is
-    promoted, every worker of both servers starts; each revision is applied (and logged) once. Then, serving: the
-    new primary is killed -> /health/ready 503, promoted again -> 200, with no restart of the app."""
+    wait for its lock) when the primary is killed. Two servers of one worker each start during the outage, and
+    wait from their first attempt: one through HAProxy, which takes connections and closes them (no server up
+    behind it: an outage, not a refused login), one on the multi-host URL, which finds a dead server and a
+    standby (it waits for a writable primary). Once the standby is promoted, every worker starts; each revision is
+    applied (and logged) once. Then, serving: the new primary is killed -> /health/ready 503, promoted again ->
+    200, with no restart of the app."""
     cluster = patroni_cluster
     url = cluster.url(fresh_database)
+    multi_host = cluster.multi_host_url(fresh_database)
     copy, marker = startup_history(tmp_path)
-    (tmp_path / "late").mkdir()
+    # What a server started during the outage waits for, by address.
+    late = {url: "the database server to accept connections",
+            multi_host: "a writable primary (the server is read-only)"}
     cluster.wait_for_standbys()
-    with startup_app(copy, url, tmp_path, workers=3, MIGRATE_ON_STARTUP_WAIT="120") as server:
+    with startup_app(copy, url, tmp_path, workers=3, MIGRATE_ON_STARTUP_WAIT="120") as server, ExitStack() as stack:
         wait_until_sleeping(marker, server)
         cluster.wait_for_standbys()  # 0001..0008 are committed: the standby has them before the kill
         cluster.kill_primary()
         assert ready(server) != 200  # every worker is in start-up: none answers
         assert classify(connect_failure(url), url) is DatabaseFailure.UNREACHABLE
-        late_url = cluster.multi_host_url(fresh_database)
-        with startup_app(copy, late_url, tmp_path / "late", workers=1, MIGRATE_ON_STARTUP_WAIT="120") as late:
-            # Its first attempt: the dead primary refuses, the standby logs in read-only.
-            _wait_for_line(late, f"{WAIT_LINE}a writable primary (the server is read-only) at {mask_url(late_url)}")
-            cluster.expire_leader()
-            cluster.wait_for_primary()
-            wait_until_up(server, started_workers=3)
-            wait_until_up(late)
-            assert ready(server) == 200 and ready(late) == 200
+        late_servers = []
+        for index, (late_url, awaited) in enumerate(late.items()):
+            (tmp_path / f"late{index}").mkdir()
+            late_server = stack.enter_context(startup_app(copy, late_url, tmp_path / f"late{index}", workers=1,
+                                                          MIGRATE_ON_STARTUP_WAIT="120"))
+            late_servers.append(late_server)
+            _wait_for_line(late_server, f"{WAIT_LINE}{awaited} at {mask_url(late_url)}")  # its first attempt
+        cluster.expire_leader()
+        cluster.wait_for_primary()
+        wait_until_up(server, started_workers=3)
+        for late_server in late_servers:
+            wait_until_up(late_server)
+            assert ready(late_server) == 200
+        assert ready(server) == 200
 
-            # Serving: the primary dies again, and a standby takes over again.
-            cluster.heal()
-            cluster.kill_primary()
-            poll_ready(server, 503)
-            cluster.expire_leader()
-            cluster.wait_for_primary()
-            poll_ready(server, 200)
-            poll_ready(late, 200)
-            late_log = late.log
-        log = server.log
+        # Serving: the primary dies again, and a standby takes over again.
+        cluster.heal()
+        cluster.kill_primary()
+        poll_ready(server, 503)
+        cluster.expire_leader()
+        cluster.wait_for_primary()
+        for running in (server, *late_servers):
+            poll_ready(running, 200)
+        logs = [running.log for running in (server, *late_servers)]
     cluster.heal(wait=False)
 
-    for text in (log, late_log):
+    for text in logs:
         assert "Child process failed" not in text and "Traceback" not in text, text
-        assert cluster.password not in text, text
-    assert log.count("Application startup complete.") == 3 and late_log.count("Application startup complete.") == 1
+        assert "Start-up migrations failed" not in text and cluster.password not in text, text
+    assert [text.count("Application startup complete.") for text in logs] == [3, 1, 1], logs
     for revision in [f"{n:04d}" for n in range(1, 11)]:
-        assert (log + late_log).count(f"  Applied {revision} ") == 1, (revision, log, late_log)
+        assert "".join(logs).count(f"  Applied {revision} ") == 1, (revision, logs)
     assert version_rows(url) == ["0010"]
     assert log_rows(url) == [(f"{n:04d}", "up", "applied") for n in range(1, 11)]
-    assert WAIT_LINE + "the database server to come back (connection lost) at " + mask_url(url) in log, log
+    assert WAIT_LINE + "the database server to come back (connection lost) at " + mask_url(url) in logs[0], logs[0]
