@@ -32,10 +32,11 @@ test: install-test
 	if [ -d tests/demo ]; then $(PYTHON) -m pytest $(PYTEST_PARALLEL) tests/demo; fi
 	bash scripts/check_without_demo.sh $(PYTEST_PARALLEL)
 
-# The Patroni failover tests (tests/test_topology_patroni.py: etcd, two Patroni nodes, HAProxy; primaries killed
-# mid-revision): on demand, not in `make test`, until they hold on two busy cores (docs/testing.md).
+# The failover tests alone (tests/test_topology_patroni.py: etcd, two Patroni nodes, HAProxy; primaries killed
+# mid-revision and under the app's workers; tests/test_topology_pgpool_failover.py: pgpool-II failing over by
+# itself); `make test` runs them too.
 test-failover: install-test
-	$(PYTHON) -m pytest -m failover tests/test_topology_patroni.py
+	$(PYTHON) -m pytest -m failover tests/test_topology_patroni.py tests/test_topology_pgpool_failover.py
 
 # The benchmark suite (bench/run.py): real servers, peers side by side, writes bench/RESULTS.md + results.json.
 bench: install-test

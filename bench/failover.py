@@ -1,4 +1,5 @@
-"""Time from a primary's death to `migrate` done on the new primary, on a Patroni cluster (issue 22, item 1).
+"""Time from a primary's death to `migrate` done on the new primary, and to the app's /health/ready 200, on a
+Patroni cluster (issue 22, items 1 and 2).
 
 scripts/dbservers.py starts etcd, two Patroni nodes (asynchronous streaming replication; ttl 20 s, loop_wait 1 s,
 retry_timeout 5 s: the fastest Patroni allows) and HAProxy. For each address form (HAProxy, libpq's multi-host
@@ -7,6 +8,10 @@ plus a revision that waits; while it waits, the primary's Patroni and postmaster
 the failover up (the leader key expires by its ttl). From the kill, `manage.py migrate` is started again every
 RETRY seconds until one exits 0; the figures are the time from the kill to the first writable primary through
 the address, and to that migrate's end. Then the killed node rejoins (pg_rewind) before the next run.
+
+Then the app (uvicorn, start-up migrations on) through each address form: the primary killed while one worker
+serves, and while three workers start (one inside a revision, two waiting for its lock); the time from the kill to
+the first /health/ready 200, and to every worker started.
 
 Also measured: after a fault-free migrate, how long the standby takes to replay its last commit (the cost a
 migrate would pay to wait for its standbys before returning).
@@ -33,14 +38,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts"), str(ROOT / "tests")]
 
 import dbservers  # noqa: E402
+import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from migcopy import MigrationsCopy, fixture_copy  # noqa: E402
 
 RETRY = 0.5  # seconds between two attempts of migrate while no primary answers
 
 
-def history(tmp: Path) -> tuple[MigrationsCopy, Path]:
-    copy = fixture_copy(tmp, "prod")
+def history(tmp: Path, base: str = "prod") -> tuple[MigrationsCopy, Path]:
+    copy = fixture_copy(tmp, base)
     markers = tmp / "markers"
     markers.mkdir()
     copy.add("0009", "0008", message="waits", upgrade=f"""
@@ -102,6 +108,75 @@ def one_run(cluster: dbservers.PatroniCluster, copy: MigrationsCopy, markers: Pa
     return writable[0], finished
 
 
+def ready_run(cluster: dbservers.PatroniCluster, copy: MigrationsCopy, markers: Path, form: str,
+              case: str) -> tuple[float, float]:
+    """uvicorn on the fixture application (dev settings) through `form`, start-up migrations on; the primary killed
+    (nothing speeds the failover up). `serving`: one worker, started and answering 200 before the kill. `start-up`:
+    three workers, the kill inside 0009 while one migrates and the others wait for its lock. Returns the seconds
+    from the kill to the first /health/ready 200 after it, and to every worker having started."""
+    name = f"b_{uuid.uuid4().hex[:10]}"
+    cluster.create_database(name)
+    url = cluster.url(name) if form == "HAProxy" else cluster.multi_host_url(name)
+    workers = 1 if case == "serving" else 3
+    if case == "serving":
+        (markers / name).touch()  # 0009 does not wait
+    port = dbservers.find_free_port()
+    log_path = markers.parent / f"{name}.log"
+    env = {**os.environ, **copy.env(url), "MIGRATE_ON_STARTUP": "1", "MIGRATE_ON_STARTUP_WAIT": "180",
+           "NO_COLOR": "1"}
+    ready_url = f"http://127.0.0.1:{port}/health/ready"
+    with open(log_path, "wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "project.app.asgi:app", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", str(workers)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    try:
+        def started() -> int:
+            return log_path.read_text(errors="replace").count("Application startup complete.")
+
+        deadline = time.monotonic() + 180
+        while not ((case == "serving" and ready_status(ready_url) == 200) or (markers / name).exists()):
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the app never got there:\n{log_path.read_text(errors='replace')}")
+            time.sleep(0.05)
+        cluster.wait_for_standbys()
+        cluster.kill_primary()
+        killed = time.monotonic()
+        (markers / f"{name}.go").touch()
+        seen_down = case == "start-up"  # no worker serves yet
+        while True:
+            answer = ready_status(ready_url)
+            seen_down = seen_down or answer != 200
+            if seen_down and answer == 200:
+                ready = time.monotonic() - killed
+                break
+            if server.poll() is not None or time.monotonic() - killed > 180:
+                raise RuntimeError(f"/health/ready never answered 200 again:\n{log_path.read_text(errors='replace')}")
+            time.sleep(0.05)
+        while started() < workers:
+            if server.poll() is not None or time.monotonic() - killed > 180:
+                raise RuntimeError(f"not every worker started:\n{log_path.read_text(errors='replace')}")
+            time.sleep(0.05)
+        every = time.monotonic() - killed
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, 9)
+            server.wait()
+    cluster.drop_database(name)
+    cluster.heal()
+    return ready, every
+
+
+def ready_status(ready_url: str) -> int | None:
+    try:
+        return httpx.get(ready_url, timeout=1).status_code
+    except httpx.TransportError:
+        return None
+
+
 def can_write(url: str) -> bool:
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 2})
     try:
@@ -154,15 +229,26 @@ def main() -> None:
             runs = [one_run(cluster, copy, markers, form) for _ in range(args.runs)]
             rows.append((form, runs))
             print(form, runs, flush=True)
+        app_copy, app_markers = history(base / "app-history", "dev")
+        ready_rows = []
+        for form in ("HAProxy", "multi-host URL"):
+            for case in ("serving", "start-up"):
+                runs = [ready_run(cluster, app_copy, app_markers, form, case) for _ in range(args.runs)]
+                ready_rows.append((form, case, runs))
+                print(form, case, runs, flush=True)
     finally:
         cluster.stop()
-    table = render(rows, up, catch_up, args.runs)
+    table = render(rows, ready_rows, up, catch_up, args.runs)
     print(table)
     if args.write:
         write_results(table)
 
 
-def render(rows: list[tuple[str, list[tuple[float, float]]]], up: float, catch_up: list[float], runs: int) -> str:
+Runs = list[tuple[float, float]]
+
+
+def render(rows: list[tuple[str, Runs]], ready_rows: list[tuple[str, str, Runs]], up: float, catch_up: list[float],
+           runs: int) -> str:
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     lines = [f"`bench/failover.py --runs {runs}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average "
              f"{load} at the end (a shared 2-core machine). Patroni 3.0.2 with ttl 20 s, loop_wait 1 s, "
@@ -172,6 +258,18 @@ def render(rows: list[tuple[str, list[tuple[float, float]]]], up: float, catch_u
         writable = ", ".join(f"{w:.1f}" for w, _ in results)
         done = ", ".join(f"{d:.1f}" for _, d in results)
         lines.append(f"| {form} | {writable} | {done} | {len(results)} |")
+    lines += ["", "The app through the same failovers (uvicorn on the fixture application, start-up migrations on, "
+              "MIGRATE_ON_STARTUP_WAIT 180 s; /health/ready polled every 50 ms). serving: one worker answering 200 "
+              "when the primary dies; start-up: three workers, the kill inside a revision one of them applies while "
+              "the others wait for its lock.", "",
+              "| address | case | kill to /health/ready 200 (s) | kill to every worker started (s) | runs |",
+              "|---|---|---|---|---|"]
+    for form, case, results in ready_rows:
+        ready = ", ".join(f"{r:.1f}" for r, _ in results)
+        every = ", ".join(f"{e:.1f}" for _, e in results) if case == "start-up" else "(started before the kill)"
+        lines.append(f"| {form} | {case} | {ready} | {every} | {len(results)} |")
+    lines += ["", "The machine was loaded throughout (other sessions' test runs on the same two cores): compare the "
+              "rows of one run, not with other sections."]
     lines += ["", f"A standby replays a fault-free migrate's last commit {statistics.median(catch_up) * 1000:.1f} ms "
               f"after it (median of {len(catch_up)}; max {max(catch_up) * 1000:.1f} ms): the cost a migrate would pay "
               "to wait for its standbys before returning."]

@@ -408,6 +408,21 @@ def _start_pgpool_once(primary: Server, standbys: list[Server], base_dir: Path, 
     return pool
 
 
+def start_pgpool_failing_over(primary: Server, standby: Server, base_dir: Path) -> Pgpool:
+    """pgpool-II in front of `primary` (node 0) and `standby` (node 1) that fails over by itself: it checks every
+    node each second and detaches one that fails a check (or a session: failover_on_backend_error); when that is
+    the primary, its failover_command promotes the standby (pg_ctl promote) and pgpool finds the new primary."""
+    promote = f"{_postgres_bin_dir() / 'pg_ctl'} promote -D {standby.base_dir / 'data'}"
+    password = f"'TEXT{primary.password}'"
+    return start_pgpool(primary, [standby], base_dir, **{
+        "health_check_period": "1", "health_check_timeout": "2", "health_check_max_retries": "0",
+        "health_check_user": f"'{primary.user}'", "health_check_password": password,
+        "failover_on_backend_error": "on", "failover_command": f"'test %d = %P && {promote}'",
+        "search_primary_node_timeout": "60",
+        "backend_flag0": "'ALLOW_TO_FAILOVER'", "backend_flag1": "'ALLOW_TO_FAILOVER'",
+    })
+
+
 GALERA_PROVIDER = "/usr/lib/galera/libgalera_smm.so"
 
 
@@ -706,6 +721,9 @@ PATRONI_TIMING = {"ttl": 20, "loop_wait": 1, "retry_timeout": 5}
 # WAL_LOG strategy): killed right after it, the primary left no node willing to be promoted (seen in a clean-clone
 # run). The tests want the failover, commits lost in it included (that is what they check): no bound here.
 PATRONI_MAX_LAG = 1 << 40
+# Seconds a standby may take to rejoin (start, rewind, stream, reach consistency) before it is copied afresh: a
+# rejoin takes 2-5 s on an idle machine.
+REJOIN_TIMEOUT = 45.0
 
 
 @dataclass(eq=False)
@@ -725,11 +743,16 @@ class PatroniNode:
     def role(self) -> int:
         """The HTTP status of Patroni's `GET /primary` on this node (200: it runs the writable primary), 0 when
         its REST API does not answer."""
+        return self.status("/primary")
+
+    def status(self, path: str) -> int:
+        """The HTTP status of Patroni's REST `GET path` on this node (e.g. /replica: 200 when it runs as a replica
+        in state running), 0 when its REST API does not answer."""
         import urllib.error
         import urllib.request
 
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.rest_port}/primary", timeout=2) as answer:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.rest_port}{path}", timeout=2) as answer:
                 return answer.status
         except urllib.error.HTTPError as error:
             return error.code
@@ -864,28 +887,67 @@ class PatroniCluster:
         if wait:
             self.wait_for_standbys()
 
-    def wait_for_standbys(self, timeout: float = 90.0) -> None:
-        """Wait until every other node streams from the primary and has replayed what the primary had written when
-        the wait began, as the primary's pg_stat_replication says: a kill after it loses only what comes later (a
-        test's CREATE DATABASE just before is kept). Asked of the primary, not of the standby: a node that was
-        killed and is rejoining runs as a replica on its old timeline (its position may even be ahead) until
-        pg_rewind or a new copy puts it on the primary's."""
+    def wait_for_standbys(self, timeout: float = 120.0) -> None:
+        """Wait until every other node is a standby that could be promoted now without losing what the primary had
+        written when the wait began: a kill after it loses only what comes later (a test's CREATE DATABASE just
+        before is kept). Each standby must
+
+        - stream from the primary, as the primary's pg_stat_replication says (a node that was killed and is
+          rejoining runs as a replica on its old timeline first, until pg_rewind or a new copy puts it on the
+          primary's: it does not stream then);
+        - accept connections itself, its WAL receiver streaming, replayed that position (a node just rewound
+          streams before it reaches a consistent recovery state, the end of WAL pg_rewind copied: killed then, the
+          primary leaves a standby that can never be promoted, seen in a run of the suite);
+        - be a replica in state running for its Patroni (GET /replica): one still "starting" is not healthy enough
+          for the leader race.
+
+        A node that has not got there after REJOIN_TIMEOUT seconds (its rejoin is stuck: a rewind that failed, a
+        timeline it cannot follow) is copied afresh from the primary, as `patronictl reinit` would."""
         deadline = time.monotonic() + timeout
         primary = self.wait_for_primary(timeout)
         written = self._lsn(primary, "pg_current_wal_lsn()")
-        caught_up = ("count(*) FROM pg_stat_replication WHERE state = 'streaming' "
-                     f"AND replay_lsn >= '{written}'::pg_lsn")
-        while True:
-            try:
-                if self._lsn(primary, caught_up) == len(self.nodes) - 1:
-                    return
-            except psycopg2.Error:
-                pass
+        standbys = [node for node in self.nodes if node is not primary and node not in self.killed]
+        reinit_at = {node: time.monotonic() + REJOIN_TIMEOUT for node in standbys}
+        while standbys:
+            for node in list(standbys):
+                if self._promotable(primary, node, written):
+                    standbys.remove(node)
+                elif time.monotonic() > reinit_at[node] and node.process is not None:
+                    print(f"dbservers: {node.name} did not rejoin within {REJOIN_TIMEOUT:.0f}s; copying it afresh "
+                          f"from {primary.name}:\n{_log_tail(node.log_path, 20)}", file=sys.stderr)
+                    self._reinit(node)
+                    reinit_at[node] = float("inf")
+            if not standbys:
+                return
             if time.monotonic() > deadline:
-                logs = "\n".join(f"{n.name}:\n{_log_tail(n.log_path, 20)}" for n in self.nodes if n is not primary)
-                raise RuntimeError(f"no standby streaming from {primary.name} at {written} after {timeout:.0f}s:\n"
-                                   f"{logs}")
+                logs = "\n".join(f"{n.name}:\n{_log_tail(n.log_path, 30)}" for n in standbys)
+                raise RuntimeError(f"no standby ready to take over from {primary.name} at {written} after "
+                                   f"{timeout:.0f}s:\n{logs}")
             time.sleep(0.2)
+
+    def _promotable(self, primary: PatroniNode, node: PatroniNode, written: object) -> bool:
+        try:
+            streaming = self._lsn(primary, "count(*) FROM pg_stat_replication WHERE state = 'streaming' AND "
+                                           f"application_name = '{node.name}'")
+            # Asked of the standby: the primary's replay_lsn is what the standby last reported, up to
+            # wal_receiver_status_interval (10 s) old when nothing is written.
+            replayed = self._lsn(node, f"pg_last_wal_replay_lsn() >= '{written}'::pg_lsn AND EXISTS (SELECT FROM "
+                                       "pg_stat_wal_receiver WHERE status = 'streaming')")
+        except psycopg2.OperationalError:  # the standby refuses connections: not consistent yet
+            return False
+        return streaming == 1 and replayed is True and node.status("/replica") == 200
+
+    def _reinit(self, node: PatroniNode) -> None:
+        """Stop `node` (Patroni and PostgreSQL), delete its data directory and start it again: its Patroni
+        bootstraps it from the leader (pg_basebackup), as `patronictl reinit` does."""
+        pid = node.postmaster_pid()
+        if node.process is not None:
+            node.process.kill()
+            node.process.wait()
+        if pid is not None:
+            _kill_postmaster(pid)
+        shutil.rmtree(node.data_dir, ignore_errors=True)
+        _launch_patroni(node, self.run_as)
 
     def _lsn(self, node: PatroniNode, expression: str) -> object:
         """SELECT `expression` on `node` itself (not through HAProxy)."""
@@ -1035,6 +1097,9 @@ def _launch_patroni(node: PatroniNode, run_as: str | None) -> None:
         node.process = subprocess.Popen(  # type: ignore[call-overload]
             [binary, str(node.config_path)], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, cwd=node.work_dir, **_user_kwargs(run_as),
+            # Patroni's lines reach the log as they are written, in order with PostgreSQL's, even from a Patroni
+            # that is SIGKILLed (block-buffered otherwise: lost with it).
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip
     _chown(node.log_path, run_as)
 

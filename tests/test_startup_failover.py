@@ -27,14 +27,14 @@ from topology_fixtures import can_connect, wait_for
 
 from project.core.conf import load_settings
 from project.core.db import create_engine_for
-from project.core.errors import MigrationError
+from project.core.errors import DatabaseFailure, MigrationError, classify, mask_url
 from project.core.history import applied_log
 from project.core.serving.startup import migrate_on_startup
 
 WAIT_LINE = "Start-up migrations wait for "
 
 
-def _history(tmp_path: Path) -> tuple[MigrationsCopy, Path]:
+def startup_history(tmp_path: Path) -> tuple[MigrationsCopy, Path]:
     """The fixture history (0001..0008) plus 0009, which creates a table, then sleeps inside a statement on its
     first run only (a marker file says when it got there), and 0010."""
     copy = fixture_copy(tmp_path)
@@ -74,7 +74,7 @@ def own_postgres(tmp_path: Path) -> Iterator[dbservers.Server]:
     server.stop()
 
 
-def _app(copy: MigrationsCopy, db_url: str, tmp_path: Path, *, workers: int = 1, **extra: str):
+def startup_app(copy: MigrationsCopy, db_url: str, tmp_path: Path, *, workers: int = 1, **extra: str):
     """uvicorn serving the project's app on `copy`'s settings, with start-up migrations."""
     port = find_free_port()
     args = [sys.executable, "-m", "uvicorn", "project.app.asgi:app", "--host", "127.0.0.1", "--port", str(port),
@@ -83,7 +83,7 @@ def _app(copy: MigrationsCopy, db_url: str, tmp_path: Path, *, workers: int = 1,
     return serve(args, env, tmp_path / "uvicorn.log", port)
 
 
-def _wait_until_sleeping(marker: Path, server: Running) -> None:
+def wait_until_sleeping(marker: Path, server: Running) -> None:
     deadline = time.monotonic() + 90  # guards against a hang only
     while not marker.exists():
         assert server.process.poll() is None, server.log
@@ -91,7 +91,7 @@ def _wait_until_sleeping(marker: Path, server: Running) -> None:
         time.sleep(0.02)
 
 
-def _ready(server: Running) -> int | None:
+def ready(server: Running) -> int | None:
     """/health/ready's status, or None when no worker answers (all still in start-up: the socket queues)."""
     try:
         return httpx.get(server.base_url + "/health/ready", timeout=2).status_code
@@ -99,15 +99,15 @@ def _ready(server: Running) -> int | None:
         return None
 
 
-def _poll_ready(server: Running, wanted: int) -> None:
+def poll_ready(server: Running, wanted: int) -> None:
     deadline = time.monotonic() + 60  # guards against a hang only
-    while _ready(server) != wanted:
+    while ready(server) != wanted:
         assert server.process.poll() is None, server.log
         assert time.monotonic() < deadline, f"/health/ready never answered {wanted}:\n{server.log}"
         time.sleep(0.1)
 
 
-def _log_rows(db_url: str) -> list[tuple[str, str, str]]:
+def log_rows(db_url: str) -> list[tuple[str, str, str]]:
     """The applied log's (revision, direction, state) rows, oldest first."""
     engine = create_engine_for(db_url)
     try:
@@ -130,25 +130,25 @@ def test_workers_wait_out_a_crash_mid_migration_and_readiness_follows_the_databa
     # asynchronous standby's failover may. Here every commit must survive the kill.
     own_postgres._admin_execute(['ALTER DATABASE "failover" SET synchronous_commit = on'])
     password = sa.make_url(db_url).password
-    copy, marker = _history(tmp_path)
-    with _app(copy, db_url, tmp_path, workers=3) as server:
-        _wait_until_sleeping(marker, server)
+    copy, marker = startup_history(tmp_path)
+    with startup_app(copy, db_url, tmp_path, workers=3) as server:
+        wait_until_sleeping(marker, server)
         dbservers.kill_server(own_postgres)
         # Down: no worker can answer ready (they are all in start-up, so none may even serve the socket).
-        assert _ready(server) != 200
+        assert ready(server) != 200
         time.sleep(1)  # an outage: the workers retry against a closed port meanwhile
         dbservers.restart_server(own_postgres)
         wait_until_up(server, started_workers=3)
         assert server.process.poll() is None
-        assert _ready(server) == 200
+        assert ready(server) == 200
 
         # The app running: the database dies and comes back.
         dbservers.kill_server(own_postgres)
-        _poll_ready(server, 503)
+        poll_ready(server, 503)
         for _ in range(10):  # a load balancer polling
-            assert _ready(server) == 503
+            assert ready(server) == 503
         dbservers.restart_server(own_postgres)
-        _poll_ready(server, 200)
+        poll_ready(server, 200)
         log = server.log
 
     assert "Child process failed" not in log and "Traceback" not in log, log
@@ -157,7 +157,7 @@ def test_workers_wait_out_a_crash_mid_migration_and_readiness_follows_the_databa
         assert log.count(f"  Applied {revision} ") == 1, log
     assert version_rows(db_url) == ["0010"]
     # Each revision once in the applied log: 0009's first run went with its transaction, the re-run is the row.
-    assert _log_rows(db_url) == [(f"{n:04d}", "up", "applied") for n in range(1, 11)]
+    assert log_rows(db_url) == [(f"{n:04d}", "up", "applied") for n in range(1, 11)]
     waits = [line for line in log.splitlines() if WAIT_LINE in line]
     assert waits, log
     assert all(sa.make_url(db_url).render_as_string(hide_password=True) in line for line in waits), waits
@@ -168,12 +168,38 @@ def test_workers_wait_out_a_crash_mid_migration_and_readiness_follows_the_databa
     assert 1 <= causes <= 2 * 3 and causes < answers, log
 
 
+def test_a_session_cut_by_a_crash_is_a_lost_connection(own_postgres: dbservers.Server) -> None:
+    """psycopg2 gives no SQLSTATE for a session whose server died: the dialect's is_disconnect names it (it reads
+    the driver's exception classes, so the dialect must be built with its driver: it was not, and this said
+    OTHER). Both the driver's own exception and SQLAlchemy's wrapping of it."""
+    import psycopg2
+
+    db_url = own_postgres.create_database("cut")
+    url = sa.make_url(db_url)
+    raw = psycopg2.connect(host=url.host, port=url.port, user=url.username, password=url.password,
+                           dbname=url.database)
+    engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+    try:
+        connection = engine.connect()
+        dbservers.kill_server(own_postgres)
+        with pytest.raises(psycopg2.OperationalError) as caught, raw.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        assert caught.value.pgcode is None  # nothing but the message: only is_disconnect can tell
+        assert classify(caught.value, db_url) is DatabaseFailure.DISCONNECTED
+        with pytest.raises(sa.exc.OperationalError) as wrapped:
+            connection.exec_driver_sql("SELECT 1")
+        assert classify(wrapped.value, db_url) is DatabaseFailure.DISCONNECTED
+    finally:
+        raw.close()
+        engine.dispose()
+
+
 def test_a_database_that_stays_away_fails_the_worker_in_one_line(tmp_path: Path) -> None:
     """Nothing listens on the port: the worker waits MIGRATE_ON_STARTUP_WAIT seconds, one line per retry, then
     fails with one line that says what it waited for (no traceback), and the server stops as before."""
-    copy, _ = _history(tmp_path)
+    copy, _ = startup_history(tmp_path)
     db_url = f"postgresql+psycopg2://app:s3cret%40pw@127.0.0.1:{find_free_port()}/app"
-    with _app(copy, db_url, tmp_path, MIGRATE_ON_STARTUP_WAIT="1.5") as server:
+    with startup_app(copy, db_url, tmp_path, MIGRATE_ON_STARTUP_WAIT="1.5") as server:
         server.process.wait(timeout=90)
         log = server.log
     assert server.process.returncode != 0
@@ -190,9 +216,9 @@ def test_a_database_that_stays_away_fails_the_worker_in_one_line(tmp_path: Path)
 def test_a_server_told_to_stop_does_not_wait_out_the_bound(tmp_path: Path) -> None:
     """SIGTERM while a worker waits for its database: the wait ends there (not after MIGRATE_ON_STARTUP_WAIT), in
     one line, and the server exits."""
-    copy, _ = _history(tmp_path)
+    copy, _ = startup_history(tmp_path)
     db_url = f"postgresql+psycopg2://app:pw@127.0.0.1:{find_free_port()}/app"
-    with _app(copy, db_url, tmp_path, MIGRATE_ON_STARTUP_WAIT="600") as server:
+    with startup_app(copy, db_url, tmp_path, MIGRATE_ON_STARTUP_WAIT="600") as server:
         deadline = time.monotonic() + 90  # guards against a hang only
         while WAIT_LINE not in server.log:
             assert server.process.poll() is None and time.monotonic() < deadline, server.log
@@ -216,7 +242,7 @@ def _settings(copy: MigrationsCopy, db_url: str, monkeypatch: pytest.MonkeyPatch
 def test_no_wait_fails_at_once_as_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                          caplog: pytest.LogCaptureFixture) -> None:
     """MIGRATE_ON_STARTUP_WAIT=0: the first failure to reach the server is the worker's, worded as always."""
-    copy, _ = _history(tmp_path)
+    copy, _ = startup_history(tmp_path)
     settings = _settings(copy, f"postgresql+psycopg2://app:pw@127.0.0.1:{find_free_port()}/app", monkeypatch,
                          MIGRATE_ON_STARTUP_WAIT="0")
     with caplog.at_level(logging.INFO, logger="uvicorn.error"), pytest.raises(sa.exc.OperationalError):
@@ -234,7 +260,7 @@ def test_a_standby_is_waited_for_until_the_bound(pg_standby: dbservers.Server, p
     never promoted), then the give-up line carries the refusal."""
     standby_url = pg_standby.url(pg_database)
     wait_for(lambda: can_connect(standby_url), "the standby replaying CREATE DATABASE")
-    copy, _ = _history(tmp_path)
+    copy, _ = startup_history(tmp_path)
     settings = _settings(copy, standby_url, monkeypatch, MIGRATE_ON_STARTUP_WAIT="1")
     with caplog.at_level(logging.INFO, logger="uvicorn.error"), pytest.raises(MigrationError) as caught:
         migrate_on_startup(settings)
@@ -248,6 +274,51 @@ def test_a_standby_is_waited_for_until_the_bound(pg_standby: dbservers.Server, p
     assert messages[-1] == f"Start-up migrations failed: {caught.value}"
 
 
+def _multi_host(url: str, *ports: int) -> str:
+    """`url`'s login and database on libpq's host list (127.0.0.1 on each of `ports`), writable servers only."""
+    one = sa.make_url(url)
+    return sa.engine.URL.create(one.drivername, one.username, one.password, database=one.database, query={
+        "host": [f"127.0.0.1:{port}" for port in ports], "target_session_attrs": "read-write",
+        "connect_timeout": "3"}).render_as_string(hide_password=False)
+
+
+def connect_failure(url: str) -> sa.exc.DBAPIError:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with pytest.raises(sa.exc.DBAPIError) as caught:
+            engine.connect().close()
+        return caught.value
+    finally:
+        engine.dispose()
+
+
+def test_a_multi_host_url_without_a_primary_is_an_outage(pg_server: dbservers.Server, pg_standby: dbservers.Server,
+                                                         pg_database: str, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """libpq's host list with target_session_attrs=read-write, no SQLSTATE in its failure: a dead primary beside a
+    standby (a failover not done yet) is read-only, and waited for at start-up; no server taking logins is
+    unreachable; a wrong password on the primary stays a refused login."""
+    standby_url = pg_standby.url(pg_database)
+    wait_for(lambda: can_connect(standby_url), "the standby replaying CREATE DATABASE")
+    closed = find_free_port()
+    failover = _multi_host(standby_url, closed, pg_standby.port)
+    assert classify(connect_failure(failover), failover) is DatabaseFailure.READ_ONLY
+    nobody = _multi_host(standby_url, closed, find_free_port())
+    assert classify(connect_failure(nobody), nobody) is DatabaseFailure.UNREACHABLE
+    wrong = sa.make_url(_multi_host(pg_server.url(pg_database), closed, pg_server.port)).set(password="wrong")
+    wrong_url = wrong.render_as_string(hide_password=False)
+    assert classify(connect_failure(wrong_url), wrong_url) is DatabaseFailure.LOGIN_OR_NO_DATABASE
+
+    copy, _ = startup_history(tmp_path)
+    settings = _settings(copy, failover, monkeypatch, MIGRATE_ON_STARTUP_WAIT="1")
+    with caplog.at_level(logging.INFO, logger="uvicorn.error"), pytest.raises(MigrationError) as caught:
+        migrate_on_startup(settings)
+    assert str(caught.value).startswith("waited 1s (MIGRATE_ON_STARTUP_WAIT) for a writable primary (the server is "
+                                        f"read-only) at {mask_url(failover)}, in vain: "), caught.value
+    assert sa.make_url(failover).password not in caplog.text
+
+
 def test_mariadb_revision_cut_mid_way_is_not_waited_for(mysql_server: dbservers.Server, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch,
                                                          caplog: pytest.LogCaptureFixture) -> None:
@@ -256,7 +327,7 @@ def test_mariadb_revision_cut_mid_way_is_not_waited_for(mysql_server: dbservers.
     name = f"t_{uuid.uuid4().hex[:12]}"
     db_url = mysql_server.create_database(name)
     try:
-        copy, marker = _history(tmp_path)
+        copy, marker = startup_history(tmp_path)
         settings = _settings(copy, db_url, monkeypatch, MIGRATE_ON_STARTUP_WAIT="60")
 
         def kill_the_migration() -> None:

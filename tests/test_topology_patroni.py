@@ -6,6 +6,11 @@ Python between two statements, or inside a pg_sleep statement); the killed run m
 server went away (not the revision), what is recorded and that migrate is to be re-run; once the standby has
 taken over, the next migrate applies the rest exactly once, and the database (schema, alembic_version, applied
 log) is the same as after a run without a fault. On the fixture application's prod settings (tests/fixture_app).
+The app too: uvicorn workers with start-up migrations through the same failover (issue 22, item 2).
+
+A kill comes only once the standby could be promoted at once (PatroniCluster.wait_for_standbys): without that,
+the primary died while the only standby, rewound in the round before, was short of a consistent recovery state,
+and no primary came back (seen on two busy cores).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import dbservers
@@ -25,10 +31,21 @@ import pytest
 import sqlalchemy as sa
 from conftest import ROOT
 from migcopy import MigrationsCopy, fixture_copy, one_clean_line
+from servers import Running, version_rows, wait_until_up
+from test_startup_failover import (
+    WAIT_LINE,
+    connect_failure,
+    log_rows,
+    poll_ready,
+    ready,
+    startup_app,
+    startup_history,
+    wait_until_sleeping,
+)
 from topology_fixtures import patroni_cluster  # noqa: F401 - the fixture
 
 from project.core.db import create_engine_for
-from project.core.errors import mask_url
+from project.core.errors import DatabaseFailure, classify, mask_url
 from project.core.history import applied_log
 from project.core.history.scripts import current_heads
 
@@ -329,3 +346,74 @@ def test_a_commit_lost_in_the_failover_is_noticed_not_reapplied_in_half(
     assert done.returncode == 0, done.stderr
     assert _state(url) == _fault_free(cluster, copy, markers)  # 0010 and 0011 applied and logged once
     cluster.heal(wait=False)
+
+
+# --- the app through a real failover -----------------------------------------------------------------------------
+
+
+def _wait_for_line(server: Running, text: str) -> None:
+    deadline = time.monotonic() + 90  # guards against a hang only
+    while text not in server.log:
+        assert server.process.poll() is None, server.log
+        assert time.monotonic() < deadline, f"never logged {text!r}:\n{server.log}"
+        time.sleep(0.05)
+
+
+def test_app_workers_wait_out_a_real_failover_and_readiness_follows_it(
+        patroni_cluster: dbservers.PatroniCluster, fresh_database: str, tmp_path: Path) -> None:  # noqa: F811
+    """Three uvicorn workers with start-up migrations through HAProxy; the one migrating is inside 0009 (the others
+    wait for its lock) when the primary is killed. Two servers of one worker each start during the outage, and
+    wait from their first attempt: one through HAProxy, which takes connections and closes them (no server up
+    behind it: an outage, not a refused login), one on the multi-host URL, which finds a dead server and a
+    standby (it waits for a writable primary). Once the standby is promoted, every worker starts; each revision is
+    applied (and logged) once. Then, serving: the new primary is killed -> /health/ready 503, promoted again ->
+    200, with no restart of the app."""
+    cluster = patroni_cluster
+    url = cluster.url(fresh_database)
+    multi_host = cluster.multi_host_url(fresh_database)
+    copy, marker = startup_history(tmp_path)
+    # What a server started during the outage waits for, by address.
+    late = {url: "the database server to accept connections",
+            multi_host: "a writable primary (the server is read-only)"}
+    cluster.wait_for_standbys()
+    with startup_app(copy, url, tmp_path, workers=3, MIGRATE_ON_STARTUP_WAIT="120") as server, ExitStack() as stack:
+        wait_until_sleeping(marker, server)
+        cluster.wait_for_standbys()  # 0001..0008 are committed: the standby has them before the kill
+        cluster.kill_primary()
+        assert ready(server) != 200  # every worker is in start-up: none answers
+        assert classify(connect_failure(url), url) is DatabaseFailure.UNREACHABLE
+        late_servers = []
+        for index, (late_url, awaited) in enumerate(late.items()):
+            (tmp_path / f"late{index}").mkdir()
+            late_server = stack.enter_context(startup_app(copy, late_url, tmp_path / f"late{index}", workers=1,
+                                                          MIGRATE_ON_STARTUP_WAIT="120"))
+            late_servers.append(late_server)
+            _wait_for_line(late_server, f"{WAIT_LINE}{awaited} at {mask_url(late_url)}")  # its first attempt
+        cluster.expire_leader()
+        cluster.wait_for_primary()
+        wait_until_up(server, started_workers=3)
+        for late_server in late_servers:
+            wait_until_up(late_server)
+            assert ready(late_server) == 200
+        assert ready(server) == 200
+
+        # Serving: the primary dies again, and a standby takes over again.
+        cluster.heal()
+        cluster.kill_primary()
+        poll_ready(server, 503)
+        cluster.expire_leader()
+        cluster.wait_for_primary()
+        for running in (server, *late_servers):
+            poll_ready(running, 200)
+        logs = [running.log for running in (server, *late_servers)]
+    cluster.heal(wait=False)
+
+    for text in logs:
+        assert "Child process failed" not in text and "Traceback" not in text, text
+        assert "Start-up migrations failed" not in text and cluster.password not in text, text
+    assert [text.count("Application startup complete.") for text in logs] == [3, 1, 1], logs
+    for revision in [f"{n:04d}" for n in range(1, 11)]:
+        assert "".join(logs).count(f"  Applied {revision} ") == 1, (revision, logs)
+    assert version_rows(url) == ["0010"]
+    assert log_rows(url) == [(f"{n:04d}", "up", "applied") for n in range(1, 11)]
+    assert WAIT_LINE + "the database server to come back (connection lost) at " + mask_url(url) in logs[0], logs[0]

@@ -201,8 +201,9 @@ def classify(exc: BaseException, url: Any = None) -> DatabaseFailure:
     """What kind of database failure `exc` (a DBAPIError, or the driver's own exception) is.
 
     `url` (the DATABASE_URL) lets a failure without a code be placed: libpq reports no SQLSTATE
-    for a connection that fails before login completes (psycopg issue #1188), so there a TCP probe of
-    the server's address decides between "unreachable" and "refused the login".
+    for a connection that fails before login completes (psycopg issue #1188), so there a probe of
+    the server's address decides between "unreachable" and "refused the login" (of each server of a
+    multi-host URL, and "read-only" when the ones taking logins are standbys).
     """
     from sqlalchemy.exc import DBAPIError
 
@@ -228,16 +229,75 @@ def classify(exc: BaseException, url: Any = None) -> DatabaseFailure:
         return DatabaseFailure.DISCONNECTED
     connecting = isinstance(exc, DBAPIError) and exc.statement is None
     if connecting and parsed is not None and parsed.get_backend_name() == "postgresql" and sqlstate is None:
-        host, port = parsed.host, parsed.port or _default_port(parsed)
-        if host and not host.startswith("/"):
-            if not _reachable(host, port):
-                return DatabaseFailure.UNREACHABLE
-            if _postgres_startup_sqlstate(host, port, parsed) == "57P03":
-                return DatabaseFailure.UNREACHABLE  # starting up, shutting down or in recovery: not a login
-            if _postgres_ssl_fails(host, port, parsed):
-                return DatabaseFailure.SSL
-            return DatabaseFailure.LOGIN_OR_NO_DATABASE
+        hosts = [(host, port) for host, port in _postgres_hosts(parsed) if not host.startswith("/")]
+        if len(hosts) == 1:
+            return _classify_postgres_login(*hosts[0], parsed)
+        if hosts:
+            return _classify_postgres_hosts(hosts, parsed)
     return DatabaseFailure.OTHER
+
+
+def _postgres_hosts(url: Any) -> list[tuple[str, int]]:
+    """The (host, port) pairs a PostgreSQL URL names: its host, or libpq's host list as SQLAlchemy spells it in the
+    query (?host=h1:5432&host=h2:5432)."""
+    listed = url.query.get("host")
+    if not listed or url.host:
+        return [(url.host, url.port or _default_port(url))] if url.host else []
+    hosts = []
+    for item in [listed] if isinstance(listed, str) else listed:
+        host, _, port = item.rpartition(":") if item.rpartition(":")[2].isdigit() else (item, "", "")
+        hosts.append((host, int(port) if port else url.port or _default_port(url)))
+    return hosts
+
+
+def _classify_postgres_login(host: str, port: int, url: Any) -> DatabaseFailure:
+    """A connection to one server refused before login: the server is asked what it says (see
+    _postgres_startup_answer)."""
+    if not _reachable(host, port):
+        return DatabaseFailure.UNREACHABLE
+    answer, startup_sqlstate = _postgres_startup_answer(host, port, url)
+    if answer is None:
+        # It takes the connection but says nothing to a startup packet: a proxy with no server behind it (HAProxy
+        # while a failover has no primary to route to), or a server dying. Not a login.
+        return DatabaseFailure.UNREACHABLE
+    if startup_sqlstate == "57P03":
+        return DatabaseFailure.UNREACHABLE  # starting up, shutting down or in recovery: not a login
+    if _postgres_ssl_fails(host, port, url):
+        return DatabaseFailure.SSL
+    return DatabaseFailure.LOGIN_OR_NO_DATABASE
+
+
+def _classify_postgres_hosts(hosts: list[tuple[str, int]], url: Any) -> DatabaseFailure:
+    """A multi-host URL none of whose servers gave a session: unreachable when none takes logins; read-only when
+    every one that does logs in but is read-only (target_session_attrs=read-write while a failover has no primary
+    yet); else a login refused somewhere."""
+    kinds = [_classify_postgres_login(host, port, url) for host, port in hosts]
+    if all(kind is DatabaseFailure.UNREACHABLE for kind in kinds):
+        return DatabaseFailure.UNREACHABLE
+    if DatabaseFailure.SSL in kinds:
+        return DatabaseFailure.SSL
+    # The rest take logins: libpq turned them down for being read-only, or the login failed.
+    taking_logins = [server for server, kind in zip(hosts, kinds, strict=True)
+                     if kind is not DatabaseFailure.UNREACHABLE]
+    if all(_postgres_read_only(host, port, url) for host, port in taking_logins):
+        return DatabaseFailure.READ_ONLY
+    return DatabaseFailure.LOGIN_OR_NO_DATABASE
+
+
+def _postgres_read_only(host: str, port: int, url: Any) -> bool:
+    """Whether one server of a multi-host URL takes this login and gives a read-only session (a standby): a login
+    with the URL's credentials to that server alone. False when the login fails."""
+    from sqlalchemy import create_engine, pool, text
+
+    single = url.difference_update_query(["host", "target_session_attrs"]).set(host=host, port=port)
+    engine = create_engine(single, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            return bool(connection.scalar(text("SELECT current_setting('transaction_read_only')")) == "on")
+    except Exception:  # the login (or the driver) fails: not a read-only session we could have had
+        return False
+    finally:
+        engine.dispose()
 
 
 def is_environmental(exc: BaseException, url: Any = None) -> bool:
@@ -259,10 +319,13 @@ def _mysql_errno(orig: Any) -> int | None:
 
 
 def _is_disconnect(url: Any, orig: Any) -> bool:
+    """The dialect's own verdict (its is_disconnect) on a driver exception: the dialect is built with its DBAPI
+    module, which its is_disconnect reads (psycopg2's checks `isinstance(e, self.dbapi.Error)`)."""
     try:
-        dialect = url.get_dialect()()
+        dialect_class = url.get_dialect()
+        dialect = dialect_class(dbapi=dialect_class.import_dbapi())
         return bool(dialect.is_disconnect(orig, None, None))
-    except Exception:
+    except Exception:  # no such dialect, or its driver is not installed: no verdict
         return False
 
 
@@ -310,36 +373,40 @@ def _postgres_ssl_fails(host: str, port: int, url: Any, timeout: float = 3.0) ->
     return False
 
 
-def _postgres_startup_sqlstate(host: str, port: int, url: Any, timeout: float = 3.0) -> str | None:
-    """The SQLSTATE the server answers a startup packet with before asking for a password, or None.
+def _postgres_startup_answer(host: str, port: int, url: Any, timeout: float = 3.0) -> tuple[bytes | None, str | None]:
+    """How the server answers a startup packet: (the message type, the SQLSTATE of an ErrorResponse), or
+    (None, None) when the connection closes (or stays silent) without an answer.
 
     libpq reports no SQLSTATE for a connection refused before login (psycopg issue #1188), yet the server
     sent one: a server that is starting up, shutting down or recovering answers any startup packet with an
-    ErrorResponse 57P03 (cannot_connect_now) before authentication. So the server is asked the way libpq
-    asks it (protocol 3.0 StartupMessage, without SSL) and the 'C' field of its answer is read; a server that
-    asks for a password instead, or closes, gives None."""
+    ErrorResponse ('E') 57P03 (cannot_connect_now) before authentication; one that takes logins asks for a
+    password ('R'). So the server is asked the way libpq asks it (protocol 3.0 StartupMessage, without SSL).
+    A PostgreSQL server always answers; what closes without a word is something in front of it (HAProxy with
+    no server up behind it) or a server being killed."""
     def cstring(value: str) -> bytes:
         return value.encode() + b"\0"
 
     body = (196608).to_bytes(4, "big") + cstring("user") + cstring(url.username or "postgres")
     body += cstring("database") + cstring(url.database or url.username or "postgres") + b"\0"
+    answer = b""
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
             sock.sendall((len(body) + 4).to_bytes(4, "big") + body)
-            answer = b""
             while len(answer) < 5 or len(answer) < 1 + int.from_bytes(answer[1:5], "big"):
                 chunk = sock.recv(4096)
                 if not chunk:
                     break
                 answer += chunk
-    except OSError:
-        return None
+    except OSError:  # reset, or nothing within the timeout: what came before it (if anything) decides
+        pass
+    if not answer:
+        return None, None
     if answer[:1] != b"E":
-        return None
+        return answer[:1], None
     for field in answer[5:].split(b"\0"):
         if field[:1] == b"C":
-            return field[1:].decode(errors="replace")
-    return None
+            return b"E", field[1:].decode(errors="replace")
+    return b"E", None
 
 
 def _parse(url: Any) -> Any:

@@ -139,9 +139,10 @@ def _awaited(exc: BaseException, attempt: _Attempt, settings: Settings, in_outag
         if kind is DatabaseFailure.DISCONNECTED:
             return "the database server to come back (connection lost)"
         if kind is DatabaseFailure.LOGIN_OR_NO_DATABASE and in_outage:
-            # libpq names no code before login: a server closing new connections while it dies or recovers, or a
-            # proxy with no server behind it (HAProxy mid-failover), reads like a refused login. Mid-outage that is
-            # what it is; a login refused from the first attempt on still fails at once.
+            # libpq names no code before login, and the server is asked afterwards (errors.classify): a proxy that
+            # closed the connection for want of a server behind it (HAProxy mid-failover) may have one by then, and
+            # the failure reads like a refused login. Mid-outage that is what it is; a login refused from the first
+            # attempt on still fails at once.
             return "the database server to accept connections"
         if kind is DatabaseFailure.READ_ONLY and make_url(url).get_backend_name() != "sqlite":
             return "a writable primary (the server is read-only)"  # a read-only SQLite file stays so
