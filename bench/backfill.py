@@ -18,11 +18,9 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,7 @@ sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "scripts"), str(ROOT)]
 import dbservers  # noqa: E402
 from sqlalchemy import create_engine  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
-from stall import REVISION, Writer, fill  # noqa: E402
+from stall import Writer, case_project, fill  # noqa: E402
 
 VARIANTS = {
     "one UPDATE": 'op.execute("UPDATE events SET amount_big = amount")',
@@ -49,21 +47,9 @@ def run_variant(url: str, body: str, message: str, rows: int, rate: float, work:
     with engine.begin() as connection:
         connection.exec_driver_sql("ALTER TABLE events ADD COLUMN amount_big BIGINT NULL")
     engine.dispose()
-    migrations = work / "migrations"
-    shutil.rmtree(migrations, ignore_errors=True)
-    (migrations / "versions").mkdir(parents=True)
-    source = ROOT / "tests" / "fixture_app" / "migrations"
-    shutil.copy(source / "env.py", migrations / "env.py")
-    shutil.copy(source / "script.py.mako", migrations / "script.py.mako")
-    (migrations / "versions" / "0001_case.py").write_text(
-        REVISION.format(message=message, body=textwrap.indent(body, "    ")))
-    (work / "backfill_settings.py").write_text(
-        "from fixture_app.settings.base import *  # noqa\n"
-        f"DATABASE_URL = {url!r}\nMIGRATIONS_DIR = {str(migrations)!r}\n"
-        # The one UPDATE must be measured whole, not cut short by a statement timeout.
-        "MIGRATE_STATEMENT_TIMEOUT = 0\nMIGRATE_DDL_LOCK_TIMEOUT = 60\nMIGRATE_LOCK_RETRIES = 0\n")
-    env = {**os.environ, "SETTINGS_MODULE": "backfill_settings", "NO_COLOR": "1",
-           "PYTHONPATH": os.pathsep.join([str(work), str(ROOT / "tests")])}
+    # The one UPDATE must be measured whole, not cut short by a statement timeout.
+    env = case_project(work, url, body, message,
+                       "MIGRATE_STATEMENT_TIMEOUT = 0\nMIGRATE_DDL_LOCK_TIMEOUT = 60\nMIGRATE_LOCK_RETRIES = 0\n")
     picker = random.Random(14)
     writer = Writer(url, rate, lambda: f"UPDATE events SET payload = 'live' WHERE id = {picker.randint(1, rows)}")
     writer.start()
@@ -99,31 +85,22 @@ def main() -> None:
     results: list[tuple[str, str, dict[str, Any]]] = []
     with tempfile.TemporaryDirectory(prefix="backfill-") as tmp:
         base = Path(tmp)
-        for engine in args.engines.split(","):
-            server = None
-            if engine == "postgresql":
-                server = dbservers.start_postgres(base / "pg")
-            elif engine == "mysql":
-                server = dbservers.start_mariadb(base / "mariadb")
-            try:
-                for variant, body in VARIANTS.items():
-                    work = base / f"{engine}-{len(results)}"
-                    work.mkdir()
-                    name = f"backfill_{len(results)}"
-                    # SQLite: the writer waits for the write lock as the app's engine does (30 s), not 5 s.
-                    url = f"sqlite:///{work / 'bench.db'}?timeout=30" if server is None else \
-                        server.create_database(name)
-                    figures = run_variant(url, body.format(batch=args.batch, pause=args.pause), variant,
-                                          args.rows, args.rate, work)
-                    results.append((engine, variant, figures))
-                    print(f"{engine:10} {variant:10} max {figures['max_ms']:9.1f} ms  p99 {figures['p99_ms']:8.1f} ms"
-                          f"  migrate {figures['migrate_s']:7.2f} s  writes {figures['writes']}  {figures['outcome']}",
-                          flush=True)
-                    if server is not None:
-                        server.drop_database(name)
-            finally:
+        for engine, server in dbservers.each_engine(args.engines, base):
+            for variant, body in VARIANTS.items():
+                work = base / f"{engine}-{len(results)}"
+                work.mkdir()
+                name = f"backfill_{len(results)}"
+                # SQLite: the writer waits for the write lock as the app's engine does (30 s), not 5 s.
+                url = f"sqlite:///{work / 'bench.db'}?timeout=30" if server is None else \
+                    server.create_database(name)
+                figures = run_variant(url, body.format(batch=args.batch, pause=args.pause), variant,
+                                      args.rows, args.rate, work)
+                results.append((engine, variant, figures))
+                print(f"{engine:10} {variant:10} max {figures['max_ms']:9.1f} ms  p99 {figures['p99_ms']:8.1f} ms"
+                      f"  migrate {figures['migrate_s']:7.2f} s  writes {figures['writes']}  {figures['outcome']}",
+                      flush=True)
                 if server is not None:
-                    server.stop()
+                    server.drop_database(name)
     table = render(results, args)
     print(table)
     if args.write:

@@ -46,30 +46,21 @@ def main() -> None:
     base.chmod(0o711)
     rows: list[tuple[str, str, list[Outcome], list[float]]] = []
     try:
-        for engine in args.engines.split(","):
-            server = None
-            if engine == "postgresql":
-                server = dbservers.start_postgres(base / "pg")
-            elif engine == "mysql":
-                server = dbservers.start_mariadb(base / "mariadb")
-            try:
-                for phased in (True, False):
-                    outcomes, walls = [], []
-                    for run in range(args.runs):
-                        work = base / f"{engine}-{'phased' if phased else 'naive'}-{run}"
-                        work.mkdir()
-                        url = (f"sqlite:///{work / 'rolling.db'}" if server is None
-                               else server.create_database(f"rolling_{uuid.uuid4().hex[:8]}"))
-                        started = time.monotonic()
-                        outcomes.append(rolling_deploy(url, work, phased=phased, threads=args.threads,
-                                                       pause=args.pause, settle=args.settle))
-                        walls.append(time.monotonic() - started)
-                        print(engine, "phased" if phased else "naive", len(outcomes[-1].failures), "failed of",
-                              outcomes[-1].requests, f"p99 {outcomes[-1].p99_ms():.1f} ms", flush=True)
-                    rows.append((engine, "phased" if phased else "naive", outcomes, walls))
-            finally:
-                if server is not None:
-                    server.stop()
+        for engine, server in dbservers.each_engine(args.engines, base):
+            for phased in (True, False):
+                outcomes, walls = [], []
+                for run in range(args.runs):
+                    work = base / f"{engine}-{'phased' if phased else 'naive'}-{run}"
+                    work.mkdir()
+                    url = (f"sqlite:///{work / 'rolling.db'}" if server is None
+                           else server.create_database(f"rolling_{uuid.uuid4().hex[:8]}"))
+                    started = time.monotonic()
+                    outcomes.append(rolling_deploy(url, work, phased=phased, threads=args.threads,
+                                                   pause=args.pause, settle=args.settle))
+                    walls.append(time.monotonic() - started)
+                    print(engine, "phased" if phased else "naive", len(outcomes[-1].failures), "failed of",
+                          outcomes[-1].requests, f"p99 {outcomes[-1].p99_ms():.1f} ms", flush=True)
+                rows.append((engine, "phased" if phased else "naive", outcomes, walls))
     finally:
         shutil.rmtree(base, ignore_errors=True)
     table = render(rows, args)

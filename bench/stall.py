@@ -154,8 +154,9 @@ class Writer(threading.Thread):
             engine.dispose()
 
 
-def run_case(url: str, body: str, message: str, rows: int, rate: float, work: Path) -> dict[str, Any]:
-    fill(url, rows)
+def case_project(work: Path, url: str, body: str, message: str, settings: str) -> dict[str, str]:
+    """A one-revision history in `work` (the fixture app's env.py, `body` as the revision's upgrade) and a settings
+    module on `url` with `settings` (extra lines); the environment that runs `manage.py` on them."""
     migrations = work / "migrations"
     shutil.rmtree(migrations, ignore_errors=True)
     (migrations / "versions").mkdir(parents=True)
@@ -164,13 +165,17 @@ def run_case(url: str, body: str, message: str, rows: int, rate: float, work: Pa
     shutil.copy(source / "script.py.mako", migrations / "script.py.mako")
     (migrations / "versions" / "0001_case.py").write_text(
         REVISION.format(message=message, body=textwrap.indent(body, "    ")))
-    (work / "stall_settings.py").write_text(
+    (work / "case_settings.py").write_text(
         "from fixture_app.settings.base import *  # noqa\n"
-        f"DATABASE_URL = {url!r}\nMIGRATIONS_DIR = {str(migrations)!r}\n"
-        # Long enough that the naive revision is measured, not cut short by its own lock timeout.
-        "MIGRATE_DDL_LOCK_TIMEOUT = 60\nMIGRATE_LOCK_RETRIES = 0\n")
-    env = {**os.environ, "SETTINGS_MODULE": "stall_settings", "NO_COLOR": "1",
-           "PYTHONPATH": os.pathsep.join([str(work), str(ROOT / "tests")])}
+        f"DATABASE_URL = {url!r}\nMIGRATIONS_DIR = {str(migrations)!r}\n{settings}")
+    return {**os.environ, "SETTINGS_MODULE": "case_settings", "NO_COLOR": "1",
+            "PYTHONPATH": os.pathsep.join([str(work), str(ROOT / "tests")])}
+
+
+def run_case(url: str, body: str, message: str, rows: int, rate: float, work: Path) -> dict[str, Any]:
+    fill(url, rows)
+    # Long enough that the naive revision is measured, not cut short by its own lock timeout.
+    env = case_project(work, url, body, message, "MIGRATE_DDL_LOCK_TIMEOUT = 60\nMIGRATE_LOCK_RETRIES = 0\n")
     writer = Writer(url, rate)
     writer.start()
     time.sleep(1.0)  # the writer's quiet baseline
@@ -206,32 +211,23 @@ def main() -> None:
     results: list[tuple[str, str, str, dict[str, Any]]] = []
     with tempfile.TemporaryDirectory(prefix="stall-") as tmp:
         base = Path(tmp)
-        for engine in args.engines.split(","):
-            server = None
-            if engine == "postgresql":
-                server = dbservers.start_postgres(base / "pg")
-            elif engine == "mysql":
-                server = dbservers.start_mariadb(base / "mariadb")
-            try:
-                for case, (naive, safe, _) in CASES.items():
-                    for variant, body in (("naive", naive), ("lint-recommended", safe)):
-                        work = base / f"{engine}-{len(results)}"
-                        work.mkdir()
-                        if server is None:
-                            url = f"sqlite:///{work / 'stall.db'}"
-                        else:
-                            url = server.create_database(f"stall_{len(results)}")
-                        figures = run_case(url, body, f"{case} ({variant})", args.rows, args.rate, work)
-                        results.append((engine, case, variant, figures))
-                        print(f"{engine:10} {case:38} {variant:17} stall {figures['stall_ms']:9.1f} ms  "
-                              f"migrate {figures['migrate_s']:6.2f} s  baseline {figures['baseline_ms']:.1f} ms  "
-                              f"{figures['outcome']}",
-                              flush=True)
-                        if server is not None:
-                            server.drop_database(f"stall_{len(results) - 1}")
-            finally:
-                if server is not None:
-                    server.stop()
+        for engine, server in dbservers.each_engine(args.engines, base):
+            for case, (naive, safe, _) in CASES.items():
+                for variant, body in (("naive", naive), ("lint-recommended", safe)):
+                    work = base / f"{engine}-{len(results)}"
+                    work.mkdir()
+                    if server is None:
+                        url = f"sqlite:///{work / 'stall.db'}"
+                    else:
+                        url = server.create_database(f"stall_{len(results)}")
+                    figures = run_case(url, body, f"{case} ({variant})", args.rows, args.rate, work)
+                    results.append((engine, case, variant, figures))
+                    print(f"{engine:10} {case:38} {variant:17} stall {figures['stall_ms']:9.1f} ms  "
+                          f"migrate {figures['migrate_s']:6.2f} s  baseline {figures['baseline_ms']:.1f} ms  "
+                          f"{figures['outcome']}",
+                          flush=True)
+                    if server is not None:
+                        server.drop_database(f"stall_{len(results) - 1}")
     table = render(results, args)
     print(table)
     if args.write:

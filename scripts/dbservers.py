@@ -22,7 +22,7 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,6 +127,22 @@ def start_postgres(base_dir: Path) -> Server:
 
 def start_mariadb(base_dir: Path) -> Server:
     return _retry_on_port_clash(lambda: _start_mariadb_once(base_dir))
+
+
+def each_engine(engines: str, base_dir: Path) -> Iterator[tuple[str, Server | None]]:
+    """Each of the comma-separated engines ("sqlite,mysql,postgresql") with a server of its own on loopback, started
+    when its turn comes and stopped when it ends (None for SQLite, which needs none): a bench's loop over engines."""
+    for engine in engines.split(","):
+        server = None
+        if engine == "postgresql":
+            server = start_postgres(base_dir / engine)
+        elif engine == "mysql":
+            server = start_mariadb(base_dir / engine)
+        try:
+            yield engine, server
+        finally:
+            if server is not None:
+                server.stop()
 
 
 def _retry_on_port_clash(start: Callable[[], Server], attempts: int = 3) -> Server:
