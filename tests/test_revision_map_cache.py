@@ -61,6 +61,11 @@ def test_cached_map_is_alembics(tmp_path: Path, own_cache: Path) -> None:
     # What the facts lack imports the file: its functions are the file's own.
     upgrade = warm.get_revision("0003").module.upgrade
     assert upgrade.__code__.co_filename == real.get_revision("0003").module.upgrade.__code__.co_filename
+    # What a plan runs gets the module itself, as Alembic's own load gives it.
+    step = warm.get_revision("0004")
+    scripts.import_modules([step])
+    assert not isinstance(step.module, CachedModule)
+    assert vars(step.module).keys() >= {"upgrade", "downgrade", "op", "revision"}
 
 
 def _settings(copy):

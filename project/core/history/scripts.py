@@ -109,11 +109,12 @@ class CachedModule(types.ModuleType):
 
 
 def import_modules(scripts: list[Script]) -> None:
-    """Import the version files of `scripts` that a cached revision map has not imported yet: before a plan
+    """Import the version files of `scripts` that a cached revision map has not imported yet, and give each
+    Script its module itself (what runs sees the module as a full load gives it: vars() included): before a plan
     runs, so that a file which fails to import stops it before anything ran, as a full load would have."""
     for script in scripts:
         if isinstance(script.module, CachedModule):
-            script.module.imported()
+            script.module = script.module.imported()
 
 
 def cached_script_directory(cfg: Config, settings: Settings | None = None) -> ScriptDirectory:
