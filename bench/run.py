@@ -146,6 +146,12 @@ def measure(rows: list[Row], runs: int, warmup: int) -> dict[str, dict[str, Any]
     return {row.name: row.stats() for row in rows}
 
 
+def forget_revision_map(tree: Path) -> None:
+    """Delete the tree's cached revision map (project.core.history.scripts): the next migrate imports every
+    version file to build it again, as a first migrate in a fresh checkout or container does."""
+    (tree / ".cache" / "revision-map.json").unlink(missing_ok=True)
+
+
 def ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> float | None:
     if not a or not b or not a.get("runs") or not b.get("runs"):
         return None
@@ -615,7 +621,10 @@ class Bench:
                 env = self.safety_env(db)
                 migrate = ["migrate", f"--settings={module}"]
                 rows = [Row("alembic upgrade head", [ALEMBIC, "upgrade", "head"], tree, env, setup=db.reset),
-                        Row("manage.py migrate", [PY, manage, *migrate], tree, env, setup=db.reset)]
+                        Row("manage.py migrate", [PY, manage, *migrate], tree, env, setup=db.reset),
+                        # A deploy's first migrate in a new container: no .cache/revision-map.json yet.
+                        Row("migrate, no revision-map cache", [PY, manage, *migrate], tree, env,
+                            setup=lambda db=db, tree=tree: (db.reset(), forget_revision_map(tree)))]
                 before = self.baseline_tree(n)
                 if before is not None:
                     rows.append(Row("manage.py migrate (before)", [PY, str(before / "manage.py"), *migrate], before,
@@ -650,7 +659,10 @@ class Bench:
             sh([ALEMBIC, "upgrade", "head"], cwd=tree, env=env)
             rows = [Row("alembic current", [ALEMBIC, "current"], tree, env),
                     Row("manage.py migrate (at head)", [PY, str(tree / "manage.py"), "migrate", f"--settings={module}"],
-                        tree, env)]
+                        tree, env),
+                    Row("manage.py migrate (at head, no revision-map cache)",
+                        [PY, str(tree / "manage.py"), "migrate", f"--settings={module}"], tree, env,
+                        setup=lambda tree=tree: forget_revision_map(tree))]
             before = self.baseline_tree(n)
             if before is not None:
                 rows.append(Row("manage.py migrate (at head, before)", [PY, str(before / "manage.py"), "migrate",

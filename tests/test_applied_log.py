@@ -565,3 +565,20 @@ def test_a_migrate_hashes_the_files_of_its_steps_at_once(tmp_path: Path, monkeyp
     expected = checksums.file_checksums([step.script.path for step in plan.steps], settings)
     assert {(r.revision, r.checksum) for r in log_rows(url)} == {
         (step.revision, expected[step.script.path]) for step in plan.steps}
+
+
+def test_mariadb_log_statement_is_sqlalchemys_own_compiled_once() -> None:
+    """The statement that marks a revision applied and writes the next one's `running` row on MySQL/MariaDB is a
+    multi-row INSERT, which SQLAlchemy cannot cache: it runs as a text() of the very SQL SQLAlchemy compiles for
+    the dialect, built once per dialect and cacheable (issue 24: it was compiled once a revision)."""
+    from sqlalchemy import make_url
+
+    for version, mariadb in (((10, 11, 6), True), ((8, 0, 36), False)):
+        dialect = make_url("mysql+pymysql://").get_dialect()()
+        dialect.server_version_info, dialect.is_mariadb = version, mariadb
+        statement = applied_log._advance_text(dialect)
+        assert applied_log._advance_text(dialect) is statement
+        assert statement._generate_cache_key() is not None
+        assert applied_log._advance_statement()._generate_cache_key() is None  # why the text() exists
+        assert str(statement.compile(dialect=dialect)) == str(applied_log._advance_statement().compile(dialect=dialect))
+        assert dialect.paramstyle != "named"  # the dialect itself is left as it was

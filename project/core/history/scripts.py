@@ -5,8 +5,14 @@ Everything here reads version files or alembic_version; nothing takes a lock or 
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import sys
+import types
 import warnings
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, TextIO
 
 from alembic.config import Config
@@ -15,7 +21,7 @@ from alembic.script import Script, ScriptDirectory
 from alembic.util.exc import CommandError as AlembicCommandError
 from sqlalchemy import Connection
 
-from project.core.conf import Settings, base_dir, migrations_dir
+from project.core.conf import Settings, base_dir, cache_dir, migrations_dir, write_cache_file
 from project.core.errors import DUPLICATE_REVISION_WARNING, MigrationError, UnknownRevision
 from project.core.history import sqlite_batch  # noqa: F401 - registers SQLite's batch copy (its docstring)
 
@@ -62,6 +68,196 @@ def alembic_config(
 
 def script_directory(cfg: Config | None = None) -> ScriptDirectory:
     return ScriptDirectory.from_config(cfg or alembic_config())
+
+
+# --- the revision map from what earlier imports of the same files found -------------------------------------
+
+# Building Alembic's revision map imports every version file, which is most of what a migrate with nothing to
+# apply costs (the /health/ready of a start-up migration, a deploy's second migrate). What the map and the tool
+# read of a module without running it is kept per file text: a file whose text an earlier import saw is not
+# imported again until something else of it is used (its upgrade(), to run it).
+REVISION_MAP_CACHE = "revision-map.json"
+# Alembic's Script reads revision, down_revision, branch_labels, depends_on (and __doc__); the tool reads phase
+# (history.phases), replaces and replaces_checksum (a squash: history.squash, history.applied_log).
+MODULE_FACTS = ("revision", "down_revision", "branch_labels", "depends_on", "phase", "replaces", "replaces_checksum")
+# What a module that does not define a fact answers without being imported (Alembic's Script.longdoc asks).
+_ABSENT = frozenset(MODULE_FACTS) | {"_alembic_source_encoding"}
+
+
+class CachedModule(types.ModuleType):
+    """A version file's module as an import of the same text left it: its MODULE_FACTS and docstring. Anything
+    else (upgrade(), downgrade(), __file__, a helper) imports the file on first use, as Alembic would have."""
+
+    def __init__(self, directory: Path, filename: str, facts: dict[str, Any]):
+        super().__init__(re.sub(r"\W", "_", filename), facts.get("__doc__"))  # the name Alembic's import gives it
+        self.__dict__.update({name: value for name, value in facts.items() if name in MODULE_FACTS})
+        self.__dict__["_file"] = (directory, filename)
+
+    def __getattr__(self, name: str) -> Any:  # only for what the facts lack
+        if name in _ABSENT or name.startswith("__") and name.endswith("__") and name != "__file__":
+            raise AttributeError(name)
+        return getattr(self.imported(), name)
+
+    def imported(self) -> types.ModuleType:
+        """The module itself, imported now unless it was."""
+        module = self.__dict__.get("_module")
+        if module is None:
+            from alembic.util import load_python_file
+
+            module = self.__dict__["_module"] = load_python_file(*self.__dict__["_file"])
+        return module
+
+
+def import_modules(scripts: list[Script]) -> None:
+    """Import the version files of `scripts` that a cached revision map has not imported yet, and give each
+    Script its module itself (what runs sees the module as a full load gives it: vars() included): before a plan
+    runs, so that a file which fails to import stops it before anything ran, as a full load would have."""
+    for script in scripts:
+        if isinstance(script.module, CachedModule):
+            script.module = script.module.imported()
+
+
+def cached_script_directory(cfg: Config, settings: Settings | None = None) -> ScriptDirectory:
+    """A ScriptDirectory as script_directory(cfg), whose revision map is built from what earlier imports of the
+    same file texts found (`.cache/revision-map.json`, by content hash): a file new or changed since is imported
+    (and its facts kept), an unchanged one only once something beyond its facts is used. Same revisions, same
+    graph, same warnings (duplicate ids): only the imports are deferred."""
+    script = ScriptDirectory.from_config(cfg)
+    if not script.sourceless:  # compiled-only histories are rare: imported as Alembic does
+        from alembic.script.revision import RevisionMap
+
+        script.revision_map = RevisionMap(lambda: _cached_revisions(script, cache_dir(settings) / REVISION_MAP_CACHE))
+    return script
+
+
+def _cached_revisions(script: ScriptDirectory, cache: Path) -> Iterator[Script]:
+    """ScriptDirectory._load_revisions (the same files, in the same order, with the same duplicate check), each
+    file's Script made from its cached facts when its text is known, else from the import Alembic makes."""
+    from alembic import util
+    from alembic.script.base import _only_source_rev_file
+
+    known = _read_facts(cache)
+    seen: dict[str, Any] = {}
+    dupes = set()
+    folders: dict[Path, Path] = {}
+    for location in [vers for vers in script._version_locations if vers.exists()]:
+        for file_path in Script._list_py_dir(script, location):
+            real_path = _resolved(file_path, folders)
+            if real_path in dupes:
+                util.warn(f"File {real_path} loaded twice! ignoring. Please ensure version_locations is unique.")
+                continue
+            dupes.add(real_path)
+            if not _only_source_rev_file.match(real_path.name):
+                continue  # what Script._from_path skips (__init__.py, editor files, non-Python files)
+            try:
+                data = real_path.read_bytes()
+            except OSError:
+                data = None  # gone or unreadable: Alembic's import says so
+            key = hashlib.sha256(real_path.name.encode() + b"\0" + data).hexdigest() if data is not None else ""
+            facts = known.get(key)
+            module = _cached_module(real_path, facts) if facts is not None else None
+            if facts is not None and module is not None:
+                yield Script(module, facts["id"], real_path)
+                seen[key] = facts
+                continue
+            found = Script._from_path(script, real_path)
+            if found is None:
+                continue
+            if data is not None:
+                seen[key] = _facts_of(found, data)
+            yield found
+    if seen.keys() - known.keys():
+        _write_facts(cache, {**known, **seen} if len(known) < 4 * len(seen) + 100 else seen)
+
+
+def _resolved(path: Path, folders: dict[Path, Path]) -> Path:
+    """path.resolve(), as Alembic's listing resolves each file, with one system call for a file that is not a
+    link (its folder is resolved once for all its files)."""
+    if path.is_symlink():
+        return path.resolve()
+    if path.parent not in folders:
+        folders[path.parent] = path.parent.resolve()
+    return folders[path.parent] / path.name
+
+
+def _facts_of(script: Script, data: bytes) -> dict[str, Any] | None:
+    """What the cache keeps of an imported version file; None (imported every time) unless each fact is written
+    in the file as one literal on one line (`down_revision = "0007"`) which the import found: a value computed
+    when the file is imported (from the environment, say) could differ next time for the same text."""
+    module = script.module
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    facts: dict[str, Any] = {"id": script.revision}
+    written: dict[str, list[str]] = {}
+    for name, source in _ASSIGNMENT.findall(text):
+        written.setdefault(name, []).append(source)
+    for name in MODULE_FACTS:
+        if name in module.__dict__:
+            value = _encode(module.__dict__[name])
+            if value is _NOT_PLAIN or not _written_as(written.get(name, []), module.__dict__[name]):
+                return None
+            facts[name] = value
+    doc = module.__dict__.get("__doc__")
+    if doc is not None and not isinstance(doc, str):
+        return None
+    facts["__doc__"] = doc
+    return facts
+
+
+# A top-level assignment to one of MODULE_FACTS, annotated or not: (name, what follows the `=` on its line).
+_ASSIGNMENT = re.compile(rf"^({'|'.join(MODULE_FACTS)})\s*(?::[^=\n]*)?=(.*)$", re.M)
+
+
+def _written_as(assignments: list[str], value: Any) -> bool:
+    """The fact is assigned once at the top level, on one line, to a literal equal to `value`."""
+    import ast
+
+    if len(assignments) != 1:
+        return False
+    try:
+        literal = ast.literal_eval(assignments[0].split("#")[0].strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
+    return bool(literal == value and type(literal) is type(value))
+
+
+_NOT_PLAIN: Any = object()
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, tuple | list) and all(isinstance(item, _SCALARS) for item in value):
+        return {"tuple" if isinstance(value, tuple) else "list": list(value)}
+    return _NOT_PLAIN
+
+
+def _cached_module(path: Path, facts: dict[str, Any]) -> CachedModule | None:
+    """The module as `facts` describe it; None for facts this code did not write (the file is then imported)."""
+    try:
+        decoded = {name: (tuple(value["tuple"]) if "tuple" in value else list(value["list"]))
+                   if isinstance(value, dict) else value for name, value in facts.items()}
+    except (KeyError, TypeError):
+        return None
+    return CachedModule(path.parent, path.name, decoded)
+
+
+def _read_facts(cache: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(cache.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    # Entries of another shape (a cache written by hand, or by another version of this code) are ignored.
+    return {key: facts for key, facts in data.items()
+            if facts is None or (isinstance(facts, dict) and isinstance(facts.get("id"), str))} \
+        if isinstance(data, dict) else {}
+
+
+def _write_facts(cache: Path, facts: dict[str, Any]) -> None:
+    write_cache_file(cache, facts)
 
 
 def single_head(script: ScriptDirectory) -> str:

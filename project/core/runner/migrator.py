@@ -26,7 +26,14 @@ from project.core.conf import Settings
 from project.core.errors import DestructiveStepsRefused, MigrationError, UnknownRevision, cause_of
 from project.core.history import applied_log, backfill
 from project.core.history.plan import Plan, Step, make_plan
-from project.core.history.scripts import alembic_config, current_heads, script_directory, upgrade_or_downgrade
+from project.core.history.scripts import (
+    alembic_config,
+    cached_script_directory,
+    current_heads,
+    import_modules,
+    script_directory,
+    upgrade_or_downgrade,
+)
 from project.core.inspection.shards import refuse_sharded
 from project.core.runner import failover, fleet, interrupted, invalid_indexes, timeouts
 from project.core.runner.unmanaged import refuse_unmanaged
@@ -259,11 +266,13 @@ def migrate(
     `on_held` says which and why), unless `break_running_instances`. `on_progress(step, line)`: a backfill's
     progress (history.backfill).
     """
-    script = script_directory(alembic_config(settings))
+    # issue 24 (overhead2): the revision map from cached facts; only the files of the steps to run are imported.
+    script = cached_script_directory(alembic_config(settings), settings)
     # Spider tables: DDL would not reach the data nodes (inspection.shards); `fake` records what was done by hand.
     with locked_connection(settings, before_lock=None if fake else refuse_sharded) as connection:
         heads = current_heads(connection)
         plan = make_plan(script, heads, target)
+        import_modules([step.script for step in plan.steps])  # one that fails to import stops before anything ran
         if not (break_running_instances or fake):
             plan = fleet.hold_back(connection, script, plan, on_held)
 
@@ -388,7 +397,7 @@ def preview(settings: Settings, target: str = "head", *, judged: bool = False) -
     also what each step destroys on this database, as the policy judges it (`migrate --plan` marks it)."""
     from project.core.runner.locks import migration_running
 
-    script = script_directory(alembic_config(settings))
+    script = cached_script_directory(alembic_config(settings), settings)  # issue 24 (overhead2), as migrate()
     with db.settings_connection(settings, db.migration_url(settings)) as connection:
         refuse_sharded(connection)  # what migrate would refuse, --plan and --check refuse too
         heads = current_heads(connection)
