@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +30,7 @@ sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "scripts"), str(ROOT)]
 import dbservers  # noqa: E402
 from sqlalchemy import create_engine  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
-from stall import Writer, case_project, fill  # noqa: E402
+from stall import Writer, case_project, fill, migrate_while_writing  # noqa: E402
 
 VARIANTS = {
     "one UPDATE": 'op.execute("UPDATE events SET amount_big = amount")',
@@ -52,15 +51,7 @@ def run_variant(url: str, body: str, message: str, rows: int, rate: float, work:
                        "MIGRATE_STATEMENT_TIMEOUT = 0\nMIGRATE_DDL_LOCK_TIMEOUT = 60\nMIGRATE_LOCK_RETRIES = 0\n")
     picker = random.Random(14)
     writer = Writer(url, rate, lambda: f"UPDATE events SET payload = 'live' WHERE id = {picker.randint(1, rows)}")
-    writer.start()
-    time.sleep(1.0)  # the writer's quiet baseline
-    started = time.perf_counter()
-    result = subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=3600)
-    ended = time.perf_counter()
-    time.sleep(1.0)
-    writer.stop.set()
-    writer.join(timeout=120)
+    result, started, ended = migrate_while_writing(writer, env, timeout=3600)
     outcome = "ok" if result.returncode == 0 else "FAILED: " + (result.stderr.strip() or result.stdout)[-160:]
     if writer.error is not None:
         outcome += f"; a write failed: {str(writer.error).splitlines()[0][:120]}"

@@ -172,20 +172,28 @@ def case_project(work: Path, url: str, body: str, message: str, settings: str) -
             "PYTHONPATH": os.pathsep.join([str(work), str(ROOT / "tests")])}
 
 
+def migrate_while_writing(writer: Writer, env: dict[str, str],
+                          timeout: float) -> tuple[subprocess.CompletedProcess[str], float, float]:
+    """`manage.py migrate` in `env` while `writer` writes, with a second of writes alone before and after it;
+    the result, and when migrate started and ended (perf_counter, the clock of the writer's samples)."""
+    writer.start()
+    time.sleep(1.0)  # the writer's quiet baseline
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=timeout)
+    ended = time.perf_counter()
+    time.sleep(1.0)
+    writer.stop.set()
+    writer.join(timeout=120)
+    return result, started, ended
+
+
 def run_case(url: str, body: str, message: str, rows: int, rate: float, work: Path) -> dict[str, Any]:
     fill(url, rows)
     # Long enough that the naive revision is measured, not cut short by its own lock timeout.
     env = case_project(work, url, body, message, "MIGRATE_DDL_LOCK_TIMEOUT = 60\nMIGRATE_LOCK_RETRIES = 0\n")
     writer = Writer(url, rate)
-    writer.start()
-    time.sleep(1.0)  # the writer's quiet baseline
-    started = time.perf_counter()
-    result = subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=1800)
-    ended = time.perf_counter()
-    time.sleep(1.0)
-    writer.stop.set()
-    writer.join(timeout=120)
+    result, started, ended = migrate_while_writing(writer, env, timeout=1800)
     # An insert failing before the revision was recorded would be the bench's own fault.
     if writer.failed_at < started:
         raise SystemExit(f"{message}: the writer failed before migrate started: {writer.error!r}")

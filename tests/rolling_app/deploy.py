@@ -37,7 +37,7 @@ TESTS_DIR = Path(__file__).resolve().parent.parent
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 from conftest import run_manage  # noqa: E402
-from servers import Running, find_free_port, serve  # noqa: E402
+from servers import Running, find_free_port, serve, version_rows  # noqa: E402
 
 APP_DIR = Path(__file__).resolve().parent
 INSTANCES = 2  # per release
@@ -224,7 +224,7 @@ def rolling_deploy(db_url: str, tmp_path: Path, *, phased: bool, instances: int 
     def migrate(step: str, *args: str) -> None:
         outcome.fleet.append((step, fleet_rows(db_url)))
         outcome.migrates.append((step, new.migrate(*args)))
-        outcome.versions.append((step, versions(db_url)))
+        outcome.versions.append((step, version_rows(db_url)))
 
     with ExitStack() as stack:
         balancer = stack.enter_context(Balancer())
@@ -288,15 +288,6 @@ def fleet_rows(db_url: str) -> list[str]:
     try:
         with engine.connect() as connection:
             return [f"pid {i.pid} at {i.head}" for i in fleet.read(connection)]
-    finally:
-        engine.dispose()
-
-
-def versions(db_url: str) -> list[str]:
-    engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as connection:
-            return list(connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
     finally:
         engine.dispose()
 

@@ -396,23 +396,26 @@ def _offline_start(spec: Backfill, revision: str, dialect: str) -> list[str]:
     return [insert, f"UPDATE {BACKFILL_TABLE} SET runs = runs + 1, updated_at = {now} WHERE {mine}"]
 
 
-def _pg_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def _loop_parts(spec: Backfill, revision: str, quote: str, true: str) -> tuple[str, str, str, str, str, str, str]:
+    """What the PostgreSQL and MariaDB loops share, in the engine's identifier quote and literal for true: the
+    quoted table and key, the `where` clause's AND, the SET list, the progress row's condition, and the statements
+    finding the first batch's upper key and a following batch's."""
+    def ident(name: str) -> str:
+        return quote + name.replace(quote, quote * 2) + quote
 
-
-def _my_ident(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
+    table, key = ident(spec.table), ident(spec.key)
+    where = f" AND ({spec.where})" if spec.where else ""
+    sets = ", ".join(f"{ident(c)} = ({e})" for c, e in spec.values.items())
+    mine = f"revision = {_literal(revision)} AND name = {_literal(spec.name)}"
+    bound = "SELECT max(b.k) INTO v_upper FROM (SELECT {key} AS k FROM {table} WHERE {after}{true}{where} ORDER BY " \
+            "{key} LIMIT {n}) AS b;"
+    first, following = (bound.format(key=key, table=table, after=after, true=true, where=where, n=spec.batch_size)
+                        for after in ("", f"{key} > v_last AND "))
+    return table, key, where, sets, mine, first, following
 
 
 def _postgresql_loop(spec: Backfill, revision: str) -> str:
-    table, key = _pg_ident(spec.table), _pg_ident(spec.key)
-    where = f" AND ({spec.where})" if spec.where else ""
-    sets = ", ".join(f"{_pg_ident(c)} = ({e})" for c, e in spec.values.items())
-    mine = f"revision = {_literal(revision)} AND name = {_literal(spec.name)}"
-    bound = "SELECT max(b.k) INTO v_upper FROM (SELECT {key} AS k FROM {table} WHERE {after}true{where} ORDER BY " \
-            "{key} LIMIT {n}) AS b;"
-    first = bound.format(key=key, table=table, after="", where=where, n=spec.batch_size)
-    following = bound.format(key=key, table=table, after=f"{key} > v_last AND ", where=where, n=spec.batch_size)
+    table, key, where, sets, mine, first, following = _loop_parts(spec, revision, '"', "true")
     return f"""-- backfill {spec.name}: {spec.batch_size} rows per transaction, {spec.pause:g}s apart, resumable
 -- (progress in {BACKFILL_TABLE}); COMMIT in DO needs PostgreSQL 11+ and psql's autocommit (its default).
 DO $backfill$
@@ -451,14 +454,7 @@ $backfill$;"""
 
 
 def _mysql_loop(spec: Backfill, revision: str) -> str:
-    table, key = _my_ident(spec.table), _my_ident(spec.key)
-    where = f" AND ({spec.where})" if spec.where else ""
-    sets = ", ".join(f"{_my_ident(c)} = ({e})" for c, e in spec.values.items())
-    mine = f"revision = {_literal(revision)} AND name = {_literal(spec.name)}"
-    bound = "SELECT MAX(b.k) INTO v_upper FROM (SELECT {key} AS k FROM {table} WHERE {after}1 = 1{where} ORDER BY " \
-            "{key} LIMIT {n}) AS b;"
-    first = bound.format(key=key, table=table, after="", where=where, n=spec.batch_size)
-    following = bound.format(key=key, table=table, after=f"{key} > v_last AND ", where=where, n=spec.batch_size)
+    table, key, where, sets, mine, first, following = _loop_parts(spec, revision, "`", "1 = 1")
     # A compound statement needs the client's DELIMITER; the last line is a comment so that a terminator Alembic
     # or a renderer appends after it stays inside the comment.
     return f"""-- backfill {spec.name}: {spec.batch_size} rows per transaction, {spec.pause:g}s apart, resumable
