@@ -146,3 +146,17 @@ def test_dry_run_shows_the_three_revisions_and_writes_nothing(tmp_path: Path) ->
     shown = [line.split(":", 1)[0] for line in screen.splitlines() if line.startswith("Would write ")]
     assert [line.split()[2][:4] for line in shown] == ["0002", "0003", "0004"], screen
     assert screen.index("sync_columns(") < screen.index("backfill(") < screen.index("drop_column_sync("), screen
+
+
+def test_other_changes_beside_a_phased_rename_are_asked_about(tmp_path: Path) -> None:
+    """A new table beside the phased rename: the contract revision would create (expand) and drop (contract),
+    so the phase question comes; Quit writes nothing, not even the expand revisions."""
+    project = Project(tmp_path)
+    project.models(TASKS_RENAMED + '''
+sa.Table("tags", Base.metadata, sa.Column("id", sa.Integer, primary_key=True))
+''')
+    status, screen = project.makemigrations_tty(answers=[
+        (RENAME, "y"), ("Select an option: ", "2"), ("Select an option: ", "2")])
+    assert status == 1, screen
+    assert "This revision breaks the code running before it and adds what the new code needs" in screen, screen
+    assert project.written() == []
