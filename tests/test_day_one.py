@@ -168,7 +168,7 @@ def library_models(state: int) -> str:
     return body
 
 
-# Each run: its message, and the questions the terminal asks (a rename is answered "y"; no other question comes).
+# Each run: its message, and the questions the terminal asks (a rename is answered "y", in one release).
 STEPS: list[tuple[str, list[tuple[str, str]]]] = [
     ("authors and books", []),
     ("members", []),
@@ -180,7 +180,8 @@ STEPS: list[tuple[str, list[tuple[str, str]]]] = [
     ("book pages and repairs", []),
     ("longer titles without author bios", []),
     ("members are patrons", [("Was the table members renamed to patrons? [y/N] ", "y")]),
-    ("author full names", [("Was authors.name renamed to authors.full_name (a String)? [y/N] ", "y")]),
+    ("author full names", [("Was authors.name renamed to authors.full_name (a String)? [y/N] ", "y"),
+                           ("Select an option: ", "1")]),  # in one release: the rename
     ("no more tags", []),
 ]
 

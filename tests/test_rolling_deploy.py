@@ -3,13 +3,19 @@
 contract), with real uvicorn processes serving a steady read/write load through a client-side balancer
 (rolling_app/deploy.py). Phased: not one request fails, and the drop is held while any release 1 instance
 lives, applied once the last one left. Naive (the control): the drop applied before the new code breaks the
-requests release 1 still serves."""
+requests release 1 still serves.
+
+The rename: release 2 reads and writes items.note where release 1 has items.legacy (NOT NULL), the same value.
+Its history is what makemigrations writes for the models, answered "in two phases" on a terminal: an expand
+revision (note, legacy made nullable, triggers keeping them in step), the backfill, the contract revision (the
+triggers and legacy dropped, note NOT NULL). Every read must give back the value written, whichever release
+wrote it and whichever reads it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from rolling_app.deploy import INSTANCES, rolling_deploy
+from rolling_app.deploy import INSTANCES, rename_history, rolling_deploy
 
 
 def test_phased_rolling_deploy_fails_no_request(db_url: str, tmp_path: Path) -> None:
@@ -35,3 +41,33 @@ def test_naive_deploy_breaks_the_old_instances(db_url: str, tmp_path: Path) -> N
     assert "Applying 0003" in outcome.migrates[0][1] and outcome.versions[0][1] == ["0003"]
     assert len(outcome.failures) > 0
     assert all("-> 500" in failure for failure in outcome.failures), outcome.failures[:5]
+
+
+def test_rename_in_two_phases_rolls_out_with_no_failed_request(db_url: str, tmp_path: Path) -> None:
+    history, (expand, backfill, contract) = rename_history(tmp_path)
+    outcome = rolling_deploy(db_url, tmp_path, phased=True, history=history, check_values=True)
+    assert outcome.failures == [], outcome.failures[:5]
+    assert set(outcome.served_by) == {1, 2}, outcome.served_by
+    steps = dict(outcome.migrates)
+    assert f"Applying {expand}" in steps["pre-deploy"] and f"Applying {backfill}" in steps["pre-deploy"]
+    for step, _ in outcome.migrates[:-1]:  # while a release 1 instance lived
+        assert f"Applying {contract}" not in steps[step] and f"Waiting: {contract}" in steps[step], steps[step]
+        assert dict(outcome.versions)[step] == [backfill], step
+    last = outcome.migrates[-1][0]
+    assert f"Applying {contract}" in steps[last] and dict(outcome.versions)[last] == [contract], steps[last]
+
+
+def test_rename_without_triggers_reads_nulls(tmp_path: Path) -> None:
+    """The control, on SQLite: the same phased deploy with the expand revision's triggers taken out, and the
+    backfill (without the triggers it chases release 1's inserts, each a row to fill, for as long as they come).
+    The rows one release writes have NULL in the column the other release reads, which the value check catches
+    (and the contract revision then fails: note cannot be made NOT NULL)."""
+    history, (expand, backfill, _) = rename_history(tmp_path)
+    for revision, call in ((expand, "sync_columns("), (backfill, "backfill(")):
+        [path] = (history / "versions").glob(f"{revision}_*.py")
+        lines = path.read_text().splitlines(keepends=True)
+        path.write_text("".join("    pass\n" if line.strip().startswith(call) else line for line in lines))
+    outcome = rolling_deploy(f"sqlite:///{tmp_path / 'control.db'}", tmp_path, phased=True, history=history,
+                             check_values=True, migrate_may_fail=True)
+    assert "NOT NULL constraint failed" in outcome.migrates[-1][1], outcome.migrates[-1][1]
+    assert any("-> None, not the" in failure for failure in outcome.failures), outcome.failures[:5]

@@ -57,6 +57,8 @@ ROWS_PER_STEP = 2
 COMMAND_TIMEOUT = 300  # seconds: a guard against a hang, never reached by a healthy run
 # The questioner's question for a revision that both expands and contracts (docs/phases.md).
 PHASE_QUESTION = "This revision breaks the code running before it and adds what the new code needs"
+# The question after a confirmed column rename: in one release (a rename) or in two phases (docs/phases.md).
+RENAME_QUESTION = re.compile(r"How should \S+ become \S+\?")
 # What the project copy needs of this work tree (the tool, the settings, the history's env.py, the scaffold).
 PROJECT_FILES = ("project", "settings", "migrations", "manage.py", "alembic.ini", "scripts/start_project.py")
 
@@ -340,6 +342,8 @@ class _SeedRun:
             def answer(question: str, text: str) -> str:
                 if "[y/N]" in question:
                     return "y" if any(question.startswith(p) for p in planned) else "n"
+                if RENAME_QUESTION.search(text):
+                    return "1"  # a rename in one release: what the fuzzer's models mean, and what it checks
                 if PHASE_QUESTION in text:
                     # A step mixes what breaks running code (the rename) with additions: a team not rolling out
                     # in phases keeps the revision whole (no phase), as the non-interactive questioner does.

@@ -70,13 +70,15 @@ class Release:
     """One release's code: its settings module (a file of its own per run, so that no module cached by an
     earlier run stands in for it) and its copy of the history (release 1's stops at 0001)."""
 
-    def __init__(self, tmp_path: Path, number: int, db_url: str, heartbeat: float):
+    def __init__(self, tmp_path: Path, number: int, db_url: str, heartbeat: float, history: Path | None = None):
         self.number = number
+        self.migrate_may_fail = False  # a control whose history is broken on purpose
         migrations = tmp_path / f"release{number}" / "migrations"
-        shutil.copytree(APP_DIR / "migrations", migrations, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(history or APP_DIR / "migrations", migrations, ignore=shutil.ignore_patterns("__pycache__"))
         if number == 1:
-            for later in ("0002_add_items_note.py", "0003_drop_items_legacy.py"):
-                (migrations / "versions" / later).unlink()
+            for later in (migrations / "versions").glob("*.py"):
+                if not later.name.startswith("0001_"):
+                    later.unlink()
         self.module = f"rolling_settings_{uuid.uuid4().hex[:8]}_r{number}"
         (tmp_path / f"{self.module}.py").write_text(
             "from rolling_app.settings import *  # noqa: F403\n"
@@ -87,8 +89,8 @@ class Release:
 
     def migrate(self, *args: str) -> str:
         result = run_manage("migrate", *args, env=self.env, in_process=True)
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
+        assert result.returncode == 0 or self.migrate_may_fail, result.stdout + result.stderr
+        return result.stdout + result.stderr
 
     @contextmanager
     def instance(self, log_dir: Path, name: str) -> Iterator[Running]:
@@ -163,8 +165,9 @@ class Balancer:
 class Load:
     """LOAD_THREADS threads writing and reading items through the balancer until stopped."""
 
-    def __init__(self, balancer: Balancer, outcome: Outcome, threads: int, pause: float):
+    def __init__(self, balancer: Balancer, outcome: Outcome, threads: int, pause: float, check_values: bool = False):
         self.balancer, self.outcome, self.pause = balancer, outcome, pause
+        self.check_values = check_values  # a read must give back the value written, whichever release wrote it
         self.stopping = threading.Event()
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
@@ -184,9 +187,17 @@ class Load:
             n = 0
             while not self.stopping.is_set():
                 n += 1
-                body = self._request(client, "POST", "/items", {"body": f"item {threading.get_ident()} {n}"})
+                text = f"item {threading.get_ident()} {n}"
+                body = self._request(client, "POST", "/items", {"body": text})
                 if body is not None:
-                    self._request(client, "GET", f"/items/{body['id']}")
+                    read = self._request(client, "GET", f"/items/{body['id']}")
+                    # Release 1 reads legacy, release 2 note: renamed columns, the same value.
+                    value = None if read is None else read.get("legacy", read.get("note"))
+                    if self.check_values and read is not None and value != text:
+                        with self.lock:
+                            self.outcome.failures.append(
+                                f"GET /items/{body['id']} (release {read['release']}, written by release "
+                                f"{body['release']}) -> {value!r}, not the {text!r} written")
                 self.stopping.wait(self.pause)
 
     def _request(self, client: httpx.Client, method: str, path: str, payload: object = None) -> dict | None:
@@ -215,9 +226,14 @@ class Load:
 
 def rolling_deploy(db_url: str, tmp_path: Path, *, phased: bool, instances: int = INSTANCES,
                    heartbeat: float = 30.0, threads: int = LOAD_THREADS, pause: float = PAUSE,
-                   settle: float = SETTLE) -> Outcome:
-    """Release 1 serving under load, then the deploy of release 2 (module docstring); what the load saw."""
-    old, new = Release(tmp_path, 1, db_url, heartbeat), Release(tmp_path, 2, db_url, heartbeat)
+                   settle: float = SETTLE, history: Path | None = None, check_values: bool = False,
+                   migrate_may_fail: bool = False) -> Outcome:
+    """Release 1 serving under load, then the deploy of release 2 (module docstring); what the load saw.
+    `history`: release 2's migrations (release 1's is its 0001), default the app's; `check_values`: every read
+    must give back the value written (a rename: legacy and note hold the same value)."""
+    old = Release(tmp_path, 1, db_url, heartbeat, history)
+    new = Release(tmp_path, 2, db_url, heartbeat, history)
+    new.migrate_may_fail = migrate_may_fail
     outcome = Outcome()
     old.migrate()  # release 1's history: 0001
 
@@ -231,7 +247,7 @@ def rolling_deploy(db_url: str, tmp_path: Path, *, phased: bool, instances: int 
         olds = start(stack, old, tmp_path, instances, "release1")
         for running in olds.values():
             balancer.add(running.base_url)
-        with Load(balancer, outcome, threads, pause):
+        with Load(balancer, outcome, threads, pause, check_values):
             time.sleep(settle)
             if phased:
                 migrate("pre-deploy")
@@ -297,3 +313,47 @@ def wait_for(condition: object, what: str) -> None:
     while not condition():  # type: ignore[operator]
         assert time.monotonic() < deadline, f"still waiting for {what}"
         time.sleep(0.05)
+
+
+# Release 2's models for the rename (rename_migrations: release 1's 0001 has items.legacy NOT NULL).
+RENAME_MODELS = """
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+items = sa.Table(
+    "items", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("body", sa.String(200), nullable=False),
+    sa.Column("note", sa.String(200), nullable=False),
+)
+"""
+
+
+def rename_history(tmp_path: Path, answer: str = "2") -> tuple[Path, list[str]]:
+    """rename_migrations' 0001 and what `makemigrations` writes on a terminal (pexpect) for release 2's models,
+    items.legacy renamed to items.note, answered `answer` (2: in two phases). The history and the ids written."""
+    import pexpect
+
+    history = tmp_path / "rename" / "migrations"
+    shutil.copytree(APP_DIR / "rename_migrations", history, ignore=shutil.ignore_patterns("__pycache__"))
+    tag = uuid.uuid4().hex[:8]
+    (tmp_path / f"rename_models_{tag}.py").write_text(RENAME_MODELS)
+    (tmp_path / f"rename_settings_{tag}.py").write_text(
+        "from rolling_app.settings import *  # noqa: F403\n"
+        f"MIGRATIONS_DIR = {str(history)!r}\nDATABASE_URL = 'sqlite://'\n"
+        f"TARGET_METADATA = 'rename_models_{tag}:metadata'\n")
+    env = {**os.environ, "SETTINGS_MODULE": f"rename_settings_{tag}", "TERM": "dumb", "NO_COLOR": "1",
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), str(TESTS_DIR)])}
+    child = pexpect.spawn(sys.executable, [str(TESTS_DIR.parent / "manage.py"), "makemigrations"],
+                          cwd=str(TESTS_DIR.parent), env=env, encoding="utf-8", timeout=90)
+    try:
+        child.expect_exact("Was items.legacy renamed to items.note (a String)? [y/N] ")
+        child.sendline("y")
+        child.expect_exact("Select an option: ")
+        child.sendline(answer)
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0, child.before
+    ids = sorted(p.name[:11] for p in (history / "versions").glob("*.py") if not p.name.startswith("0001_"))
+    return history, ids

@@ -3,7 +3,7 @@ built by replaying the version files (history.scratch). Shared by makemigrations
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -33,6 +33,9 @@ class Generated:
     downgrade_ops: Any
     context: Any  # the MigrationContext autogenerate compared on (the scratch database's)
     types: Any  # project.core.authoring.column_types.ModelTypes: Alembic's render_item
+    # Revisions to write before this one (renames answered "in two phases"): (message, upgrade, downgrade).
+    expand_revisions: list[tuple[str, Any, Any]] = field(default_factory=list)
+    message: str | None = None  # this revision's message when the user gives none: None, from its operations
 
     def process_revision_directives(self, context: Any, revision: Any, directives: list[Any]) -> None:
         """Alembic's hook: the file gets these operations instead of env.py's plain autogenerate."""
@@ -82,8 +85,8 @@ def autogenerate_script(connection: Any, settings: Any, questioner: Any = None) 
     context = MigrationContext.configure(connection, opts={
         "compare_type": types.compare_type, "render_as_batch": True, "render_item": types.render_item})
     try:
-        upgrade_ops, renames = _diff_after_renames(connection, lambda: produce_migrations(context, metadata),
-                                                   questioner)
+        upgrade_ops, renames, phased = _diff_after_renames(
+            connection, lambda: produce_migrations(context, metadata), questioner, metadata)
         follow_renames(upgrade_ops, connection, metadata, renames)
         constraint_names.ignore_cut_names(upgrade_ops)
         restore_history_defaults(upgrade_ops, connection)
@@ -98,7 +101,12 @@ def autogenerate_script(connection: Any, settings: Any, questioner: Any = None) 
         if questioner is not None:
             from project.core.authoring.null_rows import fill_null_rows
 
-            fill_null_rows(upgrade_ops, questioner.ask_not_null_alteration)
+            # The new column of a phased rename of a NOT NULL column holds no NULL: the backfill and the
+            # triggers gave every row the old column's value. Nothing to ask.
+            filled = {(r.table, r.new.name) for r in phased if not r.old.nullable}
+            ask = questioner.ask_not_null_alteration
+            fill_null_rows(upgrade_ops, lambda table, column: None if (table, column.name) in filled
+                           else ask(table, column))
         for container, tables_after in ((upgrade_ops, lambda: dict(metadata.tables)),
                                         (downgrade_ops, lambda: _reflected_tables(connection))):
             ordering.drop_with_tables(container)
@@ -111,7 +119,12 @@ def autogenerate_script(connection: Any, settings: Any, questioner: Any = None) 
         for container in (upgrade_ops, downgrade_ops):
             alter_enum_values(container)
             add_casts(container)
-        return Generated(upgrade_ops, downgrade_ops, context, types)
+        generated = Generated(upgrade_ops, downgrade_ops, context, types)
+        if phased:
+            generated.expand_revisions = _phased_revisions(phased, upgrade_ops, downgrade_ops)
+            generated.message = "drop " + ", ".join(f"{r.table}.{r.old.name}" for r in phased) + " renamed to " + \
+                ", ".join(r.new.name for r in phased)
+        return generated
     finally:
         if connection.in_transaction():
             connection.rollback()
@@ -126,24 +139,77 @@ def _reflected_tables(connection: Any) -> dict[str, Any]:
     return dict(reflected.tables)
 
 
-def _diff_after_renames(connection: Any, diff: Any, questioner: Any) -> tuple[Any, list[Any]]:
+def _diff_after_renames(connection: Any, diff: Any, questioner: Any,
+                        metadata: Any) -> tuple[Any, list[Any], list[Any]]:
     """The upgrade operations, with the renames the user confirmed (tables first, then columns, as Django asks).
-    Each confirmed set is replayed on the scratch database and the models compared again."""
+    Each confirmed set is replayed on the scratch database and the models compared again. A column rename
+    answered "in two phases" is replayed as its expand revision (the new column added beside the old one, the
+    old made nullable): what the models are then compared with is the schema after the expand revisions, so the
+    operations left are the contract revision's (the old column dropped, the new one made as the model has it).
+    Returns the operations, the renames made as renames, and the PhasedRenames."""
     from project.core.authoring.renames import ask_column_renames, ask_table_renames, prepend_renames, replay
 
     upgrade_ops = diff().upgrade_ops
     if questioner is None:
-        return upgrade_ops, []
+        return upgrade_ops, [], []
     table_renames = ask_table_renames(upgrade_ops, questioner)
     if table_renames:
         replay(connection, table_renames)
         upgrade_ops = diff().upgrade_ops
-    column_renames = ask_column_renames(upgrade_ops, questioner)
-    if column_renames:
+    column_renames = ask_column_renames(upgrade_ops, questioner, metadata,
+                                        frozenset(r.new_table_name for r in table_renames))
+    phased = [r.phased for r in column_renames if r.phased is not None]
+    column_renames = [r for r in column_renames if r.phased is None]
+    if column_renames or phased:
         replay(connection, column_renames)
+        _replay_expand(connection, phased)
         upgrade_ops = diff().upgrade_ops
     prepend_renames(upgrade_ops, table_renames, column_renames)
-    return upgrade_ops, [*table_renames, *column_renames]
+    return upgrade_ops, [*table_renames, *column_renames], phased
+
+
+def _replay_expand(connection: Any, phased: list[Any]) -> None:
+    """The schema changes of the phased renames' expand revisions, on the scratch database (a throwaway copy),
+    with Alembic's own operations (a SQLite batch for the old column made nullable)."""
+    if not phased:
+        return
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+
+    operations = Operations(MigrationContext.configure(connection))
+    for rename in phased:
+        operations.add_column(rename.table, rename.expanded_column())
+        if not rename.old.nullable:
+            with operations.batch_alter_table(rename.table) as batch:
+                batch.alter_column(rename.old.name, nullable=True, existing_type=rename.old.type,
+                                   existing_nullable=False)
+
+
+def _phased_revisions(phased: list[Any], upgrade_ops: Any, downgrade_ops: Any) -> list[tuple[str, Any, Any]]:
+    """The expand revisions of the phased renames (before the revision of `upgrade_ops`), and what the contract
+    revision adds: the triggers dropped first, and in its downgrade, the old column's values and the triggers
+    back once the old column is."""
+    if not phased:
+        return []
+    from alembic.operations import ops
+
+    from project.core.authoring.backfills import NothingToUndo
+    from project.core.history.column_sync import DropColumnSyncOp, SyncColumnsOp
+
+    expand = ops.UpgradeOps(ops=[op for rename in phased for op in rename.expand_ops()])
+    tables = [rename.table for rename in phased]
+    backfills = ops.UpgradeOps(ops=[
+        rename.backfill_op(f"{rename.table}.{rename.new.name}" if tables.count(rename.table) > 1 else None)
+        for rename in phased])
+    upgrade_ops.ops[:0] = [DropColumnSyncOp(r.table, r.old.name, r.new.name) for r in phased]
+    for rename in phased:
+        downgrade_ops.ops += [ops.ExecuteSQLOp(rename.catch_up_sql()),
+                              SyncColumnsOp(rename.table, rename.old.name, rename.new.name)]
+    what = ", ".join(f"{r.table}.{r.new.name}" for r in phased)
+    sources = ", ".join(f"{r.table}.{r.old.name}" for r in phased)
+    return [(f"add {what} kept in step with {sources}", expand, expand.reverse()),
+            (f"backfill {what} from {sources}", backfills, ops.DowngradeOps(ops=[NothingToUndo(
+                "nothing to undo: the revision before drops the column this one fills")]))]
 
 
 def _restore_dropped_enums(upgrade_ops: Any, settings: Any, renames: list[Any]) -> None:

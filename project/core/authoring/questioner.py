@@ -28,6 +28,11 @@ class MigrationQuestioner:
     def ask_rename_table(self, old: str, new: str) -> bool:
         return False
 
+    def ask_rename_in_two_phases(self, table: str, old: str, new: str) -> bool:
+        """A confirmed column rename: made in two phases that break no running code (True), or as a rename in
+        one release (False). Unasked: never reached, nothing is renamed without a terminal."""
+        return False
+
     def ask_not_null_addition(self, table: str, column: Any) -> str:
         """The one-off default (SQL literal text) for existing rows of a new NOT NULL column."""
         raise CommandError(
@@ -69,6 +74,17 @@ class InteractiveMigrationQuestioner(MigrationQuestioner):
 
     def ask_rename_table(self, old: str, new: str) -> bool:
         return self._boolean_input(f"Was the table {old} renamed to {new}? [y/N]", False)
+
+    def ask_rename_in_two_phases(self, table: str, old: str, new: str) -> bool:
+        # One release first: what Django's RenameField does, and what a yes to the rename meant before.
+        choice = self._choice_input(
+            f"How should {table}.{old} become {table}.{new}?",
+            ["In one release: rename it (phase contract). Code running before it breaks once migrate applies it, "
+             "and code written after it needs it: stop the old instances, migrate, then start the new code",
+             f"In two phases, breaking no running code: add {new} kept in step with {old} by triggers and "
+             f"backfill it (expand: migrate applies it before the new code starts), then drop {old} (contract: "
+             "migrate applies it once no old instance runs)"])
+        return choice == 2
 
     def ask_not_null_addition(self, table: str, column: Any) -> str:
         choice = self._choice_input(

@@ -19,6 +19,9 @@ class RenameColumnOp(ops.AlterColumnOp):
     def __init__(self, *args: Any, _reflected_type: Any = None, **kw: Any):
         super().__init__(*args, **kw)
         self.reflected_type = _reflected_type
+        # Set by ask_column_renames when the user chose two phases (authoring.backfills.PhasedRename): the
+        # rename is then written as expand and contract revisions, never as this operation.
+        self.phased: Any = None
 
     def reverse(self) -> RenameColumnOp:
         return RenameColumnOp(
@@ -111,8 +114,13 @@ def ask_table_renames(upgrade_ops: Any, questioner: Any) -> list[RenameTable]:
     return renames
 
 
-def ask_column_renames(upgrade_ops: Any, questioner: Any) -> list[RenameColumnOp]:
-    """In each table, a dropped column and an added one of the same type family (not primary keys)."""
+def ask_column_renames(upgrade_ops: Any, questioner: Any, metadata: Any = None,
+                       renamed_tables: frozenset[str] = frozenset()) -> list[RenameColumnOp]:
+    """In each table, a dropped column and an added one of the same type family (not primary keys). Each rename
+    confirmed is then asked "in one release or in two phases" when two phases can be written for it
+    (authoring.backfills.phased_rename); the answer two sets the operation's `phased`."""
+    from project.core.authoring.backfills import phased_rename
+
     renames = []
     for table_ops in upgrade_ops.ops:
         if not isinstance(table_ops, ops.ModifyTableOps):
@@ -124,11 +132,17 @@ def ask_column_renames(upgrade_ops: Any, questioner: Any) -> list[RenameColumnOp
             for old in dropped:
                 if _same_family(old, new) and questioner.ask_rename(
                         table_ops.table_name, old.name, new.name, type(new.type).__name__):
-                    renames.append(RenameColumnOp(
+                    rename = RenameColumnOp(
                         table_ops.table_name, old.name, modify_name=new.name, existing_type=new.type,
                         existing_nullable=old.nullable, existing_server_default=old.server_default or False,
                         _reflected_type=old.type,
-                    ))
+                    )
+                    phased = None if table_ops.table_name in renamed_tables else \
+                        phased_rename(table_ops.table_name, old, new, metadata)
+                    if phased is not None and questioner.ask_rename_in_two_phases(
+                            table_ops.table_name, old.name, new.name):
+                        rename.phased = phased
+                    renames.append(rename)
                     dropped.remove(old)
                     break
     return renames

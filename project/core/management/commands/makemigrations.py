@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,7 @@ class Command(BaseCommand):
                 summary = "; ".join(describe_ops(upgrade_ops))
                 raise CommandError(f"The models have changes that no migration covers: {summary}. "
                                    "Run `manage.py makemigrations`.")
-            message = options["message"] or default_message(upgrade_ops)
+            message = options["message"] or generated.message or default_message(upgrade_ops)
             # The template writes `phase = ...` when this is set (docs/phases.md).
             phase = cfg.attributes["phase"] = revision_phase(upgrade_ops, questioner)
             if options["concurrent_indexes"]:
@@ -74,9 +75,37 @@ class Command(BaseCommand):
                 make_indexes_concurrent(generated.upgrade_ops, generated.downgrade_ops)
             from project.core.authoring.revision_ids import revision_content
 
+            # A rename answered "in two phases": its expand revisions first (the new column and the triggers,
+            # then the backfill, alone), each applied by migrate before the new code starts; this revision,
+            # the contract, after them.
+            heads: list[str] = list(script.get_heads())
+            written: list[str | None] = []
+            for expand_message, up, down in generated.expand_revisions:
+                expand = dataclasses.replace(generated, upgrade_ops=up, downgrade_ops=down, expand_revisions=[])
+                expand_message = f"{options['message']} ({expand_message})" if options["message"] else \
+                    expand_message
+                code = expand.render_upgrade()
+                expand_id = next_revision_id(script, revision_content(
+                    heads, expand_message, code, expand.render(down)), pending=written)
+                if options["dry_run"]:
+                    self.stdout.write(f"Would write {expand_id}: {expand_message} (phase: expand)",
+                                      self.style.HEADING)
+                    self.stdout.write(code)
+                else:
+                    expand_cfg = alembic_config(settings, connection=connection, **expand.configure_options())
+                    expand_cfg.attributes["phase"] = "expand"
+                    new = command.revision(expand_cfg, message=expand_message, autogenerate=True, rev_id=expand_id)
+                    self._written(new)
+                    expand_id = new.revision  # type: ignore[union-attr]
+                    # Alembic autogenerates against a database at the head: the scratch one (a throwaway copy)
+                    # is marked at the revision just written (what it compares is replaced by our operations).
+                    from sqlalchemy import text
+
+                    connection.execute(text("UPDATE alembic_version SET version_num = :id"), {"id": expand_id})
+                heads, written = [str(expand_id)], [*written, expand_id]
             upgrade_code = generated.render_upgrade()  # rendered as the file renders it
             rev_id = next_revision_id(script, revision_content(
-                script.get_heads(), message, upgrade_code, generated.render(generated.downgrade_ops)))
+                heads, message, upgrade_code, generated.render(generated.downgrade_ops)), pending=written)
             if options["dry_run"]:
                 self.stdout.write(f"Would write {rev_id}: {message}" + (f" (phase: {phase})" if phase else ""),
                                   self.style.HEADING)
@@ -126,11 +155,15 @@ def revision_phase(upgrade_ops: Any, questioner: Any) -> str | None:
     return questioner.ask_phase(why, mixed=True)  # type: ignore[no-any-return]
 
 
-def next_revision_id(script: Any, content: str | None = None) -> str | None:
-    """0010_3fa2c1: in order, and unique across branches (project.core.authoring.revision_ids)."""
+def next_revision_id(script: Any, content: str | None = None, pending: list[str | None] | None = None) -> str | None:
+    """0010_3fa2c1: in order, and unique across branches (project.core.authoring.revision_ids). `pending`: the ids
+    this run writes before it, not yet in `script`."""
     from project.core.authoring.revision_ids import next_revision_id as next_id
 
-    return next_id((rev.revision for rev in script.walk_revisions()), content)
+    existing = [rev.revision for rev in script.walk_revisions()]
+    if pending and None in pending:  # a history of Alembic's random ids: one more
+        return None
+    return next_id([*existing, *(p for p in pending or () if p is not None)], content)
 
 
 def optional_settings(name: str | None) -> Any:

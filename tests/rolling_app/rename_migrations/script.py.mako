@@ -1,0 +1,1 @@
+../../../migrations/script.py.mako
