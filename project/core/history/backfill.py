@@ -8,7 +8,8 @@
 One UPDATE over a big table holds its row locks (on MySQL/MariaDB its gap locks too) until it commits, and every
 writer touching those rows waits that long. `backfill` walks the table by its key instead (keyset: each batch is
 `key > last AND key <= upper`, where `upper` is the `batch_size`-th matching key after `last`; never OFFSET), one
-transaction per batch, with a pause between batches for the writers. Each batch commits with its progress row in
+transaction per batch, with a pause between batches for the writers, up to the highest key there is when the
+run starts (rows inserted meanwhile are the running code's to fill). Each batch commits with its progress row in
 the tool's table `alembic_migration_backfill`, in the same transaction: a migrate killed at any moment has either
 applied a batch and recorded it, or neither, so the next migrate resumes after the last recorded key and no row is
 updated twice (an increment backfill is exactly-once). Once the revision is recorded as applied, its progress
@@ -224,8 +225,12 @@ def _run(connection: Connection, spec: Backfill, revision: str, report: Any) -> 
     table, key = _q(connection, spec.table), _q(connection, spec.key)
     where = f" AND ({_user_sql(spec.where)})" if spec.where else ""
     sets = ", ".join(f"{_q(connection, column)} = ({_user_sql(expr)})" for column, expr in spec.values.items())
+    # The walk ends at the highest key there is when this run starts: rows inserted while it runs are written by
+    # code that fills them (the recipes' release 1, or the rename's triggers). Without the end, a backfill whose
+    # `where` matches what the running code inserts finds a new row after every pause and never finishes.
+    high = connection.execute(text(f"SELECT MAX({key}) FROM {table} {BACKFILL_MARK}")).scalar()
     after = f"{key} > :last AND "
-    bound_sql = (f"SELECT MAX(b.k) FROM (SELECT {key} AS k FROM {table} WHERE {{after}}1 = 1{where} "
+    bound_sql = (f"SELECT MAX(b.k) FROM (SELECT {key} AS k FROM {table} WHERE {{after}}{key} <= :high{where} "
                  f"ORDER BY {key} LIMIT :n) b {BACKFILL_MARK}")
     first_bound, next_bound = text(bound_sql.format(after="")), text(bound_sql.format(after=after))
     first_update = text(f"UPDATE {table} SET {sets} WHERE {key} <= :upper{where} {BACKFILL_MARK}")
@@ -235,8 +240,10 @@ def _run(connection: Connection, spec: Backfill, revision: str, report: Any) -> 
     while True:
         _begin(connection)
         try:
-            params = {"n": spec.batch_size} if last is None else {"n": spec.batch_size, "last": last}
-            upper = connection.execute(first_bound if last is None else next_bound, params).scalar()
+            params = {"n": spec.batch_size, "high": high} if last is None else \
+                {"n": spec.batch_size, "high": high, "last": last}
+            upper = None if high is None else \
+                connection.execute(first_bound if last is None else next_bound, params).scalar()
             if upper is None:
                 connection.execute(recorded.values(state="done", updated_at=_now()))
                 _end(connection, commit=True)
@@ -396,10 +403,10 @@ def _offline_start(spec: Backfill, revision: str, dialect: str) -> list[str]:
     return [insert, f"UPDATE {BACKFILL_TABLE} SET runs = runs + 1, updated_at = {now} WHERE {mine}"]
 
 
-def _loop_parts(spec: Backfill, revision: str, quote: str, true: str) -> tuple[str, str, str, str, str, str, str]:
-    """What the PostgreSQL and MariaDB loops share, in the engine's identifier quote and literal for true: the
-    quoted table and key, the `where` clause's AND, the SET list, the progress row's condition, and the statements
-    finding the first batch's upper key and a following batch's."""
+def _loop_parts(spec: Backfill, revision: str, quote: str) -> tuple[str, str, str, str, str, str, str]:
+    """What the PostgreSQL and MariaDB loops share, in the engine's identifier quote: the quoted table and key, the
+    `where` clause's AND, the SET list, the progress row's condition, and the statements finding the first batch's
+    upper key and a following batch's (up to v_high, the highest key when the loop starts, as online)."""
     def ident(name: str) -> str:
         return quote + name.replace(quote, quote * 2) + quote
 
@@ -407,27 +414,29 @@ def _loop_parts(spec: Backfill, revision: str, quote: str, true: str) -> tuple[s
     where = f" AND ({spec.where})" if spec.where else ""
     sets = ", ".join(f"{ident(c)} = ({e})" for c, e in spec.values.items())
     mine = f"revision = {_literal(revision)} AND name = {_literal(spec.name)}"
-    bound = "SELECT max(b.k) INTO v_upper FROM (SELECT {key} AS k FROM {table} WHERE {after}{true}{where} ORDER BY " \
-            "{key} LIMIT {n}) AS b;"
-    first, following = (bound.format(key=key, table=table, after=after, true=true, where=where, n=spec.batch_size)
+    bound = "SELECT max(b.k) INTO v_upper FROM (SELECT {key} AS k FROM {table} WHERE {after}{key} <= v_high{where} " \
+            "ORDER BY {key} LIMIT {n}) AS b;"
+    first, following = (bound.format(key=key, table=table, after=after, where=where, n=spec.batch_size)
                         for after in ("", f"{key} > v_last AND "))
     return table, key, where, sets, mine, first, following
 
 
 def _postgresql_loop(spec: Backfill, revision: str) -> str:
-    table, key, where, sets, mine, first, following = _loop_parts(spec, revision, '"', "true")
+    table, key, where, sets, mine, first, following = _loop_parts(spec, revision, '"')
     return f"""-- backfill {spec.name}: {spec.batch_size} rows per transaction, {spec.pause:g}s apart, resumable
 -- (progress in {BACKFILL_TABLE}); COMMIT in DO needs PostgreSQL 11+ and psql's autocommit (its default).
 DO $backfill$
 DECLARE
     v_last {table}.{key}%TYPE;
     v_upper {table}.{key}%TYPE;
+    v_high {table}.{key}%TYPE;
     v_rows bigint;
 BEGIN
     SELECT last_key INTO v_last FROM {BACKFILL_TABLE} WHERE {mine} AND state = 'running';
     IF NOT FOUND THEN
         RETURN;  -- done by an earlier run
     END IF;
+    SELECT max({key}) INTO v_high FROM {table};
     LOOP
         IF v_last IS NULL THEN
             {first}
@@ -454,7 +463,7 @@ $backfill$;"""
 
 
 def _mysql_loop(spec: Backfill, revision: str) -> str:
-    table, key, where, sets, mine, first, following = _loop_parts(spec, revision, "`", "1 = 1")
+    table, key, where, sets, mine, first, following = _loop_parts(spec, revision, "`")
     # A compound statement needs the client's DELIMITER; the last line is a comment so that a terminator Alembic
     # or a renderer appends after it stays inside the comment.
     return f"""-- backfill {spec.name}: {spec.batch_size} rows per transaction, {spec.pause:g}s apart, resumable
@@ -463,9 +472,11 @@ DELIMITER //
 BEGIN NOT ATOMIC
     DECLARE v_last TYPE OF {table}.{key} DEFAULT NULL;
     DECLARE v_upper TYPE OF {table}.{key} DEFAULT NULL;
+    DECLARE v_high TYPE OF {table}.{key} DEFAULT NULL;
     DECLARE v_state VARCHAR(16) DEFAULT NULL;
     DECLARE v_rows BIGINT DEFAULT 0;
     SELECT last_key, state INTO v_last, v_state FROM {BACKFILL_TABLE} WHERE {mine};
+    SELECT max({key}) INTO v_high FROM {table};
     batches: LOOP
         IF v_state <> 'running' THEN
             LEAVE batches;
