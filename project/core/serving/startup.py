@@ -68,6 +68,9 @@ def _migrate_waiting(settings: Settings, where: str) -> Any:
                 if now - outage >= bound:
                     _give_up(exc, settings, f"waited {bound:g}s (MIGRATE_ON_STARTUP_WAIT) for {awaited} at {where}, "
                                             "in vain")
+                # Heard from before the line: a stop asked for on reading it must end the wait, not uvicorn's
+                # handler alone (which would leave the start-up waiting out the bound).
+                stop.listen()
                 log.warning("Start-up migrations wait for %s at %s: %.0fs so far (MIGRATE_ON_STARTUP_WAIT=%gs).",
                             awaited, where, now - outage, bound)
                 if stop.wait(min(delay, bound - (now - outage))):
@@ -209,12 +212,15 @@ class _StopSignals:
         if self.previous:
             self._in_main_thread(self._restore)
 
-    def wait(self, seconds: float) -> bool:
-        """Sleep `seconds`; True at once if the server was told to stop. The first wait installs the handlers: a
-        start-up that never waits leaves the server's alone."""
+    def listen(self) -> None:
+        """Install the handlers (once): before the first wait, so a start-up that never waits leaves the server's
+        alone."""
         if not self.installed:
             self.installed = True
             self._in_main_thread(self._install)
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep `seconds`; True at once if the server was told to stop (since listen())."""
         return self.stopped.wait(max(seconds, 0.0))
 
     def _in_main_thread(self, fn: Any) -> None:
