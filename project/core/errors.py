@@ -296,9 +296,11 @@ def _classify_postgres_hosts(hosts: list[tuple[str, int]], url: Any) -> Database
 
 def _postgres_session(host: str, port: int, url: Any) -> bool | None:
     """Whether a login with the URL's credentials to this one server gives a read-only session (a standby); None
-    when the login fails."""
+    when the login fails, or the URL's driver is an asyncio one (no event loop here to log in with)."""
     from sqlalchemy import create_engine, pool, text
 
+    if getattr(url.get_dialect(), "is_async", False):
+        return None
     single = url.difference_update_query(["host", "target_session_attrs"]).set(host=host, port=port)
     engine = create_engine(single, poolclass=pool.NullPool)
     try:
