@@ -456,3 +456,32 @@ def test_a_connect_cut_mid_failover_is_an_outage_though_a_primary_is_back_when_i
     wrong = sa.make_url(url).set(password="wrong").render_as_string(hide_password=False)
     assert classify(connect_failure(wrong), wrong) is DatabaseFailure.LOGIN_OR_NO_DATABASE
     cluster.heal(wait=False)
+
+
+def test_a_lock_holder_killed_inside_a_statement_is_taken_over_through_haproxy(
+        patroni_cluster: dbservers.PatroniCluster, history: tuple[MigrationsCopy, Path],  # noqa: F811
+        expected: tuple, fresh_database: str) -> None:
+    """The migrate holding the lock is SIGKILLed inside 0011's pg_sleep while a second migrate waits for the lock,
+    both through HAProxy. Its server session learns of it while the statement runs (runner.locks: the holder's
+    session checks its client), ends, and lets go of the lock: the second migrate applies 0011 and 0012 once, and
+    the database equals a fault-free run's. Before, the orphaned session slept on with the lock and the second
+    migrate gave up after MIGRATE_LOCK_TIMEOUT (30 s here; the sleep is WAIT, 60 s)."""
+    cluster = patroni_cluster
+    copy, markers = history
+    url = cluster.url(fresh_database)
+    (markers / f"{fresh_database}-0010").touch()  # only 0011 waits: inside a statement
+    holder = _start_migrate(copy, url)
+    _wait_for_file(markers / f"{fresh_database}-0011", holder, "0011's sleep")
+    waiter = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"], cwd=ROOT,
+                              env={**_env(copy, url), "MIGRATE_LOCK_TIMEOUT": "30"}, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    _wait_on_lock(cluster, fresh_database, waiter)
+    holder.kill()
+    holder.communicate()
+    out, err = waiter.communicate(timeout=120)
+    assert waiter.returncode == 0, one_clean_line(subprocess.CompletedProcess([], waiter.returncode, out, err),
+                                                  cluster.password)
+    assert _state(url) == expected  # 0001..0010 from the killed run, 0011 and 0012 from the waiter, each once
+    # The killed run's session is gone, not sleeping out its pg_sleep(WAIT).
+    assert not _scalar(cluster.url("postgres"), "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                                                "AND query LIKE 'SELECT pg_sleep%'")
