@@ -34,6 +34,7 @@ from migcopy import MigrationsCopy, fixture_copy, one_clean_line
 from servers import Running, version_rows, wait_until_up
 from test_startup_failover import (
     WAIT_LINE,
+    _settings,
     connect_failure,
     log_rows,
     poll_ready,
@@ -45,9 +46,10 @@ from test_startup_failover import (
 from topology_fixtures import patroni_cluster  # noqa: F401 - the fixture
 
 from project.core.db import create_engine_for
-from project.core.errors import DatabaseFailure, classify, mask_url
+from project.core.errors import DatabaseFailure, classify, describe, mask_url
 from project.core.history import applied_log
 from project.core.history.scripts import current_heads
+from project.core.serving import startup
 
 # One worker starts the cluster and runs every test that kills its primary (tests/conftest.py: xdist_group_of).
 pytestmark = [pytest.mark.xdist_group("patroni_cluster"), pytest.mark.failover]  # make test-failover
@@ -422,3 +424,64 @@ def test_app_workers_wait_out_a_real_failover_and_readiness_follows_it(
     assert version_rows(url) == ["0010"]
     assert log_rows(url) == [(f"{n:04d}", "up", "applied") for n in range(1, 11)]
     assert WAIT_LINE + "the database server to come back (connection lost) at " + mask_url(url) in logs[0], logs[0]
+
+
+def test_a_connect_cut_mid_failover_is_an_outage_though_a_primary_is_back_when_it_is_classified(
+        patroni_cluster: dbservers.PatroniCluster, fresh_database: str, tmp_path: Path,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """libpq names no code for a connection that fails before login, so the server is asked afterwards
+    (errors.classify); a failover can promote a primary in between. The connections are tried while no primary
+    answers (HAProxy takes the connection and closes it; the multi-host URL finds a dead server and a standby) and
+    classified once the standby is promoted: an outage still, not a refused login, so a worker's first start-up
+    attempt waits instead of failing (before: LOGIN_OR_NO_DATABASE, and the worker failed). A wrong password stays
+    a refused login."""
+    cluster = patroni_cluster
+    url = cluster.url(fresh_database)
+    multi_host = cluster.multi_host_url(fresh_database)
+    cluster.wait_for_standbys()  # the standby has the new database before the kill
+    cluster.kill_primary()
+    failures = {url: connect_failure(url), multi_host: connect_failure(multi_host)}
+    assert classify(failures[url], url) is DatabaseFailure.UNREACHABLE  # no primary yet: HAProxy closes at once
+    cluster.expire_leader()
+    cluster.wait_for_primary()
+    copy, _ = startup_history(tmp_path)
+    for address, failure in failures.items():
+        assert classify(failure, address) is DatabaseFailure.UNREACHABLE, mask_url(address)
+        settings = _settings(copy, address, monkeypatch)
+        line, _ = describe(failure, settings)
+        assert line.startswith("Cannot reach postgresql server"), line
+        assert cluster.password not in line, line
+        awaited = startup._awaited(failure, startup._Attempt(), settings)  # a start-up's first attempt
+        assert awaited == "the database server to accept connections", (mask_url(address), line)
+    wrong = sa.make_url(url).set(password="wrong").render_as_string(hide_password=False)
+    assert classify(connect_failure(wrong), wrong) is DatabaseFailure.LOGIN_OR_NO_DATABASE
+    cluster.heal(wait=False)
+
+
+def test_a_lock_holder_killed_inside_a_statement_is_taken_over_through_haproxy(
+        patroni_cluster: dbservers.PatroniCluster, history: tuple[MigrationsCopy, Path],  # noqa: F811
+        expected: tuple, fresh_database: str) -> None:
+    """The migrate holding the lock is SIGKILLed inside 0011's pg_sleep while a second migrate waits for the lock,
+    both through HAProxy. Its server session learns of it while the statement runs (runner.locks: the holder's
+    session checks its client), ends, and lets go of the lock: the second migrate applies 0011 and 0012 once, and
+    the database equals a fault-free run's. Before, the orphaned session slept on with the lock and the second
+    migrate gave up after MIGRATE_LOCK_TIMEOUT (30 s here; the sleep is WAIT, 60 s)."""
+    cluster = patroni_cluster
+    copy, markers = history
+    url = cluster.url(fresh_database)
+    (markers / f"{fresh_database}-0010").touch()  # only 0011 waits: inside a statement
+    holder = _start_migrate(copy, url)
+    _wait_for_file(markers / f"{fresh_database}-0011", holder, "0011's sleep")
+    waiter = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"], cwd=ROOT,
+                              env={**_env(copy, url), "MIGRATE_LOCK_TIMEOUT": "30"}, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    _wait_on_lock(cluster, fresh_database, waiter)
+    holder.kill()
+    holder.communicate()
+    out, err = waiter.communicate(timeout=120)
+    assert waiter.returncode == 0, one_clean_line(subprocess.CompletedProcess([], waiter.returncode, out, err),
+                                                  cluster.password)
+    assert _state(url) == expected  # 0001..0010 from the killed run, 0011 and 0012 from the waiter, each once
+    # The killed run's session is gone, not sleeping out its pg_sleep(WAIT).
+    assert not _scalar(cluster.url("postgres"), "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                                                "AND query LIKE 'SELECT pg_sleep%'")

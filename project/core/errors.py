@@ -231,7 +231,14 @@ def classify(exc: BaseException, url: Any = None) -> DatabaseFailure:
     if connecting and parsed is not None and parsed.get_backend_name() == "postgresql" and sqlstate is None:
         hosts = [(host, port) for host, port in _postgres_hosts(parsed) if not host.startswith("/")]
         if len(hosts) == 1:
-            return _classify_postgres_login(*hosts[0], parsed)
+            kind = _classify_postgres_login(*hosts[0], parsed)
+            if kind is DatabaseFailure.LOGIN_OR_NO_DATABASE and _postgres_session(*hosts[0], parsed) is not None:
+                # The server is asked after the failure, and now takes this very login: what failed was no login
+                # but a moment without a server behind the address (HAProxy, between a primary's death and the
+                # next one's promotion, closes connections without a word, and may route to the new primary by
+                # the time it is asked).
+                return DatabaseFailure.UNREACHABLE
+            return kind
         if hosts:
             return _classify_postgres_hosts(hosts, parsed)
     return DatabaseFailure.OTHER
@@ -269,33 +276,38 @@ def _classify_postgres_login(host: str, port: int, url: Any) -> DatabaseFailure:
 
 def _classify_postgres_hosts(hosts: list[tuple[str, int]], url: Any) -> DatabaseFailure:
     """A multi-host URL none of whose servers gave a session: unreachable when none takes logins; read-only when
-    every one that does logs in but is read-only (target_session_attrs=read-write while a failover has no primary
-    yet); else a login refused somewhere."""
+    every one that does gives a read-only session (target_session_attrs=read-write while a failover has no primary
+    yet); unreachable too when one now gives a writable session (asked after the failure, a standby promoted
+    since); else a login refused somewhere."""
     kinds = [_classify_postgres_login(host, port, url) for host, port in hosts]
     if all(kind is DatabaseFailure.UNREACHABLE for kind in kinds):
         return DatabaseFailure.UNREACHABLE
     if DatabaseFailure.SSL in kinds:
         return DatabaseFailure.SSL
     # The rest take logins: libpq turned them down for being read-only, or the login failed.
-    taking_logins = [server for server, kind in zip(hosts, kinds, strict=True)
-                     if kind is not DatabaseFailure.UNREACHABLE]
-    if all(_postgres_read_only(host, port, url) for host, port in taking_logins):
+    sessions = [_postgres_session(host, port, url) for (host, port), kind in zip(hosts, kinds, strict=True)
+                if kind is not DatabaseFailure.UNREACHABLE]
+    if all(read_only is True for read_only in sessions):
         return DatabaseFailure.READ_ONLY
+    if None not in sessions:
+        return DatabaseFailure.UNREACHABLE
     return DatabaseFailure.LOGIN_OR_NO_DATABASE
 
 
-def _postgres_read_only(host: str, port: int, url: Any) -> bool:
-    """Whether one server of a multi-host URL takes this login and gives a read-only session (a standby): a login
-    with the URL's credentials to that server alone. False when the login fails."""
+def _postgres_session(host: str, port: int, url: Any) -> bool | None:
+    """Whether a login with the URL's credentials to this one server gives a read-only session (a standby); None
+    when the login fails, or the URL's driver is an asyncio one (no event loop here to log in with)."""
     from sqlalchemy import create_engine, pool, text
 
+    if getattr(url.get_dialect(), "is_async", False):
+        return None
     single = url.difference_update_query(["host", "target_session_attrs"]).set(host=host, port=port)
     engine = create_engine(single, poolclass=pool.NullPool)
     try:
         with engine.connect() as connection:
             return bool(connection.scalar(text("SELECT current_setting('transaction_read_only')")) == "on")
-    except Exception:  # the login (or the driver) fails: not a read-only session we could have had
-        return False
+    except Exception:  # the login (or the driver) fails: no session we could have had
+        return None
     finally:
         engine.dispose()
 

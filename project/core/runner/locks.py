@@ -4,7 +4,11 @@ Alembic has no lock of its own (alembic #633), so several workers or replicas mi
 start-up would race. Each engine gets a lock that dies with its holder, so a process killed
 while migrating never blocks the next one:
 
-- PostgreSQL: a session-level `pg_advisory_lock` (per database), released when the session ends.
+- PostgreSQL: a session-level `pg_advisory_lock` (per database), released when the session ends. A session
+  whose client is gone ends only when it next reads or writes its socket: a migrate killed inside a long
+  statement would keep the lock (and the revision's table locks) until that statement finished. So the
+  migration session checks its client every CLIENT_CHECK_MS while a statement runs
+  (client_connection_check_interval, PostgreSQL 14+), and ends within about that long of its migrate's death.
 - MySQL/MariaDB: `GET_LOCK(name, timeout)`, named after the database (the names are server-wide),
   released when the session ends.
 - SQLite: `flock` on a `<database>.migrate-lock` file beside the database, released by the kernel
@@ -43,6 +47,7 @@ PG_LOCK_KEY = zlib.crc32(b"fastapi-manage:migrate")
 MYSQL_NAME_LIMIT = 64
 SQLITE_LOCK_SUFFIX = ".migrate-lock"
 SQLITE_POLL_SECONDS = 0.05
+CLIENT_CHECK_MS = 1000  # PostgreSQL's client_connection_check_interval on the migration session
 GALERA_LOCK_TABLE = bookkeeping.GALERA_LOCK_TABLE  # the lease lock's table (project.core.runner.lease)
 # MIGRATE_LOCK: "auto" picks the engine's own lock (the lease row on Galera); "lease" the lease row on any
 # server engine. SQLite keeps its flock either way: one file on one host, where flock is exact.
@@ -96,6 +101,8 @@ def migration_lock(connection: Connection, timeout: float, where: str = "the dat
 
 def _acquire(connection: Connection, lock: Any, timeout: float, where: str) -> bool:
     try:
+        if connection.dialect.name == "postgresql":
+            _watch_client(connection)
         return bool(lock.acquire(timeout))
     except DBAPIError as exc:
         from project.core.errors import cause_of
@@ -144,6 +151,16 @@ def migration_running(connection: Connection, kind: str = "auto") -> bool:
         return False
     finally:
         _end_transaction(connection)
+
+
+def _watch_client(connection: Connection) -> None:
+    """PostgreSQL 14+: the session checks while a statement runs that its client is still there (module
+    docstring); for the session, as the lock is, whichever lock it takes."""
+    if (connection.dialect.server_version_info or (0,)) < (14,):
+        return
+    _end_transaction(connection)
+    connection.exec_driver_sql(f"SET client_connection_check_interval = {CLIENT_CHECK_MS}")
+    connection.commit()
 
 
 def _end_transaction(connection: Connection) -> None:

@@ -60,7 +60,7 @@ def _migrate_waiting(settings: Settings, where: str) -> Any:
             try:
                 return attempt.run(settings)
             except Exception as exc:
-                awaited = _awaited(exc, attempt, settings, outage is not None) if bound > 0 else None
+                awaited = _awaited(exc, attempt, settings) if bound > 0 else None
                 if awaited is None:
                     _fail(exc, settings)
                 now = time.perf_counter()
@@ -68,6 +68,9 @@ def _migrate_waiting(settings: Settings, where: str) -> Any:
                 if now - outage >= bound:
                     _give_up(exc, settings, f"waited {bound:g}s (MIGRATE_ON_STARTUP_WAIT) for {awaited} at {where}, "
                                             "in vain")
+                # Heard from before the line: a stop asked for on reading it must end the wait, not uvicorn's
+                # handler alone (which would leave the start-up waiting out the bound).
+                stop.listen()
                 log.warning("Start-up migrations wait for %s at %s: %.0fs so far (MIGRATE_ON_STARTUP_WAIT=%gs).",
                             awaited, where, now - outage, bound)
                 if stop.wait(min(delay, bound - (now - outage))):
@@ -113,9 +116,8 @@ class _Attempt:
         return self.step is not None and interrupted.partial_because(self.connection, self.step) is not None
 
 
-def _awaited(exc: BaseException, attempt: _Attempt, settings: Settings, in_outage: bool) -> str | None:
-    """What a retry would wait for when `exc` says the database is away, not wrong; None: fail now. `in_outage`:
-    an earlier attempt of this start-up found it away already."""
+def _awaited(exc: BaseException, attempt: _Attempt, settings: Settings) -> str | None:
+    """What a retry would wait for when `exc` says the database is away, not wrong; None: fail now."""
     from sqlalchemy import make_url
     from sqlalchemy.exc import DBAPIError
 
@@ -138,12 +140,6 @@ def _awaited(exc: BaseException, attempt: _Attempt, settings: Settings, in_outag
             return "the database server to accept connections"
         if kind is DatabaseFailure.DISCONNECTED:
             return "the database server to come back (connection lost)"
-        if kind is DatabaseFailure.LOGIN_OR_NO_DATABASE and in_outage:
-            # libpq names no code before login, and the server is asked afterwards (errors.classify): a proxy that
-            # closed the connection for want of a server behind it (HAProxy mid-failover) may have one by then, and
-            # the failure reads like a refused login. Mid-outage that is what it is; a login refused from the first
-            # attempt on still fails at once.
-            return "the database server to accept connections"
         if kind is DatabaseFailure.READ_ONLY and make_url(url).get_backend_name() != "sqlite":
             return "a writable primary (the server is read-only)"  # a read-only SQLite file stays so
         return None
@@ -216,12 +212,15 @@ class _StopSignals:
         if self.previous:
             self._in_main_thread(self._restore)
 
-    def wait(self, seconds: float) -> bool:
-        """Sleep `seconds`; True at once if the server was told to stop. The first wait installs the handlers: a
-        start-up that never waits leaves the server's alone."""
+    def listen(self) -> None:
+        """Install the handlers (once): before the first wait, so a start-up that never waits leaves the server's
+        alone."""
         if not self.installed:
             self.installed = True
             self._in_main_thread(self._install)
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep `seconds`; True at once if the server was told to stop (since listen())."""
         return self.stopped.wait(max(seconds, 0.0))
 
     def _in_main_thread(self, fn: Any) -> None:
