@@ -430,6 +430,40 @@ def test_tables_dropped_in_a_squash_go_child_first(db_url: str, tmp_path: Path,
     assert schema(db_url)["tables"].keys() == {"projects", "tasks", "tags", "book_tags"}
 
 
+# A table using the task_state enum type that tasks.state keeps using, written as makemigrations writes it (the
+# type exists: PostgreSQL is not to create it), then dropped.
+LABELS = """
+op.create_table("labels", sa.Column("id", sa.Integer(), nullable=False),
+                sa.Column("state", sa.Enum("open", "done", name="task_state").with_variant(
+                    postgresql.ENUM("open", "done", name="task_state", create_type=False), "postgresql"),
+                    nullable=False),
+                sa.PrimaryKeyConstraint("id", name=op.f("pk_labels")))
+"""
+DROP_LABELS = 'op.drop_table("labels")'
+
+
+def test_a_dropped_table_comes_back_without_creating_an_enum_type_in_use(db_url: str, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The squash's downgrade re-creates a dropped table whose enum type other columns still use, leaving the type
+    be as makemigrations does: it created it again and PostgreSQL refused ('type "task_state" already exists';
+    found by the fuzzer, seed 82)."""
+    copy = fixture_copy(tmp_path)
+    imports = "from sqlalchemy.dialects import postgresql\n"
+    copy.add("0009", "0008", upgrade=imports + LABELS, downgrade=DROP_LABELS)
+    copy.add("0010", "0009", upgrade=DROP_LABELS, downgrade=imports + LABELS)
+    copy.add("0011", "0010")
+    written = copy.manage("squashmigrations", "0010", "0011", in_process=True)
+    assert written.returncode == 0, written.stderr
+    settings = load(copy, db_url, monkeypatch)
+    migrate(settings, "0009")
+    assert migrate(settings)[0].startswith("0011 Squashed 0010..0011")
+    assert "labels" not in schema(db_url)["tables"]
+    assert migrate(settings, "0009")[0].startswith("0011 Squashed")  # its downgrade: labels back
+    after = schema(db_url)
+    assert "labels" in after["tables"]
+    assert after["enums"] == ([("task_state", ("open", "done"))] if db_url.startswith("postgresql") else [])
+
+
 # A table renamed after another came to refer to it, in a run of plain revisions after a carried one: the new name
 # keeps the history's constraint names (pk_members), and loans' foreign key follows the rename. Then a column
 # renamed: it keeps its place.

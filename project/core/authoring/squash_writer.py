@@ -242,8 +242,14 @@ def _diff(settings: Any, script: Any, connection: Any, start: str | None, end: s
                                             (downgrade_ops, lambda: _reflected(snapshot))):
                 ordering.drop_with_tables(container)
                 ordering.foreign_keys_first(container, tables_after)
-            enum_types.add_type_operations(upgrade_ops, {e.name for e in enums_after.values() if e.name})
-            enum_types.add_type_operations(downgrade_ops, {e.name for e in enums_before.values() if e.name})
+            names_before = {e.name for e in enums_before.values() if e.name}
+            names_after = {e.name for e in enums_after.values() if e.name}
+            enum_types.add_type_operations(upgrade_ops, names_after)
+            enum_types.add_type_operations(downgrade_ops, names_before)
+            # A table created (or re-created by the downgrade) with an enum type other columns keep using leaves
+            # the type be, as makemigrations writes it: PostgreSQL refused to create it twice.
+            enum_types.existing_types_not_created(upgrade_ops, lambda: names_before)
+            enum_types.existing_types_not_created(downgrade_ops, lambda: names_after)
             return Segment(upgrade_ops, downgrade_ops, types=types)
     finally:
         before.dispose()
