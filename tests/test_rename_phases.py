@@ -137,6 +137,21 @@ def test_two_phases_not_offered_for_a_column_with_a_default(tmp_path: Path) -> N
     assert "new_column_name='name'" in project.written()[0].read_text()
 
 
+def test_two_phases_not_offered_for_a_rename_that_changes_the_type(tmp_path: Path) -> None:
+    """String(100) renamed to a Text: the triggers would copy the new code's long values into the old column,
+    where they do not fit (and the request writing one would fail): only the rename is offered."""
+    project = Project(tmp_path)
+    project.models('''
+        sa.Table("tasks", Base.metadata,
+                 sa.Column("id", sa.Integer, primary_key=True),
+                 sa.Column("name", sa.Text, nullable=False, index=True))
+    ''')
+    status, screen = project.makemigrations_tty(answers=[("Was tasks.title renamed to tasks.name", "y")])
+    assert status == 0, screen
+    assert "Was tasks.title renamed to tasks.name" in screen and HOW not in screen, screen
+    assert "new_column_name='name'" in project.written()[0].read_text()
+
+
 def test_dry_run_shows_the_three_revisions_and_writes_nothing(tmp_path: Path) -> None:
     project = Project(tmp_path)
     project.models(TASKS_RENAMED)

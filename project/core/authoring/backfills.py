@@ -125,4 +125,19 @@ def phased_rename(table: str, old: Any, new: Any, metadata: Any) -> PhasedRename
         return None
     if any(isinstance(engine_type(column.type, "postgresql"), sa.Enum) for column in (old, new)):
         return None  # a named type: the expand revision would have to create it (not written yet)
+    if any(_compiled(old.type, name) != _compiled(new.type, name) for name in ("postgresql", "mysql", "sqlite")):
+        # The triggers copy each write across, both ways: a value one column takes may not fit the other (a
+        # String(100) renamed to a Text: the new code's long value failed in the copy, and so did its request).
+        # A rename and a type change are two steps: the rename, then the type change's own recipe.
+        return None
     return PhasedRename(table, old, new, next(iter(model.primary_key.columns)).name)
+
+
+def _compiled(type_: Any, dialect: str) -> str | None:
+    """The column type's DDL on `dialect` (its variant there), None where it has none."""
+    from sqlalchemy.dialects import registry
+
+    try:
+        return str(engine_type(type_, dialect).compile(dialect=registry.load(dialect)()))
+    except Exception:  # noqa: BLE001 - a type the dialect cannot render: not the same as one it can
+        return None
