@@ -36,7 +36,6 @@ from sqlalchemy.exc import DBAPIError
 from project.core.bookkeeping import APPLIED_LOG_TABLE, schema_statements_run
 from project.core.db import UTCDateTime
 from project.core.errors import MigrationError, relative_path
-from project.core.history.scripts import lookup
 
 TABLE_NAME = APPLIED_LOG_TABLE
 APPLIED_STATES = {"applied", "backfilled", "faked"}
@@ -108,6 +107,33 @@ def _advance_text(dialect: Any) -> Any:
         found = _advance_texts[dialect] = text(str(compiled)).bindparams(
             *[bindparam(name, type_=parameter.type) for name, parameter in compiled.binds.items()])
     return found
+
+
+_row_inserts: weakref.WeakKeyDictionary[Any, tuple[str, list[str] | None, dict[str, Any]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _row_insert(dialect: Any) -> tuple[str, list[str] | None, dict[str, Any]]:
+    """The INSERT of one whole row as this dialect compiles it, without RETURNING (the row's id is not read), the
+    order of its parameters for a positional paramstyle (None: named), and the bind processors of its typed
+    columns (their types' own, as SQLAlchemy applies them). Sent with exec_driver_sql once a revision, it skips
+    what connection.execute() of the Core statement does for every row again: its cache key walk, RETURNING
+    and its result (about 30 of 85 us of CPU a row on psycopg2, issue 24). Compiled once per dialect."""
+    found = _row_inserts.get(dialect)
+    if found is None:
+        compiled = log_table.insert().inline().compile(dialect=dialect, column_keys=list(_COLUMNS))
+        processors = {name: process for name in _COLUMNS
+                      if (process := log_table.c[name].type.dialect_impl(dialect).bind_processor(dialect))}
+        order = list(compiled.positiontup or ()) if compiled.positional else None
+        found = _row_inserts[dialect] = (str(compiled), order, processors)
+    return found
+
+
+def insert_row(connection: Connection, row: dict[str, Any]) -> None:
+    """One row of the log, in the caller's transaction (_row_insert)."""
+    statement, order, processors = _row_insert(connection.dialect)
+    values = {name: processors[name](row.get(name)) if name in processors else row.get(name) for name in _COLUMNS}
+    connection.exec_driver_sql(statement, tuple(values[name] for name in order) if order is not None else values)
 
 
 class LogTableDamaged(MigrationError):
@@ -286,6 +312,9 @@ def applied_revisions(script: Any, heads: tuple[str, ...]) -> list[Any]:
 
 
 def _defined(script: Any, revision: str) -> bool:
+    # Imported here: a migrate at head reads the log without Alembic (runner.at_head), and scripts imports it.
+    from project.core.history.scripts import lookup
+
     return lookup(script, revision) is not None
 
 
@@ -547,8 +576,8 @@ class Recorder:
             connection.execute(_UPDATE_ROW, {**values, "row_id": self.running_id})
             self.running_id = None
         else:
-            connection.execute(_INSERT, new_row(connection, step.revision, "up" if step.forwards else "down",
-                                                started_at=self.started_at, **values))
+            insert_row(connection, new_row(connection, step.revision, "up" if step.forwards else "down",
+                                           started_at=self.started_at, **values))
         if following is not None:
             self.start(following)
 

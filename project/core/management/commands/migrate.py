@@ -86,9 +86,8 @@ class Command(BaseCommand):
 
     def _migrate(self, options: dict[str, Any]) -> None:
         """migrator.migrate, the one sequence for every caller, with this command's output around it."""
-        from project.core.db import migration_url
-        from project.core.errors import mask_url
-        from project.core.runner import migrator
+        # runner.at_head: a migrate with nothing to apply answers without importing Alembic (migrator's).
+        from project.core.runner import at_head
 
         verbosity = options["verbosity"]
         with ExitStack() as stack:
@@ -96,15 +95,7 @@ class Command(BaseCommand):
 
             def on_plan(plan: Any, _connection: Any) -> None:
                 if verbosity >= 1:
-                    self.stdout.write("Operations to perform:", self.style.HEADING)
-                    self.stdout.write(f"  Database: {mask_url(migration_url(self.settings))}")
-                    target = plan.target or "zero"
-                    if options["target"] not in {target, "zero", "base"}:
-                        target = f"{options['target']} ({target})"
-                    self.stdout.write(f"  Target: {target}, currently at {plan.current or 'zero'}")
-                    self.stdout.write("Running migrations:", self.style.HEADING)
-                    if not plan.steps:
-                        self.stdout.write("  No migrations to apply.")
+                    self._operations(options["target"], plan.target, plan.current, pending=bool(plan.steps))
                 if plan.steps and verbosity >= 1 and not options["fake"]:
                     progress.append(stack.enter_context(_Progress(self, plan)))
 
@@ -129,13 +120,30 @@ class Command(BaseCommand):
                     progress[0].progress(step, line)
 
             held: list[Any] = []
-            migrator.migrate(self.settings, options["target"], fake=options["fake"],
-                             allow_destructive=options["allow_destructive"],
-                             on_plan=on_plan, on_start=on_start, on_done=on_done, on_retry=on_retry,
-                             break_running_instances=options["break_running_instances"], on_held=held.append,
-                             on_progress=on_progress)
+            done = at_head.migrate(self.settings, options["target"], fake=options["fake"],
+                                   allow_destructive=options["allow_destructive"],
+                                   on_plan=on_plan, on_start=on_start, on_done=on_done, on_retry=on_retry,
+                                   break_running_instances=options["break_running_instances"], on_held=held.append,
+                                   on_progress=on_progress)
+            if isinstance(done, at_head.AtHead) and verbosity >= 1:  # what on_plan prints of a plan with no steps
+                self._operations(options["target"], done.target, done.current, pending=False)
         if held and verbosity >= 1:
             self._held(held[0])
+
+    def _operations(self, requested: str, target: str | None, current: str | None, *, pending: bool) -> None:
+        """The heading of a migrate: the database, the target (as asked, and resolved), where it is."""
+        from project.core.db import migration_url
+        from project.core.errors import mask_url
+
+        self.stdout.write("Operations to perform:", self.style.HEADING)
+        self.stdout.write(f"  Database: {mask_url(migration_url(self.settings))}")
+        shown = target or "zero"
+        if requested not in {shown, "zero", "base"}:
+            shown = f"{requested} ({shown})"
+        self.stdout.write(f"  Target: {shown}, currently at {current or 'zero'}")
+        self.stdout.write("Running migrations:", self.style.HEADING)
+        if not pending:
+            self.stdout.write("  No migrations to apply.")
 
     def _held(self, held: Any) -> None:
         """The contract revisions migrate left for later, and the live instances they wait for."""
