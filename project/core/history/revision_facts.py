@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,15 +49,29 @@ def resolved(path: Path, folders: dict[Path, Path]) -> Path:
     return folders[path.parent] / path.name
 
 
+# The last cache file read, by its identity: a migrate that looked for its answer at head (runner.at_head) and
+# then builds the map reads it once. write_cache_file replaces the file (a new inode), so a changed file is read.
+_last_read: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+
+
 def read_facts(cache: Path) -> dict[str, Any]:
+    """The cache's entries by file key (not to be changed: the last one read is kept)."""
     try:
+        stat = os.stat(cache)
+        identity = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        last = _last_read.get(str(cache))
+        if last is not None and last[0] == identity:
+            return last[1]
         data = json.loads(cache.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     # Entries of another shape (a cache written by hand, or by another version of this code) are ignored.
-    return {key: facts for key, facts in data.items()
-            if facts is None or (isinstance(facts, dict) and isinstance(facts.get("id"), str))} \
+    facts = {key: facts for key, facts in data.items()
+             if facts is None or (isinstance(facts, dict) and isinstance(facts.get("id"), str))} \
         if isinstance(data, dict) else {}
+    _last_read.clear()
+    _last_read[str(cache)] = (identity, facts)
+    return facts
 
 
 def write_facts(cache: Path, facts: dict[str, Any]) -> None:
@@ -96,28 +111,32 @@ def known_history(settings: Any) -> KnownHistory | None:
     if _LAYOUT_KEYS.search(ini):
         return None
     versions = Path(migrations_dir(settings), "versions").absolute()
+    # os.scandir and plain strings: this runs before every migrate that may be at head, and pathlib's objects
+    # cost more than the reading and hashing of the files (a file that is a link is resolved as Alembic does).
     try:
-        names = sorted(entry.name for entry in versions.iterdir() if entry.is_file() or entry.is_symlink())
+        with os.scandir(versions) as found:
+            entries = sorted((entry.name, entry.is_symlink()) for entry in found if not entry.is_dir())
     except OSError:
         return None
     known = read_facts(cache_path(settings))
+    folder = os.path.realpath(versions)
     revisions: dict[str, dict[str, Any]] = {}
     paths: dict[str, Path] = {}
-    folders: dict[Path, Path] = {}
-    for name in names:
-        path = resolved(versions / name, folders)
-        if not SOURCE_FILE.match(path.name):
+    for name, link in entries:
+        path = os.path.realpath(os.path.join(versions, name)) if link else os.path.join(folder, name)
+        if not SOURCE_FILE.match(os.path.basename(path)):
             continue
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as file:
+                data = file.read()
         except OSError:
             return None
-        stored = known.get(file_key(path.name, data))
+        stored = known.get(file_key(os.path.basename(path), data))
         facts = decoded(stored) if stored is not None else None
         if facts is None or facts["id"] in revisions:
             return None
         revisions[facts["id"]] = facts
-        paths[facts["id"]] = path
+        paths[facts["id"]] = Path(path)
     named: set[str] = set()
     for facts in revisions.values():
         downs = _ids(facts.get("down_revision"))

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import os
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from project.core.management.base import BaseCommand, CommandError, CommandParser
@@ -91,6 +92,7 @@ class Command(BaseCommand):
 
         verbosity = options["verbosity"]
         with ExitStack() as stack:
+            stack.enter_context(_fewer_collections())
             progress: list[_Progress] = []
 
             def on_plan(plan: Any, _connection: Any) -> None:
@@ -261,6 +263,28 @@ class Command(BaseCommand):
     def _faked(self, step: Any, _elapsed: float) -> None:
         verb = "Applying" if step.forwards else "Unapplying"
         self.stdout.write(f"  {verb} {step}... " + self.style.SUCCESS("FAKED"))
+
+
+# The cycle collector's first generation is collected after this many allocations (net of frees) during a migrate;
+# Python's default is 700. Most objects a migrate allocates are the libraries', the models' and the version files'
+# as they are imported, which live until the process ends: at 700, a 300-revision migrate on PostgreSQL spent 60 to
+# 130 ms of its 0.8-0.9 s of CPU in the collector (one or two full collections, depending on where the counts
+# fell), at 10,000 about 35 ms and no full collection (issue 24; measured with gc.callbacks).
+GC_THRESHOLD = 10_000
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """The cycle collector runs less often during a migrate (GC_THRESHOLD); as before afterwards (a migrate
+    called in a long-lived process, a test's, leaves its collector as it found it)."""
+    import gc
+
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], GC_THRESHOLD), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 class _Progress:
