@@ -4,9 +4,9 @@ A start-up migration, a readiness probe's migrate, a deploy's second migrate: th
 head and nothing is to be done but the checks. Alembic's package (its import brings every dialect's DDL module)
 is then about a fifth of the command. When the cached facts of the version files (history.revision_facts) give
 the history's heads, alembic_version holds exactly them, and what the full migrate would check or write finds
-nothing to do, that is the answer; anything else (a file new or changed, a revision pending, an applied log to
-create or heal, a checksum mismatch, the fleet table missing) returns None and the caller runs the full migrate
-(runner.migrator), which words or does it as always.
+nothing to do, that is the answer; on anything else (a file new or changed, a revision pending, an applied log
+to create or heal, a checksum mismatch, the fleet table missing) the full migrate (runner.migrator) runs, on the
+same connection and under the same lock, and words or does it as always.
 
 What it keeps of a migrate at head: the migration target check and the migration lock (runner.locks: a standby,
 a read-only server, a transaction pooler or a Spider table is refused as before), alembic_version read under the

@@ -86,7 +86,8 @@ class Command(BaseCommand):
             self.stdout.write(f"  {line}", self.style.NOTICE)
 
     def _migrate(self, options: dict[str, Any]) -> None:
-        """migrator.migrate, the one sequence for every caller, with this command's output around it."""
+        """migrator.migrate, the one sequence for every caller (through runner.at_head, which answers a migrate
+        with nothing to apply without Alembic), with this command's output around it."""
         # runner.at_head: a migrate with nothing to apply answers without importing Alembic (migrator's).
         from project.core.runner import at_head
 
