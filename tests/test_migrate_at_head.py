@@ -155,3 +155,21 @@ def test_a_history_the_facts_cannot_answer_for(db_url: str, tmp_path: Path, own_
     path.write_text(path.read_text() + "\n# edited\n")
     assert copy.manage("migrate", "-v0", "heads", db_url=db_url, in_process=True).returncode == 0
     assert not taken(answers[-1])
+
+
+def test_check_at_head_without_alembic(db_url: str, tmp_path: Path, own_cache: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """`migrate --check` (CI's "is anything unapplied?") at head is answered as migrate is, and a revision
+    pending is still reported by the full check, in its own words."""
+    copy = fixture_copy(tmp_path)
+    told: list[bool] = []
+    real = at_head.checked
+    monkeypatch.setattr(at_head, "checked", lambda *args, **kwargs: told.append(real(*args, **kwargs)) or told[-1])
+    assert copy.manage("migrate", "-v0", db_url=db_url, in_process=True).returncode == 0
+    at_head_check = copy.manage("migrate", "--check", db_url=db_url, in_process=True)
+    assert at_head_check.returncode == 0 and told == [True]
+    assert at_head_check.stdout == at_head_check.stderr == ""
+    copy.add("0009", "0008")
+    pending = copy.manage("migrate", "--check", db_url=db_url, in_process=True)
+    assert not told[-1]
+    assert "1 migration(s) unapplied" in one_clean_line(pending, sa.make_url(db_url).password)

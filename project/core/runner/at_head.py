@@ -11,7 +11,8 @@ same connection and under the same lock, and words or does it as always.
 What it keeps of a migrate at head: the migration target check and the migration lock (runner.locks: a standby,
 a read-only server, a transaction pooler or a Spider table is refused as before), alembic_version read under the
 lock, the applied log's checksum verification of every applied file (a mismatch falls back to the full migrate,
-which stops or warns per CHECKSUM_MISMATCH), and the applied log's and the fleet table's presence.
+which stops or warns per CHECKSUM_MISMATCH), and the applied log's and the fleet table's presence. `migrate
+--check` at head (checked()) is told the same way, without the lock, as --check always read.
 """
 
 from __future__ import annotations
@@ -60,6 +61,22 @@ def migrate(settings: Settings, target: str = "head", **options: Any) -> AtHead 
         from project.core.runner import migrator
 
         return migrator.migrate_locked(settings, connection, target, **options)
+
+
+@db.sync_entry
+def checked(settings: Settings, target: str = "head") -> bool:
+    """`migrate --check` at head, answered as `migrate` is above: True when the history's heads (from the cached
+    facts) are exactly what alembic_version records, read as migrator.preview reads it (no lock, the Spider
+    refusal first); False: migrator.preview answers, as before (it says what is unapplied, or what is wrong)."""
+    from project.core.inspection.shards import refuse_sharded
+
+    history = known_history(settings) if target in {"head", "heads"} else None
+    if history is None or not history.heads or (target == "head" and len(history.heads) > 1):
+        return False
+    with db.settings_connection(settings, db.migration_url(settings)) as connection:
+        refuse_sharded(connection)
+        current = _version_rows(connection)
+    return current is not None and len(set(current)) == len(current) and set(current) == set(history.heads)
 
 
 def answer(settings: Settings, connection: Connection, history: KnownHistory, target: str) -> AtHead | None:

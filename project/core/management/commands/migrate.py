@@ -180,6 +180,10 @@ class Command(BaseCommand):
         """--plan and --check only read: they answer at once, even while a migrate holds the lock."""
         from project.core.db import migration_url
         from project.core.errors import mask_url
+        from project.core.runner import at_head
+
+        if options["check"] and not options["plan"] and at_head.checked(self.settings, options["target"]):
+            return  # at head, told without Alembic (runner.at_head): nothing unapplied
         from project.core.runner import migrator
 
         preview = migrator.preview(self.settings, options["target"], judged=options["plan"] and not options["check"])
