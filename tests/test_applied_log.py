@@ -567,18 +567,23 @@ def test_a_migrate_hashes_the_files_of_its_steps_at_once(tmp_path: Path, monkeyp
         (step.revision, expected[step.script.path]) for step in plan.steps}
 
 
-def test_mariadb_log_statement_is_sqlalchemys_own_compiled_once() -> None:
-    """The statement that marks a revision applied and writes the next one's `running` row on MySQL/MariaDB is a
-    multi-row INSERT, which SQLAlchemy cannot cache: it runs as a text() of the very SQL SQLAlchemy compiles for
-    the dialect, built once per dialect and cacheable (issue 24: it was compiled once a revision)."""
+def test_per_revision_log_statements_are_sqlalchemys_own_compiled_once() -> None:
+    """The statements a migrate writes the log with once a revision run as the very SQL SQLAlchemy compiles for
+    the dialect, compiled once per dialect (issue 24): on MySQL/MariaDB the multi-row INSERT that marks a revision
+    applied and writes the next one's `running` row, which SQLAlchemy cannot cache (it was compiled once a
+    revision); elsewhere the row's INSERT, without the RETURNING its Core statement adds on PostgreSQL."""
     from sqlalchemy import make_url
 
     for version, mariadb in (((10, 11, 6), True), ((8, 0, 36), False)):
         dialect = make_url("mysql+pymysql://").get_dialect()()
         dialect.server_version_info, dialect.is_mariadb = version, mariadb
-        statement = applied_log._advance_text(dialect)
-        assert applied_log._advance_text(dialect) is statement
-        assert statement._generate_cache_key() is not None
-        assert applied_log._advance_statement()._generate_cache_key() is None  # why the text() exists
-        assert str(statement.compile(dialect=dialect)) == str(applied_log._advance_statement().compile(dialect=dialect))
-        assert dialect.paramstyle != "named"  # the dialect itself is left as it was
+        statement, order, processors = applied_log._driver_sql(dialect, "advance")
+        assert applied_log._driver_sql(dialect, "advance")[0] is statement
+        assert applied_log._advance_statement()._generate_cache_key() is None  # why it is compiled once here
+        assert statement == str(applied_log._advance_statement().compile(dialect=dialect))
+        assert order is not None and {"d_id", "n_started_at", "d_started_at"} <= set(order)  # PyMySQL: positional
+        assert {"n_started_at", "d_started_at"} <= processors.keys()  # UTCDateTime's own processing
+    dialect = make_url("postgresql+psycopg2://").get_dialect()()
+    statement, order, processors = applied_log._driver_sql(dialect, "row")
+    assert statement.startswith(f"INSERT INTO {applied_log.TABLE_NAME} (revision, ") and "RETURNING" not in statement
+    assert order is None and "started_at" in processors  # psycopg2: named

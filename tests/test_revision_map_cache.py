@@ -14,7 +14,7 @@ from migcopy import fixture_copy, one_clean_line
 from test_applied_log import heads_of, log_rows
 
 from project.core.conf import load_settings
-from project.core.history import scripts
+from project.core.history import revision_facts, scripts
 from project.core.history.scripts import CachedModule, alembic_config, cached_script_directory, script_directory
 
 # Module-level code that says each time the file is imported (the file's own text, nothing patched).
@@ -26,7 +26,7 @@ IMPORTED = ('import os as _os\nwith open(_os.environ["IMPORT_MARKER"], "a") as _
 def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """This test's cache folder: the project's .cache is rewritten by parallel tests' migrates."""
     folder = tmp_path / ".cache"
-    monkeypatch.setattr(scripts, "cache_dir", lambda settings=None: folder)
+    monkeypatch.setattr(revision_facts, "cache_dir", lambda settings=None: folder)
     return folder
 
 
@@ -169,5 +169,6 @@ def test_alembic_listing_is_what_the_cache_mirrors() -> None:
                  "self._version_locations"):
         assert call in source
     assert "_only_source_rev_file.match(filename)" in inspect.getsource(base.Script._from_path)
+    assert revision_facts.SOURCE_FILE.pattern == base._only_source_rev_file.pattern
     assert "self.revision_map = revision.RevisionMap(self._load_revisions)" in inspect.getsource(
         ScriptDirectory.__init__)

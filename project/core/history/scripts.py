@@ -5,8 +5,6 @@ Everything here reads version files or alembic_version; nothing takes a lock or 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import sys
 import types
@@ -21,9 +19,22 @@ from alembic.script import Script, ScriptDirectory
 from alembic.util.exc import CommandError as AlembicCommandError
 from sqlalchemy import Connection
 
-from project.core.conf import Settings, base_dir, cache_dir, migrations_dir, write_cache_file
+from project.core.conf import Settings, base_dir, migrations_dir
 from project.core.errors import DUPLICATE_REVISION_WARNING, MigrationError, UnknownRevision
-from project.core.history import sqlite_batch  # noqa: F401 - registers SQLite's batch copy (its docstring)
+from project.core.history import (
+    revision_facts,
+    sqlite_batch,  # noqa: F401 - registers SQLite's batch copy (its docstring)
+)
+from project.core.history.revision_facts import (  # noqa: F401 - REVISION_MAP_CACHE: the cache's name, for callers
+    MODULE_FACTS,
+    REVISION_MAP_CACHE,
+    SOURCE_FILE,
+    decoded,
+    file_key,
+    read_facts,
+    resolved,
+    write_facts,
+)
 
 
 def install_warning_filters() -> None:
@@ -74,12 +85,8 @@ def script_directory(cfg: Config | None = None) -> ScriptDirectory:
 
 # Building Alembic's revision map imports every version file, which is most of what a migrate with nothing to
 # apply costs (the /health/ready of a start-up migration, a deploy's second migrate). What the map and the tool
-# read of a module without running it is kept per file text: a file whose text an earlier import saw is not
-# imported again until something else of it is used (its upgrade(), to run it).
-REVISION_MAP_CACHE = "revision-map.json"
-# Alembic's Script reads revision, down_revision, branch_labels, depends_on (and __doc__); the tool reads phase
-# (history.phases), replaces and replaces_checksum (a squash: history.squash, history.applied_log).
-MODULE_FACTS = ("revision", "down_revision", "branch_labels", "depends_on", "phase", "replaces", "replaces_checksum")
+# read of a module without running it is kept per file text (history.revision_facts): a file whose text an
+# earlier import saw is not imported again until something else of it is used (its upgrade(), to run it).
 # What a module that does not define a fact answers without being imported (Alembic's Script.longdoc asks).
 _ABSENT = frozenset(MODULE_FACTS) | {"_alembic_source_encoding"}
 
@@ -126,7 +133,7 @@ def cached_script_directory(cfg: Config, settings: Settings | None = None) -> Sc
     if not script.sourceless:  # compiled-only histories are rare: imported as Alembic does
         from alembic.script.revision import RevisionMap
 
-        script.revision_map = RevisionMap(lambda: _cached_revisions(script, cache_dir(settings) / REVISION_MAP_CACHE))
+        script.revision_map = RevisionMap(lambda: _cached_revisions(script, revision_facts.cache_path(settings)))
     return script
 
 
@@ -134,26 +141,25 @@ def _cached_revisions(script: ScriptDirectory, cache: Path) -> Iterator[Script]:
     """ScriptDirectory._load_revisions (the same files, in the same order, with the same duplicate check), each
     file's Script made from its cached facts when its text is known, else from the import Alembic makes."""
     from alembic import util
-    from alembic.script.base import _only_source_rev_file
 
-    known = _read_facts(cache)
+    known = read_facts(cache)
     seen: dict[str, Any] = {}
     dupes = set()
     folders: dict[Path, Path] = {}
     for location in [vers for vers in script._version_locations if vers.exists()]:
         for file_path in Script._list_py_dir(script, location):
-            real_path = _resolved(file_path, folders)
+            real_path = resolved(file_path, folders)
             if real_path in dupes:
                 util.warn(f"File {real_path} loaded twice! ignoring. Please ensure version_locations is unique.")
                 continue
             dupes.add(real_path)
-            if not _only_source_rev_file.match(real_path.name):
+            if not SOURCE_FILE.match(real_path.name):
                 continue  # what Script._from_path skips (__init__.py, editor files, non-Python files)
             try:
                 data = real_path.read_bytes()
             except OSError:
                 data = None  # gone or unreadable: Alembic's import says so
-            key = hashlib.sha256(real_path.name.encode() + b"\0" + data).hexdigest() if data is not None else ""
+            key = file_key(real_path.name, data) if data is not None else ""
             facts = known.get(key)
             module = _cached_module(real_path, facts) if facts is not None else None
             if facts is not None and module is not None:
@@ -167,17 +173,7 @@ def _cached_revisions(script: ScriptDirectory, cache: Path) -> Iterator[Script]:
                 seen[key] = _facts_of(found, data)
             yield found
     if seen.keys() - known.keys():
-        _write_facts(cache, {**known, **seen} if len(known) < 4 * len(seen) + 100 else seen)
-
-
-def _resolved(path: Path, folders: dict[Path, Path]) -> Path:
-    """path.resolve(), as Alembic's listing resolves each file, with one system call for a file that is not a
-    link (its folder is resolved once for all its files)."""
-    if path.is_symlink():
-        return path.resolve()
-    if path.parent not in folders:
-        folders[path.parent] = path.parent.resolve()
-    return folders[path.parent] / path.name
+        write_facts(cache, {**known, **seen} if len(known) < 4 * len(seen) + 100 else seen)
 
 
 def _facts_of(script: Script, data: bytes) -> dict[str, Any] | None:
@@ -237,27 +233,8 @@ def _encode(value: Any) -> Any:
 
 def _cached_module(path: Path, facts: dict[str, Any]) -> CachedModule | None:
     """The module as `facts` describe it; None for facts this code did not write (the file is then imported)."""
-    try:
-        decoded = {name: (tuple(value["tuple"]) if "tuple" in value else list(value["list"]))
-                   if isinstance(value, dict) else value for name, value in facts.items()}
-    except (KeyError, TypeError):
-        return None
-    return CachedModule(path.parent, path.name, decoded)
-
-
-def _read_facts(cache: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(cache.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    # Entries of another shape (a cache written by hand, or by another version of this code) are ignored.
-    return {key: facts for key, facts in data.items()
-            if facts is None or (isinstance(facts, dict) and isinstance(facts.get("id"), str))} \
-        if isinstance(data, dict) else {}
-
-
-def _write_facts(cache: Path, facts: dict[str, Any]) -> None:
-    write_cache_file(cache, facts)
+    found = decoded(facts)
+    return CachedModule(path.parent, path.name, found) if found is not None else None
 
 
 def single_head(script: ScriptDirectory) -> str:

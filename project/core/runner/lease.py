@@ -40,7 +40,7 @@ POLL_SECONDS = 0.2
 # What a failed statement on the lock table means, per engine. MySQL/MariaDB error numbers: 1062 duplicate key,
 # 1213 deadlock (how Galera reports a certification failure or a brute-force abort), 1205 lock wait timeout,
 # 1146 no such table. PostgreSQL SQLSTATEs: 23505 unique_violation, 40001 serialization_failure, 40P01
-# deadlock_detected, 55P03 lock_not_available, 42P01 undefined_table, 42P07 duplicate_table.
+# deadlock_detected, 55P03 lock_not_available, 42P01 undefined_table, 42P07 duplicate_table, 42710 duplicate_object.
 MYSQL_RETRY, MYSQL_DUPLICATE, MYSQL_NO_TABLE = {1213, 1205}, 1062, 1146
 PG_RETRY, PG_DUPLICATE, PG_NO_TABLE = {"40001", "40P01", "55P03"}, "23505", "42P01"
 
@@ -127,7 +127,9 @@ class LeaseLock:
             conn.commit()
         except DBAPIError as exc:
             rollback(conn)
-            if sqlstate(exc) not in {PG_DUPLICATE, "42P07"}:
+            # The loser of that race gets 23505 (pg_type's unique index), 42P07 (the table) or 42710 ("type ...
+            # already exists": the row type, seen once in tests/test_lease_lock.py's five concurrent migrates).
+            if sqlstate(exc) not in {PG_DUPLICATE, "42P07", "42710"}:
                 raise
 
     def _take(self) -> bool:

@@ -30,7 +30,7 @@ import math
 import os
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -66,6 +66,50 @@ class LockLost(LockTimeout):
 class LockChoiceError(LockTimeout, MigrationError):
     """MIGRATE_LOCK names no lock this tool has: worded in one line wherever a LockTimeout or a MigrationError is
     (migrate, and the read-only `migrate --plan`/`--check`, which take no lock)."""
+
+
+DEFAULT_LOCK_TIMEOUT = 300.0
+DEFAULT_LOCK_LEASE = 60.0  # the lease lock's row: how long a silent holder keeps it (see runner.lease)
+
+
+@contextmanager
+def locked_connection(settings: Any, timeout: float | None = None,
+                      before_lock: Callable[[Connection], None] | None = None) -> Iterator[Connection]:
+    """A migration connection holding the database's migration lock (migration_lock).
+
+    Whoever waits reads the current revision only after the holder has finished, so the
+    second of two concurrent migrates finds nothing left to do. The connection comes with no
+    transaction open. The lock dies with the session or process, so a killed migrate never
+    blocks the next one; waiting longer than `timeout` (default: MIGRATE_LOCK_TIMEOUT) raises
+    MigrationError.
+    """
+    from project.core import db
+    from project.core.errors import mask_url
+    from project.core.runner.topology import UnfitTarget, check_migration_target
+
+    if timeout is None:
+        timeout = float(settings.get("MIGRATE_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT))
+    url = db.migration_url(settings)
+    where = mask_url(url)
+    try:
+        with db.settings_connection(settings, url) as connection:
+            try:
+                # A standby, a read-only server or a transaction pooler is refused before anything is written.
+                check_migration_target(connection, where, direct_url=settings.get("MIGRATION_DATABASE_URL"),
+                                       env_name=f"{settings.name.upper()}_MIGRATION_DATABASE_URL")
+                if before_lock is not None:  # a refusal that must come before the lock writes anything (lease row)
+                    before_lock(connection)
+                with migration_lock(connection, timeout, where=where,
+                                    lease=float(settings.get("MIGRATE_LOCK_LEASE", DEFAULT_LOCK_LEASE)),
+                                    kind=str(settings.get("MIGRATE_LOCK", "auto"))):
+                    yield connection
+            except (LockTimeout, UnfitTarget) as exc:
+                raise MigrationError(str(exc)) from None
+    except DBAPIError as exc:
+        if settings.get("MIGRATION_DATABASE_URL"):
+            # errors.describe names the server and the setting that failed, not the application's.
+            exc.database_url, exc.database_setting = url, "MIGRATION_DATABASE_URL"  # type: ignore[attr-defined]
+        raise
 
 
 @contextmanager

@@ -8,8 +8,7 @@ A thin layer over Alembic: it takes the migration lock, reads the database's rev
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,12 +35,15 @@ from project.core.history.scripts import (
 )
 from project.core.inspection.shards import refuse_sharded
 from project.core.runner import failover, fleet, interrupted, invalid_indexes, timeouts
+from project.core.runner.locks import DEFAULT_LOCK_LEASE, DEFAULT_LOCK_TIMEOUT, locked_connection
 from project.core.runner.unmanaged import refuse_unmanaged
 
 if TYPE_CHECKING:  # imported where used: a migrate with nothing to apply, or nothing to judge, needs neither
     from project.core.inspection import destructive, plan_judge
 
-__all__ = ["DestructiveStepsRefused", "MigrationError", "UnknownRevision"]
+# locked_connection lives in runner.locks (a migrate at head takes it without importing Alembic: runner.at_head).
+__all__ = ["DEFAULT_LOCK_LEASE", "DEFAULT_LOCK_TIMEOUT", "DestructiveStepsRefused", "MigrationError", "UnknownRevision",
+           "locked_connection"]
 
 
 @db.sync_entry
@@ -49,50 +51,6 @@ def database_heads(settings: Settings, url: str | None = None) -> tuple[tuple[st
     """The revisions the database records, and its dialect's name: on a connection of its own."""
     with db.settings_connection(settings, url) as connection:
         return current_heads(connection), connection.dialect.name
-
-
-DEFAULT_LOCK_TIMEOUT = 300.0
-DEFAULT_LOCK_LEASE = 60.0  # the lease lock's row: how long a silent holder keeps it (see runner.lease)
-
-
-@contextmanager
-def locked_connection(settings: Settings, timeout: float | None = None,
-                      before_lock: Callable[[Connection], None] | None = None) -> Iterator[Connection]:
-    """A migration connection holding the database's migration lock (project/locks.py).
-
-    Whoever waits reads the current revision only after the holder has finished, so the
-    second of two concurrent migrates finds nothing left to do. The connection comes with no
-    transaction open. The lock dies with the session or process, so a killed migrate never
-    blocks the next one; waiting longer than `timeout` (default: MIGRATE_LOCK_TIMEOUT) raises
-    MigrationError.
-    """
-    from project.core.errors import mask_url
-    from project.core.runner.locks import LockTimeout, migration_lock
-    from project.core.runner.topology import UnfitTarget, check_migration_target
-
-    if timeout is None:
-        timeout = float(settings.get("MIGRATE_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT))
-    url = db.migration_url(settings)
-    where = mask_url(url)
-    try:
-        with db.settings_connection(settings, url) as connection:
-            try:
-                # A standby, a read-only server or a transaction pooler is refused before anything is written.
-                check_migration_target(connection, where, direct_url=settings.get("MIGRATION_DATABASE_URL"),
-                                       env_name=f"{settings.name.upper()}_MIGRATION_DATABASE_URL")
-                if before_lock is not None:  # a refusal that must come before the lock writes anything (lease row)
-                    before_lock(connection)
-                with migration_lock(connection, timeout, where=where,
-                                    lease=float(settings.get("MIGRATE_LOCK_LEASE", DEFAULT_LOCK_LEASE)),
-                                    kind=str(settings.get("MIGRATE_LOCK", "auto"))):
-                    yield connection
-            except (LockTimeout, UnfitTarget) as exc:
-                raise MigrationError(str(exc)) from None
-    except DBAPIError as exc:
-        if settings.get("MIGRATION_DATABASE_URL"):
-            # errors.describe names the server and the setting that failed, not the application's.
-            exc.database_url, exc.database_setting = url, "MIGRATION_DATABASE_URL"  # type: ignore[attr-defined]
-        raise
 
 
 StepCallback = Callable[[Step, float], None]
@@ -229,7 +187,6 @@ def _step_failed(connection: Connection, plan: Plan, step: Step, executed: list[
 
 def _environment_failure(connection: Connection, executed: list[str], exc: Exception) -> bool:
     """The database, not the revision, failed, and nothing of the revision is left to report."""
-    from sqlalchemy.exc import DBAPIError
 
     from project.core.errors import is_environmental
 
@@ -266,35 +223,58 @@ def migrate(
     `on_held` says which and why), unless `break_running_instances`. `on_progress(step, line)`: a backfill's
     progress (history.backfill).
     """
-    # issue 24 (overhead2): the revision map from cached facts; only the files of the steps to run are imported.
-    script = cached_script_directory(alembic_config(settings), settings)
     # Spider tables: DDL would not reach the data nodes (inspection.shards); `fake` records what was done by hand.
     with locked_connection(settings, before_lock=None if fake else refuse_sharded) as connection:
-        heads = current_heads(connection)
-        plan = make_plan(script, heads, target)
-        import_modules([step.script for step in plan.steps])  # one that fails to import stops before anything ran
-        if not (break_running_instances or fake):
-            plan = fleet.hold_back(connection, script, plan, on_held)
+        return migrate_locked(settings, connection, target, fake=fake, allow_destructive=allow_destructive,
+                              on_plan=on_plan, on_start=on_start, on_done=on_done, on_retry=on_retry,
+                              break_running_instances=break_running_instances, on_held=on_held,
+                              on_progress=on_progress)
 
-        if not heads and not fake:  # no revision recorded: tables the first revision creates mean adoption
-            refuse_unmanaged(settings, connection, plan)
 
-        # An applied revision edited since: CHECKSUM_MISMATCH. What it read of the log, prepare() starts from.
-        logged = applied_log.verify(settings, connection, script, heads)
-        if not fake and connection.dialect.name in applied_log.NON_TRANSACTIONAL and plan.steps:
-            interrupted.refuse_interrupted(connection, plan, logged or {})  # a half-run revision is not rerun blind
-        if not fake:  # a half of a revision that nothing records (a failover lost its commit): runner.failover
-            failover.refuse_half_applied(settings, connection, plan)
-        if not fake and not allow_destructive:
-            refuse_destructive(settings, plan, connection.dialect.name, target, connection)
-        log = applied_log.prepare(settings, connection, script, heads, logged)  # create the applied log, or heal it
-        if on_plan is not None:
-            on_plan(plan, connection)
-        run_plan(settings, connection, plan, fake=fake, on_start=on_start, on_done=on_done,
-                 script=plan.script or script, log=log, on_retry=on_retry, on_progress=on_progress)
-        # The fleet's table (runner.fleet), created by migrate as the schema's owner: the app's user only writes
-        # rows, and the gate above always has its table. After the plan, as the applied log on a fresh database.
-        fleet.ensure(connection)
+def migrate_locked(
+    settings: Settings,
+    connection: Connection,
+    target: str = "head",
+    *,
+    fake: bool = False,
+    allow_destructive: bool = False,
+    on_plan: PlanCallback | None = None,
+    on_start: StepCallback | None = None,
+    on_done: StepCallback | None = None,
+    on_retry: Callable[[Step, int, float], None] | None = None,
+    break_running_instances: bool = False,
+    on_held: Callable[[fleet.Held], None] | None = None,
+    on_progress: Callable[[Step, str], None] | None = None,
+) -> Plan:
+    """migrate() on `connection`, which holds the migration lock (locked_connection, with refuse_sharded before
+    the lock unless `fake`) and has no transaction open: runner.at_head hands over the connection it checked."""
+    # issue 24 (overhead2): the revision map from cached facts; only the files of the steps to run are imported.
+    script = cached_script_directory(alembic_config(settings), settings)
+    heads = current_heads(connection)
+    plan = make_plan(script, heads, target)
+    import_modules([step.script for step in plan.steps])  # one that fails to import stops before anything ran
+    if not (break_running_instances or fake):
+        plan = fleet.hold_back(connection, script, plan, on_held)
+
+    if not heads and not fake:  # no revision recorded: tables the first revision creates mean adoption
+        refuse_unmanaged(settings, connection, plan)
+
+    # An applied revision edited since: CHECKSUM_MISMATCH. What it read of the log, prepare() starts from.
+    logged = applied_log.verify(settings, connection, script, heads)
+    if not fake and connection.dialect.name in applied_log.NON_TRANSACTIONAL and plan.steps:
+        interrupted.refuse_interrupted(connection, plan, logged or {})  # a half-run revision is not rerun blind
+    if not fake:  # a half of a revision that nothing records (a failover lost its commit): runner.failover
+        failover.refuse_half_applied(settings, connection, plan)
+    if not fake and not allow_destructive:
+        refuse_destructive(settings, plan, connection.dialect.name, target, connection)
+    log = applied_log.prepare(settings, connection, script, heads, logged)  # create the applied log, or heal it
+    if on_plan is not None:
+        on_plan(plan, connection)
+    run_plan(settings, connection, plan, fake=fake, on_start=on_start, on_done=on_done,
+             script=plan.script or script, log=log, on_retry=on_retry, on_progress=on_progress)
+    # The fleet's table (runner.fleet), created by migrate as the schema's owner: the app's user only writes
+    # rows, and the gate above always has its table. After the plan, as the applied log on a fresh database.
+    fleet.ensure(connection)
     return plan
 
 

@@ -22,7 +22,7 @@ from project.core.errors import MigrationError
 from project.core.history import applied_log
 from project.core.history.phases import CONTRACT, declared_phase
 from project.core.history.plan import make_plan
-from project.core.history.scripts import alembic_config, lookup, resolve_revision, script_directory
+from project.core.history.scripts import alembic_config, cached_script_directory, lookup, resolve_revision
 
 T = TypeVar("T")
 router = APIRouter(prefix="/health", tags=["health"])
@@ -40,7 +40,9 @@ class MigrationState:
 
     @classmethod
     def load(cls, settings: Any = None) -> MigrationState:
-        script = script_directory(alembic_config(settings))
+        # The map from the version files' cached facts (history.scripts, issue 24): a file is imported only once
+        # something beyond them is used, so a start-up that finds the database at head imports none.
+        script = cached_script_directory(alembic_config(settings), settings)
         try:
             # Resolving builds the revision map; ScriptDirectory keeps it for later requests. With branches,
             # "at head" means every head applied; a new project's empty history has none (zero is up to date).
