@@ -198,22 +198,9 @@ PlanCallback = Callable[[Plan, Connection], None]
 
 
 @db.sync_entry  # async drivers: the whole sequence runs as AsyncConnection.run_sync would run it
-def migrate(
-    settings: Settings,
-    target: str = "head",
-    *,
-    fake: bool = False,
-    allow_destructive: bool = False,
-    on_plan: PlanCallback | None = None,
-    on_start: StepCallback | None = None,
-    on_done: StepCallback | None = None,
-    on_retry: Callable[[Step, int, float], None] | None = None,
-    break_running_instances: bool = False,
-    on_held: Callable[[fleet.Held], None] | None = None,
-    on_progress: Callable[[Step, str], None] | None = None,
-) -> Plan:
+def migrate(settings: Settings, target: str = "head", *, fake: bool = False, **options: Any) -> Plan:
     """Bring the settings' database to `target`: `manage.py migrate`, start-up migrations and
-    `project.migrate_database()` are all this function.
+    `project.migrate_database()` are all this function. The options are migrate_locked's.
 
     Under the migration lock (any number of processes may call it at once): read the current revision,
     make the plan, refuse it before anything runs when CONFIRM_DESTRUCTIVE is on and a step destroys
@@ -225,10 +212,7 @@ def migrate(
     """
     # Spider tables: DDL would not reach the data nodes (inspection.shards); `fake` records what was done by hand.
     with locked_connection(settings, before_lock=None if fake else refuse_sharded) as connection:
-        return migrate_locked(settings, connection, target, fake=fake, allow_destructive=allow_destructive,
-                              on_plan=on_plan, on_start=on_start, on_done=on_done, on_retry=on_retry,
-                              break_running_instances=break_running_instances, on_held=on_held,
-                              on_progress=on_progress)
+        return migrate_locked(settings, connection, target, fake=fake, **options)
 
 
 def migrate_locked(
